@@ -1,0 +1,1 @@
+"""Django integration for redtrust-middleware (see its issue)."""

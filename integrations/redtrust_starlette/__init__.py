@@ -1,0 +1,1 @@
+"""Starlette integration for redtrust-middleware (see its issue)."""

@@ -1,0 +1,1 @@
+"""Redtrust Certificate Enroll for Python web apps."""

@@ -1,0 +1,178 @@
+"""The one module that imports the HTTP client library (httpx2).
+
+It builds pooled clients with the safety settings every call needs (timeouts, TLS
+verification, no redirects) and sends one request, reading at most ``max_response_bytes`` of
+the decoded body, so a huge or compressed-bomb answer is cut off. Transport failures become
+:class:`~redtrust_middleware.exceptions.TransportError`, telling apart the failures where the
+request never reached the server (the only ones that are safe to retry).
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx2
+
+from .config import RedtrustConfig
+from .exceptions import ProtocolError, TransportError, UpstreamTimeout
+
+__all__ = [
+    "AsyncHTTPClient",
+    "HTTPClient",
+    "RawResponse",
+    "async_send",
+    "make_async_client",
+    "make_client",
+    "send",
+]
+
+logger = logging.getLogger("redtrust_middleware.http")
+
+HTTPClient = httpx2.Client
+AsyncHTTPClient = httpx2.AsyncClient
+Transport = httpx2.BaseTransport
+AsyncTransport = httpx2.AsyncBaseTransport
+
+# The request never left this machine: a retry cannot duplicate anything.
+_NOT_SENT = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RawResponse:
+    """What came back: status, content type and the (capped) body."""
+
+    status: int
+    content_type: str
+    body: bytes = field(repr=False)
+
+
+def _client_options(config: RedtrustConfig) -> dict[str, Any]:
+    verify: ssl.SSLContext | bool
+    if not config.verify_tls:
+        verify = False
+    elif config.ca_bundle:
+        verify = ssl.create_default_context(cafile=config.ca_bundle)
+    else:
+        verify = True
+    return {
+        "verify": verify,
+        "timeout": httpx2.Timeout(config.timeout, connect=min(config.timeout, 5.0)),
+        "follow_redirects": False,  # never forward credentials to another location
+        "headers": {"Accept": "application/json", "User-Agent": "redtrust-middleware"},
+    }
+
+
+def make_client(config: RedtrustConfig, transport: Transport | None = None) -> HTTPClient:
+    """A pooled synchronous client for ``config`` (``transport`` for tests and the sandbox)."""
+    return httpx2.Client(transport=transport, **_client_options(config))
+
+
+def make_async_client(
+    config: RedtrustConfig, transport: AsyncTransport | None = None
+) -> AsyncHTTPClient:
+    """A pooled asynchronous client for ``config``."""
+    return httpx2.AsyncClient(transport=transport, **_client_options(config))
+
+
+def _build(
+    client: HTTPClient | AsyncHTTPClient,
+    method: str,
+    url: str,
+    headers: Mapping[str, str],
+    json_body: Mapping[str, Any] | None,
+) -> httpx2.Request:
+    return client.build_request(method, url, headers=dict(headers), json=json_body)
+
+
+def _transport_error(error: Exception, operation: str) -> TransportError:
+    name = type(error).__name__
+    if isinstance(error, _NOT_SENT):
+        return TransportError(f"could not connect ({name})", operation=operation,
+                              reached_server=False)
+    if isinstance(error, httpx2.TimeoutException):
+        return UpstreamTimeout(f"no answer in time ({name})", operation=operation)
+    return TransportError(f"the connection failed ({name})", operation=operation)
+
+
+class _BodyReader:
+    """Checks the head of a response and collects its body up to the size limit."""
+
+    def __init__(self, response: httpx2.Response, limit: int, operation: str) -> None:
+        self._response = response
+        self._limit = limit
+        self._operation = operation
+        self._chunks: list[bytes] = []
+        self._size = 0
+        if 300 <= response.status_code < 400:
+            self._fail("unexpected redirect (not followed)")
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            self._fail("response too large")
+
+    def _fail(self, reason: str) -> None:
+        raise ProtocolError(reason, operation=self._operation, status=self._response.status_code)
+
+    def feed(self, chunk: bytes) -> None:
+        self._size += len(chunk)
+        if self._size > self._limit:
+            self._fail("response too large")
+        self._chunks.append(chunk)
+
+    def result(self) -> RawResponse:
+        return RawResponse(status=self._response.status_code,
+                           content_type=self._response.headers.get("content-type", ""),
+                           body=b"".join(self._chunks))
+
+
+def send(
+    client: HTTPClient,
+    *,
+    operation: str,
+    method: str,
+    url: str,
+    headers: Mapping[str, str],
+    json_body: Mapping[str, Any] | None,
+    limit: int,
+) -> RawResponse:
+    """Send one request and read at most ``limit`` decoded bytes of the answer."""
+    request = _build(client, method, url, headers, json_body)
+    try:
+        response = client.send(request, stream=True)
+        try:
+            reader = _BodyReader(response, limit, operation)
+            for chunk in response.iter_bytes():
+                reader.feed(chunk)
+            return reader.result()
+        finally:
+            response.close()
+    except httpx2.HTTPError as error:
+        raise _transport_error(error, operation) from None
+
+
+async def async_send(
+    client: AsyncHTTPClient,
+    *,
+    operation: str,
+    method: str,
+    url: str,
+    headers: Mapping[str, str],
+    json_body: Mapping[str, Any] | None,
+    limit: int,
+) -> RawResponse:
+    """The asynchronous twin of :func:`send`."""
+    request = _build(client, method, url, headers, json_body)
+    try:
+        response = await client.send(request, stream=True)
+        try:
+            reader = _BodyReader(response, limit, operation)
+            async for chunk in response.aiter_bytes():
+                reader.feed(chunk)
+            return reader.result()
+        finally:
+            await response.aclose()
+    except httpx2.HTTPError as error:
+        raise _transport_error(error, operation) from None

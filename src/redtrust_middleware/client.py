@@ -1,0 +1,373 @@
+"""Talking to Redtrust: pure request builders and envelope parsers, and two thin drivers.
+
+Every operation is a :class:`Call`: a request description built by pure code and a parser
+that turns the answer into a value or a typed error. :class:`Client` and :class:`AsyncClient`
+only send calls (with fresh HMAC headers on every attempt) and retry the one failure that is
+always safe to retry, a connection that never reached the server. Nothing else is retried:
+temporary tokens are single-use, refresh tokens may rotate, certificate requests must not be
+issued twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Generic, Self, TypeVar
+
+import anyio
+
+from . import _http
+from ._clock import Clock, system_clock
+from .config import Endpoint, RedtrustConfig
+from .exceptions import (
+    APIError,
+    InvalidInputError,
+    OutcomeUnknownError,
+    ProtocolError,
+    TransportError,
+)
+from .signing import signed_stamp
+from .tokens import TokenSet, TokenVerifier
+
+__all__ = [
+    "ApiRequest",
+    "AsyncClient",
+    "Call",
+    "Client",
+    "ClientCalls",
+    "parse_envelope",
+]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Longest temporary token accepted (checked before any network work).
+MAX_TEMP_TOKEN_LENGTH = 1024
+_TEMP_TOKEN = re.compile(r"[A-Za-z0-9._~+/=-]+")
+_CREDENTIAL_LIMIT = 256
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApiRequest:
+    """One request to Redtrust, before signing. ``bearer`` never shows in ``repr``."""
+
+    operation: str
+    method: str
+    url: str
+    json_body: Mapping[str, Any] | None = field(default=None, repr=False)
+    bearer: str | None = field(default=None, repr=False)
+    #: A call whose effect must not happen twice: a lost answer is "outcome unknown".
+    unrepeatable: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Call(Generic[T]):
+    """A request and the parser of its answer (given the clock reading at arrival)."""
+
+    request: ApiRequest
+    parse: Callable[[_http.RawResponse, float], T]
+
+
+def _clean_text(value: object, limit: int = 200) -> str:
+    text = value if isinstance(value, str) else ""
+    return _CONTROL.sub(" ", text)[:limit]
+
+
+def parse_envelope(response: _http.RawResponse, operation: str) -> Mapping[str, Any]:
+    """Return the envelope's ``data`` or raise a typed error.
+
+    Raises:
+        APIError: an ``ERROR`` envelope, or any ``errorCode`` other than ``OK``.
+        ProtocolError: the answer is not a JSON envelope of the documented shape.
+    """
+    status = response.status
+    media = response.content_type.split(";", 1)[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        raise ProtocolError(f"expected JSON, got {media or 'no content type'!r}",
+                            operation=operation, status=status)
+    try:
+        envelope = json.loads(response.body)
+    except (ValueError, UnicodeDecodeError):
+        raise ProtocolError("the answer is not valid JSON", operation=operation,
+                            status=status) from None
+    if not isinstance(envelope, dict):
+        raise ProtocolError("the answer is not a JSON object", operation=operation,
+                            status=status)
+    kind = envelope.get("messageType")
+    code = envelope.get("errorCode")
+    data = envelope.get("data")
+    if kind not in ("SUCCESS", "ERROR") or not isinstance(code, str) or not code:
+        raise ProtocolError("the answer is not a Redtrust envelope", operation=operation,
+                            status=status)
+    if kind == "ERROR" or code != "OK":
+        raise APIError(_clean_text(code, 64), _clean_text(envelope.get("message")),
+                       status=status, operation=operation)
+    if not 200 <= status < 300:
+        raise ProtocolError("a success envelope with an error status", operation=operation,
+                            status=status)
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ProtocolError("envelope data is not an object", operation=operation,
+                            status=status)
+    return data
+
+
+def _require_text(name: str, value: object, *, allow_empty: bool = False) -> str:
+    if not isinstance(value, str):
+        raise InvalidInputError(name, "must be a string")
+    if (not value and not allow_empty) or len(value) > _CREDENTIAL_LIMIT:
+        raise InvalidInputError(name, f"must be 1 to {_CREDENTIAL_LIMIT} characters")
+    if _CONTROL.search(value):
+        raise InvalidInputError(name, "must not contain control characters")
+    return value
+
+
+class ClientCalls:
+    """The pure half of the client: one method per operation, returning a :class:`Call`."""
+
+    def __init__(self, config: RedtrustConfig, verifier: TokenVerifier | None = None) -> None:
+        self.config = config
+        self.verifier = verifier
+
+    def _request(self, operation: str, endpoint: Endpoint, **kwargs: Any) -> ApiRequest:
+        return ApiRequest(operation=operation, method=endpoint.method,
+                          url=self.config.url(endpoint.path), **kwargs)
+
+    def _tokens(self, operation: str, previous: str | None = None) -> Callable[
+        [_http.RawResponse, float], TokenSet
+    ]:
+        def parse(response: _http.RawResponse, now: float) -> TokenSet:
+            data = parse_envelope(response, operation)
+            return TokenSet.from_data(data, now=now, previous_refresh_token=previous,
+                                      verifier=self.verifier)
+
+        return parse
+
+    def exchange(self, temp_token: str) -> Call[TokenSet]:
+        """Exchange the temporary ``tkn`` from the callback for a token set."""
+        if (not isinstance(temp_token, str) or not temp_token
+                or len(temp_token) > MAX_TEMP_TOKEN_LENGTH
+                or not _TEMP_TOKEN.fullmatch(temp_token)):
+            raise InvalidInputError("temp_token", "is missing or malformed")
+        request = self._request("exchange", self.config.profile.exchange,
+                                json_body={"temporalToken": temp_token})
+        return Call(request=request, parse=self._tokens("exchange"))
+
+    def refresh(self, tokens: TokenSet) -> Call[TokenSet]:
+        """Trade the refresh token for a new token set (the newest refresh token is kept)."""
+        if not tokens.refresh_token:
+            raise InvalidInputError("refresh_token", "this token set cannot be refreshed")
+        profile = self.config.profile
+        bearer = tokens.access_token if profile.refresh_sends_bearer else None
+        request = self._request("refresh", profile.refresh, bearer=bearer,
+                                json_body={"refreshToken": tokens.refresh_token})
+        return Call(request=request, parse=self._tokens("refresh", tokens.refresh_token))
+
+    def login(self, username: str, password: str, domain: str | None = None) -> Call[TokenSet]:
+        """Direct (server-to-server) login with a user's credentials."""
+        body = {"username": _require_text("username", username),
+                "password": _require_text("password", password)}
+        domain = domain if domain is not None else self.config.domain
+        if domain is not None:
+            body["domain"] = _require_text("domain", domain)
+        request = self._request("login", self.config.profile.login, json_body=body)
+        return Call(request=request, parse=self._tokens("login"))
+
+    def logout(self, tokens: TokenSet) -> Call[bool] | None:
+        """Invalidate the session remotely; None when the profile has no remote logout."""
+        endpoint = self.config.profile.logout
+        if endpoint is None:
+            return None
+
+        def parse(response: _http.RawResponse, now: float) -> bool:
+            parse_envelope(response, "logout")
+            return True
+
+        return Call(request=self._request("logout", endpoint, bearer=tokens.access_token),
+                    parse=parse)
+
+    def headers(self, request: ApiRequest, now: float) -> dict[str, str]:
+        """Headers for one attempt: a fresh HMAC stamp, and the bearer when there is one."""
+        headers = signed_stamp(self.config.partner, self.config.shared_secret, now).headers()
+        if request.bearer is not None:
+            headers["Authorization"] = f"Bearer {request.bearer}"
+        return headers
+
+    def attempts(self) -> Iterator[float]:
+        """Delays before each attempt: none first, then jittered backoff for retries."""
+        yield 0.0
+        for attempt in range(self.config.connect_retries):
+            yield 0.1 * (2**attempt) * random.uniform(0.5, 1.5)  # noqa: S311 - jitter only
+
+    def give_up(self, request: ApiRequest, error: TransportError, last: bool) -> Exception | None:
+        """The error to raise after a failed attempt, or None to try again."""
+        if error.reached_server and request.unrepeatable:
+            return OutcomeUnknownError(operation=request.operation)
+        if error.reached_server or last:
+            return error
+        return None
+
+
+def _make_verifier(config: RedtrustConfig) -> TokenVerifier | None:
+    if config.jwks is None:
+        return None
+    return TokenVerifier(config.jwks, algorithms=config.jwt_algorithms,
+                         issuer=config.jwt_issuer, leeway=config.jwt_leeway)
+
+
+class _ClientBase:
+    def __init__(self, config: RedtrustConfig, clock: Clock) -> None:
+        self.config = config
+        self.calls = ClientCalls(config, _make_verifier(config))
+        self._clock = clock
+
+    def _log(self, request: ApiRequest, started: float, outcome: str) -> None:
+        logger.debug("redtrust %s -> %s in %.0f ms", request.operation, outcome,
+                     (time.perf_counter() - started) * 1000)
+
+
+class Client(_ClientBase):
+    """Synchronous Redtrust client; owns one pooled HTTP connection pool. Thread-safe.
+
+    Use as a context manager or call :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        config: RedtrustConfig,
+        *,
+        transport: _http.Transport | None = None,
+        clock: Clock = system_clock,
+    ) -> None:
+        super().__init__(config, clock)
+        self._http = _http.make_client(config, transport)
+
+    def send(self, call: Call[T]) -> T:
+        """Send a call built by :class:`ClientCalls`, with the safe retries only."""
+        request = call.request
+        schedule = list(self.calls.attempts())
+        for index, delay in enumerate(schedule):
+            if delay:
+                time.sleep(delay)
+            started = time.perf_counter()
+            try:
+                raw = _http.send(self._http, operation=request.operation, method=request.method,
+                                 url=request.url, headers=self.calls.headers(request, self._clock()),
+                                 json_body=request.json_body, limit=self.config.max_response_bytes)
+            except TransportError as error:
+                self._log(request, started, type(error).__name__)
+                failure = self.calls.give_up(request, error, index == len(schedule) - 1)
+                if failure is not None:
+                    raise failure from None
+                continue
+            self._log(request, started, str(raw.status))
+            return call.parse(raw, self._clock())
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def exchange(self, temp_token: str) -> TokenSet:
+        """Exchange the callback's temporary token for a token set."""
+        return self.send(self.calls.exchange(temp_token))
+
+    def refresh(self, tokens: TokenSet) -> TokenSet:
+        """Refresh a token set (not retried: the refresh token may rotate)."""
+        return self.send(self.calls.refresh(tokens))
+
+    def login(self, username: str, password: str, domain: str | None = None) -> TokenSet:
+        """Direct login with a user's credentials."""
+        return self.send(self.calls.login(username, password, domain))
+
+    def logout(self, tokens: TokenSet) -> bool:
+        """Remote logout; False when the profile has none (the caller ends the local session)."""
+        call = self.calls.logout(tokens)
+        return False if call is None else self.send(call)
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncClient(_ClientBase):
+    """Asynchronous Redtrust client; owns one pooled HTTP connection pool.
+
+    Use as an async context manager or call :meth:`aclose`.
+    """
+
+    def __init__(
+        self,
+        config: RedtrustConfig,
+        *,
+        transport: _http.AsyncTransport | None = None,
+        clock: Clock = system_clock,
+    ) -> None:
+        super().__init__(config, clock)
+        self._http = _http.make_async_client(config, transport)
+
+    async def send(self, call: Call[T]) -> T:
+        """Send a call built by :class:`ClientCalls`, with the safe retries only."""
+        request = call.request
+        schedule = list(self.calls.attempts())
+        for index, delay in enumerate(schedule):
+            if delay:
+                await anyio.sleep(delay)
+            started = time.perf_counter()
+            try:
+                raw = await _http.async_send(
+                    self._http, operation=request.operation, method=request.method,
+                    url=request.url, headers=self.calls.headers(request, self._clock()),
+                    json_body=request.json_body, limit=self.config.max_response_bytes)
+            except TransportError as error:
+                self._log(request, started, type(error).__name__)
+                failure = self.calls.give_up(request, error, index == len(schedule) - 1)
+                if failure is not None:
+                    raise failure from None
+                continue
+            self._log(request, started, str(raw.status))
+            return call.parse(raw, self._clock())
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def exchange(self, temp_token: str) -> TokenSet:
+        """Exchange the callback's temporary token for a token set."""
+        return await self.send(self.calls.exchange(temp_token))
+
+    async def refresh(self, tokens: TokenSet) -> TokenSet:
+        """Refresh a token set (not retried: the refresh token may rotate)."""
+        return await self.send(self.calls.refresh(tokens))
+
+    async def login(self, username: str, password: str, domain: str | None = None) -> TokenSet:
+        """Direct login with a user's credentials."""
+        return await self.send(self.calls.login(username, password, domain))
+
+    async def logout(self, tokens: TokenSet) -> bool:
+        """Remote logout; False when the profile has none (the caller ends the local session)."""
+        call = self.calls.logout(tokens)
+        return False if call is None else await self.send(call)
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

@@ -1,0 +1,348 @@
+"""Configuration: one frozen :class:`RedtrustConfig`, the two endpoint profiles, ``from_env()``.
+
+Everything is validated when the object is built, so a misconfiguration fails at start-up
+with a :class:`~redtrust_middleware.exceptions.ConfigurationError` naming the field, never at
+the first request. Secrets never appear in ``repr``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+from .exceptions import ConfigurationError
+from .signing import PARTNER_PATTERN
+
+__all__ = [
+    "CERTIFICATE_ENROLL",
+    "PROFILES",
+    "RA_API",
+    "Endpoint",
+    "Profile",
+    "RedtrustConfig",
+]
+
+logger = logging.getLogger(__name__)
+
+_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
+_PATH = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*")
+_MIN_SECRET_LENGTH = 16
+_MIN_KEY_LENGTH = 32
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Endpoint:
+    """One remote operation: an HTTP method and a path below the server URL."""
+
+    method: str
+    path: str
+
+    def __post_init__(self) -> None:
+        if self.method not in _METHODS:
+            raise ConfigurationError("method", f"must be one of {sorted(_METHODS)}")
+        if not _PATH.fullmatch(self.path) or "//" in self.path:
+            raise ConfigurationError("path", "must be an absolute path such as /authapi/v1/x")
+
+    @classmethod
+    def parse(cls, text: str) -> Endpoint:
+        """Read ``"METHOD /path"`` (the form used in environment variables)."""
+        method, _, path = text.strip().partition(" ")
+        return cls(method=method.upper(), path=path.strip())
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Profile:
+    """Where each operation lives on a Redtrust server (``redtrust-api.md`` §6).
+
+    Override any endpoint with :func:`dataclasses.replace`, e.g.
+    ``replace(RA_API, refresh=Endpoint(method="PUT", path="/custom/refresh"))``.
+    """
+
+    name: str
+    default_port: int
+    exchange: Endpoint
+    refresh: Endpoint
+    refresh_sends_bearer: bool
+    login: Endpoint
+    logout: Endpoint | None
+    csr_create: Endpoint
+    csr_finalize: Endpoint
+
+    #: Names of the endpoint fields, for overrides by name.
+    ENDPOINTS: ClassVar[tuple[str, ...]] = ("exchange", "refresh", "login", "logout", "csr_create", "csr_finalize")
+
+
+_RA = "/raapi/v1"
+
+#: The tutorial (doc 4.33): exchange by GET with a JSON body, refresh with a bearer, no logout.
+CERTIFICATE_ENROLL = Profile(
+    name="certificate-enroll",
+    default_port=8083,
+    exchange=Endpoint(method="GET", path="/authapi/v1/login_by_temp_token"),
+    refresh=Endpoint(method="PUT", path="/authapi/v1/refresh-token"),
+    refresh_sends_bearer=True,
+    login=Endpoint(method="POST", path=f"{_RA}/auth/login"),
+    logout=None,
+    csr_create=Endpoint(method="POST", path=f"{_RA}/csr/create"),
+    csr_finalize=Endpoint(method="PUT", path=f"{_RA}/csr/finalize"),
+)
+
+#: The RA API (doc 4.42): exchange by POST, refresh under /raapi without a bearer, remote logout.
+RA_API = Profile(
+    name="ra-api",
+    default_port=8082,
+    exchange=Endpoint(method="POST", path="/authapi/v1/login_by_temp_token"),
+    refresh=Endpoint(method="PUT", path=f"{_RA}/auth/refresh-token"),
+    refresh_sends_bearer=False,
+    login=Endpoint(method="POST", path=f"{_RA}/auth/login"),
+    logout=Endpoint(method="DELETE", path=f"{_RA}/auth/logout"),
+    csr_create=Endpoint(method="POST", path=f"{_RA}/csr/create"),
+    csr_finalize=Endpoint(method="PUT", path=f"{_RA}/csr/finalize"),
+)
+
+PROFILES: Mapping[str, Profile] = {p.name: p for p in (CERTIFICATE_ENROLL, RA_API)}
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _base_url(name: str, value: str, *, default_port: int | None) -> str:
+    """Normalise a base URL: scheme, host, port, optional path prefix; no query or fragment."""
+    if not value or value != value.strip() or any(ord(c) < 0x21 for c in value):
+        raise ConfigurationError(name, "must be a URL such as https://redtrust.example:8083")
+    parts = urlsplit(value)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ConfigurationError(name, "must be an http(s) URL with a host")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ConfigurationError(name, "must not carry a query, fragment or credentials")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ConfigurationError(name, "has an invalid port") from None
+    host = parts.hostname
+    host_text = f"[{host}]" if ":" in host else host
+    if port is None:
+        port = default_port
+    netloc = host_text if port is None else f"{host_text}:{port}"
+    return f"{parts.scheme}://{netloc}{parts.path.rstrip('/')}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RedtrustConfig:
+    """Everything the library needs to talk to one Redtrust server for one partner app.
+
+    Only ``server_url``, ``partner`` and ``shared_secret`` are required. Durations are seconds.
+
+    Raises:
+        ConfigurationError: a field is missing or invalid (``error.field`` names it).
+    """
+
+    #: Base URL of the Redtrust server; the profile's port is used when the URL has none.
+    server_url: str
+    #: The partner (client application) name, upper case ``[A-Z0-9_]+``.
+    partner: str
+    #: The shared HMAC secret (never shown in ``repr``).
+    shared_secret: str = field(repr=False)
+    #: The user domain sent as ``Domain`` on the login redirect, if any.
+    domain: str | None = None
+    profile: Profile = CERTIFICATE_ENROLL
+    #: ``Consumer`` on the login redirect (``SIGN_SERVICE`` for the Sign Service).
+    consumer: str = "RA_API"
+    #: The app's public base URL, used to build ``RedirectUrl`` (never taken from ``Host``).
+    public_url: str | None = None
+    login_path: str = "/redtrust/login"
+    callback_path: str = "/redtrust/callback"
+    logout_path: str = "/redtrust/logout"
+    #: Put the login nonce in ``RedirectUrl`` and require it back (the registered redirect URL
+    #: must then allow a query). Turn off when Redtrust only accepts the exact URL.
+    nonce_in_redirect: bool = True
+    #: Where users land after sign-in when ``next`` is missing or refused.
+    default_next: str = "/"
+    #: Absolute https origins that ``next`` may point to (``https://app.example``).
+    allowed_next_origins: tuple[str, ...] = ()
+    #: CA bundle for on-premise servers signed by a private CA.
+    ca_bundle: str | None = None
+    verify_tls: bool = True
+    #: Timeout of each call to Redtrust (connect, read, write and pool).
+    timeout: float = 10.0
+    #: Retries of a call that never reached the server (connection refused), with jitter.
+    connect_retries: int = 2
+    #: Largest response body accepted from Redtrust.
+    max_response_bytes: int = 1024 * 1024
+    #: Refresh when the access token expires within this many seconds.
+    refresh_leeway: float = 60.0
+    pending_login_ttl: float = 600.0
+    max_pending_logins: int = 5
+    idle_timeout: float = 1800.0
+    absolute_timeout: float = 8 * 3600.0
+    #: Keys that encrypt everything at rest; the first encrypts, all decrypt (rotation).
+    encryption_keys: tuple[str, ...] = field(default=(), repr=False)
+    #: A JWK set (``{"keys": [...]}``) that signs access tokens; when set, tokens are verified.
+    jwks: Mapping[str, Any] | None = field(default=None, repr=False)
+    jwt_algorithms: tuple[str, ...] = ("RS256", "PS256", "ES256")
+    jwt_issuer: str | None = None
+    jwt_leeway: int = 30
+
+    def __post_init__(self) -> None:
+        partner = self.partner.strip().upper() if isinstance(self.partner, str) else ""
+        if not PARTNER_PATTERN.fullmatch(partner):
+            raise ConfigurationError("partner", "must be letters, digits and '_' (upper case)")
+        object.__setattr__(self, "partner", partner)
+        if not isinstance(self.shared_secret, str) or not self.shared_secret:
+            raise ConfigurationError("shared_secret", "is required")
+        if len(self.shared_secret) < _MIN_SECRET_LENGTH:
+            logger.warning("redtrust: shared_secret is shorter than %d characters",
+                           _MIN_SECRET_LENGTH)
+        server_url = _base_url("server_url", self.server_url,
+                               default_port=self.profile.default_port)
+        object.__setattr__(self, "server_url", server_url)
+        host = urlsplit(server_url).hostname or ""
+        if server_url.startswith("http://"):
+            if not _is_loopback(host):
+                raise ConfigurationError("server_url", "must use https (http only for loopback)")
+            logger.warning("redtrust: plain http to %s (allowed for a local sandbox only)", host)
+        if self.public_url is not None:
+            object.__setattr__(self, "public_url",
+                               _base_url("public_url", self.public_url, default_port=None))
+        if self.domain is not None and (not self.domain or self.domain != self.domain.strip()):
+            raise ConfigurationError("domain", "must be a non-empty name without spaces")
+        if not re.fullmatch(r"[A-Z_]+", self.consumer):
+            raise ConfigurationError("consumer", "must be upper case, e.g. RA_API")
+        for name in ("login_path", "callback_path", "logout_path"):
+            value = getattr(self, name)
+            if not _PATH.fullmatch(value) or "//" in value or "%" in value:
+                raise ConfigurationError(name, "must be an absolute path such as /redtrust/x")
+        if not self.default_next.startswith("/") or self.default_next.startswith("//"):
+            raise ConfigurationError("default_next", "must be a local path starting with /")
+        for origin in self.allowed_next_origins:
+            parts = urlsplit(origin)
+            if parts.scheme != "https" or not parts.hostname or parts.path not in ("", "/"):
+                raise ConfigurationError("allowed_next_origins", "must be https origins")
+        if self.ca_bundle is not None and not Path(self.ca_bundle).is_file():
+            raise ConfigurationError("ca_bundle", "file not found")
+        if not self.verify_tls:
+            logger.warning("redtrust: TLS verification is OFF (verify_tls=False)")
+        self._check_numbers()
+        for key in self.encryption_keys:
+            if len(key) < _MIN_KEY_LENGTH:
+                raise ConfigurationError(
+                    "encryption_keys", f"each key needs at least {_MIN_KEY_LENGTH} characters")
+        if self.jwks is not None and not isinstance(self.jwks.get("keys"), list):
+            raise ConfigurationError("jwks", "must be a JWK set: {'keys': [...]}")
+        unsafe = [a for a in self.jwt_algorithms if not re.fullmatch(r"(RS|PS|ES)(256|384|512)|EdDSA", a)]
+        if unsafe or not self.jwt_algorithms:
+            raise ConfigurationError("jwt_algorithms", "only asymmetric algorithms are allowed")
+
+    def _check_numbers(self) -> None:
+        bounds: dict[str, tuple[float, float]] = {
+            "timeout": (0.1, 300),
+            "connect_retries": (0, 5),
+            "max_response_bytes": (1024, 64 * 1024 * 1024),
+            "refresh_leeway": (0, 3600),
+            "pending_login_ttl": (30, 3600),
+            "max_pending_logins": (1, 50),
+            "idle_timeout": (60, 30 * 86400),
+            "absolute_timeout": (60, 90 * 86400),
+            "jwt_leeway": (0, 60),
+        }
+        for name, (low, high) in bounds.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not (
+                low <= value <= high
+            ):
+                raise ConfigurationError(name, f"must be a number from {low:g} to {high:g}")
+
+    @property
+    def redirect_url(self) -> str | None:
+        """The absolute callback URL, when ``public_url`` is configured."""
+        return None if self.public_url is None else self.public_url + self.callback_path
+
+    def url(self, path: str) -> str:
+        """The absolute URL of a path on the Redtrust server."""
+        return self.server_url + path
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> RedtrustConfig:
+        """Build a config from ``REDTRUST_*`` environment variables (keywords win).
+
+        Reads ``REDTRUST_SERVER_URL``, ``REDTRUST_PARTNER``, ``REDTRUST_SHARED_SECRET``,
+        ``REDTRUST_DOMAIN``, ``REDTRUST_PROFILE``, ``REDTRUST_PUBLIC_URL``,
+        ``REDTRUST_CA_BUNDLE``, ``REDTRUST_TIMEOUT``, ``REDTRUST_ENCRYPTION_KEYS`` (comma
+        separated), ``REDTRUST_JWKS_FILE``, and ``REDTRUST_ENDPOINT_<NAME>`` (``"PUT /path"``)
+        to override one endpoint of the profile.
+
+        Raises:
+            ConfigurationError: naming the environment variable at fault.
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        text_fields = {
+            "server_url": "REDTRUST_SERVER_URL",
+            "partner": "REDTRUST_PARTNER",
+            "shared_secret": "REDTRUST_SHARED_SECRET",
+            "domain": "REDTRUST_DOMAIN",
+            "public_url": "REDTRUST_PUBLIC_URL",
+            "ca_bundle": "REDTRUST_CA_BUNDLE",
+        }
+        for name, var in text_fields.items():
+            if env.get(var):
+                values[name] = env[var]
+        for name in ("server_url", "partner", "shared_secret"):
+            if name not in values and name not in overrides:
+                raise ConfigurationError(text_fields[name], "is not set")
+        profile = PROFILES.get(env.get("REDTRUST_PROFILE") or CERTIFICATE_ENROLL.name)
+        if profile is None:
+            raise ConfigurationError("REDTRUST_PROFILE", f"must be one of {sorted(PROFILES)}")
+        endpoint_overrides: dict[str, Endpoint] = {}
+        for name in Profile.ENDPOINTS:
+            var = f"REDTRUST_ENDPOINT_{name.upper()}"
+            if env.get(var):
+                try:
+                    endpoint_overrides[name] = Endpoint.parse(env[var])
+                except ConfigurationError as error:
+                    raise ConfigurationError(var, error.problem) from None
+        values["profile"] = replace(profile, **endpoint_overrides)  # type: ignore[arg-type]
+        if env.get("REDTRUST_TIMEOUT"):
+            try:
+                values["timeout"] = float(env["REDTRUST_TIMEOUT"])
+            except ValueError:
+                raise ConfigurationError("REDTRUST_TIMEOUT", "must be a number") from None
+        if env.get("REDTRUST_ENCRYPTION_KEYS"):
+            values["encryption_keys"] = tuple(
+                k.strip() for k in env["REDTRUST_ENCRYPTION_KEYS"].split(",") if k.strip())
+        if env.get("REDTRUST_JWKS_FILE"):
+            try:
+                values["jwks"] = json.loads(Path(env["REDTRUST_JWKS_FILE"]).read_text("utf-8"))
+            except (OSError, ValueError):
+                raise ConfigurationError("REDTRUST_JWKS_FILE", "unreadable JSON file") from None
+        values.update(overrides)
+        try:
+            return cls(**values)
+        except ConfigurationError as error:
+            var = next((v for n, v in text_fields.items() if n == error.field), None)
+            if var is None or error.field in overrides:
+                raise
+            raise ConfigurationError(var, error.problem) from None
+
+
+def config_fields() -> tuple[str, ...]:
+    """Names of every configuration field (for adapters that map settings onto them)."""
+    return tuple(f.name for f in fields(RedtrustConfig))
+

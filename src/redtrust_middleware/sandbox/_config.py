@@ -1,0 +1,145 @@
+"""The sandbox's settings: partners, users, redirect prefixes, lifetimes and formats."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Literal, get_args
+from urllib.parse import urlsplit
+
+from ..exceptions import ConfigurationError
+from ..signing import PARTNER_PATTERN
+
+__all__ = ["ExpirationFormat", "SandboxConfig"]
+
+#: How the ``expiration`` field of token data is rendered (see :class:`SandboxConfig`).
+ExpirationFormat = Literal["utc-z", "naive-utc", "offset"]
+
+# Printable ASCII without space: what a registered redirect URL may be made of.
+_URL_CHARS = re.compile(r"[\x21-\x7e]+")
+
+
+def _check_positive(name: str, value: object, *, minimum: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigurationError(name, f"must be an int >= {minimum}")
+
+
+def _check_credentials(name: str, value: object, *, key_pattern: re.Pattern[str] | None) -> None:
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(name, "must be a mapping of names to secrets")
+    for key, secret in value.items():
+        if not isinstance(key, str) or not key:
+            raise ConfigurationError(name, "every name must be a non-empty string")
+        if key_pattern is not None and not key_pattern.fullmatch(key):
+            raise ConfigurationError(name, "names must be upper case letters, digits and '_'")
+        if not isinstance(secret, str) or not secret:
+            raise ConfigurationError(name, "every secret must be a non-empty string")
+
+
+def _check_prefix(prefix: object) -> None:
+    """A prefix must pin the whole origin: ``https://app.example`` would also match
+    ``https://app.example.evil.test/``, so the authority has to be closed by ``/`` or ``?``."""
+    field = "redirect_prefixes"
+    if not isinstance(prefix, str) or not _URL_CHARS.fullmatch(prefix):
+        raise ConfigurationError(field, "every prefix must be printable ASCII without spaces")
+    parts = urlsplit(prefix)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(field, "every prefix must be an absolute http(s) URL")
+    if parts.username is not None or parts.fragment or "#" in prefix:
+        raise ConfigurationError(field, "prefixes must not carry user info or a fragment")
+    rest = prefix[len(parts.scheme) + 3 + len(parts.netloc) :]
+    if not rest.startswith(("/", "?")):
+        raise ConfigurationError(
+            field, "every prefix must end its host with '/' or '?' (e.g. https://app.example/)"
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
+class SandboxConfig:
+    """Everything the sandbox accepts; validated at construction.
+
+    Attributes:
+        partners: partner name (``[A-Z0-9_]+``) to shared HMAC secret. Never shown in a repr.
+        users: user name to password for the login page and the direct login. Redacted in a
+            repr.
+        domains: accepted ``Domain`` values; ``None`` accepts any domain, or none.
+        redirect_prefixes: a ``RedirectUrl`` must start with one of these (each pins an origin:
+            it must close the host with ``/`` or ``?``).
+        window_seconds: accepted distance of a signed timestamp from the sandbox clock.
+        access_token_ttl: lifetime of an access token (JWT ``exp`` - ``iat``), seconds.
+        refresh_token_ttl: lifetime of a refresh token from its issue, seconds.
+        temp_token_ttl: lifetime of a temporary ``tkn``, seconds.
+        login_page_ttl: lifetime of a login attempt (the form shown by ``loginrequest``).
+        expiration_format: how ``expiration`` is rendered: ``utc-z``
+            (``2026-11-29T05:00:00Z``), ``naive-utc`` (``2026-11-29T05:00:00``) or ``offset``
+            (``2026-11-29T06:00:00+01:00``, a fixed +01:00 offset).
+        issuer: the JWT ``iss`` claim.
+        max_body_bytes: larger request bodies are answered with 413.
+        rotate_refresh_tokens: a refresh returns a new refresh token and retires the old one;
+            when off, the same refresh token is returned again.
+    """
+
+    partners: Mapping[str, str]
+    users: Mapping[str, str]
+    domains: AbstractSet[str] | None = None
+    redirect_prefixes: tuple[str, ...]
+    window_seconds: int = 300
+    access_token_ttl: int = 300
+    refresh_token_ttl: int = 8 * 3600
+    temp_token_ttl: int = 60
+    login_page_ttl: int = 600
+    expiration_format: ExpirationFormat = "utc-z"
+    issuer: str = "redtrust-sandbox"
+    max_body_bytes: int = 64 * 1024
+    rotate_refresh_tokens: bool = True
+
+    def __post_init__(self) -> None:
+        _check_credentials("partners", self.partners, key_pattern=PARTNER_PATTERN)
+        if not self.partners:
+            raise ConfigurationError("partners", "at least one partner is required")
+        _check_credentials("users", self.users, key_pattern=None)
+        # Private read-only copies: a caller mutating its dict cannot change a running sandbox.
+        object.__setattr__(self, "partners", MappingProxyType(dict(self.partners)))
+        object.__setattr__(self, "users", MappingProxyType(dict(self.users)))
+        if self.domains is not None:
+            if isinstance(self.domains, str) or not all(
+                isinstance(d, str) and d for d in self.domains
+            ):
+                raise ConfigurationError("domains", "must be a set of non-empty strings or None")
+            object.__setattr__(self, "domains", frozenset(self.domains))
+        if isinstance(self.redirect_prefixes, str) or not self.redirect_prefixes:
+            raise ConfigurationError("redirect_prefixes", "must be a non-empty tuple of URLs")
+        object.__setattr__(self, "redirect_prefixes", tuple(self.redirect_prefixes))
+        for prefix in self.redirect_prefixes:
+            _check_prefix(prefix)
+        _check_positive("window_seconds", self.window_seconds, minimum=0)
+        for name in ("access_token_ttl", "refresh_token_ttl", "temp_token_ttl", "login_page_ttl"):
+            _check_positive(name, getattr(self, name))
+        _check_positive("max_body_bytes", self.max_body_bytes)
+        if self.expiration_format not in get_args(ExpirationFormat):
+            raise ConfigurationError(
+                "expiration_format", f"must be one of {', '.join(get_args(ExpirationFormat))}"
+            )
+        if not isinstance(self.issuer, str) or not self.issuer:
+            raise ConfigurationError("issuer", "must be a non-empty string")
+        if not isinstance(self.rotate_refresh_tokens, bool):
+            raise ConfigurationError("rotate_refresh_tokens", "must be a bool")
+
+    def __repr__(self) -> str:
+        partners = ", ".join(f"{name!r}: '***'" for name in sorted(self.partners))
+        users = ", ".join(f"{name!r}: '***'" for name in sorted(self.users))
+        return (
+            f"SandboxConfig(partners={{{partners}}}, users={{{users}}}, "
+            f"domains={self.domains!r}, redirect_prefixes={self.redirect_prefixes!r}, "
+            f"window_seconds={self.window_seconds}, access_token_ttl={self.access_token_ttl}, "
+            f"refresh_token_ttl={self.refresh_token_ttl}, temp_token_ttl={self.temp_token_ttl}, "
+            f"login_page_ttl={self.login_page_ttl}, "
+            f"expiration_format={self.expiration_format!r}, issuer={self.issuer!r}, "
+            f"max_body_bytes={self.max_body_bytes}, "
+            f"rotate_refresh_tokens={self.rotate_refresh_tokens})"
+        )
+
+    __str__ = __repr__

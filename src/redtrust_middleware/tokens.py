@@ -1,0 +1,185 @@
+"""The token set of one signed-in user, and how it is read from Redtrust's token data.
+
+The access token is treated as opaque unless a JWK set is configured: its claims are read
+(for display and as a fallback expiry) but trusted only after verification.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any
+
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+from joserfc.jws import extract_compact
+
+from ._clock import to_datetime
+from .exceptions import TokenError
+
+__all__ = ["TokenSet", "TokenVerifier", "parse_expiration", "read_claims"]
+
+#: Larger access tokens are refused before any parsing (a JWT is a few KiB at most).
+MAX_TOKEN_LENGTH = 16 * 1024
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+def parse_expiration(value: object) -> datetime:
+    """Read Redtrust's ``expiration``: ISO-8601 with or without zone (zone-less is UTC).
+
+    Numbers are taken as UNIX seconds. Raises :class:`TokenError` for anything else.
+    """
+    if isinstance(value, bool):
+        raise TokenError("expiration must be a date-time")
+    if isinstance(value, int | float):
+        if not math.isfinite(value) or not 0 < value < 1e11:
+            raise TokenError("expiration is out of range")
+        return to_datetime(float(value))
+    if not isinstance(value, str) or not 0 < len(value) <= 64:
+        raise TokenError("expiration must be a date-time string")
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise TokenError("expiration is not an ISO-8601 date-time") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def read_claims(token: str) -> Mapping[str, Any]:
+    """The claims of a compact JWT, **unverified**; empty when the token is not a JWT."""
+    if len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
+        return _EMPTY
+    try:
+        payload = extract_compact(token.encode("ascii")).payload
+        claims = json.loads(payload)
+    except (JoseError, ValueError, UnicodeError):
+        return _EMPTY
+    return MappingProxyType(claims) if isinstance(claims, dict) else _EMPTY
+
+
+class TokenVerifier:
+    """Verifies access tokens against a configured JWK set (threat 42).
+
+    Algorithms are pinned (asymmetric only, so ``none`` and HS* cannot pass), keys come only
+    from the configured set (never from the token's header) and ``exp`` is required.
+    """
+
+    def __init__(
+        self,
+        jwks: Mapping[str, Any],
+        *,
+        algorithms: tuple[str, ...],
+        issuer: str | None = None,
+        leeway: int = 30,
+    ) -> None:
+        try:
+            self._keys = KeySet.import_key_set(dict(jwks))  # type: ignore[arg-type]
+        except (JoseError, ValueError, TypeError, KeyError) as error:
+            raise TokenError(f"the configured JWK set is invalid ({type(error).__name__})") from None
+        self._algorithms = list(algorithms)
+        self._issuer = issuer
+        self._leeway = leeway
+
+    def verify(self, token: str, *, now: float) -> Mapping[str, Any]:
+        """Return the verified claims or raise :class:`TokenError`."""
+        if len(token) > MAX_TOKEN_LENGTH:
+            raise TokenError("access token is too large")
+        try:
+            decoded = jwt.decode(token, self._keys, algorithms=self._algorithms)
+            options: dict[str, Any] = {"exp": {"essential": True}}
+            if self._issuer is not None:
+                options["iss"] = {"essential": True, "value": self._issuer}
+            registry = jwt.JWTClaimsRegistry(now=int(now), leeway=self._leeway, **options)
+            registry.validate(decoded.claims)
+        except (JoseError, ValueError, TypeError) as error:
+            raise TokenError(f"access token rejected ({type(error).__name__})") from None
+        return MappingProxyType(decoded.claims)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TokenSet:
+    """An access token, its refresh token and when the access token expires.
+
+    ``repr`` never shows either token.
+    """
+
+    access_token: str = field(repr=False)
+    refresh_token: str | None = field(repr=False)
+    expires_at: datetime
+    #: Claims of the access token (verified when a JWK set is configured, else only read).
+    claims: Mapping[str, Any] = field(default=_EMPTY, repr=False, compare=False)
+
+    def expires_in(self, now: float) -> float:
+        """Seconds until the access token expires (negative once expired)."""
+        return self.expires_at.timestamp() - now
+
+    def is_expired(self, now: float) -> bool:
+        """True once the access token can no longer be used."""
+        return self.expires_in(now) <= 0
+
+    def needs_refresh(self, now: float, leeway: float) -> bool:
+        """True when the access token expires within ``leeway`` seconds."""
+        return self.expires_in(now) <= leeway
+
+    @property
+    def subject(self) -> str | None:
+        """The ``sub`` claim, when the access token is a JWT that has one."""
+        sub = self.claims.get("sub")
+        return sub if isinstance(sub, str) else None
+
+    @classmethod
+    def from_data(
+        cls,
+        data: Mapping[str, Any],
+        *,
+        now: float,
+        previous_refresh_token: str | None = None,
+        verifier: TokenVerifier | None = None,
+    ) -> TokenSet:
+        """Build from the ``data`` of an exchange, refresh or login response.
+
+        The expiry is the earlier of ``expiration`` and the JWT ``exp`` (so a token is never
+        used past what it says itself); either alone is enough. A response without a new
+        refresh token keeps ``previous_refresh_token``.
+
+        Raises:
+            TokenError: a field is missing or of the wrong type, the expiry cannot be read or
+                lies in the past, or verification fails.
+        """
+        access = data.get("accessToken")
+        if not isinstance(access, str) or not access or len(access) > MAX_TOKEN_LENGTH:
+            raise TokenError("accessToken is missing or invalid")
+        if not access.isascii() or not access.isprintable():
+            raise TokenError("accessToken has characters a bearer token cannot carry")
+        refresh = data.get("refreshToken", None)
+        if refresh is None or refresh == "":
+            refresh = previous_refresh_token
+        elif not isinstance(refresh, str) or len(refresh) > MAX_TOKEN_LENGTH:
+            raise TokenError("refreshToken is invalid")
+        claims = verifier.verify(access, now=now) if verifier else read_claims(access)
+        candidates: list[datetime] = []
+        if data.get("expiration") is not None:
+            try:
+                candidates.append(parse_expiration(data["expiration"]))
+            except TokenError:
+                if "exp" not in claims:
+                    raise
+        exp = claims.get("exp")
+        if isinstance(exp, int | float) and not isinstance(exp, bool):
+            try:
+                candidates.append(parse_expiration(exp))
+            except TokenError:
+                pass
+        if not candidates:
+            raise TokenError("the token data carries no usable expiry")
+        expires_at = min(candidates)
+        if expires_at.timestamp() <= now:
+            raise TokenError("the access token is already expired")
+        return cls(access_token=access, refresh_token=refresh, expires_at=expires_at,
+                   claims=claims)
