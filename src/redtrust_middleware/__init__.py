@@ -1,1 +1,90 @@
-"""Redtrust Certificate Enroll for Python web apps."""
+"""redtrust-middleware: sign users in with Redtrust Certificate Enroll, keep their token fresh.
+
+The core is framework-agnostic; ``redtrust_django`` and ``redtrust_starlette`` adapt it.
+"""
+
+from ._clock import Clock, system_clock
+from .client import AsyncClient, Client
+from .config import CERTIFICATE_ENROLL, PROFILES, RA_API, Endpoint, Profile, RedtrustConfig
+from .exceptions import (
+    APIError,
+    CallbackError,
+    ClockSkewError,
+    ConfigurationError,
+    InvalidCallbackError,
+    InvalidInputError,
+    LoginExpiredError,
+    NotAuthenticatedError,
+    OutcomeUnknownError,
+    ProtocolError,
+    RedtrustError,
+    RefreshFailedError,
+    SessionError,
+    SignatureError,
+    StoreError,
+    TokenError,
+    TransportError,
+    UpstreamError,
+    UpstreamTimeout,
+)
+from .flow import validate_next
+from .session import (
+    ActiveSession,
+    AsyncSessionManager,
+    LoginDone,
+    LoginStart,
+    SessionManager,
+)
+from .signing import sign, signed_stamp, verify
+from .stores import AsyncStore, Keyring, MemoryStore, Store
+from .tokens import TokenSet, TokenVerifier
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CERTIFICATE_ENROLL",
+    "PROFILES",
+    "RA_API",
+    "APIError",
+    "ActiveSession",
+    "AsyncClient",
+    "AsyncSessionManager",
+    "AsyncStore",
+    "CallbackError",
+    "Client",
+    "Clock",
+    "ClockSkewError",
+    "ConfigurationError",
+    "Endpoint",
+    "InvalidCallbackError",
+    "InvalidInputError",
+    "Keyring",
+    "LoginDone",
+    "LoginExpiredError",
+    "LoginStart",
+    "MemoryStore",
+    "NotAuthenticatedError",
+    "OutcomeUnknownError",
+    "Profile",
+    "ProtocolError",
+    "RedtrustConfig",
+    "RedtrustError",
+    "RefreshFailedError",
+    "SessionError",
+    "SessionManager",
+    "SignatureError",
+    "Store",
+    "StoreError",
+    "TokenError",
+    "TokenSet",
+    "TokenVerifier",
+    "TransportError",
+    "UpstreamError",
+    "UpstreamTimeout",
+    "__version__",
+    "sign",
+    "signed_stamp",
+    "system_clock",
+    "validate_next",
+    "verify",
+]

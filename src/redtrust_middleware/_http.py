@@ -91,8 +91,9 @@ def _build(
 def _transport_error(error: Exception, operation: str) -> TransportError:
     name = type(error).__name__
     if isinstance(error, _NOT_SENT):
-        return TransportError(f"could not connect ({name})", operation=operation,
-                              reached_server=False)
+        return TransportError(
+            f"could not connect ({name})", operation=operation, reached_server=False
+        )
     if isinstance(error, httpx2.TimeoutException):
         return UpstreamTimeout(f"no answer in time ({name})", operation=operation)
     return TransportError(f"the connection failed ({name})", operation=operation)
@@ -123,9 +124,11 @@ class _BodyReader:
         self._chunks.append(chunk)
 
     def result(self) -> RawResponse:
-        return RawResponse(status=self._response.status_code,
-                           content_type=self._response.headers.get("content-type", ""),
-                           body=b"".join(self._chunks))
+        return RawResponse(
+            status=self._response.status_code,
+            content_type=self._response.headers.get("content-type", ""),
+            body=b"".join(self._chunks),
+        )
 
 
 def send(

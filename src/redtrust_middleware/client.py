@@ -91,33 +91,39 @@ def parse_envelope(response: _http.RawResponse, operation: str) -> Mapping[str, 
     status = response.status
     media = response.content_type.split(";", 1)[0].strip().lower()
     if media != "application/json" and not media.endswith("+json"):
-        raise ProtocolError(f"expected JSON, got {media or 'no content type'!r}",
-                            operation=operation, status=status)
+        raise ProtocolError(
+            f"expected JSON, got {media or 'no content type'!r}", operation=operation, status=status
+        )
     try:
         envelope = json.loads(response.body)
     except (ValueError, UnicodeDecodeError):
-        raise ProtocolError("the answer is not valid JSON", operation=operation,
-                            status=status) from None
+        raise ProtocolError(
+            "the answer is not valid JSON", operation=operation, status=status
+        ) from None
     if not isinstance(envelope, dict):
-        raise ProtocolError("the answer is not a JSON object", operation=operation,
-                            status=status)
+        raise ProtocolError("the answer is not a JSON object", operation=operation, status=status)
     kind = envelope.get("messageType")
     code = envelope.get("errorCode")
     data = envelope.get("data")
     if kind not in ("SUCCESS", "ERROR") or not isinstance(code, str) or not code:
-        raise ProtocolError("the answer is not a Redtrust envelope", operation=operation,
-                            status=status)
+        raise ProtocolError(
+            "the answer is not a Redtrust envelope", operation=operation, status=status
+        )
     if kind == "ERROR" or code != "OK":
-        raise APIError(_clean_text(code, 64), _clean_text(envelope.get("message")),
-                       status=status, operation=operation)
+        raise APIError(
+            _clean_text(code, 64),
+            _clean_text(envelope.get("message")),
+            status=status,
+            operation=operation,
+        )
     if not 200 <= status < 300:
-        raise ProtocolError("a success envelope with an error status", operation=operation,
-                            status=status)
+        raise ProtocolError(
+            "a success envelope with an error status", operation=operation, status=status
+        )
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ProtocolError("envelope data is not an object", operation=operation,
-                            status=status)
+        raise ProtocolError("envelope data is not an object", operation=operation, status=status)
     return data
 
 
@@ -139,27 +145,36 @@ class ClientCalls:
         self.verifier = verifier
 
     def _request(self, operation: str, endpoint: Endpoint, **kwargs: Any) -> ApiRequest:
-        return ApiRequest(operation=operation, method=endpoint.method,
-                          url=self.config.url(endpoint.path), **kwargs)
+        return ApiRequest(
+            operation=operation,
+            method=endpoint.method,
+            url=self.config.url(endpoint.path),
+            **kwargs,
+        )
 
-    def _tokens(self, operation: str, previous: str | None = None) -> Callable[
-        [_http.RawResponse, float], TokenSet
-    ]:
+    def _tokens(
+        self, operation: str, previous: str | None = None
+    ) -> Callable[[_http.RawResponse, float], TokenSet]:
         def parse(response: _http.RawResponse, now: float) -> TokenSet:
             data = parse_envelope(response, operation)
-            return TokenSet.from_data(data, now=now, previous_refresh_token=previous,
-                                      verifier=self.verifier)
+            return TokenSet.from_data(
+                data, now=now, previous_refresh_token=previous, verifier=self.verifier
+            )
 
         return parse
 
     def exchange(self, temp_token: str) -> Call[TokenSet]:
         """Exchange the temporary ``tkn`` from the callback for a token set."""
-        if (not isinstance(temp_token, str) or not temp_token
-                or len(temp_token) > MAX_TEMP_TOKEN_LENGTH
-                or not _TEMP_TOKEN.fullmatch(temp_token)):
+        if (
+            not isinstance(temp_token, str)
+            or not temp_token
+            or len(temp_token) > MAX_TEMP_TOKEN_LENGTH
+            or not _TEMP_TOKEN.fullmatch(temp_token)
+        ):
             raise InvalidInputError("temp_token", "is missing or malformed")
-        request = self._request("exchange", self.config.profile.exchange,
-                                json_body={"temporalToken": temp_token})
+        request = self._request(
+            "exchange", self.config.profile.exchange, json_body={"temporalToken": temp_token}
+        )
         return Call(request=request, parse=self._tokens("exchange"))
 
     def refresh(self, tokens: TokenSet) -> Call[TokenSet]:
@@ -168,14 +183,20 @@ class ClientCalls:
             raise InvalidInputError("refresh_token", "this token set cannot be refreshed")
         profile = self.config.profile
         bearer = tokens.access_token if profile.refresh_sends_bearer else None
-        request = self._request("refresh", profile.refresh, bearer=bearer,
-                                json_body={"refreshToken": tokens.refresh_token})
+        request = self._request(
+            "refresh",
+            profile.refresh,
+            bearer=bearer,
+            json_body={"refreshToken": tokens.refresh_token},
+        )
         return Call(request=request, parse=self._tokens("refresh", tokens.refresh_token))
 
     def login(self, username: str, password: str, domain: str | None = None) -> Call[TokenSet]:
         """Direct (server-to-server) login with a user's credentials."""
-        body = {"username": _require_text("username", username),
-                "password": _require_text("password", password)}
+        body = {
+            "username": _require_text("username", username),
+            "password": _require_text("password", password),
+        }
         domain = domain if domain is not None else self.config.domain
         if domain is not None:
             body["domain"] = _require_text("domain", domain)
@@ -192,8 +213,9 @@ class ClientCalls:
             parse_envelope(response, "logout")
             return True
 
-        return Call(request=self._request("logout", endpoint, bearer=tokens.access_token),
-                    parse=parse)
+        return Call(
+            request=self._request("logout", endpoint, bearer=tokens.access_token), parse=parse
+        )
 
     def headers(self, request: ApiRequest, now: float) -> dict[str, str]:
         """Headers for one attempt: a fresh HMAC stamp, and the bearer when there is one."""
@@ -220,8 +242,12 @@ class ClientCalls:
 def _make_verifier(config: RedtrustConfig) -> TokenVerifier | None:
     if config.jwks is None:
         return None
-    return TokenVerifier(config.jwks, algorithms=config.jwt_algorithms,
-                         issuer=config.jwt_issuer, leeway=config.jwt_leeway)
+    return TokenVerifier(
+        config.jwks,
+        algorithms=config.jwt_algorithms,
+        issuer=config.jwt_issuer,
+        leeway=config.jwt_leeway,
+    )
 
 
 class _ClientBase:
@@ -231,8 +257,12 @@ class _ClientBase:
         self._clock = clock
 
     def _log(self, request: ApiRequest, started: float, outcome: str) -> None:
-        logger.debug("redtrust %s -> %s in %.0f ms", request.operation, outcome,
-                     (time.perf_counter() - started) * 1000)
+        logger.debug(
+            "redtrust %s -> %s in %.0f ms",
+            request.operation,
+            outcome,
+            (time.perf_counter() - started) * 1000,
+        )
 
 
 class Client(_ClientBase):
@@ -260,9 +290,15 @@ class Client(_ClientBase):
                 time.sleep(delay)
             started = time.perf_counter()
             try:
-                raw = _http.send(self._http, operation=request.operation, method=request.method,
-                                 url=request.url, headers=self.calls.headers(request, self._clock()),
-                                 json_body=request.json_body, limit=self.config.max_response_bytes)
+                raw = _http.send(
+                    self._http,
+                    operation=request.operation,
+                    method=request.method,
+                    url=request.url,
+                    headers=self.calls.headers(request, self._clock()),
+                    json_body=request.json_body,
+                    limit=self.config.max_response_bytes,
+                )
             except TransportError as error:
                 self._log(request, started, type(error).__name__)
                 failure = self.calls.give_up(request, error, index == len(schedule) - 1)
@@ -327,9 +363,14 @@ class AsyncClient(_ClientBase):
             started = time.perf_counter()
             try:
                 raw = await _http.async_send(
-                    self._http, operation=request.operation, method=request.method,
-                    url=request.url, headers=self.calls.headers(request, self._clock()),
-                    json_body=request.json_body, limit=self.config.max_response_bytes)
+                    self._http,
+                    operation=request.operation,
+                    method=request.method,
+                    url=request.url,
+                    headers=self.calls.headers(request, self._clock()),
+                    json_body=request.json_body,
+                    limit=self.config.max_response_bytes,
+                )
             except TransportError as error:
                 self._log(request, started, type(error).__name__)
                 failure = self.calls.give_up(request, error, index == len(schedule) - 1)

@@ -80,7 +80,14 @@ class Profile:
     csr_finalize: Endpoint
 
     #: Names of the endpoint fields, for overrides by name.
-    ENDPOINTS: ClassVar[tuple[str, ...]] = ("exchange", "refresh", "login", "logout", "csr_create", "csr_finalize")
+    ENDPOINTS: ClassVar[tuple[str, ...]] = (
+        "exchange",
+        "refresh",
+        "login",
+        "logout",
+        "csr_create",
+        "csr_finalize",
+    )
 
 
 _RA = "/raapi/v1"
@@ -208,10 +215,12 @@ class RedtrustConfig:
         if not isinstance(self.shared_secret, str) or not self.shared_secret:
             raise ConfigurationError("shared_secret", "is required")
         if len(self.shared_secret) < _MIN_SECRET_LENGTH:
-            logger.warning("redtrust: shared_secret is shorter than %d characters",
-                           _MIN_SECRET_LENGTH)
-        server_url = _base_url("server_url", self.server_url,
-                               default_port=self.profile.default_port)
+            logger.warning(
+                "redtrust: shared_secret is shorter than %d characters", _MIN_SECRET_LENGTH
+            )
+        server_url = _base_url(
+            "server_url", self.server_url, default_port=self.profile.default_port
+        )
         object.__setattr__(self, "server_url", server_url)
         host = urlsplit(server_url).hostname or ""
         if server_url.startswith("http://"):
@@ -219,8 +228,9 @@ class RedtrustConfig:
                 raise ConfigurationError("server_url", "must use https (http only for loopback)")
             logger.warning("redtrust: plain http to %s (allowed for a local sandbox only)", host)
         if self.public_url is not None:
-            object.__setattr__(self, "public_url",
-                               _base_url("public_url", self.public_url, default_port=None))
+            object.__setattr__(
+                self, "public_url", _base_url("public_url", self.public_url, default_port=None)
+            )
         if self.domain is not None and (not self.domain or self.domain != self.domain.strip()):
             raise ConfigurationError("domain", "must be a non-empty name without spaces")
         if not re.fullmatch(r"[A-Z_]+", self.consumer):
@@ -243,10 +253,13 @@ class RedtrustConfig:
         for key in self.encryption_keys:
             if len(key) < _MIN_KEY_LENGTH:
                 raise ConfigurationError(
-                    "encryption_keys", f"each key needs at least {_MIN_KEY_LENGTH} characters")
+                    "encryption_keys", f"each key needs at least {_MIN_KEY_LENGTH} characters"
+                )
         if self.jwks is not None and not isinstance(self.jwks.get("keys"), list):
             raise ConfigurationError("jwks", "must be a JWK set: {'keys': [...]}")
-        unsafe = [a for a in self.jwt_algorithms if not re.fullmatch(r"(RS|PS|ES)(256|384|512)|EdDSA", a)]
+        unsafe = [
+            a for a in self.jwt_algorithms if not re.fullmatch(r"(RS|PS|ES)(256|384|512)|EdDSA", a)
+        ]
         if unsafe or not self.jwt_algorithms:
             raise ConfigurationError("jwt_algorithms", "only asymmetric algorithms are allowed")
 
@@ -264,8 +277,10 @@ class RedtrustConfig:
         }
         for name, (low, high) in bounds.items():
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not (
-                low <= value <= high
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not (low <= value <= high)
             ):
                 raise ConfigurationError(name, f"must be a number from {low:g} to {high:g}")
 
@@ -326,7 +341,8 @@ class RedtrustConfig:
                 raise ConfigurationError("REDTRUST_TIMEOUT", "must be a number") from None
         if env.get("REDTRUST_ENCRYPTION_KEYS"):
             values["encryption_keys"] = tuple(
-                k.strip() for k in env["REDTRUST_ENCRYPTION_KEYS"].split(",") if k.strip())
+                k.strip() for k in env["REDTRUST_ENCRYPTION_KEYS"].split(",") if k.strip()
+            )
         if env.get("REDTRUST_JWKS_FILE"):
             try:
                 values["jwks"] = json.loads(Path(env["REDTRUST_JWKS_FILE"]).read_text("utf-8"))
@@ -336,13 +352,11 @@ class RedtrustConfig:
         try:
             return cls(**values)
         except ConfigurationError as error:
-            var = next((v for n, v in text_fields.items() if n == error.field), None)
-            if var is None or error.field in overrides:
+            if error.field not in text_fields or error.field in overrides:
                 raise
-            raise ConfigurationError(var, error.problem) from None
+            raise ConfigurationError(text_fields[error.field], error.problem) from None
 
 
 def config_fields() -> tuple[str, ...]:
     """Names of every configuration field (for adapters that map settings onto them)."""
     return tuple(f.name for f in fields(RedtrustConfig))
-

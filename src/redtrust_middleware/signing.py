@@ -103,18 +103,21 @@ def verify(
         ClockSkewError: the timestamp is outside the window.
     """
     if not partner or not timestamp or not signature:
-        raise SignatureError("partner, timestamp and signature are all required",
-                             code="MISSING_SIGNATURE")
+        raise SignatureError(
+            "partner, timestamp and signature are all required", code="MISSING_SIGNATURE"
+        )
     if not PARTNER_PATTERN.fullmatch(partner):
         raise SignatureError("partner name is malformed", code="INVALID_PARTNER")
     if expected_partner is not None and partner != expected_partner:
         raise SignatureError("unknown partner", code="INVALID_PARTNER")
     if not _DIGITS.fullmatch(timestamp):
-        raise SignatureError("timestamp must be whole UNIX seconds in ASCII digits",
-                             code="INVALID_TIMESTAMP")
+        raise SignatureError(
+            "timestamp must be whole UNIX seconds in ASCII digits", code="INVALID_TIMESTAMP"
+        )
     if not _HEX64.fullmatch(signature):
-        raise SignatureError("signature must be 64 lowercase hex characters",
-                             code="INVALID_SIGNATURE")
+        raise SignatureError(
+            "signature must be 64 lowercase hex characters", code="INVALID_SIGNATURE"
+        )
     stamp = int(timestamp)
     skew = stamp - int(now)
     if abs(skew) > window_seconds:

@@ -6,6 +6,7 @@ The access token is treated as opaque unless a JWK set is configured: its claims
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from collections.abc import Mapping
@@ -81,7 +82,9 @@ class TokenVerifier:
         try:
             self._keys = KeySet.import_key_set(dict(jwks))  # type: ignore[arg-type]
         except (JoseError, ValueError, TypeError, KeyError) as error:
-            raise TokenError(f"the configured JWK set is invalid ({type(error).__name__})") from None
+            raise TokenError(
+                f"the configured JWK set is invalid ({type(error).__name__})"
+            ) from None
         self._algorithms = list(algorithms)
         self._issuer = issuer
         self._leeway = leeway
@@ -113,7 +116,7 @@ class TokenSet:
     refresh_token: str | None = field(repr=False)
     expires_at: datetime
     #: Claims of the access token (verified when a JWK set is configured, else only read).
-    claims: Mapping[str, Any] = field(default=_EMPTY, repr=False, compare=False)
+    claims: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, repr=False, compare=False)
 
     def expires_in(self, now: float) -> float:
         """Seconds until the access token expires (negative once expired)."""
@@ -172,14 +175,11 @@ class TokenSet:
                     raise
         exp = claims.get("exp")
         if isinstance(exp, int | float) and not isinstance(exp, bool):
-            try:
+            with contextlib.suppress(TokenError):
                 candidates.append(parse_expiration(exp))
-            except TokenError:
-                pass
         if not candidates:
             raise TokenError("the token data carries no usable expiry")
         expires_at = min(candidates)
         if expires_at.timestamp() <= now:
             raise TokenError("the access token is already expired")
-        return cls(access_token=access, refresh_token=refresh, expires_at=expires_at,
-                   claims=claims)
+        return cls(access_token=access, refresh_token=refresh, expires_at=expires_at, claims=claims)

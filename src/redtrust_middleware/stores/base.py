@@ -1,0 +1,59 @@
+"""The store protocol: a small key-value contract every session store fulfils.
+
+Stores keep opaque bytes; encryption happens above them (:mod:`.sealing`), so any store,
+including one you write, keeps only ciphertext. Every method has a synchronous form and an
+``a``-prefixed asynchronous form. Failures to reach the backing service raise
+:class:`~redtrust_middleware.exceptions.StoreError`; a missing or expired key is ``None``.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+__all__ = ["AsyncStore", "Store"]
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Synchronous store. ``ttl`` is in seconds and always positive."""
+
+    def get(self, key: str) -> bytes | None:
+        """The value, or None when absent or expired."""
+
+    def set(self, key: str, value: bytes, *, ttl: float) -> None:
+        """Store ``value`` under ``key`` for ``ttl`` seconds."""
+
+    def add(self, key: str, value: bytes, *, ttl: float) -> bool:
+        """Store only if ``key`` is absent (atomic); True when stored."""
+
+    def take(self, key: str) -> bytes | None:
+        """Get and delete in one atomic step: of two concurrent callers one gets the value."""
+
+    def delete(self, key: str) -> None:
+        """Delete ``key`` if present."""
+
+    def delete_if(self, key: str, value: bytes) -> bool:
+        """Delete ``key`` only while it still holds ``value`` (atomic); True when deleted."""
+
+
+@runtime_checkable
+class AsyncStore(Protocol):
+    """Asynchronous store: the same contract with ``a``-prefixed coroutines."""
+
+    async def aget(self, key: str) -> bytes | None:
+        """The value, or None when absent or expired."""
+
+    async def aset(self, key: str, value: bytes, *, ttl: float) -> None:
+        """Store ``value`` under ``key`` for ``ttl`` seconds."""
+
+    async def aadd(self, key: str, value: bytes, *, ttl: float) -> bool:
+        """Store only if ``key`` is absent (atomic); True when stored."""
+
+    async def atake(self, key: str) -> bytes | None:
+        """Get and delete in one atomic step."""
+
+    async def adelete(self, key: str) -> None:
+        """Delete ``key`` if present."""
+
+    async def adelete_if(self, key: str, value: bytes) -> bool:
+        """Delete ``key`` only while it still holds ``value`` (atomic); True when deleted."""
