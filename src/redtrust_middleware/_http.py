@@ -27,6 +27,7 @@ __all__ = [
     "async_send",
     "make_async_client",
     "make_client",
+    "plain_client",
     "send",
 ]
 
@@ -76,6 +77,11 @@ def make_async_client(
 ) -> AsyncHTTPClient:
     """A pooled asynchronous client for ``config``."""
     return httpx2.AsyncClient(transport=transport, **_client_options(config))
+
+
+def plain_client() -> HTTPClient:
+    """A client with no Redtrust credentials, playing a browser in demos and tools."""
+    return httpx2.Client(timeout=10.0, follow_redirects=False)
 
 
 def _build(

@@ -1,0 +1,260 @@
+"""A world for session tests: the sandbox, a fake clock, a countable store, either driver."""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import anyio
+import httpx2
+import pytest
+
+from redtrust_middleware import (
+    CERTIFICATE_ENROLL,
+    AsyncClient,
+    AsyncSessionManager,
+    Client,
+    Keyring,
+    MemoryStore,
+    Profile,
+    RedtrustConfig,
+    SessionManager,
+    StoreError,
+)
+from redtrust_middleware.sandbox import Sandbox, SandboxConfig
+from redtrust_middleware.session import LoginStart
+
+SECRET = "session-test-secret-0123456789"
+APP = "https://app.example"
+
+
+class FakeClock:
+    """A clock that moves only when told to."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class FlakyStore:
+    """A MemoryStore wrapper that counts calls and can fail on demand."""
+
+    def __init__(self, inner: MemoryStore) -> None:
+        self.inner = inner
+        self.reads = 0
+        self.writes = 0
+        self.down = False
+        self.fail_writes_to: str | None = None
+
+    def snapshot(self) -> dict[str, bytes]:
+        spaces = self.inner._spaces  # test-only peek at the raw bytes
+        return {k: v for space in spaces.values() for k, (_, v) in space.items()}
+
+    def _check(self, key: str, write: bool) -> None:
+        if self.down:
+            raise StoreError("store unavailable")
+        if write:
+            self.writes += 1
+            if self.fail_writes_to and self.fail_writes_to in key:
+                raise StoreError("write failed")
+        else:
+            self.reads += 1
+
+    def get(self, key: str) -> bytes | None:
+        self._check(key, False)
+        return self.inner.get(key)
+
+    def set(self, key: str, value: bytes, *, ttl: float) -> None:
+        self._check(key, True)
+        self.inner.set(key, value, ttl=ttl)
+
+    def add(self, key: str, value: bytes, *, ttl: float) -> bool:
+        self._check(key, True)
+        return self.inner.add(key, value, ttl=ttl)
+
+    def take(self, key: str) -> bytes | None:
+        self._check(key, True)
+        return self.inner.take(key)
+
+    def delete(self, key: str) -> None:
+        self._check(key, True)
+        self.inner.delete(key)
+
+    def delete_if(self, key: str, value: bytes) -> bool:
+        self._check(key, True)
+        return self.inner.delete_if(key, value)
+
+    async def aget(self, key: str) -> bytes | None:
+        return self.get(key)
+
+    async def aset(self, key: str, value: bytes, *, ttl: float) -> None:
+        self.set(key, value, ttl=ttl)
+
+    async def aadd(self, key: str, value: bytes, *, ttl: float) -> bool:
+        return self.add(key, value, ttl=ttl)
+
+    async def atake(self, key: str) -> bytes | None:
+        return self.take(key)
+
+    async def adelete(self, key: str) -> None:
+        self.delete(key)
+
+    async def adelete_if(self, key: str, value: bytes) -> bool:
+        return self.delete_if(key, value)
+
+
+class Driver:
+    """One awaitable face over either manager, so every test runs against both."""
+
+    def __init__(self, manager: SessionManager | AsyncSessionManager) -> None:
+        self.manager = manager
+        self.flows = manager.flows
+
+    async def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        result = getattr(self.manager, name)(*args, **kwargs)
+        return await result if isinstance(self.manager, AsyncSessionManager) else result
+
+    async def begin_login(self, **kwargs: Any) -> LoginStart:
+        return await self._call("begin_login", **kwargs)  # type: ignore[no-any-return]
+
+    async def complete_login(self, **kwargs: Any) -> Any:
+        return await self._call("complete_login", **kwargs)
+
+    async def get(self, handle: str | None) -> Any:
+        return await self._call("get", handle)
+
+    async def logout(self, handle: str | None) -> bool:
+        return await self._call("logout", handle)  # type: ignore[no-any-return]
+
+    async def concurrently(self, count: int, job: Callable[[], Awaitable[Any]]) -> list[Any]:
+        """Run ``job`` ``count`` times at once: tasks for async, threads for sync."""
+        if isinstance(self.manager, AsyncSessionManager):
+            results: list[Any] = []
+
+            async def one() -> None:
+                results.append(await job())
+
+            async with anyio.create_task_group() as group:
+                for _ in range(count):
+                    group.start_soon(one)
+            return results
+
+        def in_thread() -> Any:
+            return anyio.run(job)  # each thread drives the sync manager on its own
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=count) as pool:
+            futures = [pool.submit(in_thread) for _ in range(count)]
+            return await anyio.to_thread.run_sync(lambda: [f.result(timeout=60) for f in futures])
+
+
+@dataclass
+class World:
+    kind: str
+    sandbox: Sandbox
+    clock: FakeClock
+    store: FlakyStore
+    keyring: Keyring
+    config: RedtrustConfig
+    driver: Driver
+    callback: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.callback = APP + self.config.callback_path
+
+    def sign_in_on_page(self, login_url: str, username: str, password: str) -> str:
+        """Play the browser on the sandbox's page; return the redirect location."""
+        with httpx2.Client(transport=self.sandbox.transport()) as browser:
+            page = browser.get(login_url)
+            assert page.status_code == 200, page.text
+            attempt = page.text.split('name="attempt" value="', 1)[1].split('"', 1)[0]
+            action = page.text.split('action="', 1)[1].split('"', 1)[0]
+            answer = browser.post(
+                urljoin(login_url, action),
+                data={"attempt": attempt, "username": username, "password": password},
+            )
+            assert answer.status_code == 302, answer.text
+            return answer.headers["location"]
+
+    async def start_and_authenticate(self) -> tuple[LoginStart, str]:
+        """Start a login and return the callback query Redtrust would send back."""
+        start = await self.driver.begin_login(next_url="/after", callback_url=self.callback)
+        location = self.sign_in_on_page(start.url, "demo", "demo")
+        return start, urlsplit(location).query
+
+    async def sign_in(self) -> str:
+        start, query = await self.start_and_authenticate()
+        done = await self.driver.complete_login(query=query, browser_nonces=start.browser_nonces)
+        return done.handle  # type: ignore[no-any-return]
+
+
+def make_world(
+    kind: str,
+    *,
+    sandbox: Sandbox | None = None,
+    store: FlakyStore | None = None,
+    clock: FakeClock | None = None,
+    keyring: Keyring | None = None,
+    profile: Profile = CERTIFICATE_ENROLL,
+    **config_options: Any,
+) -> World:
+    clock = clock or FakeClock()
+    sandbox = sandbox or Sandbox(
+        SandboxConfig(
+            partners={"CA_DEMO": SECRET},
+            users={"demo": "demo"},
+            redirect_prefixes=(APP + "/",),
+            access_token_ttl=300,
+        ),
+        clock=clock,
+    )
+    store = store or FlakyStore(MemoryStore(clock=clock))
+    keyring = keyring or Keyring(["k" * 32])
+    config = RedtrustConfig(
+        server_url="https://redtrust.test",
+        partner="CA_DEMO",
+        shared_secret=SECRET,
+        public_url=APP,
+        profile=profile,
+        **config_options,
+    )
+    manager: SessionManager | AsyncSessionManager
+    if kind == "sync":
+        client = Client(config, transport=sandbox.transport(), clock=clock)
+        manager = SessionManager(config, store=store, client=client, keyring=keyring, clock=clock)
+    else:
+        aclient = AsyncClient(config, transport=sandbox.async_transport(), clock=clock)
+        manager = AsyncSessionManager(
+            config, store=store, client=aclient, keyring=keyring, clock=clock
+        )
+    return World(
+        kind=kind,
+        sandbox=sandbox,
+        clock=clock,
+        store=store,
+        keyring=keyring,
+        config=config,
+        driver=Driver(manager),
+    )
+
+
+@pytest.fixture(params=["sync", "async"])
+def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def world(kind: str) -> World:
+    return make_world(kind)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
