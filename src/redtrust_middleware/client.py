@@ -32,6 +32,7 @@ from .exceptions import (
     ProtocolError,
     TransportError,
 )
+from .flow import is_temp_token
 from .signing import signed_stamp
 from .tokens import TokenSet, TokenVerifier
 
@@ -48,9 +49,6 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-#: Longest temporary token accepted (checked before any network work).
-MAX_TEMP_TOKEN_LENGTH = 1024
-_TEMP_TOKEN = re.compile(r"[A-Za-z0-9._~+/=-]+")
 _CREDENTIAL_LIMIT = 256
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -165,12 +163,7 @@ class ClientCalls:
 
     def exchange(self, temp_token: str) -> Call[TokenSet]:
         """Exchange the temporary ``tkn`` from the callback for a token set."""
-        if (
-            not isinstance(temp_token, str)
-            or not temp_token
-            or len(temp_token) > MAX_TEMP_TOKEN_LENGTH
-            or not _TEMP_TOKEN.fullmatch(temp_token)
-        ):
+        if not isinstance(temp_token, str) or not is_temp_token(temp_token):
             raise InvalidInputError("temp_token", "is missing or malformed")
         request = self._request(
             "exchange", self.config.profile.exchange, json_body={"temporalToken": temp_token}

@@ -54,6 +54,11 @@ def new_handle() -> str:
     return secrets.token_urlsafe(32)
 
 
+def is_temp_token(value: str) -> bool:
+    """True when ``value`` fits the length cap and the allow-listed charset of a ``tkn``."""
+    return 0 < len(value) <= MAX_TOKEN_LENGTH and bool(_TOKEN_CHARS.fullmatch(value))
+
+
 def is_handle(value: str) -> bool:
     """True when ``value`` has the exact shape of a handle made by :func:`new_handle`."""
     return bool(_HANDLE.fullmatch(value))

@@ -422,12 +422,12 @@ class SessionFlows:
         """
         key, handle = need.key, need.handle
         now = self.clock()
-        until = self._cooldown.get(key, 0.0)
-        if until > now:
-            return self._fallback(need, until - now)
         result = yield from self._still_needed(key, now)
         if isinstance(result, SessionRecord):
             return self._active(handle, result, refreshed=True)
+        until = self._cooldown.get(key, 0.0)
+        if until > now:  # a refresh just failed transiently: do not hammer Redtrust
+            return self._fallback(need, until - now)
         lock_key, owner = self.lock_key(handle), secrets.token_bytes(16)
         refreshed_elsewhere = yield from self._acquire(key, lock_key, owner)
         if refreshed_elsewhere is not None:
