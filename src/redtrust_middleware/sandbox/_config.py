@@ -57,6 +57,22 @@ def _check_prefix(prefix: object) -> None:
         )
 
 
+def _domain_set(value: object) -> frozenset[str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, AbstractSet) or not all(isinstance(d, str) and d for d in value):
+        raise ConfigurationError("domains", "must be a set of non-empty strings or None")
+    return frozenset(value)
+
+
+def _prefix_tuple(value: object) -> tuple[str, ...]:
+    if not isinstance(value, tuple | list) or not value:
+        raise ConfigurationError("redirect_prefixes", "must be a non-empty tuple of URLs")
+    for prefix in value:
+        _check_prefix(prefix)
+    return tuple(value)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True, repr=False)
 class SandboxConfig:
     """Everything the sandbox accepts; validated at construction.
@@ -104,17 +120,8 @@ class SandboxConfig:
         # Private read-only copies: a caller mutating its dict cannot change a running sandbox.
         object.__setattr__(self, "partners", MappingProxyType(dict(self.partners)))
         object.__setattr__(self, "users", MappingProxyType(dict(self.users)))
-        if self.domains is not None:
-            if isinstance(self.domains, str) or not all(
-                isinstance(d, str) and d for d in self.domains
-            ):
-                raise ConfigurationError("domains", "must be a set of non-empty strings or None")
-            object.__setattr__(self, "domains", frozenset(self.domains))
-        if isinstance(self.redirect_prefixes, str) or not self.redirect_prefixes:
-            raise ConfigurationError("redirect_prefixes", "must be a non-empty tuple of URLs")
-        object.__setattr__(self, "redirect_prefixes", tuple(self.redirect_prefixes))
-        for prefix in self.redirect_prefixes:
-            _check_prefix(prefix)
+        object.__setattr__(self, "domains", _domain_set(self.domains))
+        object.__setattr__(self, "redirect_prefixes", _prefix_tuple(self.redirect_prefixes))
         _check_positive("window_seconds", self.window_seconds, minimum=0)
         for name in ("access_token_ttl", "refresh_token_ttl", "temp_token_ttl", "login_page_ttl"):
             _check_positive(name, getattr(self, name))

@@ -1,0 +1,96 @@
+"""A faithful local Redtrust server for tests, demos and development.
+
+One :class:`Sandbox` serves the browser login page and the token API of both profiles
+(``certificate-enroll`` and ``ra-api``) from a single synchronous handler
+(:meth:`Sandbox.handle`), reachable in-process through ``httpx2`` mock transports or over
+sockets through its ASGI app (:func:`serve`, :func:`running`). It checks every HMAC with
+:func:`redtrust_middleware.signing.verify`, signs ES256 access tokens (public keys at
+:meth:`Sandbox.jwks` and ``GET /_sandbox/jwks.json``), counts calls per endpoint and can
+inject faults (:meth:`Sandbox.fail_next`, :meth:`Sandbox.misbehave_next`,
+:meth:`Sandbox.drop_next`, :attr:`Sandbox.latency`).
+
+Endpoints:
+
+=======  ====================================  ==============  ============================
+method   path                                  endpoint name   answer
+=======  ====================================  ==============  ============================
+GET      ``/authclient/auth/loginrequest``     loginrequest    HTML sign-in form
+POST     ``/authclient/auth/login``            login_form      302 to RedirectUrl + ``tkn``
+GET/POST ``/authapi/v1/login_by_temp_token``   exchange        token data
+PUT      ``/authapi/v1/refresh-token``         refresh         token data (bearer required)
+PUT      ``/raapi/v1/auth/refresh-token``      refresh         token data
+POST     ``/raapi/v1/auth/login``              login           token data
+DELETE   ``/raapi/v1/auth/logout``             logout          ``data: {}``
+GET      ``/_sandbox/stats``                   (not counted)   ``data.calls``
+POST     ``/_sandbox/reset``                   (not counted)   zeroes the counters
+GET      ``/_sandbox/jwks.json``               (not counted)   bare JWK set
+=======  ====================================  ==============  ============================
+
+The ``errorCode`` values and HTTP statuses are listed in :mod:`._errors` and
+``docs/sandbox.md``.
+"""
+
+from __future__ import annotations
+
+from ._config import ExpirationFormat, SandboxConfig
+from ._errors import (
+    EXPIRED_BEARER,
+    EXPIRED_LOGIN_ATTEMPT,
+    EXPIRED_REFRESH_TOKEN,
+    EXPIRED_TEMPORAL_TOKEN,
+    INTERNAL_ERROR,
+    INVALID_BEARER,
+    INVALID_CONSUMER,
+    INVALID_CREDENTIALS,
+    INVALID_DOMAIN,
+    INVALID_LOGIN_ATTEMPT,
+    INVALID_REDIRECT_URL,
+    INVALID_REFRESH_TOKEN,
+    INVALID_REQUEST,
+    INVALID_TEMPORAL_TOKEN,
+    METHOD_NOT_ALLOWED,
+    MISSING_BEARER,
+    NOT_FOUND,
+    OK,
+    PAYLOAD_TOO_LARGE,
+    SANDBOX_FAULT,
+)
+from ._hostile import HOSTILE_KINDS, HostileKind
+from ._routes import format_expiration
+from ._sandbox import ENDPOINTS, Sandbox
+from ._state import REFRESH_REUSE, SessionInfo
+from .server import running, serve
+
+__all__ = [
+    "ENDPOINTS",
+    "EXPIRED_BEARER",
+    "EXPIRED_LOGIN_ATTEMPT",
+    "EXPIRED_REFRESH_TOKEN",
+    "EXPIRED_TEMPORAL_TOKEN",
+    "HOSTILE_KINDS",
+    "INTERNAL_ERROR",
+    "INVALID_BEARER",
+    "INVALID_CONSUMER",
+    "INVALID_CREDENTIALS",
+    "INVALID_DOMAIN",
+    "INVALID_LOGIN_ATTEMPT",
+    "INVALID_REDIRECT_URL",
+    "INVALID_REFRESH_TOKEN",
+    "INVALID_REQUEST",
+    "INVALID_TEMPORAL_TOKEN",
+    "METHOD_NOT_ALLOWED",
+    "MISSING_BEARER",
+    "NOT_FOUND",
+    "OK",
+    "PAYLOAD_TOO_LARGE",
+    "REFRESH_REUSE",
+    "SANDBOX_FAULT",
+    "ExpirationFormat",
+    "HostileKind",
+    "Sandbox",
+    "SandboxConfig",
+    "SessionInfo",
+    "format_expiration",
+    "running",
+    "serve",
+]

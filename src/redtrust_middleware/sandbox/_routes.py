@@ -1,0 +1,326 @@
+"""The route table and its handlers: one entry per path, one handler per method.
+
+A handler takes the sandbox's :class:`Services` and the request and returns a response, or
+raises :class:`Reject`; :meth:`Sandbox.handle` does routing, counting, faults, the body size
+cap and error rendering around it. To add an endpoint (``/raapi/v1/csr/create`` and
+``/raapi/v1/csr/finalize`` will come this way), write a handler and add one line to
+:data:`ROUTES`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Literal
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+import httpx2
+
+from .._clock import Clock
+from ..exceptions import SignatureError
+from ..signing import HEADER_PARTNER, HEADER_SIGNATURE, HEADER_TIMESTAMP, verify
+from ._config import ExpirationFormat, SandboxConfig
+from ._errors import (
+    EXPIRED_BEARER,
+    INVALID_CONSUMER,
+    INVALID_CREDENTIALS,
+    INVALID_DOMAIN,
+    INVALID_REDIRECT_URL,
+    OK,
+    Reject,
+    bad_request,
+    unauthorized,
+)
+from ._http import (
+    bearer_token,
+    envelope,
+    form_params,
+    html_response,
+    json_object,
+    query_params,
+    raw_json,
+    single_header,
+    text_field,
+)
+from ._jwt import AccessTokenSigner
+from ._pages import LOGIN_FORM_PATH, login_page
+from ._state import SandboxState, SessionInfo
+
+__all__ = ["CONSUMERS", "ROUTES", "Handler", "Route", "RouteKind", "Services"]
+
+#: Accepted ``Consumer`` values on the login request.
+CONSUMERS = frozenset({"RA_API", "SIGN_SERVICE"})
+#: The fixed offset of the ``offset`` expiration format (Redtrust's home, Spain, in winter).
+EXPIRATION_OFFSET = timezone(timedelta(hours=1))
+_URL_CHARS = re.compile(r"[\x21-\x7e]+")
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What handlers work with: the settings, the state, the JWT signer and the clock."""
+
+    config: SandboxConfig
+    state: SandboxState
+    signer: AccessTokenSigner
+    clock: Clock
+
+
+Handler = Callable[[Services, httpx2.Request], httpx2.Response]
+#: ``browser`` routes answer errors with HTML pages, ``api`` routes with JSON envelopes;
+#: ``control`` routes (``/_sandbox/...``) are neither counted nor subject to faults.
+RouteKind = Literal["browser", "api", "control"]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One path: its endpoint name (for counters and faults), its kind and its handlers."""
+
+    name: str
+    kind: RouteKind
+    methods: Mapping[str, Handler]
+
+
+# -- shared checks ---------------------------------------------------------------------------
+
+
+def _signed_partner(
+    sv: Services, partner: str | None, timestamp: str | None, signature: str | None
+) -> str:
+    """Verify a partner/timestamp/HMAC triple with :func:`signing.verify`; the partner name."""
+    secret = sv.config.partners.get(partner) if partner else None
+    try:
+        verify(
+            partner=partner,
+            timestamp=timestamp,
+            signature=signature,
+            secret=secret or "",
+            now=sv.clock(),
+            window_seconds=sv.config.window_seconds,
+            # An unknown partner fails verify's own partner check, in its usual order.
+            expected_partner=partner if secret is not None else "",
+        )
+    except SignatureError as exc:
+        raise unauthorized(exc.code, exc.reason) from None
+    assert partner is not None  # verify rejects a missing partner
+    return partner
+
+
+def _header_partner(sv: Services, request: httpx2.Request) -> str:
+    """The partner of a server-to-server call, from its three HMAC headers."""
+    return _signed_partner(
+        sv,
+        single_header(request, HEADER_PARTNER),
+        single_header(request, HEADER_TIMESTAMP),
+        single_header(request, HEADER_SIGNATURE),
+    )
+
+
+def _checked_domain(config: SandboxConfig, domain: str | None, what: str) -> str | None:
+    if domain is None:
+        return None
+    if not domain:
+        raise bad_request(f"{what} must not be empty when given")
+    if config.domains is not None and domain not in config.domains:
+        raise Reject(400, INVALID_DOMAIN, f"{what} is not an accepted domain")
+    return domain
+
+
+def _checked_redirect(config: SandboxConfig, url: str | None) -> str:
+    """A ``RedirectUrl`` under a registered prefix, without tricks that escape the prefix."""
+    if not url:
+        raise bad_request("parameter 'RedirectUrl' is required")
+    invalid = Reject(400, INVALID_REDIRECT_URL, "parameter 'RedirectUrl' is not registered")
+    if not _URL_CHARS.fullmatch(url) or "\\" in url or "#" in url:
+        raise invalid
+    if not any(url.startswith(prefix) for prefix in config.redirect_prefixes):
+        raise invalid
+    path = unquote(urlsplit(url).path)
+    if any(part in (".", "..") for part in path.split("/")):
+        raise invalid
+    return url
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _with_token(redirect_url: str, token: str) -> str:
+    """Append ``tkn``: right after a trailing ``tkn=``, else as a new query parameter."""
+    if redirect_url.endswith("tkn="):
+        return redirect_url + token
+    parts = urlsplit(redirect_url)
+    query = f"{parts.query}&tkn={token}" if parts.query else f"tkn={token}"
+    return urlunsplit(parts._replace(query=query))
+
+
+def format_expiration(expires_at: int, style: ExpirationFormat) -> str:
+    """Render a UNIX time as the ``expiration`` string in the configured style."""
+    moment = datetime.fromtimestamp(expires_at, tz=UTC)
+    if style == "utc-z":
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if style == "naive-utc":
+        return moment.strftime("%Y-%m-%dT%H:%M:%S")
+    return moment.astimezone(EXPIRATION_OFFSET).isoformat(timespec="seconds")
+
+
+def _token_data(sv: Services, session: SessionInfo) -> dict[str, str]:
+    """``{"accessToken", "refreshToken", "expiration"}`` with a fresh access token."""
+    now = int(sv.clock())
+    ttl = sv.config.access_token_ttl
+    access_token = sv.signer.sign(
+        subject=session.username,
+        audience=session.partner,
+        session_id=session.session_id,
+        domain=session.domain,
+        now=now,
+        ttl=ttl,
+    )
+    return {
+        "accessToken": access_token,
+        "refreshToken": session.refresh_token,
+        "expiration": format_expiration(now + ttl, sv.config.expiration_format),
+    }
+
+
+def _granted(sv: Services, session: SessionInfo, message: str) -> httpx2.Response:
+    return envelope(200, OK, message, _token_data(sv, session))
+
+
+# -- browser login ---------------------------------------------------------------------------
+
+
+def loginrequest(sv: Services, request: httpx2.Request) -> httpx2.Response:
+    """``GET /authclient/auth/loginrequest``: check the signed link, show the sign-in form."""
+    params = query_params(request)
+    partner = _signed_partner(
+        sv, params.get("partner"), params.get("timestamp"), params.get("hmac")
+    )
+    consumer = params.get("Consumer")
+    if not consumer:
+        raise bad_request("parameter 'Consumer' is required")
+    if consumer not in CONSUMERS:
+        raise Reject(400, INVALID_CONSUMER, "parameter 'Consumer' must be RA_API or SIGN_SERVICE")
+    redirect_url = _checked_redirect(sv.config, params.get("RedirectUrl"))
+    domain = _checked_domain(sv.config, params.get("Domain"), "parameter 'Domain'")
+    attempt = sv.state.open_attempt(
+        partner=partner, consumer=consumer, domain=domain, redirect_url=redirect_url
+    )
+    return html_response(200, login_page(attempt), form_origin=_origin(redirect_url))
+
+
+def login_form(sv: Services, request: httpx2.Request) -> httpx2.Response:
+    """``POST /authclient/auth/login``: check the credentials, redirect back with ``tkn``."""
+    form = form_params(request)
+    attempt_id, username, password = form.get("attempt"), form.get("username"), form.get("password")
+    if not attempt_id:
+        raise bad_request("field 'attempt' is required")
+    if username is None or password is None:
+        raise bad_request("fields 'username' and 'password' are required")
+    attempt = sv.state.peek_attempt(attempt_id)
+    if not sv.state.check_password(username, password):
+        page = login_page(attempt, error="Invalid username or password", username=username)
+        return html_response(401, page, form_origin=_origin(attempt.redirect_url))
+    attempt, token = sv.state.complete_attempt(attempt_id, username)
+    return httpx2.Response(
+        302,
+        headers={
+            "Location": _with_token(attempt.redirect_url, token),
+            "Cache-Control": "no-store",
+            "Referrer-Policy": "no-referrer",
+        },
+    )
+
+
+# -- token API -------------------------------------------------------------------------------
+
+
+def exchange(sv: Services, request: httpx2.Request) -> httpx2.Response:
+    """``GET``/``POST /authapi/v1/login_by_temp_token``: temporary token to token data."""
+    partner = _header_partner(sv, request)
+    token = text_field(json_object(request), "temporalToken")
+    assert token is not None
+    return _granted(sv, sv.state.exchange(partner, token), "temporal token exchanged")
+
+
+def _refresh(sv: Services, request: httpx2.Request, *, with_bearer: bool) -> httpx2.Response:
+    partner = _header_partner(sv, request)
+    refresh_token = text_field(json_object(request), "refreshToken")
+    assert refresh_token is not None
+    session_id: str | None = None
+    if with_bearer:  # its signature and partner must be right; its expiry does not matter
+        session_id = sv.signer.read(bearer_token(request), audience=partner)["sid"]
+    session = sv.state.refresh(partner, refresh_token, bearer_session=session_id)
+    return _granted(sv, session, "token refreshed")
+
+
+def refresh_with_bearer(sv: Services, request: httpx2.Request) -> httpx2.Response:
+    """``PUT /authapi/v1/refresh-token`` (tutorial): bearer of the same session required."""
+    return _refresh(sv, request, with_bearer=True)
+
+
+def refresh_without_bearer(sv: Services, request: httpx2.Request) -> httpx2.Response:
+    """``PUT /raapi/v1/auth/refresh-token`` (RA API): no bearer."""
+    return _refresh(sv, request, with_bearer=False)
+
+
+def direct_login(sv: Services, request: httpx2.Request) -> httpx2.Response:
+    """``POST /raapi/v1/auth/login``: user name and password to token data."""
+    partner = _header_partner(sv, request)
+    body = json_object(request)
+    username = text_field(body, "username")
+    password = text_field(body, "password")
+    assert username is not None
+    assert password is not None
+    domain = _checked_domain(sv.config, text_field(body, "domain", required=False), "'domain'")
+    if not sv.state.check_password(username, password):
+        raise unauthorized(INVALID_CREDENTIALS, "invalid username or password")
+    return _granted(sv, sv.state.open_session(partner, username, domain), "logged in")
+
+
+def logout(sv: Services, request: httpx2.Request) -> httpx2.Response:
+    """``DELETE /raapi/v1/auth/logout``: end the bearer's session (idempotent)."""
+    partner = _header_partner(sv, request)
+    claims = sv.signer.read(bearer_token(request), audience=partner)
+    if claims["exp"] <= sv.clock():
+        raise unauthorized(EXPIRED_BEARER, "the bearer expired")
+    sv.state.end_session(claims["sid"])
+    return envelope(200, OK, "logged out", {})
+
+
+# -- sandbox control -------------------------------------------------------------------------
+
+
+def stats(sv: Services, request: httpx2.Request) -> httpx2.Response:
+    """``GET /_sandbox/stats``: the call counters as ``data.calls``."""
+    return envelope(200, OK, "sandbox counters", {"calls": sv.state.count_snapshot()})
+
+
+def reset(sv: Services, request: httpx2.Request) -> httpx2.Response:
+    """``POST /_sandbox/reset``: zero the counters."""
+    sv.state.reset_counters()
+    return envelope(200, OK, "sandbox counters reset", {})
+
+
+def jwks(sv: Services, request: httpx2.Request) -> httpx2.Response:
+    """``GET /_sandbox/jwks.json``: the public JWK set, as a bare JWKS document."""
+    return raw_json(sv.signer.jwks())
+
+
+#: Path -> route. Both profiles are served at once.
+ROUTES: dict[str, Route] = {
+    "/authclient/auth/loginrequest": Route("loginrequest", "browser", {"GET": loginrequest}),
+    LOGIN_FORM_PATH: Route("login_form", "browser", {"POST": login_form}),
+    "/authapi/v1/login_by_temp_token": Route(
+        "exchange", "api", {"GET": exchange, "POST": exchange}
+    ),
+    "/authapi/v1/refresh-token": Route("refresh", "api", {"PUT": refresh_with_bearer}),
+    "/raapi/v1/auth/refresh-token": Route("refresh", "api", {"PUT": refresh_without_bearer}),
+    "/raapi/v1/auth/login": Route("login", "api", {"POST": direct_login}),
+    "/raapi/v1/auth/logout": Route("logout", "api", {"DELETE": logout}),
+    "/_sandbox/stats": Route("stats", "control", {"GET": stats}),
+    "/_sandbox/reset": Route("reset", "control", {"POST": reset}),
+    "/_sandbox/jwks.json": Route("jwks", "control", {"GET": jwks}),
+}

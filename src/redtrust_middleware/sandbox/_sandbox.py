@@ -1,0 +1,262 @@
+"""The :class:`Sandbox`: a faithful local Redtrust server in one object."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections import Counter
+from typing import Any
+
+import httpx2
+
+from .._clock import Clock, system_clock
+from ._asgi import DROP_EXTENSION, ASGIApp, printable
+from ._config import SandboxConfig
+from ._errors import (
+    INTERNAL_ERROR,
+    METHOD_NOT_ALLOWED,
+    NOT_FOUND,
+    PAYLOAD_TOO_LARGE,
+    SANDBOX_FAULT,
+    Reject,
+)
+from ._hostile import HOSTILE_KINDS, HostileKind, hostile_response
+from ._http import envelope, html_response
+from ._jwt import AccessTokenSigner
+from ._pages import error_page
+from ._routes import ROUTES, Route, Services
+from ._state import FaultPlan, SandboxState, SessionInfo
+
+__all__ = ["ENDPOINTS", "Sandbox"]
+
+logger = logging.getLogger("redtrust_middleware.sandbox")
+
+#: Endpoint names used by :attr:`Sandbox.calls`, :meth:`Sandbox.fail_next` and
+#: :meth:`Sandbox.drop_next` (both refresh shapes are ``refresh``, both exchange shapes
+#: ``exchange``).
+ENDPOINTS = frozenset(route.name for route in ROUTES.values() if route.kind != "control")
+_NO_FAULT = FaultPlan()
+
+
+class Sandbox:
+    """A local Redtrust server: login page, token API (both profiles), faults and counters.
+
+    All state sits behind one lock, so one sandbox can serve threads, event loops and a
+    socket server at once. Time comes from ``clock`` (UNIX seconds): inject a fake clock to
+    expire tokens in tests.
+
+    Serve it in-process with :meth:`transport` / :meth:`async_transport` (``httpx2`` mock
+    transports), or over sockets with :attr:`asgi_app` (see :func:`serve` and
+    :func:`running`).
+    """
+
+    def __init__(self, config: SandboxConfig, *, clock: Clock = system_clock) -> None:
+        self.config = config
+        self.clock = clock
+        self._state = SandboxState(config, clock)
+        self._signer = AccessTokenSigner(config.issuer)
+        self._services = Services(config, self._state, self._signer, clock)
+        #: The ASGI 3 application serving :meth:`handle` over sockets (http and lifespan).
+        self.asgi_app = ASGIApp(self)
+
+    def __repr__(self) -> str:
+        return f"Sandbox(partners={sorted(self.config.partners)!r}, kid={self._signer.kid!r})"
+
+    # -- the handler ---------------------------------------------------------------------
+
+    def handle(self, request: httpx2.Request) -> httpx2.Response:
+        """Answer one request; never raises.
+
+        The body must have been read (``request.content``). Bad input gets a 4xx, a sandbox
+        bug a 500 ``INTERNAL_ERROR`` envelope (the traceback goes to the log only). A response
+        chosen by :meth:`drop_next` carries the ``redtrust_sandbox.drop`` extension; the
+        transports turn it into a transport error.
+        """
+        try:
+            return self._dispatch(request)
+        except Exception:
+            logger.exception(
+                "sandbox bug answering %s %s",
+                printable(request.method, 16),
+                printable(request.url.path),
+            )
+            return envelope(500, INTERNAL_ERROR, "internal sandbox error")
+
+    def _dispatch(self, request: httpx2.Request) -> httpx2.Response:
+        route = ROUTES.get(request.url.path)
+        if route is None:
+            return envelope(404, NOT_FOUND, "no such endpoint")
+        handler = route.methods.get(request.method)
+        if handler is None:
+            allow = {"Allow": ", ".join(route.methods)}
+            reject = Reject(405, METHOD_NOT_ALLOWED, "method not allowed here", headers=allow)
+            return self._refusal(route, reject)
+        plan = _NO_FAULT if route.kind == "control" else self._state.count_call(route.name)
+        if plan.fail_status is not None:
+            fault = Reject(plan.fail_status, SANDBOX_FAULT, "fault injected by the sandbox")
+            return self._refusal(route, fault)
+        if plan.hostile is not None:
+            return hostile_response(plan.hostile)
+        try:
+            if len(request.content) > self.config.max_body_bytes:
+                raise Reject(413, PAYLOAD_TOO_LARGE, "the request body is too large")
+            response = handler(self._services, request)
+        except Reject as reject:
+            response = self._refusal(route, reject)
+        if plan.drop:
+            response.extensions[DROP_EXTENSION] = True
+        return response
+
+    @staticmethod
+    def _refusal(route: Route, reject: Reject) -> httpx2.Response:
+        if route.kind == "browser":
+            page = error_page(reject.status, reject.code, reject.message)
+            return html_response(reject.status, page, headers=reject.headers)
+        return envelope(reject.status, reject.code, reject.message, headers=reject.headers)
+
+    # -- serving -------------------------------------------------------------------------
+
+    def transport(self) -> httpx2.MockTransport:
+        """A transport for a sync ``httpx2.Client`` (sleeps :attr:`latency` first)."""
+        return httpx2.MockTransport(self._sync_handler)
+
+    def async_transport(self) -> httpx2.MockTransport:
+        """A transport for an ``httpx2.AsyncClient`` (awaits :attr:`latency` first)."""
+        return httpx2.MockTransport(self._async_handler)
+
+    def _sync_handler(self, request: httpx2.Request) -> httpx2.Response:
+        latency = self.latency
+        if latency > 0:
+            time.sleep(latency)
+        return self._deliver(request, self.handle(request))
+
+    async def _async_handler(self, request: httpx2.Request) -> httpx2.Response:
+        latency = self.latency
+        if latency > 0:
+            await asyncio.sleep(latency)
+        return self._deliver(request, self.handle(request))
+
+    @staticmethod
+    def _deliver(request: httpx2.Request, response: httpx2.Response) -> httpx2.Response:
+        if response.extensions.get(DROP_EXTENSION):
+            raise httpx2.ReadError("the sandbox dropped the response (drop_next)", request=request)
+        return response
+
+    # -- faults --------------------------------------------------------------------------
+
+    @property
+    def latency(self) -> float:
+        """Seconds every call waits before it is handled (0 = none). Thread-safe."""
+        with self._state.lock:
+            return self._state.latency
+
+    @latency.setter
+    def latency(self, seconds: float) -> None:
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+            raise TypeError("latency must be a number of seconds")
+        if not math.isfinite(seconds) or seconds < 0:
+            raise ValueError("latency must be a finite number of seconds >= 0")
+        with self._state.lock:
+            self._state.latency = float(seconds)
+
+    def fail_next(self, count: int = 1, status: int = 503, *, endpoint: str | None = None) -> None:
+        """Answer the next ``count`` calls (to ``endpoint`` only, if given) with ``status``.
+
+        The answer is an ERROR envelope (an HTML page on the browser routes) with ``errorCode``
+        ``SANDBOX_FAULT``; the call is counted but changes no state. Faults queue up in order.
+        """
+        if isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599:
+            raise ValueError("status must be an HTTP error status (400-599)")
+        self._state.add_fault("fail", _count(count), _endpoint(endpoint), status=status)
+
+    def drop_next(self, count: int = 1, *, endpoint: str | None = None) -> None:
+        """Lose the responses of the next ``count`` calls (to ``endpoint`` only, if given).
+
+        The call is handled normally (state changes happen), then the answer is lost: the
+        mock transports raise ``httpx2.ReadError``; over sockets the connection closes after
+        the status line, before the body (the client sees a protocol/read error).
+        """
+        self._state.add_fault("drop", _count(count), _endpoint(endpoint))
+
+    def misbehave_next(
+        self, kind: HostileKind, count: int = 1, *, endpoint: str | None = None
+    ) -> None:
+        """Answer the next ``count`` calls (to ``endpoint`` only, if given) with a hostile
+        response instead of handling them (no state changes); the call is counted.
+
+        Kinds (:data:`HOSTILE_KINDS`): ``not-json`` (JSON content type, HTML body), ``html``
+        (a 200 HTML page), ``non-object`` (a JSON array), ``no-envelope`` (bare token data),
+        ``wrong-types`` (``accessToken`` 42, ``refreshToken`` null ...),
+        ``success-with-error-code`` (``SUCCESS`` with ``errorCode`` != ``OK``),
+        ``bad-expiration`` (``expiration`` "tomorrow"), ``huge`` (an 8 MiB JSON body),
+        ``gzip-bomb`` (64 MiB of JSON in ~64 KiB of gzip) and ``redirect`` (302 elsewhere).
+        """
+        if kind not in HOSTILE_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(sorted(HOSTILE_KINDS))}")
+        self._state.add_fault("hostile", _count(count), _endpoint(endpoint), variant=kind)
+
+    def clear_faults(self) -> None:
+        """Forget every planned fault (:meth:`fail_next`, :meth:`misbehave_next`,
+        :meth:`drop_next`)."""
+        self._state.clear_faults()
+
+    # -- counters and introspection ------------------------------------------------------
+
+    @property
+    def calls(self) -> Counter[str]:
+        """Calls per endpoint name (see :data:`ENDPOINTS`), plus ``refresh_reuse``.
+
+        Live and shared: read it, don't write it (use :meth:`reset_counters`).
+        """
+        return self._state.calls
+
+    def reset_counters(self) -> None:
+        """Zero every counter."""
+        self._state.reset_counters()
+
+    def jwks(self) -> dict[str, Any]:
+        """The public JWK set that verifies the access tokens (ES256, one key)."""
+        return self._signer.jwks()
+
+    def issue_temp_token(
+        self, username: str, domain: str | None = None, *, partner: str | None = None
+    ) -> str:
+        """A temporary token as if ``username`` had just signed in on the login page.
+
+        ``partner`` may be left out when the config has exactly one partner.
+        """
+        if partner is None:
+            if len(self.config.partners) != 1:
+                raise ValueError("several partners are configured: pass partner=")
+            (partner,) = self.config.partners
+        elif partner not in self.config.partners:
+            raise ValueError("unknown partner")
+        if not username:
+            raise ValueError("username must not be empty")
+        return self._state.issue_temp_token(partner, username, domain)
+
+    def sessions_for(self, username: str) -> list[SessionInfo]:
+        """Snapshots of every session of ``username`` (ended ones have ``active=False``)."""
+        return self._state.sessions_for(username)
+
+    def revoke(self, username: str) -> int:
+        """End every session of ``username`` (its refresh tokens stop working); how many."""
+        return self._state.revoke(username)
+
+    def expire_session(self, refresh_token: str) -> bool:
+        """Make ``refresh_token`` expired now; False when it is not a live refresh token."""
+        return self._state.expire_session(refresh_token)
+
+
+def _count(count: int) -> int:
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ValueError("count must be an int >= 1")
+    return count
+
+
+def _endpoint(endpoint: str | None) -> str | None:
+    if endpoint is not None and endpoint not in ENDPOINTS:
+        raise ValueError(f"endpoint must be one of {', '.join(sorted(ENDPOINTS))}")
+    return endpoint

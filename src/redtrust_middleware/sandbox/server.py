@@ -1,0 +1,90 @@
+"""Serving a :class:`Sandbox` over real sockets with uvicorn.
+
+uvicorn is an optional dependency (``pip install 'redtrust-middleware[sandbox]'``), imported
+only when one of these functions runs. Its access log is off (URLs carry signatures and
+tokens); the sandbox logs its own line per request, without the query string.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from ._sandbox import Sandbox
+
+__all__ = ["running", "serve"]
+
+_INSTALL_HINT = "the sandbox server needs uvicorn: pip install 'redtrust-middleware[sandbox]'"
+
+
+def _uvicorn_server(sandbox: Sandbox, host: str, port: int) -> Any:
+    try:
+        import uvicorn
+    except ImportError as exc:  # pragma: no cover - uvicorn is a dev dependency
+        raise ImportError(_INSTALL_HINT) from exc
+    config = uvicorn.Config(
+        sandbox.asgi_app,
+        host=host,
+        port=port,
+        interface="asgi3",
+        lifespan="on",
+        access_log=False,
+        log_config=None,  # leave the application's logging alone
+        proxy_headers=False,
+        server_header=False,
+        timeout_graceful_shutdown=2,
+    )
+    return uvicorn.Server(config)
+
+
+def serve(sandbox: Sandbox, host: str = "127.0.0.1", port: int = 8083) -> None:
+    """Serve ``sandbox`` on ``http://host:port`` until interrupted (blocking)."""
+    _uvicorn_server(sandbox, host, port).run()
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+@contextlib.contextmanager
+def running(
+    sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0, *, timeout: float = 10.0
+) -> Iterator[str]:
+    """Serve ``sandbox`` in a background thread; yield its base URL (``http://host:port``).
+
+    ``port=0`` picks a free port. The URL is yielded once the server really accepts
+    connections (uvicorn's ``started`` flag, polled up to ``timeout`` seconds); the server is
+    shut down and the thread joined on exit.
+
+    Raises:
+        RuntimeError: the server stopped or did not start within ``timeout``.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        bound_port = sock.getsockname()[1]
+        server = _uvicorn_server(sandbox, host, bound_port)
+        thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, name="redtrust-sandbox", daemon=True
+        )
+        thread.start()
+        try:
+            deadline = time.monotonic() + timeout
+            while not server.started:
+                if not thread.is_alive():
+                    raise RuntimeError("the sandbox server stopped during start-up")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the sandbox server did not start within {timeout} s")
+                time.sleep(0.005)
+            yield f"http://{_url_host(host)}:{bound_port}"
+        finally:
+            server.should_exit = True
+            thread.join(timeout)
+    finally:
+        sock.close()
