@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Callable, Sequence
 
@@ -95,6 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args or args[0] in ("-h", "--help") or args[0] not in _COMMANDS:
         print(_USAGE, file=sys.stderr if args and args[0] not in ("-h", "--help") else sys.stdout)
         return 0 if args and args[0] in ("-h", "--help") else 2
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stdout)
     try:
         return _COMMANDS[args[0]](args[1:])
     except RedtrustError as error:

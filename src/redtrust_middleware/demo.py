@@ -64,7 +64,7 @@ def _short(value: str, keep: int = 10) -> str:
 
 def _redact_url(url: str) -> str:
     """Abbreviate signatures and tokens in a URL for display."""
-    return re.sub(r"((?:hmac|tkn|state)=)([^&]+)", lambda m: m[1] + _short(m[2], 8), url)
+    return re.sub(r"((?:hmac|tkn|state)(?:=|%3D))([^&%]+)", lambda m: m[1] + _short(m[2], 8), url)
 
 
 def _step(number: int, title: str, detail: str) -> None:
