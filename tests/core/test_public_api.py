@@ -1,0 +1,92 @@
+"""The public namespace is honest, and the core never imports a web framework."""
+
+from __future__ import annotations
+
+import ast
+import types
+from pathlib import Path
+
+import pytest
+
+import redtrust_middleware
+
+PACKAGE_DIR = Path(redtrust_middleware.__file__).parent
+FRAMEWORKS = ("django", "starlette", "fastapi")
+#: The framework-agnostic core (the sandbox, CLI and demo are not part of it).
+CORE_MODULES = sorted(
+    [
+        *(p for p in PACKAGE_DIR.glob("*.py") if p.name not in {"cli.py", "demo.py"}),
+        *(PACKAGE_DIR / "stores").glob("*.py"),
+    ]
+)
+
+
+def public_names() -> set[str]:
+    """Names bound in the package namespace, minus private ones and submodules."""
+    return {
+        name
+        for name, value in vars(redtrust_middleware).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+    }
+
+
+def test_all_lists_exactly_the_public_names() -> None:
+    exported = set(redtrust_middleware.__all__)
+    assert exported - {"__version__"} == public_names()
+
+
+def test_all_has_no_duplicates_and_every_name_exists() -> None:
+    names = redtrust_middleware.__all__
+    assert len(names) == len(set(names))
+    for name in names:
+        assert hasattr(redtrust_middleware, name), name
+
+
+def test_star_import_gives_exactly_all() -> None:
+    namespace: dict[str, object] = {}
+    exec("from redtrust_middleware import *", namespace)  # noqa: S102 - a fixed statement
+    namespace.pop("__builtins__")
+    assert set(namespace) == set(redtrust_middleware.__all__)
+
+
+def test_version_is_a_string() -> None:
+    assert isinstance(redtrust_middleware.__version__, str)
+    assert redtrust_middleware.__version__.count(".") >= 1
+
+
+def test_the_core_modules_are_found() -> None:
+    names = {p.name for p in CORE_MODULES}
+    expected = {"exceptions.py", "signing.py", "config.py", "tokens.py", "_http.py"}
+    assert expected | {"client.py", "flow.py", "_locks.py", "base.py", "memory.py"} <= names
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module named in an import statement of ``path`` (including nested ones)."""
+    tree = ast.parse(path.read_text("utf-8"), filename=str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute | ast.Name)
+            and getattr(node.func, "attr", getattr(node.func, "id", "")) == "import_module"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
+            found.add(node.args[0].value)
+    return found
+
+
+@pytest.mark.parametrize("path", CORE_MODULES, ids=lambda p: p.relative_to(PACKAGE_DIR).as_posix())
+def test_core_modules_import_no_web_framework(path: Path) -> None:
+    for module in imported_modules(path):
+        assert module.split(".")[0] not in FRAMEWORKS, f"{path.name} imports {module}"
+
+
+def test_only_http_module_imports_the_http_library() -> None:
+    importers = {p.name for p in CORE_MODULES if "httpx2" in imported_modules(p)}
+    assert importers == {"_http.py"}

@@ -1,0 +1,474 @@
+"""MemoryStore (TTL, atomicity, bounds), Keyring (sealing at rest) and the keyed locks."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import anyio
+import anyio.lowlevel
+import pytest
+
+from redtrust_middleware._locks import AsyncKeyedLocks, KeyedLocks
+from redtrust_middleware.stores import AsyncStore, Keyring, MemoryStore, Store
+
+KEY_A = "keyring-secret-A-0123456789abcdefghij"
+KEY_B = "keyring-secret-B-0123456789abcdefghij"
+SESSION = "redtrust:session:abc"
+PENDING = "redtrust:pending:xyz"
+
+
+class FakeClock:
+    def __init__(self, now: float = 1_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def store(clock: FakeClock) -> MemoryStore:
+    return MemoryStore(clock=clock)
+
+
+def run_threads(count: int, target: Callable[[int], None]) -> None:
+    """Start ``count`` threads on ``target(i)`` at the same moment and join them."""
+    barrier = threading.Barrier(count)
+
+    def worker(index: int) -> None:
+        barrier.wait()
+        target(index)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not any(thread.is_alive() for thread in threads)
+
+
+# --- MemoryStore ----------------------------------------------------------------------------
+
+
+def test_memory_store_fulfils_both_protocols(store: MemoryStore) -> None:
+    assert isinstance(store, Store)
+    assert isinstance(store, AsyncStore)
+
+
+def test_get_set_and_ttl_expiry(store: MemoryStore, clock: FakeClock) -> None:
+    assert store.get(SESSION) is None
+    store.set(SESSION, b"v1", ttl=10)
+    assert store.get(SESSION) == b"v1"
+    clock.advance(9.999)
+    assert store.get(SESSION) == b"v1"
+    clock.advance(0.001)
+    assert store.get(SESSION) is None
+    assert len(store) == 0
+
+
+def test_set_overwrites_value_and_ttl(store: MemoryStore, clock: FakeClock) -> None:
+    store.set(SESSION, b"v1", ttl=10)
+    clock.advance(5)
+    store.set(SESSION, b"v2", ttl=100)
+    clock.advance(50)
+    assert store.get(SESSION) == b"v2"
+    store.set(SESSION, b"v3", ttl=1)
+    clock.advance(1)
+    assert store.get(SESSION) is None
+
+
+@pytest.mark.parametrize("ttl", [0, -1])
+def test_ttl_must_be_positive(store: MemoryStore, ttl: float) -> None:
+    with pytest.raises(ValueError, match="ttl"):
+        store.set(SESSION, b"v", ttl=ttl)
+    with pytest.raises(ValueError, match="ttl"):
+        store.add(SESSION, b"v", ttl=ttl)
+    assert store.get(SESSION) is None
+
+
+def test_add_only_if_absent(store: MemoryStore, clock: FakeClock) -> None:
+    assert store.add(SESSION, b"first", ttl=10) is True
+    assert store.add(SESSION, b"second", ttl=10) is False
+    assert store.get(SESSION) == b"first"
+    clock.advance(10)  # the first expired: the key is absent again
+    assert store.add(SESSION, b"third", ttl=10) is True
+    assert store.get(SESSION) == b"third"
+
+
+def test_take_gets_and_deletes(store: MemoryStore, clock: FakeClock) -> None:
+    store.set(PENDING, b"login", ttl=10)
+    assert store.take(PENDING) == b"login"
+    assert store.take(PENDING) is None
+    assert store.get(PENDING) is None
+    store.set(PENDING, b"login", ttl=10)
+    clock.advance(10)
+    assert store.take(PENDING) is None
+
+
+def take_race(store: MemoryStore, key: str, threads: int) -> list[bytes]:
+    """``threads`` threads take ``key`` at once; return what the winners got."""
+    winners: list[bytes] = []
+    lock = threading.Lock()
+
+    def take(index: int) -> None:
+        value = store.take(key)
+        if value is not None:
+            with lock:
+                winners.append(value)
+
+    run_threads(threads, take)
+    return winners
+
+
+def test_take_is_atomic_under_50_threads(store: MemoryStore) -> None:
+    for round_ in range(20):
+        key = f"redtrust:pending:race{round_}"
+        store.set(key, b"the-one", ttl=60)
+        assert take_race(store, key, 50) == [b"the-one"]
+        assert store.get(key) is None
+
+
+def test_add_is_atomic_under_50_threads(store: MemoryStore) -> None:
+    results: list[bool] = []
+    lock = threading.Lock()
+
+    def add(index: int) -> None:
+        stored = store.add("redtrust:lock:x", str(index).encode(), ttl=60)
+        with lock:
+            results.append(stored)
+
+    run_threads(50, add)
+    assert results.count(True) == 1
+    assert len(results) == 50
+
+
+def test_delete(store: MemoryStore) -> None:
+    store.delete(SESSION)  # absent: no error
+    store.set(SESSION, b"v", ttl=10)
+    store.delete(SESSION)
+    assert store.get(SESSION) is None
+
+
+def test_delete_if_only_with_the_owner_value(store: MemoryStore, clock: FakeClock) -> None:
+    store.set("redtrust:lock:s1", b"owner-a", ttl=10)
+    assert store.delete_if("redtrust:lock:s1", b"owner-b") is False
+    assert store.get("redtrust:lock:s1") == b"owner-a"
+    assert store.delete_if("redtrust:lock:s1", b"owner-a") is True
+    assert store.get("redtrust:lock:s1") is None
+    assert store.delete_if("redtrust:lock:s1", b"owner-a") is False
+    store.set("redtrust:lock:s1", b"owner-a", ttl=10)
+    clock.advance(10)  # expired: nothing left to delete
+    assert store.delete_if("redtrust:lock:s1", b"owner-a") is False
+
+
+def test_flooding_pending_logins_never_evicts_sessions(clock: FakeClock) -> None:
+    store = MemoryStore(max_entries=10, clock=clock)
+    sessions = [f"redtrust:session:{i}" for i in range(10)]
+    for key in sessions:
+        store.set(key, b"session", ttl=3600)
+    for i in range(10_000):
+        store.set(f"redtrust:pending:{i}", b"pending", ttl=600)
+    assert all(store.get(key) == b"session" for key in sessions)
+    pending = [store.get(f"redtrust:pending:{i}") for i in range(10_000)]
+    assert sum(value is not None for value in pending) == 10
+    # The survivors are the most recently written ones.
+    assert all(value is not None for value in pending[-10:])
+    assert len(store) == 20
+
+
+def test_expired_entries_are_evicted_before_live_ones(clock: FakeClock) -> None:
+    store = MemoryStore(max_entries=3, clock=clock)
+    store.set("ns:old-live", b"1", ttl=1000)  # oldest write, still live
+    store.set("ns:short-a", b"2", ttl=5)
+    store.set("ns:short-b", b"3", ttl=5)
+    clock.advance(5)
+    store.set("ns:new", b"4", ttl=1000)
+    assert store.get("ns:old-live") == b"1"
+    assert store.get("ns:new") == b"4"
+    assert len(store) == 2
+
+
+def test_least_recently_written_is_evicted_when_all_are_live(clock: FakeClock) -> None:
+    store = MemoryStore(max_entries=2, clock=clock)
+    store.set("ns:a", b"a", ttl=100)
+    store.set("ns:b", b"b", ttl=100)
+    store.set("ns:a", b"a2", ttl=100)  # rewriting refreshes its position
+    store.set("ns:c", b"c", ttl=100)
+    assert store.get("ns:b") is None
+    assert (store.get("ns:a"), store.get("ns:c")) == (b"a2", b"c")
+
+
+def test_max_entries_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="max_entries"):
+        MemoryStore(max_entries=0)
+
+
+def test_repr_shows_no_values(store: MemoryStore) -> None:
+    store.set(SESSION, b"secret-session-blob", ttl=10)
+    assert "secret-session-blob" not in repr(store)
+    assert SESSION not in repr(store)
+
+
+@pytest.mark.anyio
+async def test_async_methods_mirror_sync_ones(store: MemoryStore, clock: FakeClock) -> None:
+    assert await store.aget(SESSION) is None
+    await store.aset(SESSION, b"v1", ttl=10)
+    assert store.get(SESSION) == b"v1"
+    assert await store.aget(SESSION) == b"v1"
+    assert await store.aadd(SESSION, b"v2", ttl=10) is False
+    assert await store.aadd(PENDING, b"p", ttl=10) is True
+    assert await store.atake(PENDING) == b"p"
+    assert await store.atake(PENDING) is None
+    assert await store.adelete_if(SESSION, b"other") is False
+    assert await store.adelete_if(SESSION, b"v1") is True
+    await store.aset(SESSION, b"v3", ttl=10)
+    await store.adelete(SESSION)
+    assert store.get(SESSION) is None
+    await store.aset(SESSION, b"v4", ttl=10)
+    clock.advance(10)
+    assert await store.aget(SESSION) is None
+    with pytest.raises(ValueError, match="ttl"):
+        await store.aset(SESSION, b"v", ttl=0)
+
+
+# --- Keyring --------------------------------------------------------------------------------
+
+
+PLAINTEXT = b'{"access": "eyJ-secret-access-token", "refresh": "secret-refresh-token"}'
+
+
+def test_seal_and_open_round_trip() -> None:
+    ring = Keyring([KEY_A])
+    for plaintext in (PLAINTEXT, b"", b"\x00" * 1000):
+        sealed = ring.seal(plaintext, context=SESSION)
+        assert ring.open(sealed, context=SESSION) == plaintext
+
+
+def test_sealing_is_randomised() -> None:
+    ring = Keyring([KEY_A])
+    assert ring.seal(PLAINTEXT, context=SESSION) != ring.seal(PLAINTEXT, context=SESSION)
+
+
+def test_ciphertext_contains_no_plaintext() -> None:
+    sealed = Keyring([KEY_A]).seal(PLAINTEXT, context=SESSION)
+    for size in (8, 12):
+        for start in range(len(PLAINTEXT) - size + 1):
+            assert PLAINTEXT[start : start + size] not in sealed
+    assert b"secret" not in sealed
+
+
+def test_context_binding() -> None:
+    ring = Keyring([KEY_A])
+    sealed = ring.seal(PLAINTEXT, context="redtrust:session:alice")
+    assert ring.open(sealed, context="redtrust:session:mallory") is None
+    assert ring.open(sealed, context="") is None
+    assert ring.open(sealed, context="redtrust:session:alice") == PLAINTEXT
+
+
+def test_flipping_any_byte_reads_as_absent() -> None:
+    ring = Keyring([KEY_A])
+    sealed = ring.seal(b"short record", context=SESSION)
+    for index in range(len(sealed)):
+        for mask in (0x01, 0x80):
+            tampered = bytearray(sealed)
+            tampered[index] ^= mask
+            assert ring.open(bytes(tampered), context=SESSION) is None, index
+
+
+def test_truncated_or_extended_reads_as_absent() -> None:
+    ring = Keyring([KEY_A])
+    sealed = ring.seal(PLAINTEXT, context=SESSION)
+    for length in range(len(sealed)):
+        assert ring.open(sealed[:length], context=SESSION) is None
+    assert ring.open(sealed + b"\x00", context=SESSION) is None
+    assert ring.open(b"", context=SESSION) is None
+
+
+def test_rotation() -> None:
+    old = Keyring([KEY_A])
+    sealed_old = old.seal(PLAINTEXT, context=SESSION)
+    rotated = Keyring([KEY_B, KEY_A])
+    assert rotated.open(sealed_old, context=SESSION) == PLAINTEXT
+    assert rotated.needs_reseal(sealed_old) is True
+    sealed_new = rotated.seal(PLAINTEXT, context=SESSION)
+    assert rotated.needs_reseal(sealed_new) is False
+    assert old.open(sealed_new, context=SESSION) is None  # the old ring lacks the new key
+    retired = Keyring([KEY_B])
+    assert retired.open(sealed_old, context=SESSION) is None
+
+
+def test_unknown_key_reads_as_absent() -> None:
+    sealed = Keyring([KEY_A]).seal(PLAINTEXT, context=SESSION)
+    assert Keyring([KEY_B]).open(sealed, context=SESSION) is None
+    assert Keyring.ephemeral().open(sealed, context=SESSION) is None
+
+
+def test_ephemeral_keyrings_are_independent() -> None:
+    first, second = Keyring.ephemeral(), Keyring.ephemeral()
+    sealed = first.seal(PLAINTEXT, context=SESSION)
+    assert first.open(sealed, context=SESSION) == PLAINTEXT
+    assert second.open(sealed, context=SESSION) is None
+
+
+def test_keyring_repr_shows_no_key() -> None:
+    ring = Keyring([KEY_A, KEY_B])
+    text = f"{ring!r} {ring!s}"
+    assert KEY_A not in text
+    assert KEY_B not in text
+    assert "keyring-secret" not in text
+
+
+def test_keyring_needs_a_key() -> None:
+    with pytest.raises(ValueError, match="key"):
+        Keyring([])
+
+
+# --- keyed locks ----------------------------------------------------------------------------
+
+
+def test_keyed_locks_exclude_per_key_and_empty_after_use() -> None:
+    locks = KeyedLocks()
+    inside = 0
+    peak = 0
+    guard = threading.Lock()
+    counter = {"value": 0}
+
+    def work(index: int) -> None:
+        nonlocal inside, peak
+        for _ in range(20):
+            with locks.hold("session-1"):
+                with guard:
+                    inside += 1
+                    peak = max(peak, inside)
+                value = counter["value"]
+                time.sleep(0)  # yield to other threads inside the section
+                counter["value"] = value + 1
+                with guard:
+                    inside -= 1
+
+    run_threads(20, work)
+    assert peak == 1
+    assert counter["value"] == 400
+    assert len(locks) == 0
+
+
+def test_keyed_locks_are_independent_across_keys() -> None:
+    locks = KeyedLocks()
+    entered_b = threading.Event()
+
+    with locks.hold("a"):
+        thread = threading.Thread(target=lambda: _enter(locks, "b", entered_b))
+        thread.start()
+        # "b" is not blocked by the held "a".
+        assert entered_b.wait(timeout=10)
+        thread.join(timeout=10)
+        assert len(locks) == 1
+    assert len(locks) == 0
+
+
+def _enter(locks: KeyedLocks, key: str, event: threading.Event) -> None:
+    with locks.hold(key):
+        event.set()
+
+
+def test_keyed_locks_block_the_same_key() -> None:
+    locks = KeyedLocks()
+    acquired = threading.Event()
+
+    def second() -> None:
+        with locks.hold("a"):
+            acquired.set()
+
+    with locks.hold("a"):
+        thread = threading.Thread(target=second)
+        thread.start()
+        assert not acquired.wait(timeout=0.2)
+        assert len(locks) == 1
+    thread.join(timeout=10)
+    assert acquired.is_set()
+    assert len(locks) == 0
+
+
+def test_keyed_locks_release_on_error() -> None:
+    locks = KeyedLocks()
+    with pytest.raises(RuntimeError), locks.hold("a"):
+        raise RuntimeError("boom")
+    assert len(locks) == 0
+    with locks.hold("a"):  # not left locked
+        pass
+
+
+@pytest.mark.anyio
+async def test_async_keyed_locks_exclude_per_key_and_empty_after_use() -> None:
+    locks = AsyncKeyedLocks()
+    inside = 0
+    peak = 0
+    order: list[str] = []
+
+    async def work(name: str) -> None:
+        nonlocal inside, peak
+        async with locks.hold("session-1"):
+            inside += 1
+            peak = max(peak, inside)
+            order.append(f"in:{name}")
+            await anyio.lowlevel.checkpoint()
+            await anyio.lowlevel.checkpoint()
+            order.append(f"out:{name}")
+            inside -= 1
+
+    async with anyio.create_task_group() as group:
+        for i in range(50):
+            group.start_soon(work, str(i))
+    assert peak == 1
+    assert len(order) == 100
+    assert all(
+        order[i].startswith("in:") and order[i + 1] == "out:" + order[i][3:]
+        for i in range(0, 100, 2)
+    )
+    assert len(locks) == 0
+
+
+@pytest.mark.anyio
+async def test_async_keyed_locks_are_independent_across_keys() -> None:
+    locks = AsyncKeyedLocks()
+    entered_b = anyio.Event()
+
+    async def hold_b() -> None:
+        async with locks.hold("b"):
+            entered_b.set()
+
+    async with locks.hold("a"):
+        async with anyio.create_task_group() as group:
+            group.start_soon(hold_b)
+            with anyio.fail_after(5):
+                await entered_b.wait()
+        assert len(locks) == 1
+    assert len(locks) == 0
+
+
+@pytest.mark.anyio
+async def test_async_keyed_locks_release_on_cancel() -> None:
+    locks = AsyncKeyedLocks()
+    entered: list[bool] = []
+
+    async def waiter() -> None:
+        with anyio.move_on_after(0.05):
+            async with locks.hold("a"):  # waits, then is cancelled while waiting
+                entered.append(True)
+
+    async with locks.hold("a"), anyio.create_task_group() as group:
+        group.start_soon(waiter)
+    assert entered == []
+    assert len(locks) == 0
+    async with locks.hold("a"):  # not left locked
+        assert len(locks) == 1
+    assert len(locks) == 0
