@@ -63,7 +63,12 @@ def _client_options(config: RedtrustConfig) -> dict[str, Any]:
         "verify": verify,
         "timeout": httpx2.Timeout(config.timeout, connect=min(config.timeout, 5.0)),
         "follow_redirects": False,  # never forward credentials to another location
-        "headers": {"Accept": "application/json", "User-Agent": "redtrust-middleware"},
+        # identity: a compressed answer could expand far past the size cap within one chunk
+        "headers": {
+            "Accept": "application/json",
+            "Accept-Encoding": "identity",
+            "User-Agent": "redtrust-middleware",
+        },
     }
 
 

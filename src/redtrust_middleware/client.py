@@ -94,7 +94,7 @@ def parse_envelope(response: _http.RawResponse, operation: str) -> Mapping[str, 
         )
     try:
         envelope = json.loads(response.body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):
         raise ProtocolError(
             "the answer is not valid JSON", operation=operation, status=status
         ) from None

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from .exceptions import ConfigurationError
+from .flow import is_local_path
 from .signing import PARTNER_PATTERN
 
 __all__ = [
@@ -208,7 +209,8 @@ class RedtrustConfig:
     jwt_leeway: int = 30
 
     def __post_init__(self) -> None:
-        partner = self.partner.strip().upper() if isinstance(self.partner, str) else ""
+        partner = self.partner.strip() if isinstance(self.partner, str) else ""
+        partner = partner.upper() if partner.isascii() else ""  # no "ß" -> "SS" surprises
         if not PARTNER_PATTERN.fullmatch(partner):
             raise ConfigurationError("partner", "must be letters, digits and '_' (upper case)")
         object.__setattr__(self, "partner", partner)
@@ -239,7 +241,7 @@ class RedtrustConfig:
             value = getattr(self, name)
             if not _PATH.fullmatch(value) or "//" in value or "%" in value:
                 raise ConfigurationError(name, "must be an absolute path such as /redtrust/x")
-        if not self.default_next.startswith("/") or self.default_next.startswith("//"):
+        if not is_local_path(self.default_next):
             raise ConfigurationError("default_next", "must be a local path starting with /")
         for origin in self.allowed_next_origins:
             parts = urlsplit(origin)
@@ -349,12 +351,18 @@ class RedtrustConfig:
             except (OSError, ValueError):
                 raise ConfigurationError("REDTRUST_JWKS_FILE", "unreadable JSON file") from None
         values.update(overrides)
+        variables = {
+            **text_fields,
+            "timeout": "REDTRUST_TIMEOUT",
+            "encryption_keys": "REDTRUST_ENCRYPTION_KEYS",
+            "jwks": "REDTRUST_JWKS_FILE",
+        }
         try:
             return cls(**values)
         except ConfigurationError as error:
-            if error.field not in text_fields or error.field in overrides:
+            if error.field not in variables or error.field in overrides:
                 raise
-            raise ConfigurationError(text_fields[error.field], error.problem) from None
+            raise ConfigurationError(variables[error.field], error.problem) from None
 
 
 def config_fields() -> tuple[str, ...]:

@@ -15,12 +15,15 @@ import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+from typing import TYPE_CHECKING
+from urllib.parse import quote, unquote, urlencode, urlsplit
 
-from .config import RedtrustConfig
 from .exceptions import InvalidCallbackError, LoginExpiredError
 from .signing import signed_stamp
 from .tokens import TokenSet
+
+if TYPE_CHECKING:
+    from .config import RedtrustConfig
 
 __all__ = [
     "CallbackParams",
@@ -55,8 +58,17 @@ def new_handle() -> str:
 
 
 def is_temp_token(value: str) -> bool:
-    """True when ``value`` fits the length cap and the allow-listed charset of a ``tkn``."""
-    return 0 < len(value) <= MAX_TOKEN_LENGTH and bool(_TOKEN_CHARS.fullmatch(value))
+    """True when ``value`` fits the length cap and the allow-listed charset of a ``tkn``.
+
+    Path-like values (``..``, a leading ``.`` or ``/``) are refused although their characters
+    are allowed one by one: no token needs them, and they hint at probing.
+    """
+    return (
+        0 < len(value) <= MAX_TOKEN_LENGTH
+        and bool(_TOKEN_CHARS.fullmatch(value))
+        and ".." not in value
+        and value[0] not in "./"
+    )
 
 
 def is_handle(value: str) -> bool:
@@ -89,6 +101,18 @@ class PendingLogin:
         return cls(nonce=nonce, next_url=next_url, created_at=float(created))
 
 
+def is_local_path(value: str) -> bool:
+    """True for a same-origin path: one ``/`` not followed by ``/`` or ``\\``, ASCII, and no
+    control characters, whitespace or backslashes anywhere; at most 2 KiB."""
+    return (
+        0 < len(value) <= MAX_NEXT_LENGTH
+        and value.isascii()
+        and value.startswith("/")
+        and not value.startswith("//")
+        and not _BAD_NEXT.search(value)
+    )
+
+
 def validate_next(value: str | None, config: RedtrustConfig) -> str:
     """Return ``value`` when it is a safe place to send the user after sign-in, else the default.
 
@@ -102,19 +126,20 @@ def validate_next(value: str | None, config: RedtrustConfig) -> str:
     if _BAD_NEXT.search(value):
         return default
     if value.startswith("/"):
-        return default if value.startswith("//") else value
+        return value if is_local_path(value) else default
     if not config.allowed_next_origins:
         return default
     parts = urlsplit(value)
     if parts.scheme != "https" or not parts.hostname or parts.username or parts.password:
         return default
     try:
-        port = parts.port or 443
+        port = 443 if parts.port is None else parts.port
     except ValueError:
         return default
     for origin in config.allowed_next_origins:
         allowed = urlsplit(origin)
-        if allowed.hostname == parts.hostname and (allowed.port or 443) == port:
+        allowed_port = 443 if allowed.port is None else allowed.port
+        if allowed.hostname == parts.hostname and allowed_port == port:
             return value
     return default
 
@@ -152,7 +177,7 @@ def parse_nonce_cookie(value: str | None, limit: int) -> list[str]:
     if not value:
         return []
     nonces = [n for n in value.split(".") if is_handle(n)]
-    return nonces[-limit:]
+    return nonces[-limit:] if limit > 0 else []
 
 
 def nonce_cookie_value(nonces: Sequence[str]) -> str:
@@ -181,6 +206,22 @@ def _single(values: dict[str, list[str]], name: str, *, required: bool) -> str |
     return found[0]
 
 
+def _query_pairs(text: str) -> list[tuple[str, str]]:
+    """Split a query into decoded pairs, keeping ``+`` as ``+``.
+
+    Redtrust appends the raw token to ``RedirectUrl``, so a ``+`` in it is a plus sign (as in
+    base64), not a form-encoded space.
+    """
+    parts = [p for p in text.split("&") if p]
+    if len(parts) > 16:
+        raise ValueError("too many parameters")
+    pairs = []
+    for part in parts:
+        name, _, value = part.partition("=")
+        pairs.append((unquote(name, errors="strict"), unquote(value, errors="strict")))
+    return pairs
+
+
 def parse_callback(query: bytes | str, *, expect_nonce: bool) -> CallbackParams:
     """Validate the callback's raw query string.
 
@@ -195,7 +236,7 @@ def parse_callback(query: bytes | str, *, expect_nonce: bool) -> CallbackParams:
         raise InvalidCallbackError("the callback query is too long", code="OVERSIZED")
     try:
         text = query.decode("ascii") if isinstance(query, bytes) else query
-        pairs = parse_qsl(text, keep_blank_values=True, errors="strict", max_num_fields=16)
+        pairs = _query_pairs(text)
     except (UnicodeError, ValueError):
         raise InvalidCallbackError("the callback query is malformed", code="MALFORMED") from None
     values: dict[str, list[str]] = {}
@@ -208,7 +249,7 @@ def parse_callback(query: bytes | str, *, expect_nonce: bool) -> CallbackParams:
     token = _single(values, TOKEN_PARAM, required=True) or ""
     if len(token) > MAX_TOKEN_LENGTH:
         raise InvalidCallbackError("'tkn' is too long", code="OVERSIZED")
-    if not _TOKEN_CHARS.fullmatch(token):
+    if not is_temp_token(token):
         raise InvalidCallbackError("'tkn' has characters a token cannot have", code="MALFORMED")
     nonce = _single(values, STATE_PARAM, required=expect_nonce)
     if nonce is not None and not is_handle(nonce):

@@ -31,7 +31,7 @@ HEADER_SIGNATURE = "x-hmac-signature"
 
 #: Partner names are upper-case identifiers; anything else cannot be signed unambiguously.
 PARTNER_PATTERN = re.compile(r"[A-Z0-9_]+")
-_DIGITS = re.compile(r"[0-9]{1,12}")
+_DIGITS = re.compile(r"0|[1-9][0-9]{0,11}")  # no leading zeros: one spelling per instant
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,6 +29,8 @@ __all__ = ["TokenSet", "TokenVerifier", "parse_expiration", "read_claims"]
 #: Larger access tokens are refused before any parsing (a JWT is a few KiB at most).
 MAX_TOKEN_LENGTH = 16 * 1024
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
+# RFC 6750 b64token: what may follow "Bearer " in an Authorization header.
+_BEARER = re.compile(r"[A-Za-z0-9._~+/-]+=*")
 
 
 def parse_expiration(value: object) -> datetime:
@@ -38,18 +41,19 @@ def parse_expiration(value: object) -> datetime:
     if isinstance(value, bool):
         raise TokenError("expiration must be a date-time")
     if isinstance(value, int | float):
-        if not math.isfinite(value) or not 0 < value < 1e11:
+        # Compare before converting: a 400-digit JSON integer would overflow a float.
+        if not 0 < value < 10**11 or (isinstance(value, float) and not math.isfinite(value)):
             raise TokenError("expiration is out of range")
         return to_datetime(float(value))
     if not isinstance(value, str) or not 0 < len(value) <= 64:
         raise TokenError("expiration must be a date-time string")
     try:
         parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise TokenError("expiration is not an ISO-8601 date-time") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise TokenError("expiration is not a usable ISO-8601 date-time") from None
 
 
 def read_claims(token: str) -> Mapping[str, Any]:
@@ -158,7 +162,7 @@ class TokenSet:
         access = data.get("accessToken")
         if not isinstance(access, str) or not access or len(access) > MAX_TOKEN_LENGTH:
             raise TokenError("accessToken is missing or invalid")
-        if not access.isascii() or not access.isprintable():
+        if not _BEARER.fullmatch(access):
             raise TokenError("accessToken has characters a bearer token cannot carry")
         refresh = data.get("refreshToken", None)
         if refresh is None or refresh == "":

@@ -522,10 +522,6 @@ def test_from_env_reads_os_environ_by_default(monkeypatch: pytest.MonkeyPatch) -
     assert RedtrustConfig.from_env().timeout == 4.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="from_env names the dataclass field, not the env var, for out-of-range values",
-)
 @pytest.mark.parametrize(
     ("variable", "value"),
     [
@@ -540,9 +536,6 @@ def test_from_env_out_of_range_values_name_the_variable(variable: str, value: st
     assert caught.value.field == variable
 
 
-@pytest.mark.xfail(
-    strict=True, reason="from_env names 'jwks', not REDTRUST_JWKS_FILE, for a non-JWK-set file"
-)
 def test_from_env_jwks_file_without_keys_names_the_variable(tmp_path: Path) -> None:
     path = tmp_path / "jwks.json"
     path.write_text(json.dumps({"kty": "EC"}))

@@ -9,6 +9,9 @@ from .._clock import Clock, system_clock
 
 __all__ = ["MemoryStore"]
 
+# Stand-in for a namespace that does not exist yet; never written to.
+_NOWHERE: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+
 
 class MemoryStore:
     """A process-local store with TTLs and a size bound per namespace.
@@ -37,11 +40,8 @@ class MemoryStore:
             return sum(len(space) for space in self._spaces.values())
 
     def _space(self, key: str) -> OrderedDict[str, tuple[float, bytes]]:
-        name = key.rpartition(":")[0]
-        space = self._spaces.get(name)
-        if space is None:
-            space = self._spaces[name] = OrderedDict()
-        return space
+        """The namespace of ``key``; reads of an unknown one do not create it."""
+        return self._spaces.get(key.rpartition(":")[0], _NOWHERE)
 
     def _live(self, key: str) -> bytes | None:
         space = self._space(key)
@@ -56,7 +56,7 @@ class MemoryStore:
     def _put(self, key: str, value: bytes, ttl: float) -> None:
         if ttl <= 0:
             raise ValueError("ttl must be positive")
-        space = self._space(key)
+        space = self._spaces.setdefault(key.rpartition(":")[0], OrderedDict())
         space.pop(key, None)
         if len(space) >= self._max:
             now = self._clock()
