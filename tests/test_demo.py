@@ -56,3 +56,33 @@ def test_login_url_prints_a_signed_url(
     url = capsys.readouterr().out.strip()
     assert url.startswith("https://redtrust.example:8083/authclient/auth/loginrequest?Consumer=")
     assert "RedirectUrl=https%3A%2F%2Fapp.example%2Fredtrust%2Fcallback%3Fstate%3D" in url
+
+
+@pytest.mark.network
+@pytest.mark.parametrize(("secret", "code"), [(None, 0), ("wrong-secret-wrong-secret", 1)])
+def test_doctor_checks_the_signature_against_a_live_server(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    secret: str | None,
+    code: int,
+) -> None:
+    from redtrust_middleware.sandbox import Sandbox, SandboxConfig, running
+
+    real = "doctor-test-secret-0123456789"
+    sandbox = Sandbox(
+        SandboxConfig(
+            partners={"CA_DEMO": real},
+            users={"demo": "demo"},
+            redirect_prefixes=("http://127.0.0.1:8000/",),
+        )
+    )
+    with running(sandbox) as url:
+        monkeypatch.setenv("REDTRUST_SERVER_URL", url)
+        monkeypatch.setenv("REDTRUST_PARTNER", "CA_DEMO")
+        monkeypatch.setenv("REDTRUST_SHARED_SECRET", secret or real)
+        assert main(["doctor"]) == code
+    captured = capsys.readouterr()
+    if code:
+        assert "REJECTED the signature" in captured.err
+    else:
+        assert "signed request accepted" in captured.out

@@ -17,10 +17,12 @@ _USAGE = """usage: redtrust COMMAND [options]
 
 commands:
   sandbox       run a local Redtrust (the sandbox) on 127.0.0.1:8083
-  demo          the main demo: the whole flow against the sandbox
-  walkthrough   the scripted walkthrough of login, exchange, refresh and logout
-  login-url     print a signed login URL for the REDTRUST_* configuration
-  doctor        check the REDTRUST_* configuration and reach the server
+  demo          the main demo (for now the walkthrough below)
+  walkthrough   login, exchange, refresh, replay, logout and direct login, step by step,
+                against a sandbox started on a free local port
+  login-url     print a signed login URL for the REDTRUST_* configuration (for manual tests:
+                the state nonce in it is not stored, so no app can complete that callback)
+  doctor        check the REDTRUST_* configuration, then send one signed request
 
 Run 'redtrust COMMAND --help' for a command's options."""
 
@@ -58,27 +60,50 @@ def _login_url(argv: Sequence[str]) -> int:
 
 
 def _doctor(argv: Sequence[str]) -> int:
-    from . import _http
+    from .client import Client
+    from .exceptions import APIError, UpstreamError
 
-    argparse.ArgumentParser(
-        prog="redtrust doctor", description="Check the configuration and reach the server."
-    ).parse_args(argv)
+    parser = argparse.ArgumentParser(
+        prog="redtrust doctor",
+        description="Check the configuration, then send one signed request to the server.",
+    )
+    parser.parse_args(argv)
     config = RedtrustConfig.from_env()
     print(
-        f"configuration ok: {config.server_url} partner {config.partner} "
+        f"configuration ok: {config.server_url}, partner {config.partner}, "
         f"profile {config.profile.name}"
     )
-    with _http.make_client(config) as client:
+    # A made-up temporary token: the answer shows whether the HMAC headers were accepted,
+    # and no real token is consumed.
+    with Client(config) as client:
         try:
-            response = client.get(config.server_url + "/authclient/auth/loginrequest")
-        except Exception as error:
-            print(f"cannot reach {config.server_url}: {type(error).__name__}")
+            client.exchange("redtrust-doctor-probe")
+        except APIError as error:
+            if error.code in _SIGNATURE_CODES:
+                print(f"the server REJECTED the signature: {error}", file=sys.stderr)
+                print(
+                    "check REDTRUST_PARTNER, REDTRUST_SHARED_SECRET and the clock", file=sys.stderr
+                )
+                return 1
+            print(f"signed request accepted; the made-up token was refused as expected ({error})")
+            return 0
+        except UpstreamError as error:
+            print(f"cannot use {config.server_url}: {error}", file=sys.stderr)
             return 1
-    print(
-        f"server reachable: HTTP {response.status_code} from the login page without a "
-        "signature (an error status is expected)"
-    )
-    return 0
+    print("unexpected: the server accepted a made-up temporary token", file=sys.stderr)
+    return 1
+
+
+# Codes by which a server (the sandbox among them) refuses the HMAC headers themselves.
+_SIGNATURE_CODES = frozenset(
+    {
+        "MISSING_SIGNATURE",
+        "INVALID_SIGNATURE",
+        "INVALID_PARTNER",
+        "INVALID_TIMESTAMP",
+        "STALE_TIMESTAMP",
+    }
+)
 
 
 _COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
@@ -93,10 +118,16 @@ _COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``redtrust`` command."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if not args or args[0] in ("-h", "--help") or args[0] not in _COMMANDS:
-        print(_USAGE, file=sys.stderr if args and args[0] not in ("-h", "--help") else sys.stdout)
-        return 0 if args and args[0] in ("-h", "--help") else 2
-    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stdout)
+    if args and args[0] in ("-h", "--help"):
+        print(_USAGE)
+        return 0
+    if not args or args[0] not in _COMMANDS:
+        if args:
+            print(f"redtrust: unknown command {args[0]!r}\n", file=sys.stderr)
+        print(_USAGE, file=sys.stderr)
+        return 2
+    if args[0] != "sandbox":  # the sandbox sets up its own request log
+        logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
     try:
         return _COMMANDS[args[0]](args[1:])
     except RedtrustError as error:

@@ -209,6 +209,13 @@ class RedtrustConfig:
     jwt_leeway: int = 30
 
     def __post_init__(self) -> None:
+        profile: object = self.profile  # a name is accepted too, for untyped callers
+        if isinstance(profile, str):
+            if profile not in PROFILES:
+                raise ConfigurationError("profile", f"must be one of {sorted(PROFILES)}")
+            object.__setattr__(self, "profile", PROFILES[profile])
+        elif not isinstance(profile, Profile):
+            raise ConfigurationError("profile", "must be a Profile or a profile name")
         partner = self.partner.strip() if isinstance(self.partner, str) else ""
         partner = partner.upper() if partner.isascii() else ""  # no "ß" -> "SS" surprises
         if not PARTNER_PATTERN.fullmatch(partner):

@@ -542,3 +542,12 @@ def test_from_env_jwks_file_without_keys_names_the_variable(tmp_path: Path) -> N
     with pytest.raises(ConfigurationError) as caught:
         RedtrustConfig.from_env(env(REDTRUST_JWKS_FILE=str(path)))
     assert caught.value.field == "REDTRUST_JWKS_FILE"
+
+
+def test_a_profile_may_be_given_by_name() -> None:
+    base = {"server_url": "https://rt.example", "partner": "CA_DEMO", "shared_secret": "s" * 20}
+    assert RedtrustConfig(**base, profile="ra-api").profile.name == "ra-api"  # type: ignore[arg-type]
+    assert RedtrustConfig(**base, profile="ra-api").server_url == "https://rt.example:8082"  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError) as caught:
+        RedtrustConfig(**base, profile="nope")  # type: ignore[arg-type]
+    assert caught.value.field == "profile"

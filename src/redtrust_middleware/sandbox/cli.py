@@ -36,10 +36,10 @@ def _user(value: str) -> tuple[str, str]:
     return name, password
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "redtrust sandbox") -> argparse.ArgumentParser:
     """The command line of the sandbox."""
     parser = argparse.ArgumentParser(
-        prog="redtrust sandbox",
+        prog=prog,
         description="Run a local Redtrust stand-in (login page and token API) for development.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default: %(default)s)")
@@ -67,7 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--access-ttl", type=int, default=300, help="seconds (default: 300)")
     parser.add_argument("--refresh-ttl", type=int, default=8 * 3600, help="seconds (default: 8 h)")
-    parser.add_argument("--window", type=int, default=300, help="timestamp window, ±seconds")
+    parser.add_argument(
+        "--window", type=int, default=300, help="timestamp window, ±seconds (default: %(default)s)"
+    )
     parser.add_argument(
         "--expiration-format",
         choices=get_args(ExpirationFormat),
@@ -83,9 +85,9 @@ def _say(text: str, *, stream: str = "stdout") -> None:
     out.flush()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, prog: str = "redtrust sandbox") -> int:
     """Run the sandbox until interrupted; the process exit status."""
-    args = build_parser().parse_args(argv)
+    args = build_parser(prog).parse_args(argv)
     if args.secret:
         secret, origin = args.secret, "from --secret"
     elif os.environ.get(SECRET_ENV):
