@@ -23,6 +23,7 @@ from redtrust_middleware import (
     RedtrustConfig,
     SessionManager,
     StoreError,
+    TokenSet,
 )
 from redtrust_middleware.sandbox import Sandbox, SandboxConfig
 from redtrust_middleware.session import LoginStart
@@ -42,6 +43,13 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+    def sleep(self, seconds: float) -> None:
+        """A sleep that lets time pass instantly."""
+        self.advance(seconds)
+
+    async def asleep(self, seconds: float) -> None:
+        self.advance(seconds)
 
 
 class FlakyStore:
@@ -91,6 +99,13 @@ class FlakyStore:
     def delete_if(self, key: str, value: bytes) -> bool:
         self._check(key, True)
         return self.inner.delete_if(key, value)
+
+    def replace_if(self, key: str, expected: bytes, value: bytes, *, ttl: float) -> bool:
+        self._check(key, True)
+        return self.inner.replace_if(key, expected, value, ttl=ttl)
+
+    async def areplace_if(self, key: str, expected: bytes, value: bytes, *, ttl: float) -> bool:
+        return self.replace_if(key, expected, value, ttl=ttl)
 
     async def aget(self, key: str) -> bytes | None:
         return self.get(key)
@@ -189,6 +204,11 @@ class World:
         location = self.sign_in_on_page(start.url, "demo", "demo")
         return start, urlsplit(location).query
 
+    async def fresh_tokens(self) -> TokenSet:
+        """A new token set for the demo user, straight from the sandbox."""
+        result = self.driver.manager.client.login("demo", "demo")
+        return await result if not isinstance(result, TokenSet) else result
+
     async def sign_in(self) -> str:
         start, query = await self.start_and_authenticate()
         done = await self.driver.complete_login(query=query, browser_nonces=start.browser_nonces)
@@ -203,17 +223,21 @@ def make_world(
     clock: FakeClock | None = None,
     keyring: Keyring | None = None,
     profile: Profile = CERTIFICATE_ENROLL,
+    fake_sleep: bool = False,
+    sandbox_skew: float = 0.0,
+    sandbox_options: dict[str, Any] | None = None,
     **config_options: Any,
 ) -> World:
     clock = clock or FakeClock()
+    options: dict[str, Any] = {"access_token_ttl": 300, **(sandbox_options or {})}
     sandbox = sandbox or Sandbox(
         SandboxConfig(
             partners={"CA_DEMO": SECRET},
             users={"demo": "demo"},
             redirect_prefixes=(APP + "/",),
-            access_token_ttl=300,
+            **options,
         ),
-        clock=clock,
+        clock=(lambda: clock() + sandbox_skew) if sandbox_skew else clock,
     )
     store = store or FlakyStore(MemoryStore(clock=clock))
     keyring = keyring or Keyring(["k" * 32])
@@ -228,11 +252,23 @@ def make_world(
     manager: SessionManager | AsyncSessionManager
     if kind == "sync":
         client = Client(config, transport=sandbox.transport(), clock=clock)
-        manager = SessionManager(config, store=store, client=client, keyring=keyring, clock=clock)
+        manager = SessionManager(
+            config,
+            store=store,
+            client=client,
+            keyring=keyring,
+            clock=clock,
+            **({"sleep": clock.sleep} if fake_sleep else {}),
+        )
     else:
         aclient = AsyncClient(config, transport=sandbox.async_transport(), clock=clock)
         manager = AsyncSessionManager(
-            config, store=store, client=aclient, keyring=keyring, clock=clock
+            config,
+            store=store,
+            client=aclient,
+            keyring=keyring,
+            clock=clock,
+            **({"sleep": clock.asleep} if fake_sleep else {}),
         )
     return World(
         kind=kind,

@@ -35,6 +35,13 @@ class Store(Protocol):
     def delete_if(self, key: str, value: bytes) -> bool:
         """Delete ``key`` only while it still holds ``value`` (atomic); True when deleted."""
 
+    def replace_if(self, key: str, expected: bytes, value: bytes, *, ttl: float) -> bool:
+        """Store ``value`` only while ``key`` still holds ``expected`` (atomic compare-and-set).
+
+        False when the key changed or is gone, so a stale writer never overwrites a newer
+        record or resurrects a deleted one.
+        """
+
 
 @runtime_checkable
 class AsyncStore(Protocol):
@@ -57,3 +64,6 @@ class AsyncStore(Protocol):
 
     async def adelete_if(self, key: str, value: bytes) -> bool:
         """Delete ``key`` only while it still holds ``value`` (atomic); True when deleted."""
+
+    async def areplace_if(self, key: str, expected: bytes, value: bytes, *, ttl: float) -> bool:
+        """Store ``value`` only while ``key`` still holds ``expected`` (atomic)."""

@@ -105,6 +105,14 @@ class MemoryStore:
             del self._space(key)[key]
             return True
 
+    def replace_if(self, key: str, expected: bytes, value: bytes, *, ttl: float) -> bool:
+        """Store ``value`` only while ``key`` still holds ``expected``."""
+        with self._lock:
+            if self._live(key) != expected:
+                return False
+            self._put(key, value, ttl)
+            return True
+
     # The asynchronous face: the work is in memory and short, so it runs inline.
     async def aget(self, key: str) -> bytes | None:
         """Async :meth:`get`."""
@@ -129,3 +137,7 @@ class MemoryStore:
     async def adelete_if(self, key: str, value: bytes) -> bool:
         """Async :meth:`delete_if`."""
         return self.delete_if(key, value)
+
+    async def areplace_if(self, key: str, expected: bytes, value: bytes, *, ttl: float) -> bool:
+        """Async :meth:`replace_if`."""
+        return self.replace_if(key, expected, value, ttl=ttl)
