@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import logging
 import ssl
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from typing import Any
 
+import anyio
 import httpx2
 
 from .config import RedtrustConfig
@@ -49,6 +52,8 @@ class RawResponse:
     status: int
     content_type: str
     body: bytes = field(repr=False)
+    #: The server's clock from its ``Date`` header (UNIX seconds), when it sent one.
+    server_date: float | None = None
 
 
 def _client_options(config: RedtrustConfig) -> dict[str, Any]:
@@ -111,12 +116,20 @@ def _transport_error(error: Exception, operation: str) -> TransportError:
 
 
 class _BodyReader:
-    """Checks the head of a response and collects its body up to the size limit."""
+    """Checks the head of a response and collects its body within the size and time limits.
 
-    def __init__(self, response: httpx2.Response, limit: int, operation: str) -> None:
+    httpx's timeouts bound each read, not the whole answer: a server dripping one byte at a
+    time would never trip them. The deadline bounds the whole attempt (durations are measured
+    on the monotonic clock; the injected wall clock is for protocol decisions).
+    """
+
+    def __init__(
+        self, response: httpx2.Response, limit: int, operation: str, deadline: float
+    ) -> None:
         self._response = response
         self._limit = limit
         self._operation = operation
+        self._deadline = deadline
         self._chunks: list[bytes] = []
         self._size = 0
         if 300 <= response.status_code < 400:
@@ -124,22 +137,39 @@ class _BodyReader:
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             self._fail("response too large")
+        self._check_time()
 
     def _fail(self, reason: str) -> None:
         raise ProtocolError(reason, operation=self._operation, status=self._response.status_code)
+
+    def _check_time(self) -> None:
+        if time.monotonic() > self._deadline:
+            raise UpstreamTimeout("no complete answer in time", operation=self._operation)
 
     def feed(self, chunk: bytes) -> None:
         self._size += len(chunk)
         if self._size > self._limit:
             self._fail("response too large")
+        self._check_time()
         self._chunks.append(chunk)
 
     def result(self) -> RawResponse:
+        headers = self._response.headers
         return RawResponse(
             status=self._response.status_code,
-            content_type=self._response.headers.get("content-type", ""),
+            content_type=headers.get("content-type", ""),
             body=b"".join(self._chunks),
+            server_date=_parse_date(headers.get("date")),
         )
+
+
+def _parse_date(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, OverflowError):
+        return None
 
 
 def send(
@@ -151,13 +181,15 @@ def send(
     headers: Mapping[str, str],
     json_body: Mapping[str, Any] | None,
     limit: int,
+    time_limit: float,
 ) -> RawResponse:
-    """Send one request and read at most ``limit`` decoded bytes of the answer."""
+    """Send one request; read at most ``limit`` bytes of the answer within ``time_limit`` s."""
     request = _build(client, method, url, headers, json_body)
+    deadline = time.monotonic() + time_limit
     try:
         response = client.send(request, stream=True)
         try:
-            reader = _BodyReader(response, limit, operation)
+            reader = _BodyReader(response, limit, operation, deadline)
             for chunk in response.iter_bytes():
                 reader.feed(chunk)
             return reader.result()
@@ -176,17 +208,22 @@ async def async_send(
     headers: Mapping[str, str],
     json_body: Mapping[str, Any] | None,
     limit: int,
+    time_limit: float,
 ) -> RawResponse:
-    """The asynchronous twin of :func:`send`."""
+    """The asynchronous twin of :func:`send`; the deadline also covers the headers."""
     request = _build(client, method, url, headers, json_body)
+    deadline = time.monotonic() + time_limit
     try:
-        response = await client.send(request, stream=True)
-        try:
-            reader = _BodyReader(response, limit, operation)
-            async for chunk in response.aiter_bytes():
-                reader.feed(chunk)
-            return reader.result()
-        finally:
-            await response.aclose()
+        with anyio.fail_after(time_limit):
+            response = await client.send(request, stream=True)
+            try:
+                reader = _BodyReader(response, limit, operation, deadline)
+                async for chunk in response.aiter_bytes():
+                    reader.feed(chunk)
+                return reader.result()
+            finally:
+                await response.aclose()
+    except TimeoutError:
+        raise UpstreamTimeout("no complete answer in time", operation=operation) from None
     except httpx2.HTTPError as error:
         raise _transport_error(error, operation) from None

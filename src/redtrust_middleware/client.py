@@ -75,8 +75,9 @@ class Call(Generic[T]):
 
 
 def _clean_text(value: object, limit: int = 200) -> str:
+    """Upstream text made safe to log and show: printable characters only, truncated."""
     text = value if isinstance(value, str) else ""
-    return _CONTROL.sub(" ", text)[:limit]
+    return "".join(c if c.isprintable() else " " for c in text[:limit])
 
 
 def parse_envelope(response: _http.RawResponse, operation: str) -> Mapping[str, Any]:
@@ -156,7 +157,11 @@ class ClientCalls:
         def parse(response: _http.RawResponse, now: float) -> TokenSet:
             data = parse_envelope(response, operation)
             return TokenSet.from_data(
-                data, now=now, previous_refresh_token=previous, verifier=self.verifier
+                data,
+                now=now,
+                previous_refresh_token=previous,
+                verifier=self.verifier,
+                server_now=response.server_date,
             )
 
         return parse
@@ -291,6 +296,7 @@ class Client(_ClientBase):
                     headers=self.calls.headers(request, self._clock()),
                     json_body=request.json_body,
                     limit=self.config.max_response_bytes,
+                    time_limit=self.config.timeout,
                 )
             except TransportError as error:
                 self._log(request, started, type(error).__name__)
@@ -363,6 +369,7 @@ class AsyncClient(_ClientBase):
                     headers=self.calls.headers(request, self._clock()),
                     json_body=request.json_body,
                     limit=self.config.max_response_bytes,
+                    time_limit=self.config.timeout,
                 )
             except TransportError as error:
                 self._log(request, started, type(error).__name__)
