@@ -63,9 +63,16 @@ def read_claims(token: str) -> Mapping[str, Any]:
     try:
         payload = extract_compact(token.encode("ascii")).payload
         claims = json.loads(payload)
-    except (JoseError, ValueError, UnicodeError):
+    except (JoseError, ValueError, UnicodeError, RecursionError):
         return _EMPTY
     return MappingProxyType(claims) if isinstance(claims, dict) else _EMPTY
+
+
+def _number(value: object) -> float | None:
+    """A finite, plausible UNIX time, else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if 0 < value < 10**11 else None
 
 
 class TokenVerifier:
@@ -93,18 +100,27 @@ class TokenVerifier:
         self._issuer = issuer
         self._leeway = leeway
 
-    def verify(self, token: str, *, now: float) -> Mapping[str, Any]:
-        """Return the verified claims or raise :class:`TokenError`."""
+    def verify(
+        self, token: str, *, now: float, server_now: float | None = None
+    ) -> Mapping[str, Any]:
+        """Return the verified claims or raise :class:`TokenError`.
+
+        Time claims are checked against Redtrust's clock (``server_now``, else the token's own
+        ``iat``), so a skewed clock on either side does not reject a just-issued token.
+        """
         if len(token) > MAX_TOKEN_LENGTH:
             raise TokenError("access token is too large")
         try:
             decoded = jwt.decode(token, self._keys, algorithms=self._algorithms)
+            reference = server_now if server_now is not None else _number(decoded.claims.get("iat"))
             options: dict[str, Any] = {"exp": {"essential": True}}
             if self._issuer is not None:
                 options["iss"] = {"essential": True, "value": self._issuer}
-            registry = jwt.JWTClaimsRegistry(now=int(now), leeway=self._leeway, **options)
+            registry = jwt.JWTClaimsRegistry(
+                now=int(now if reference is None else reference), leeway=self._leeway, **options
+            )
             registry.validate(decoded.claims)
-        except (JoseError, ValueError, TypeError) as error:
+        except (JoseError, ValueError, TypeError, RecursionError) as error:
             raise TokenError(f"access token rejected ({type(error).__name__})") from None
         return MappingProxyType(decoded.claims)
 
@@ -148,12 +164,16 @@ class TokenSet:
         now: float,
         previous_refresh_token: str | None = None,
         verifier: TokenVerifier | None = None,
+        server_now: float | None = None,
     ) -> TokenSet:
         """Build from the ``data`` of an exchange, refresh or login response.
 
         The expiry is the earlier of ``expiration`` and the JWT ``exp`` (so a token is never
-        used past what it says itself); either alone is enough. A response without a new
-        refresh token keeps ``previous_refresh_token``.
+        used past what it says itself); either alone is enough. Both are on Redtrust's clock,
+        so the remaining lifetime is measured from Redtrust's "now" (``server_now``, from the
+        ``Date`` header, else the token's ``iat``) and carried over to ours: clock skew
+        between the two servers shifts nothing. A response without a new refresh token keeps
+        ``previous_refresh_token``.
 
         Raises:
             TokenError: a field is missing or of the wrong type, the expiry cannot be read or
@@ -169,7 +189,11 @@ class TokenSet:
             refresh = previous_refresh_token
         elif not isinstance(refresh, str) or len(refresh) > MAX_TOKEN_LENGTH:
             raise TokenError("refreshToken is invalid")
-        claims = verifier.verify(access, now=now) if verifier else read_claims(access)
+        claims = (
+            verifier.verify(access, now=now, server_now=server_now)
+            if verifier
+            else read_claims(access)
+        )
         candidates: list[datetime] = []
         if data.get("expiration") is not None:
             try:
@@ -183,7 +207,14 @@ class TokenSet:
                 candidates.append(parse_expiration(exp))
         if not candidates:
             raise TokenError("the token data carries no usable expiry")
-        expires_at = min(candidates)
-        if expires_at.timestamp() <= now:
-            raise TokenError("the access token is already expired")
-        return cls(access_token=access, refresh_token=refresh, expires_at=expires_at, claims=claims)
+        server_expiry = min(candidates).timestamp()
+        reference = server_now if server_now is not None else _number(claims.get("iat"))
+        expires = server_expiry if reference is None else now + (server_expiry - reference)
+        if expires <= now:
+            raise TokenError("the access token is already expired (check both servers' clocks)")
+        return cls(
+            access_token=access,
+            refresh_token=refresh,
+            expires_at=to_datetime(expires),
+            claims=claims,
+        )
