@@ -62,6 +62,7 @@ def _login_url(argv: Sequence[str]) -> int:
 def _doctor(argv: Sequence[str]) -> int:
     from .client import Client
     from .exceptions import APIError, UpstreamError
+    from .signing import SIGNATURE_CODES
 
     parser = argparse.ArgumentParser(
         prog="redtrust doctor",
@@ -79,7 +80,7 @@ def _doctor(argv: Sequence[str]) -> int:
         try:
             client.exchange("redtrust-doctor-probe")
         except APIError as error:
-            if error.code in _SIGNATURE_CODES:
+            if error.code in SIGNATURE_CODES:
                 print(f"the server REJECTED the signature: {error}", file=sys.stderr)
                 print(
                     "check REDTRUST_PARTNER, REDTRUST_SHARED_SECRET and the clock", file=sys.stderr
@@ -92,18 +93,6 @@ def _doctor(argv: Sequence[str]) -> int:
             return 1
     print("unexpected: the server accepted a made-up temporary token", file=sys.stderr)
     return 1
-
-
-# Codes by which a server (the sandbox among them) refuses the HMAC headers themselves.
-_SIGNATURE_CODES = frozenset(
-    {
-        "MISSING_SIGNATURE",
-        "INVALID_SIGNATURE",
-        "INVALID_PARTNER",
-        "INVALID_TIMESTAMP",
-        "STALE_TIMESTAMP",
-    }
-)
 
 
 _COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {

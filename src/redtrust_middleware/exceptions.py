@@ -182,6 +182,17 @@ class APIError(UpstreamError):
         """True for server-side failures (5xx) that a later attempt may not meet."""
         return self.status is not None and self.status >= 500
 
+    @property
+    def is_rejection(self) -> bool:
+        """True when Redtrust refused the credential presented (400, 401 or 403).
+
+        A refusal of the HMAC headers themselves (a configuration or clock problem) is not a
+        rejection of the user's token, and neither is a rate limit or a missing endpoint.
+        """
+        from .signing import SIGNATURE_CODES
+
+        return self.status in (400, 401, 403) and self.code not in SIGNATURE_CODES
+
 
 class OutcomeUnknownError(APIError):
     """A non-idempotent call (certificate create/finalize) may or may not have taken effect.

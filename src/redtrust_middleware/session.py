@@ -15,14 +15,14 @@ sealed with AES-GCM (see :mod:`.stores.sealing`).
 
 from __future__ import annotations
 
-import contextlib
+import enum
 import hashlib
 import json
 import logging
 import secrets
 import threading
 import time
-from collections.abc import Generator, Sequence
+from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeAlias, TypeVar
 
@@ -34,11 +34,13 @@ from .client import AsyncClient, Client
 from .config import RedtrustConfig
 from .exceptions import (
     APIError,
+    ConfigurationError,
     LoginExpiredError,
-    NotAuthenticatedError,
+    ProtocolError,
     RefreshFailedError,
     StoreError,
     TokenError,
+    TransportError,
     UpstreamError,
 )
 from .flow import (
@@ -181,6 +183,14 @@ class DeleteIf:
 
 
 @dataclass(frozen=True, slots=True)
+class ReplaceIf:
+    key: str
+    expected: bytes = field(repr=False)
+    value: bytes = field(repr=False)
+    ttl: float
+
+
+@dataclass(frozen=True, slots=True)
 class Exchange:
     temp_token: str = field(repr=False)
 
@@ -200,7 +210,9 @@ class Sleep:
     seconds: float
 
 
-Effect: TypeAlias = Get | Put | Add | Take | Delete | DeleteIf | Exchange | Refresh | Logout | Sleep
+Effect: TypeAlias = (
+    Get | Put | Add | Take | Delete | DeleteIf | ReplaceIf | Exchange | Refresh | Logout | Sleep
+)
 Flow: TypeAlias = Generator[Effect, Any, T]
 
 
@@ -210,7 +222,17 @@ class RefreshNeeded:
 
     handle: str = field(repr=False)
     key: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Refreshable:
+    """A record read from the store that still needs a refresh, with the bytes read."""
+
+    blob: bytes = field(repr=False)
     record: SessionRecord
+
+
+Outcome: TypeAlias = "ActiveSession | None"
 
 
 # -- the flows --------------------------------------------------------------------------------
@@ -220,11 +242,39 @@ def _digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
+class _Failure(enum.Enum):
+    """What a failed refresh means for the session."""
+
+    REJECTED = "rejected"  # Redtrust refused the refresh token: the session is over
+    TRANSIENT = "transient"  # nothing changed upstream: keep it, try again later
+    SPENT = "spent"  # Redtrust may have rotated it: never present that refresh token again
+
+
+def classify_refresh_failure(error: Exception) -> _Failure:
+    """Sort a refresh failure: rejected, transient, or a refresh token that may be spent."""
+    if isinstance(error, APIError):
+        return _Failure.REJECTED if error.is_rejection else _Failure.TRANSIENT
+    if isinstance(error, TransportError):
+        return _Failure.SPENT if error.reached_server else _Failure.TRANSIENT
+    if isinstance(error, ProtocolError):
+        # A 2xx that we could not read may carry a rotation; an error status carries none.
+        return (
+            _Failure.SPENT
+            if error.status is not None and error.status < 300
+            else (_Failure.TRANSIENT)
+        )
+    return _Failure.SPENT  # TokenError: the answer arrived, the tokens in it are unusable
+
+
 class SessionFlows:
     """Every session operation as an effect-yielding generator; shared by both drivers.
 
     Holds no per-request state: the only mutable members are the in-process grace map and
     refresh cool-downs, keyed by hashes and bounded.
+
+    Every write of a record read earlier is a compare-and-set (``ReplaceIf``) against the
+    bytes read, so a slow request never overwrites a newer record or resurrects a session
+    that was logged out meanwhile.
     """
 
     #: How long a grace record (old refresh token -> new token set) is kept.
@@ -232,6 +282,7 @@ class SessionFlows:
     #: After a transient refresh failure, wait this long before trying again.
     COOLDOWN_SECONDS = 5.0
     _MAX_MEMO = 10_000
+    _MAX_POLL_DELAY = 0.25
 
     def __init__(
         self, config: RedtrustConfig, keyring: Keyring, clock: Clock, *, prefix: str = "redtrust"
@@ -243,8 +294,10 @@ class SessionFlows:
         self._memo_lock = threading.Lock()
         self._grace: dict[str, tuple[float, TokenSet]] = {}
         self._cooldown: dict[str, float] = {}
-        # The lease outlives the slowest refresh: every attempt bounded by the timeout.
-        self.lock_lease = config.timeout * (config.connect_retries + 2) + 5.0
+        # Each call attempt is cut off at `timeout` (see _http), so the lease outlives the
+        # slowest refresh with its retries; a killed holder blocks no one longer than this.
+        self.lock_lease = config.timeout * (config.connect_retries + 1) + 10.0
+        self._max_polls = int(self.lock_lease / self._MAX_POLL_DELAY) + 10
 
     # keys: hashes, so a store dump reveals no handle, nonce or refresh token
     def session_key(self, handle: str) -> str:
@@ -267,6 +320,10 @@ class SessionFlows:
         raw = None if blob is None else self.keyring.open(blob, context=key)
         return None if raw is None else SessionRecord.from_json(raw)
 
+    def _read(self, key: str) -> Flow[tuple[bytes | None, SessionRecord | None]]:
+        blob = yield Get(key)
+        return blob, self._open_record(key, blob)
+
     def _alive(self, record: SessionRecord, now: float) -> bool:
         return (
             now - record.seen_at < self.config.idle_timeout
@@ -279,6 +336,17 @@ class SessionFlows:
 
     def _put_record(self, key: str, record: SessionRecord, now: float) -> Put:
         return Put(key, self._seal(key, record.to_json()), self._ttl(record, now))
+
+    def _swap(self, key: str, blob: bytes, record: SessionRecord, now: float) -> ReplaceIf:
+        return ReplaceIf(key, blob, self._seal(key, record.to_json()), self._ttl(record, now))
+
+    def _best_effort(self, effect: Effect, what: str) -> Flow[Any]:
+        """Perform ``effect``; a store failure is logged, not raised (the result is None)."""
+        try:
+            return (yield effect)
+        except StoreError:
+            logger.warning("redtrust: could not %s (store unavailable)", what)
+            return None
 
     # in-process memo of grace records and cool-downs (bounded)
     def _remember(self, table: dict[str, Any], key: str, value: Any) -> None:
@@ -293,25 +361,46 @@ class SessionFlows:
                     table.pop(next(iter(table)))
             table[key] = value
 
-    def _graced(self, refresh_token: str | None, now: float) -> TokenSet | None:
-        if refresh_token is None:
+    def _newer(self, tokens: TokenSet, candidate: TokenSet | None, now: float) -> bool:
+        """True when ``candidate`` replaces ``tokens`` (a refresh result not saved yet)."""
+        return (
+            candidate is not None
+            and candidate.expires_at > tokens.expires_at
+            and freshness(candidate, now, self.config.refresh_leeway) is Freshness.FRESH
+        )
+
+    def _graced_here(self, tokens: TokenSet, now: float) -> TokenSet | None:
+        if tokens.refresh_token is None:
             return None
-        entry = self._grace.get(_digest(refresh_token))
-        return entry[1] if entry is not None and entry[0] > now else None
+        entry = self._grace.get(_digest(tokens.refresh_token))
+        if entry is None or entry[0] <= now or not self._newer(tokens, entry[1], now):
+            return None
+        return entry[1]
 
     # -- login ----------------------------------------------------------------------------
 
     def begin_login(
-        self, *, next_url: str | None, callback_url: str, browser_nonces: Sequence[str]
+        self,
+        *,
+        next_url: str | None,
+        callback_url: str | None = None,
+        browser_nonces: Sequence[str] = (),
     ) -> Flow[LoginStart]:
-        """Record a pending login and build the signed redirect to Redtrust."""
+        """Record a pending login and build the signed redirect to Redtrust.
+
+        ``callback_url`` defaults to the configured ``public_url`` + ``callback_path``; an
+        adapter passes one only when it derived it from a trusted host.
+        """
+        callback = callback_url or self.config.redirect_url
+        if callback is None:
+            raise ConfigurationError("public_url", "is needed to build RedirectUrl")
         now = self.clock()
         pending = PendingLogin(
             nonce=new_handle(), next_url=validate_next(next_url, self.config), created_at=now
         )
         key = self.pending_key(pending.nonce)
         yield Put(key, self._seal(key, pending.to_json()), self.config.pending_login_ttl)
-        redirect = login_redirect_url(self.config, callback_url, pending.nonce)
+        redirect = login_redirect_url(self.config, callback, pending.nonce)
         url = build_login_url(self.config, redirect_url=redirect, now=now)
         nonces = (*browser_nonces, pending.nonce)[-self.config.max_pending_logins :]
         return LoginStart(url=url, browser_nonces=nonces)
@@ -344,7 +433,7 @@ class SessionFlows:
         try:
             tokens: TokenSet = yield Exchange(params.temp_token)
         except APIError as error:
-            if error.is_transient:
+            if not error.is_rejection:
                 raise
             raise LoginExpiredError(
                 "Redtrust did not accept this sign-in", code="EXCHANGE_REJECTED"
@@ -353,8 +442,10 @@ class SessionFlows:
         now = self.clock()
         record = SessionRecord(tokens=tokens, created_at=now, seen_at=now)
         yield self._put_record(self.session_key(handle), record, now)
-        if previous_handle and is_handle(previous_handle):
-            yield Delete(self.session_key(previous_handle))
+        if previous_handle and is_handle(previous_handle):  # no fixation: the old one ends
+            yield from self._best_effort(
+                Delete(self.session_key(previous_handle)), "end the previous session"
+            )
         remaining = tuple(n for n in browser_nonces if n != nonce)
         return LoginDone(
             handle=handle,
@@ -369,148 +460,161 @@ class SessionFlows:
         if not handle or not is_handle(handle):
             return None
         key = self.session_key(handle)
-        record = self._open_record(key, (yield Get(key)))
+        blob, record = yield from self._read(key)
         now = self.clock()
-        if record is None or not self._alive(record, now):
+        if blob is None or record is None or not self._alive(record, now):
             return None
-        state = freshness(record.tokens, now, self.config.refresh_leeway)
-        if state is Freshness.FRESH:
-            if now - record.seen_at > self.config.idle_timeout / 10:
-                # Sliding idle timeout, written rarely: most requests make no write at all.
-                touched = replace(record, seen_at=now)
-                try:
-                    yield self._put_record(key, touched, now)
-                except StoreError:
-                    logger.warning("redtrust: could not extend session idle time")
-            return ActiveSession(handle=handle, tokens=record.tokens, created_at=record.created_at)
-        graced = self._graced(record.tokens.refresh_token, now)
-        if graced is not None:
-            # Refreshed here already but not saved (store write failed): serve, save now.
+        if freshness(record.tokens, now, self.config.refresh_leeway) is not Freshness.FRESH:
+            return RefreshNeeded(handle=handle, key=key)
+        if now - record.seen_at > self.config.idle_timeout / 10:
+            # Sliding idle timeout, written rarely: most requests make no write at all.
+            touched = replace(record, seen_at=now)
+            yield from self._best_effort(self._swap(key, blob, touched, now), "extend idle time")
+        return self._active(handle, record, refreshed=False)
+
+    def _recheck(self, handle: str, key: str) -> Flow[Outcome | _Refreshable]:
+        """Read again: the session as it now stands, or the record that still needs refresh."""
+        blob, record = yield from self._read(key)
+        now = self.clock()
+        if blob is None or record is None or not self._alive(record, now):
+            return None
+        tokens = record.tokens
+        if freshness(tokens, now, self.config.refresh_leeway) is Freshness.FRESH:
+            return self._active(handle, record, refreshed=True)
+        graced = self._graced_here(tokens, now)
+        if graced is None and tokens.refresh_token is not None:
+            graced = yield from self._graced_in_store(tokens, now)
+        if graced is not None:  # refreshed already, not saved (a failed write): save it now
             saved = replace(record, tokens=graced, seen_at=now)
-            with contextlib.suppress(StoreError):
-                yield self._put_record(key, saved, now)
-            return ActiveSession(
-                handle=handle, tokens=graced, created_at=record.created_at, refreshed=True
-            )
-        return RefreshNeeded(handle=handle, key=key, record=record)
+            yield from self._best_effort(self._swap(key, blob, saved, now), "save tokens")
+            return self._active(handle, saved, refreshed=True)
+        if tokens.refresh_token is None:  # cannot be refreshed: use it while it lasts
+            if not tokens.is_expired(now):
+                return self._active(handle, record, refreshed=False)
+            yield from self._best_effort(DeleteIf(key, blob), "end a session")
+            return None
+        return _Refreshable(blob=blob, record=record)
 
-    def _still_needed(self, key: str, now: float) -> Flow[SessionRecord | TokenSet]:
-        """Re-read: a record that no longer needs refresh, else the tokens to refresh."""
-        record = self._open_record(key, (yield Get(key)))
-        if record is None or not self._alive(record, now):
-            raise NotAuthenticatedError("the session ended")
-        if freshness(record.tokens, now, self.config.refresh_leeway) is Freshness.FRESH:
-            return record
-        rotated = record.tokens.refresh_token
-        graced = self._graced(rotated, now)
-        if graced is None and rotated is not None:
-            grace_key = self.grace_key(rotated)
-            blob = yield Get(grace_key)
-            raw = None if blob is None else self.keyring.open(blob, context=grace_key)
-            graced_record = None if raw is None else SessionRecord.from_json(raw)
-            graced = None if graced_record is None else graced_record.tokens
-        if graced is not None:
-            return replace(record, tokens=graced)
-        return record.tokens
+    def _graced_in_store(self, tokens: TokenSet, now: float) -> Flow[TokenSet | None]:
+        if tokens.refresh_token is None:
+            return None
+        grace_key = self.grace_key(tokens.refresh_token)
+        stored = self._open_record(grace_key, (yield Get(grace_key)))
+        candidate = None if stored is None else stored.tokens
+        return candidate if self._newer(tokens, candidate, now) else None
 
-    def refresh(self, need: RefreshNeeded) -> Flow[ActiveSession]:
+    def refresh(self, need: RefreshNeeded) -> Flow[Outcome]:
         """Refresh under the store lock (the driver already holds the in-process lock).
 
+        Returns the session, or None when it ended (refresh token rejected, logged out).
+
         Raises:
-            NotAuthenticatedError: the refresh token was rejected; the session is deleted.
             RefreshFailedError: a transient failure and the access token is already expired.
         """
-        key, handle = need.key, need.handle
-        now = self.clock()
-        result = yield from self._still_needed(key, now)
-        if isinstance(result, SessionRecord):
-            return self._active(handle, result, refreshed=True)
-        until = self._cooldown.get(key, 0.0)
-        if until > now:  # a refresh just failed transiently: do not hammer Redtrust
-            return self._fallback(need, until - now)
-        lock_key, owner = self.lock_key(handle), secrets.token_bytes(16)
-        refreshed_elsewhere = yield from self._acquire(key, lock_key, owner)
-        if refreshed_elsewhere is not None:
-            return self._active(handle, refreshed_elsewhere, refreshed=True)
+        current = yield from self._recheck(need.handle, need.key)
+        if not isinstance(current, _Refreshable):
+            return current
+        until = self._cooldown.get(need.key, 0.0)
+        if until > self.clock():  # a refresh just failed transiently: do not hammer Redtrust
+            return self._fallback(need.handle, current.record, until - self.clock())
+        lock_key, owner = self.lock_key(need.handle), secrets.token_bytes(16)
+        waited = yield from self._acquire(need, lock_key, owner, current)
+        if not isinstance(waited, _Locked):
+            return waited
         try:
             outcome = yield from self._refresh_holding_lock(need)
         except GeneratorExit:
-            raise  # cancelled: the lease expires by itself
+            raise  # abandoned: the lease expires by itself
         except BaseException:
-            yield from self._release(lock_key, owner)
+            yield from self._best_effort(DeleteIf(lock_key, owner), "release a refresh lock")
             raise
-        yield from self._release(lock_key, owner)
+        yield from self._best_effort(DeleteIf(lock_key, owner), "release a refresh lock")
         return outcome
 
-    def _refresh_holding_lock(self, need: RefreshNeeded) -> Flow[ActiveSession]:
-        result = yield from self._still_needed(need.key, self.clock())
-        if isinstance(result, SessionRecord):
-            return self._active(need.handle, result, refreshed=True)
-        return (yield from self._refresh_locked(need, need.key, result))
-
-    def _release(self, lock_key: str, owner: bytes) -> Flow[None]:
-        try:
-            yield DeleteIf(lock_key, owner)
-        except StoreError:
-            logger.warning("redtrust: could not release a refresh lock (it will expire)")
-
-    def _acquire(self, key: str, lock_key: str, owner: bytes) -> Flow[SessionRecord | None]:
-        """Take the store lock, or return the record another process refreshed meanwhile."""
-        deadline = self.clock() + self.lock_lease
+    def _acquire(
+        self, need: RefreshNeeded, lock_key: str, owner: bytes, current: _Refreshable
+    ) -> Flow[_Locked | Outcome]:
+        """Take the store lock; or, while another process refreshes, what can be served."""
         delay = 0.02
-        while not (yield Add(lock_key, owner, self.lock_lease)):
-            if self.clock() > deadline:
-                raise RefreshFailedError("the session is being refreshed elsewhere")
+        for _ in range(self._max_polls):
+            if (yield Add(lock_key, owner, self.lock_lease)):
+                return _LOCKED
+            if not current.record.tokens.is_expired(self.clock()):
+                # Refreshing elsewhere and our token still works: serve it, don't queue.
+                return self._active(need.handle, current.record, refreshed=False)
             yield Sleep(delay)
-            delay = min(delay * 2, 0.25)
-            result = yield from self._still_needed(key, self.clock())
-            if isinstance(result, SessionRecord):
-                return result
-        return None
+            delay = min(delay * 2, self._MAX_POLL_DELAY)
+            again = yield from self._recheck(need.handle, need.key)
+            if not isinstance(again, _Refreshable):
+                return again
+            current = again
+        raise RefreshFailedError("the session is being refreshed elsewhere; try again")
 
-    def _refresh_locked(
-        self, need: RefreshNeeded, key: str, tokens: TokenSet
-    ) -> Flow[ActiveSession]:
+    def _refresh_holding_lock(self, need: RefreshNeeded) -> Flow[Outcome]:
+        current = yield from self._recheck(need.handle, need.key)
+        if not isinstance(current, _Refreshable):
+            return current
+        key, blob, record = need.key, current.blob, current.record
         try:
-            new: TokenSet = yield Refresh(tokens)
-        except APIError as error:
-            if not error.is_transient:
-                logger.info("redtrust: refresh rejected (%s); ending the session", error.code)
-                yield Delete(key)
-                raise NotAuthenticatedError("the session ended: sign in again") from None
-            return self._transient(need, key)
+            new: TokenSet = yield Refresh(record.tokens)
         except (UpstreamError, TokenError) as error:
-            logger.warning("redtrust: refresh failed (%s)", type(error).__name__)
-            return self._transient(need, key)
+            return (yield from self._refresh_failed(need, current, error))
         now = self.clock()
-        if tokens.refresh_token is not None:
-            grace_key = self.grace_key(tokens.refresh_token)
-            self._remember(
-                self._grace, _digest(tokens.refresh_token), (now + self.GRACE_SECONDS, new)
-            )
+        old_refresh = record.tokens.refresh_token
+        if old_refresh is not None:
+            self._remember(self._grace, _digest(old_refresh), (now + self.GRACE_SECONDS, new))
+            grace_key = self.grace_key(old_refresh)
             graced = SessionRecord(tokens=new, created_at=now, seen_at=now)
-            with contextlib.suppress(StoreError):
-                yield Put(grace_key, self._seal(grace_key, graced.to_json()), self.GRACE_SECONDS)
-        record = replace(need.record, tokens=new, seen_at=now)
+            yield from self._best_effort(
+                Put(grace_key, self._seal(grace_key, graced.to_json()), self.GRACE_SECONDS),
+                "keep a grace record",
+            )
+        saved = replace(record, tokens=new, seen_at=now)
         try:
-            yield self._put_record(key, record, now)
+            if not (yield self._swap(key, blob, saved, now)):
+                # Changed meanwhile: a logout must not be undone by this refresh.
+                blob_now, now_record = yield from self._read(key)
+                if blob_now is None or now_record is None:
+                    logger.info("redtrust: session ended during its refresh; not restored")
+                    return None
+                saved = replace(now_record, tokens=new, seen_at=now)
+                yield self._swap(key, blob_now, saved, now)
         except StoreError:
             # Served from the grace record until a later request manages to save it.
             logger.warning("redtrust: refreshed tokens not saved; will retry on next request")
         logger.debug("redtrust: session refreshed")
-        return self._active(need.handle, record, refreshed=True)
+        return self._active(need.handle, saved, refreshed=True)
 
-    def _transient(self, need: RefreshNeeded, key: str) -> ActiveSession:
-        self._remember(self._cooldown, key, self.clock() + self.COOLDOWN_SECONDS)
-        return self._fallback(need, self.COOLDOWN_SECONDS)
+    def _refresh_failed(
+        self, need: RefreshNeeded, current: _Refreshable, error: Exception
+    ) -> Flow[Outcome]:
+        kind = classify_refresh_failure(error)
+        logger.warning("redtrust: refresh failed (%s, %s)", type(error).__name__, kind.value)
+        if kind is _Failure.REJECTED:
+            yield from self._best_effort(DeleteIf(need.key, current.blob), "end a session")
+            return None
+        if kind is _Failure.SPENT:
+            # Never present this refresh token again; use the access token while it lasts.
+            spent = replace(
+                current.record, tokens=replace(current.record.tokens, refresh_token=None)
+            )
+            yield from self._best_effort(
+                self._swap(need.key, current.blob, spent, self.clock()), "mark a refresh spent"
+            )
+            if current.record.tokens.is_expired(self.clock()):
+                yield from self._best_effort(Delete(need.key), "end a session")
+                return None
+            return self._active(need.handle, spent, refreshed=False)
+        self._remember(self._cooldown, need.key, self.clock() + self.COOLDOWN_SECONDS)
+        return self._fallback(need.handle, current.record, self.COOLDOWN_SECONDS)
 
-    def _fallback(self, need: RefreshNeeded, wait: float) -> ActiveSession:
+    def _fallback(self, handle: str, record: SessionRecord, wait: float) -> ActiveSession:
         """Serve the current token while it is valid; otherwise ask the user to retry."""
-        if need.record.tokens.is_expired(self.clock()):
+        if record.tokens.is_expired(self.clock()):
             raise RefreshFailedError(
                 "Redtrust is unavailable; try again shortly", retry_after=max(1, round(wait))
             )
-        return self._active(need.handle, need.record, refreshed=False)
+        return self._active(handle, record, refreshed=False)
 
     @staticmethod
     def _active(handle: str, record: SessionRecord, *, refreshed: bool) -> ActiveSession:
@@ -521,7 +625,11 @@ class SessionFlows:
     # -- logout -----------------------------------------------------------------------------
 
     def logout(self, handle: str | None) -> Flow[bool]:
-        """End the session: delete it here, and remotely when the profile has a logout."""
+        """End the session: delete it here, and remotely when the profile has a logout.
+
+        An expired access token is refreshed first, so the remote logout can still invalidate
+        the refresh token. Remote failures are logged; the local session ends regardless.
+        """
         if not handle or not is_handle(handle):
             return False
         key = self.session_key(handle)
@@ -529,13 +637,23 @@ class SessionFlows:
         if record is None:
             return False
         if self.config.profile.logout is not None:
+            tokens = record.tokens
             try:
-                yield Logout(record.tokens)
-            except UpstreamError as error:
+                if tokens.is_expired(self.clock()) and tokens.refresh_token is not None:
+                    tokens = yield Refresh(tokens)
+                yield Logout(tokens)
+            except (UpstreamError, TokenError) as error:
                 logger.warning(
                     "redtrust: remote logout failed (%s); ended locally", type(error).__name__
                 )
         return True
+
+
+class _Locked:
+    """Marker: this request holds the store lock."""
+
+
+_LOCKED = _Locked()
 
 
 # -- drivers ----------------------------------------------------------------------------------
@@ -564,12 +682,14 @@ class SessionManager:
         client: Client | None = None,
         keyring: Keyring | None = None,
         clock: Clock = system_clock,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.config = config
         self.store: Store = store if store is not None else MemoryStore(clock=clock)
         self.client = client if client is not None else Client(config, clock=clock)
         self.flows = SessionFlows(config, _keyring(config, keyring), clock)
         self._locks = KeyedLocks()
+        self._sleep = sleep
 
     def _perform(self, effect: Effect) -> Any:
         store = self.store
@@ -586,6 +706,8 @@ class SessionManager:
                 return store.delete(key)
             case DeleteIf(key, value):
                 return store.delete_if(key, value)
+            case ReplaceIf(key, expected, value, ttl):
+                return store.replace_if(key, expected, value, ttl=ttl)
             case Exchange(temp_token):
                 return self.client.exchange(temp_token)
             case Refresh(tokens):
@@ -593,7 +715,7 @@ class SessionManager:
             case Logout(tokens):
                 return self.client.logout(tokens)
             case Sleep(seconds):
-                return time.sleep(seconds)
+                return self._sleep(seconds)
         raise TypeError(effect)  # pragma: no cover
 
     def _run(self, flow: Flow[T]) -> T:
@@ -610,7 +732,11 @@ class SessionManager:
             return stop.value  # type: ignore[no-any-return]
 
     def begin_login(
-        self, *, next_url: str | None, callback_url: str, browser_nonces: Sequence[str] = ()
+        self,
+        *,
+        next_url: str | None,
+        callback_url: str | None = None,
+        browser_nonces: Sequence[str] = (),
     ) -> LoginStart:
         """Start a login: see :meth:`SessionFlows.begin_login`."""
         return self._run(
@@ -661,12 +787,14 @@ class AsyncSessionManager:
         client: AsyncClient | None = None,
         keyring: Keyring | None = None,
         clock: Clock = system_clock,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
         self.config = config
         self.store: AsyncStore = store if store is not None else MemoryStore(clock=clock)
         self.client = client if client is not None else AsyncClient(config, clock=clock)
         self.flows = SessionFlows(config, _keyring(config, keyring), clock)
         self._locks = AsyncKeyedLocks()
+        self._sleep = sleep
 
     async def _perform(self, effect: Effect) -> Any:
         store = self.store
@@ -683,6 +811,8 @@ class AsyncSessionManager:
                 return await store.adelete(key)
             case DeleteIf(key, value):
                 return await store.adelete_if(key, value)
+            case ReplaceIf(key, expected, value, ttl):
+                return await store.areplace_if(key, expected, value, ttl=ttl)
             case Exchange(temp_token):
                 return await self.client.exchange(temp_token)
             case Refresh(tokens):
@@ -690,7 +820,7 @@ class AsyncSessionManager:
             case Logout(tokens):
                 return await self.client.logout(tokens)
             case Sleep(seconds):
-                return await anyio.sleep(seconds)
+                return await self._sleep(seconds)
         raise TypeError(effect)  # pragma: no cover
 
     async def _run(self, flow: Flow[T]) -> T:
@@ -707,7 +837,11 @@ class AsyncSessionManager:
             return stop.value  # type: ignore[no-any-return]
 
     async def begin_login(
-        self, *, next_url: str | None, callback_url: str, browser_nonces: Sequence[str] = ()
+        self,
+        *,
+        next_url: str | None,
+        callback_url: str | None = None,
+        browser_nonces: Sequence[str] = (),
     ) -> LoginStart:
         """Start a login: see :meth:`SessionFlows.begin_login`."""
         return await self._run(
@@ -735,8 +869,12 @@ class AsyncSessionManager:
         loaded = await self._run(self.flows.load(handle))
         if not isinstance(loaded, RefreshNeeded):
             return loaded
-        async with self._locks.hold(loaded.key):
-            return await self._run(self.flows.refresh(loaded))
+        # Shielded: a client that hangs up must not abandon a refresh halfway (tokens rotated
+        # upstream but not saved, the store lock left to expire). Each call has a deadline.
+        with anyio.CancelScope(shield=True):
+            async with self._locks.hold(loaded.key):
+                refreshed = await self._run(self.flows.refresh(loaded))
+        return refreshed
 
     async def logout(self, handle: str | None) -> bool:
         """End a session; True when there was one."""

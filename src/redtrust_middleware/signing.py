@@ -19,6 +19,7 @@ __all__ = [
     "HEADER_SIGNATURE",
     "HEADER_TIMESTAMP",
     "PARTNER_PATTERN",
+    "SIGNATURE_CODES",
     "SignedStamp",
     "sign",
     "signed_stamp",
@@ -28,6 +29,18 @@ __all__ = [
 HEADER_PARTNER = "x-partner-name"
 HEADER_TIMESTAMP = "x-request-timestamp"
 HEADER_SIGNATURE = "x-hmac-signature"
+
+#: ``errorCode`` values by which a server refuses the HMAC headers themselves (the sandbox
+#: uses these; they mean "fix the configuration or the clock", never "the user is out").
+SIGNATURE_CODES = frozenset(
+    {
+        "MISSING_SIGNATURE",
+        "INVALID_SIGNATURE",
+        "INVALID_PARTNER",
+        "INVALID_TIMESTAMP",
+        "STALE_TIMESTAMP",
+    }
+)
 
 #: Partner names are upper-case identifiers; anything else cannot be signed unambiguously.
 PARTNER_PATTERN = re.compile(r"[A-Z0-9_]+")

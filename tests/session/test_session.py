@@ -14,13 +14,13 @@ from redtrust_middleware import (
     RA_API,
     InvalidCallbackError,
     LoginExpiredError,
-    NotAuthenticatedError,
     RefreshFailedError,
     StoreError,
 )
+from redtrust_middleware.sandbox import Sandbox, SandboxConfig
 from redtrust_middleware.session import ActiveSession
 
-from .conftest import SECRET, World, make_world
+from .conftest import APP, SECRET, FakeClock, World, make_world
 
 pytestmark = pytest.mark.anyio
 
@@ -105,7 +105,7 @@ async def test_two_processes_sharing_a_store_refresh_once(world: World) -> None:
         keyring=world.keyring,
     )
     handle = await world.sign_in()
-    world.clock.advance(290)
+    world.clock.advance(310)  # expired: nobody may serve the old token, all wait for one refresh
     world.sandbox.latency = 0.05
 
     async def both() -> list[Any]:
@@ -245,25 +245,74 @@ async def test_transient_failure_with_an_expired_token_is_a_503(world: World) ->
 
 async def test_a_lost_refresh_answer_is_not_retried_blindly(world: World) -> None:
     handle = await world.sign_in()
-    world.clock.advance(400)
+    world.clock.advance(270)  # due, still valid
     world.sandbox.drop_next(1, endpoint="refresh")
-    with pytest.raises(RefreshFailedError):
-        await world.driver.get(handle)
+    first = await world.driver.get(handle)
+    assert first is not None  # the still-valid token is served
+    assert not first.refreshed
+    world.clock.advance(20)
+    assert await world.driver.get(handle) is not None  # no second attempt while it lasts
+    world.clock.advance(20)  # now expired, and its refresh token may be spent upstream
+    assert await world.driver.get(handle) is None  # one clear sign-in prompt
+    assert await world.driver.get(handle) is None  # and no loop
     assert world.sandbox.calls["refresh"] == 1
-    world.clock.advance(6)
-    # Redtrust rotated the token before the answer was lost: one clear sign-in prompt.
-    with pytest.raises(NotAuthenticatedError):
-        await world.driver.get(handle)
+    assert world.sandbox.calls["refresh_reuse"] == 0
+
+
+async def test_an_unusable_refresh_answer_never_replays_the_rotated_token(world: World) -> None:
+    handle = await world.sign_in()
+    world.clock.advance(400)
+    world.sandbox.misbehave_next("bad-expiration", endpoint="refresh")
     assert await world.driver.get(handle) is None
+    assert world.sandbox.calls["refresh"] == 1
+    assert world.sandbox.calls["refresh_reuse"] == 0
+
+
+@pytest.mark.parametrize("status", [429, 404, 408, 500, 502])
+async def test_refresh_errors_that_are_not_a_rejection_keep_the_session(
+    world: World, status: int
+) -> None:
+    handle = await world.sign_in()
+    world.clock.advance(270)
+    world.sandbox.fail_next(1, status, endpoint="refresh")
+    served = await world.driver.get(handle)
+    assert served is not None
+    assert not served.refreshed
+    world.clock.advance(6)
+    refreshed = await world.driver.get(handle)
+    assert refreshed is not None
+    assert refreshed.refreshed
+
+
+async def test_a_signature_refusal_on_refresh_is_not_a_sign_out(kind: str) -> None:
+    clock, skew = FakeClock(), [0.0]
+    sandbox = Sandbox(
+        SandboxConfig(
+            partners={"CA_DEMO": SECRET}, users={"demo": "demo"}, redirect_prefixes=(APP + "/",)
+        ),
+        clock=lambda: clock() + skew[0],
+    )
+    world = make_world(kind, sandbox=sandbox, clock=clock)
+    handle = await world.sign_in()
+    world.clock.advance(270)
+    skew[0] = 1000  # Redtrust's clock jumps: it answers STALE_TIMESTAMP
+    served = await world.driver.get(handle)
+    assert served is not None  # a configuration or clock problem never signs users out
+    assert not served.refreshed
+    assert world.sandbox.calls["refresh"] == 1
+    skew[0] = 0
+    world.clock.advance(6)
+    again = await world.driver.get(handle)
+    assert again is not None
+    assert again.refreshed
 
 
 async def test_a_rejected_refresh_ends_the_session(world: World) -> None:
     handle = await world.sign_in()
     world.sandbox.revoke("demo")
     world.clock.advance(400)
-    with pytest.raises(NotAuthenticatedError):
-        await world.driver.get(handle)
     assert await world.driver.get(handle) is None
+    assert world.store.inner.get(world.driver.flows.session_key(handle)) is None
 
 
 async def test_logout_ends_the_session(world: World) -> None:
@@ -381,16 +430,32 @@ async def test_refresh_ok_but_store_write_failed(world: World) -> None:
     assert world.sandbox.calls["refresh_reuse"] == 0
 
 
-async def test_a_dead_lock_holder_delays_only_until_its_lease_expires(world: World) -> None:
+async def test_a_dead_lock_holder_delays_only_until_its_lease_expires(kind: str) -> None:
+    world = make_world(kind, fake_sleep=True)  # waiting lets time pass instantly
     handle = await world.sign_in()
-    world.clock.advance(250)  # due for refresh
-    lease = world.driver.flows.lock_lease
-    world.store.inner.set(world.driver.flows.lock_key(handle), b"killed-worker", ttl=lease)
-    world.clock.advance(lease + 1)
+    world.clock.advance(310)  # expired: the request must wait for the lock
+    flows = world.driver.flows
+    world.store.inner.set(flows.lock_key(handle), b"killed-worker", ttl=flows.lock_lease)
+    started = world.clock()
     session = await world.driver.get(handle)
     assert session is not None
     assert session.refreshed
     assert world.sandbox.calls["refresh"] == 1
+    assert flows.lock_lease <= world.clock() - started <= flows.lock_lease + 1
+
+
+async def test_a_busy_lock_serves_a_still_valid_token_at_once(kind: str) -> None:
+    world = make_world(kind, fake_sleep=True)
+    handle = await world.sign_in()
+    world.clock.advance(270)  # due but valid
+    flows = world.driver.flows
+    world.store.inner.set(flows.lock_key(handle), b"other-worker", ttl=flows.lock_lease)
+    started = world.clock()
+    session = await world.driver.get(handle)
+    assert session is not None
+    assert not session.refreshed
+    assert world.clock() == started  # no waiting
+    assert world.sandbox.calls["refresh"] == 0
 
 
 def test_keys_hash_the_handle() -> None:

@@ -1,0 +1,209 @@
+"""Races, clock skew and odd token data, found by driving the flows step by step."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import pytest
+
+from redtrust_middleware import RA_API, MemoryStore, TokenSet
+from redtrust_middleware.session import (
+    Get,
+    Refresh,
+    RefreshNeeded,
+    ReplaceIf,
+    SessionFlows,
+    SessionRecord,
+)
+from redtrust_middleware.tokens import parse_expiration
+
+from .conftest import World, make_world
+
+pytestmark = pytest.mark.anyio
+
+
+def perform(store: MemoryStore, effect: Any) -> Any:
+    """Carry out one store effect the way a driver would."""
+    name = type(effect).__name__
+    if name == "Get":
+        return store.get(effect.key)
+    if name == "Put":
+        return store.set(effect.key, effect.value, ttl=effect.ttl)
+    if name == "Add":
+        return store.add(effect.key, effect.value, ttl=effect.ttl)
+    if name == "Take":
+        return store.take(effect.key)
+    if name in ("Delete",):
+        return store.delete(effect.key)
+    if name == "DeleteIf":
+        return store.delete_if(effect.key, effect.value)
+    if name == "ReplaceIf":
+        return store.replace_if(effect.key, effect.expected, effect.value, ttl=effect.ttl)
+    raise AssertionError(f"not a store effect: {effect!r}")
+
+
+def finish(flow: Any, value: Any, store: MemoryStore) -> Any:
+    """Send ``value`` into a paused flow and run its remaining store effects; its result."""
+    try:
+        effect = flow.send(value)
+        while True:
+            effect = flow.send(perform(store, effect))
+    except StopIteration as stop:
+        return stop.value
+
+
+async def test_a_logout_during_a_refresh_is_not_undone(world: World) -> None:
+    handle = await world.sign_in()
+    world.clock.advance(270)
+    flows: SessionFlows = world.driver.flows
+    need = RefreshNeeded(handle=handle, key=flows.session_key(handle))
+    flow = flows.refresh(need)
+    effect = next(flow)
+    while not isinstance(effect, Refresh):  # read, lock ...
+        effect = flow.send(perform(world.store.inner, effect))
+    fresh = await world.fresh_tokens()
+    assert await world.driver.logout(handle)  # the user logs out while Redtrust answers
+    assert finish(flow, fresh, world.store.inner) is None  # reported as ended
+    assert world.store.inner.get(need.key) is None
+    assert await world.driver.get(handle) is None
+
+
+async def test_the_idle_touch_never_overwrites_a_newer_record(world: World) -> None:
+    handle = await world.sign_in()
+    world.clock.advance(200)  # fresh, but old enough to extend the idle timeout
+    flows: SessionFlows = world.driver.flows
+    flow = flows.load(handle)
+    get = next(flow)
+    assert isinstance(get, Get)
+    blob = world.store.inner.get(get.key)
+    write = flow.send(blob)
+    assert isinstance(write, ReplaceIf)  # a compare-and-set against what was read
+    assert write.expected == blob
+    world.store.inner.set(get.key, b"a newer record", ttl=60)
+    assert perform(world.store.inner, write) is False
+    assert world.store.inner.get(get.key) == b"a newer record"
+
+
+async def test_a_refresh_token_that_does_not_rotate_never_serves_stale_grace(kind: str) -> None:
+    world = make_world(
+        kind,
+        refresh_leeway=10,
+        sandbox_options={"rotate_refresh_tokens": False, "access_token_ttl": 30},
+    )
+    handle = await world.sign_in()
+    for _ in range(6):  # refresh every 25 s, each time inside the 60 s grace window
+        world.clock.advance(25)
+        session = await world.driver.get(handle)
+        assert session is not None
+        assert session.tokens.expires_in(world.clock()) > 10
+    assert world.sandbox.calls["refresh"] == 6
+
+
+async def test_a_grace_record_from_another_process_is_saved(kind: str) -> None:
+    world = make_world(kind)
+    other = make_world(
+        kind, sandbox=world.sandbox, store=world.store, clock=world.clock, keyring=world.keyring
+    )
+    handle = await world.sign_in()
+    world.clock.advance(290)
+    world.store.fail_writes_to = ":session:"  # process A refreshes but cannot save
+    served = await world.driver.get(handle)
+    assert served is not None
+    assert served.refreshed
+    world.store.fail_writes_to = None
+    seen = await other.driver.get(handle)  # process B finds A's grace record and saves it
+    assert seen is not None
+    assert seen.tokens.access_token == served.tokens.access_token
+    world.clock.advance(120)  # long after the grace records are gone
+    later = await other.driver.get(handle)
+    assert later is not None
+    assert world.sandbox.calls["refresh_reuse"] == 0
+
+
+@pytest.mark.parametrize("skew", [-290.0, -120.0, 120.0, 290.0])
+async def test_clock_skew_within_the_window_changes_nothing(kind: str, skew: float) -> None:
+    world = make_world(kind, sandbox_skew=skew)
+    handle = await world.sign_in()
+    for _ in range(5):
+        session = await world.driver.get(handle)
+        assert session is not None
+        assert 290 <= session.tokens.expires_in(world.clock()) <= 300
+    assert world.sandbox.calls["refresh"] == 0
+    world.clock.advance(250)
+    refreshed = await world.driver.get(handle)
+    assert refreshed is not None
+    assert refreshed.refreshed
+    assert world.sandbox.calls["refresh"] == 1
+
+
+@pytest.mark.parametrize("skew", [-120.0, 120.0])
+async def test_verified_tokens_survive_clock_skew(kind: str, skew: float) -> None:
+    world = make_world(kind, sandbox_skew=skew)
+    verifying = make_world(
+        kind, sandbox=world.sandbox, clock=world.clock, jwks=world.sandbox.jwks()
+    )
+    handle = await verifying.sign_in()
+    session = await verifying.driver.get(handle)
+    assert session is not None
+    assert session.tokens.subject == "demo"
+
+
+async def test_tokens_without_a_refresh_token_last_until_expiry(world: World) -> None:
+    handle = await world.sign_in()
+    key = world.driver.flows.session_key(handle)
+    flows: SessionFlows = world.driver.flows
+    blob = world.store.inner.get(key)
+    record = flows._open_record(key, blob)  # test-only: rewrite the record without refresh
+    assert record is not None
+    bare = SessionRecord(
+        tokens=TokenSet(
+            access_token=record.tokens.access_token,
+            refresh_token=None,
+            expires_at=record.tokens.expires_at,
+        ),
+        created_at=record.created_at,
+        seen_at=record.seen_at,
+    )
+    world.store.inner.set(key, flows.keyring.seal(bare.to_json(), context=key), ttl=600)
+    world.clock.advance(270)  # due: cannot refresh, still valid
+    session = await world.driver.get(handle)
+    assert session is not None
+    assert not session.refreshed
+    world.clock.advance(40)  # expired
+    assert await world.driver.get(handle) is None
+    assert world.sandbox.calls["refresh"] == 0
+
+
+async def test_a_cancelled_request_does_not_abandon_its_refresh() -> None:
+    world = make_world("async")
+    handle = await world.sign_in()
+    world.clock.advance(310)
+    world.sandbox.latency = 0.2
+    with anyio.move_on_after(0.05):
+        await world.driver.get(handle)  # the client hangs up while Redtrust answers
+    world.sandbox.latency = 0
+    session = await world.driver.get(handle)
+    assert session is not None
+    assert world.sandbox.calls["refresh"] == 1
+    lock = world.driver.flows.lock_key(handle)
+    assert world.store.inner.get(lock) is None
+
+
+async def test_remote_logout_works_after_the_token_expired(kind: str) -> None:
+    world = make_world(kind, profile=RA_API)
+    handle = await world.sign_in()
+    world.clock.advance(900)  # idle, token long expired, session within its idle timeout
+    assert await world.driver.logout(handle)
+    assert [s.active for s in world.sandbox.sessions_for("demo")] == [False]
+
+
+def test_records_round_trip_their_expiry() -> None:
+    tokens = TokenSet(
+        access_token="a", refresh_token="r", expires_at=parse_expiration("2030-01-01T00:00:00Z")
+    )
+    record = SessionRecord(tokens=tokens, created_at=1.0, seen_at=2.0)
+    again = SessionRecord.from_json(record.to_json())
+    assert again is not None
+    assert again.tokens.expires_at == tokens.expires_at
+    assert SessionRecord.from_json(b"{not json") is None
