@@ -7,7 +7,9 @@ sockets through its ASGI app (:func:`serve`, :func:`running`). It checks every H
 :func:`redtrust_middleware.signing.verify`, signs ES256 access tokens (public keys at
 :meth:`Sandbox.jwks` and ``GET /_sandbox/jwks.json``), counts calls per endpoint and can
 inject faults (:meth:`Sandbox.fail_next`, :meth:`Sandbox.misbehave_next`,
-:meth:`Sandbox.drop_next`, :attr:`Sandbox.latency`).
+:meth:`Sandbox.drop_next`, :attr:`Sandbox.latency`). Its memory is bounded: every record
+table is capped and forgets expired and ended records on the sandbox's clock
+(``SandboxConfig.retention_seconds`` and ``max_*``; :meth:`Sandbox.record_counts`).
 
 Endpoints:
 
@@ -54,6 +56,7 @@ from ._errors import (
     OK,
     PAYLOAD_TOO_LARGE,
     SANDBOX_FAULT,
+    TOO_MANY_LOGIN_ATTEMPTS,
 )
 from ._hostile import HOSTILE_KINDS, HostileKind
 from ._routes import format_expiration
@@ -85,6 +88,7 @@ __all__ = [
     "PAYLOAD_TOO_LARGE",
     "REFRESH_REUSE",
     "SANDBOX_FAULT",
+    "TOO_MANY_LOGIN_ATTEMPTS",
     "ExpirationFormat",
     "HostileKind",
     "Sandbox",

@@ -18,6 +18,15 @@ __all__ = ["ExpirationFormat", "SandboxConfig"]
 #: How the ``expiration`` field of token data is rendered (see :class:`SandboxConfig`).
 ExpirationFormat = Literal["utc-z", "naive-utc", "offset"]
 
+#: The table caps of :class:`SandboxConfig` (each an int >= 1).
+_LIMITS = (
+    "max_login_attempts",
+    "max_attempts_per_link",
+    "max_temp_tokens",
+    "max_sessions",
+    "max_retired_refresh_tokens",
+)
+
 # Printable ASCII without space: what a registered redirect URL may be made of.
 _URL_CHARS = re.compile(r"[\x21-\x7e]+")
 
@@ -96,6 +105,23 @@ class SandboxConfig:
         max_body_bytes: larger request bodies are answered with 413.
         rotate_refresh_tokens: a refresh returns a new refresh token and retires the old one;
             when off, the same refresh token is returned again.
+        retention_seconds: how long a record that stopped working is still remembered: an
+            expired sign-in page or temporary token (so it is answered ``EXPIRED_...`` rather
+            than ``INVALID_...``), an ended (logged out, revoked) or expired session (shown by
+            :meth:`Sandbox.sessions_for`; an expired refresh token answers
+            ``EXPIRED_REFRESH_TOKEN``). A rotated-out refresh token is remembered for
+            ``refresh_token_ttl + retention_seconds`` after its rotation (``refresh_reuse``).
+            Then the record is forgotten and answered like an unknown one.
+        max_login_attempts: at most this many sign-in pages are remembered; the oldest go
+            first.
+        max_attempts_per_link: at most this many unexpired, unused sign-in pages may be open
+            from one signed login link (``partner`` + ``timestamp``); more are answered 429
+            ``TOO_MANY_LOGIN_ATTEMPTS`` (a replayed link cannot flood the sandbox).
+        max_temp_tokens: at most this many temporary tokens are remembered; the oldest go first.
+        max_sessions: at most this many sessions are remembered; ended and expired sessions
+            go first (the longest ended first), then the oldest running ones.
+        max_retired_refresh_tokens: at most this many rotated-out refresh tokens are
+            remembered for reuse detection; the oldest go first.
     """
 
     partners: Mapping[str, str]
@@ -111,6 +137,12 @@ class SandboxConfig:
     issuer: str = "redtrust-sandbox"
     max_body_bytes: int = 64 * 1024
     rotate_refresh_tokens: bool = True
+    retention_seconds: int = 3600
+    max_login_attempts: int = 10_000
+    max_attempts_per_link: int = 10
+    max_temp_tokens: int = 10_000
+    max_sessions: int = 100_000
+    max_retired_refresh_tokens: int = 100_000
 
     def __post_init__(self) -> None:
         _check_credentials("partners", self.partners, key_pattern=PARTNER_PATTERN)
@@ -126,6 +158,9 @@ class SandboxConfig:
         for name in ("access_token_ttl", "refresh_token_ttl", "temp_token_ttl", "login_page_ttl"):
             _check_positive(name, getattr(self, name))
         _check_positive("max_body_bytes", self.max_body_bytes)
+        _check_positive("retention_seconds", self.retention_seconds, minimum=0)
+        for name in _LIMITS:
+            _check_positive(name, getattr(self, name))
         if self.expiration_format not in get_args(ExpirationFormat):
             raise ConfigurationError(
                 "expiration_format", f"must be one of {', '.join(get_args(ExpirationFormat))}"
@@ -138,6 +173,7 @@ class SandboxConfig:
     def __repr__(self) -> str:
         partners = ", ".join(f"{name!r}: '***'" for name in sorted(self.partners))
         users = ", ".join(f"{name!r}: '***'" for name in sorted(self.users))
+        limits = ", ".join(f"{name}={getattr(self, name)}" for name in _LIMITS)
         return (
             f"SandboxConfig(partners={{{partners}}}, users={{{users}}}, "
             f"domains={self.domains!r}, redirect_prefixes={self.redirect_prefixes!r}, "
@@ -146,7 +182,8 @@ class SandboxConfig:
             f"login_page_ttl={self.login_page_ttl}, "
             f"expiration_format={self.expiration_format!r}, issuer={self.issuer!r}, "
             f"max_body_bytes={self.max_body_bytes}, "
-            f"rotate_refresh_tokens={self.rotate_refresh_tokens})"
+            f"rotate_refresh_tokens={self.rotate_refresh_tokens}, "
+            f"retention_seconds={self.retention_seconds}, {limits})"
         )
 
     __str__ = __repr__

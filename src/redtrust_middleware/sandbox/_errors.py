@@ -4,37 +4,39 @@ Redtrust publishes no list of error codes or HTTP statuses; these are the sandbo
 choices (see ``docs/sandbox.md``). A client must treat any code other than ``OK`` as an error
 and keep the code as given.
 
-=========================  ======  ==========================================================
-errorCode                  status  when
-=========================  ======  ==========================================================
-``OK``                     200     success (302 for the login form's redirect)
-``INVALID_REQUEST``        400     malformed input: bad UTF-8 or JSON, wrong types, missing,
-                                   empty or duplicated fields and parameters
-``INVALID_CONSUMER``       400     ``Consumer`` is not ``RA_API`` or ``SIGN_SERVICE``
-``INVALID_REDIRECT_URL``   400     ``RedirectUrl`` does not start with a registered prefix
-``INVALID_DOMAIN``         400     ``Domain``/``domain`` is not an accepted domain
-``INVALID_LOGIN_ATTEMPT``  400     the login form's attempt is unknown or already used
-``EXPIRED_LOGIN_ATTEMPT``  400     the login form's attempt is older than ``login_page_ttl``
-``MISSING_SIGNATURE``      401     partner, timestamp or signature missing
-``INVALID_PARTNER``        401     malformed or unknown partner name
-``INVALID_TIMESTAMP``      401     timestamp is not 1-12 ASCII digits
-``STALE_TIMESTAMP``        401     timestamp outside ``±window_seconds``
-``INVALID_SIGNATURE``      401     signature malformed (not 64 lowercase hex) or wrong
-``INVALID_CREDENTIALS``    401     wrong user name or password
-``INVALID_TEMPORAL_TOKEN`` 401     unknown, used, or another partner's temporary token
-``EXPIRED_TEMPORAL_TOKEN`` 401     temporary token older than ``temp_token_ttl``
-``INVALID_REFRESH_TOKEN``  401     unknown, rotated-out, logged-out, revoked or foreign
-``EXPIRED_REFRESH_TOKEN``  401     refresh token older than ``refresh_token_ttl``
-``MISSING_BEARER``         401     no ``Authorization: Bearer`` where one is required
-``INVALID_BEARER``         401     bearer not signed by this sandbox, wrong partner, or from
-                                   another session than the refresh token
-``EXPIRED_BEARER``         401     expired bearer on logout (refresh ignores the expiry)
-``NOT_FOUND``              404     unknown path
-``METHOD_NOT_ALLOWED``     405     known path, wrong method (``Allow`` lists the right ones)
-``PAYLOAD_TOO_LARGE``      413     body larger than ``max_body_bytes``
-``SANDBOX_FAULT``          (set)   injected by :meth:`Sandbox.fail_next` (503 by default)
-``INTERNAL_ERROR``         500     a sandbox bug (logged; never a traceback in the answer)
-=========================  ======  ==========================================================
+===========================  ======  ==========================================================
+errorCode                    status  when
+===========================  ======  ==========================================================
+``OK``                       200     success (302 for the login form's redirect)
+``INVALID_REQUEST``          400     malformed input: bad UTF-8 or JSON, wrong types, missing,
+                                     empty or duplicated fields and parameters
+``INVALID_CONSUMER``         400     ``Consumer`` is not ``RA_API`` or ``SIGN_SERVICE``
+``INVALID_REDIRECT_URL``     400     ``RedirectUrl`` does not start with a registered prefix
+``INVALID_DOMAIN``           400     ``Domain``/``domain`` is not an accepted domain
+``INVALID_LOGIN_ATTEMPT``    400     the login form's attempt is unknown or already used
+``EXPIRED_LOGIN_ATTEMPT``    400     the login form's attempt is older than ``login_page_ttl``
+``TOO_MANY_LOGIN_ATTEMPTS``  429     the signed login link already has ``max_attempts_per_link``
+                                     unused sign-in forms open (a replayed link)
+``MISSING_SIGNATURE``        401     partner, timestamp or signature missing
+``INVALID_PARTNER``          401     malformed or unknown partner name
+``INVALID_TIMESTAMP``        401     timestamp is not 1-12 ASCII digits
+``STALE_TIMESTAMP``          401     timestamp outside ``±window_seconds``
+``INVALID_SIGNATURE``        401     signature malformed (not 64 lowercase hex) or wrong
+``INVALID_CREDENTIALS``      401     wrong user name or password
+``INVALID_TEMPORAL_TOKEN``   401     unknown, used, or another partner's temporary token
+``EXPIRED_TEMPORAL_TOKEN``   401     temporary token older than ``temp_token_ttl``
+``INVALID_REFRESH_TOKEN``    401     unknown, rotated-out, logged-out, revoked or foreign
+``EXPIRED_REFRESH_TOKEN``    401     refresh token older than ``refresh_token_ttl``
+``MISSING_BEARER``           401     no ``Authorization: Bearer`` where one is required
+``INVALID_BEARER``           401     bearer not signed by this sandbox, wrong partner, or from
+                                     another session than the refresh token
+``EXPIRED_BEARER``           401     expired bearer on logout (refresh ignores the expiry)
+``NOT_FOUND``                404     unknown path
+``METHOD_NOT_ALLOWED``       405     known path, wrong method (``Allow`` lists the right ones)
+``PAYLOAD_TOO_LARGE``        413     body larger than ``max_body_bytes``
+``SANDBOX_FAULT``            (set)   injected by :meth:`Sandbox.fail_next` (503 by default)
+``INTERNAL_ERROR``           500     a sandbox bug (logged; never a traceback in the answer)
+===========================  ======  ==========================================================
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ __all__ = [
     "OK",
     "PAYLOAD_TOO_LARGE",
     "SANDBOX_FAULT",
+    "TOO_MANY_LOGIN_ATTEMPTS",
     "Reject",
     "bad_request",
     "unauthorized",
@@ -74,6 +77,7 @@ INVALID_REDIRECT_URL = "INVALID_REDIRECT_URL"
 INVALID_DOMAIN = "INVALID_DOMAIN"
 INVALID_LOGIN_ATTEMPT = "INVALID_LOGIN_ATTEMPT"
 EXPIRED_LOGIN_ATTEMPT = "EXPIRED_LOGIN_ATTEMPT"
+TOO_MANY_LOGIN_ATTEMPTS = "TOO_MANY_LOGIN_ATTEMPTS"
 INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
 INVALID_TEMPORAL_TOKEN = "INVALID_TEMPORAL_TOKEN"
 EXPIRED_TEMPORAL_TOKEN = "EXPIRED_TEMPORAL_TOKEN"

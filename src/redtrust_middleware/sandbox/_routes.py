@@ -195,9 +195,8 @@ def _granted(sv: Services, session: SessionInfo, message: str) -> httpx2.Respons
 def loginrequest(sv: Services, request: httpx2.Request) -> httpx2.Response:
     """``GET /authclient/auth/loginrequest``: check the signed link, show the sign-in form."""
     params = query_params(request)
-    partner = _signed_partner(
-        sv, params.get("partner"), params.get("timestamp"), params.get("hmac")
-    )
+    timestamp = params.get("timestamp")
+    partner = _signed_partner(sv, params.get("partner"), timestamp, params.get("hmac"))
     consumer = params.get("Consumer")
     if not consumer:
         raise bad_request("parameter 'Consumer' is required")
@@ -206,7 +205,11 @@ def loginrequest(sv: Services, request: httpx2.Request) -> httpx2.Response:
     redirect_url = _checked_redirect(sv.config, params.get("RedirectUrl"))
     domain = _checked_domain(sv.config, params.get("Domain"), "parameter 'Domain'")
     attempt = sv.state.open_attempt(
-        partner=partner, consumer=consumer, domain=domain, redirect_url=redirect_url
+        partner=partner,
+        consumer=consumer,
+        domain=domain,
+        redirect_url=redirect_url,
+        link=f"{partner}:{timestamp}",  # what the HMAC signs: a replay has the same one
     )
     return html_response(200, login_page(attempt), form_origin=_origin(redirect_url))
 

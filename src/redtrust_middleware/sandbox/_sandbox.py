@@ -249,6 +249,16 @@ class Sandbox:
         """Make ``refresh_token`` expired now; False when it is not a live refresh token."""
         return self._state.expire_session(refresh_token)
 
+    def record_counts(self) -> dict[str, int]:
+        """How many records each in-memory table holds now (after forgetting what is due).
+
+        Keys: ``login_attempts``, ``login_links`` (signed links with open sign-in pages),
+        ``temp_tokens``, ``sessions`` (running and ended), ``ended_sessions``,
+        ``session_expiries`` (the expiry queue), ``refresh_tokens`` and
+        ``retired_refresh_tokens``. Each is bounded (see :class:`SandboxConfig`).
+        """
+        return self._state.record_counts()
+
 
 def _count(count: int) -> int:
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
