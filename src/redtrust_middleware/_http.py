@@ -14,6 +14,7 @@ import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -66,7 +67,9 @@ def _client_options(config: RedtrustConfig) -> dict[str, Any]:
         verify = True
     return {
         "verify": verify,
-        "timeout": httpx2.Timeout(config.timeout, connect=min(config.timeout, 5.0)),
+        "timeout": httpx2.Timeout(
+            config.timeout, connect=min(config.timeout, 5.0), pool=min(config.timeout, 5.0)
+        ),
         "follow_redirects": False,  # never forward credentials to another location
         # identity: a compressed answer could expand far past the size cap within one chunk
         "headers": {
@@ -167,7 +170,10 @@ def _parse_date(value: str | None) -> float | None:
     if not value:
         return None
     try:
-        return parsedate_to_datetime(value).timestamp()
+        parsed = parsedate_to_datetime(value)
+        if parsed.tzinfo is None:  # asctime form and "-0000": HTTP dates are always GMT
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.timestamp()
     except (TypeError, ValueError, OverflowError):
         return None
 
@@ -214,7 +220,9 @@ async def async_send(
     request = _build(client, method, url, headers, json_body)
     deadline = time.monotonic() + time_limit
     try:
-        with anyio.fail_after(time_limit):
+        # One second more than the transport's own timeouts, so that a connect or pool
+        # timeout is still reported as such (the request never left: safe to retry).
+        with anyio.fail_after(time_limit + 1):
             response = await client.send(request, stream=True)
             try:
                 reader = _BodyReader(response, limit, operation, deadline)

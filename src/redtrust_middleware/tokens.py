@@ -68,6 +68,22 @@ def read_claims(token: str) -> Mapping[str, Any]:
     return MappingProxyType(claims) if isinstance(claims, dict) else _EMPTY
 
 
+#: The largest clock difference with Redtrust that is corrected for (the HMAC window).
+MAX_CLOCK_SKEW = 300.0
+
+
+def _server_now(server_now: float | None, claims: Mapping[str, Any], now: float) -> float | None:
+    """Redtrust's "now" (its Date header, else the token's ``iat``), if it is plausible.
+
+    A reference further than :data:`MAX_CLOCK_SKEW` from our clock is ignored: a stale
+    ``Date`` or an ``iat`` kept from the original sign-in must not stretch a lifetime.
+    """
+    for candidate in (server_now, _number(claims.get("iat"))):
+        if candidate is not None and abs(candidate - now) <= MAX_CLOCK_SKEW:
+            return candidate
+    return None
+
+
 def _number(value: object) -> float | None:
     """A finite, plausible UNIX time, else None."""
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -112,7 +128,7 @@ class TokenVerifier:
             raise TokenError("access token is too large")
         try:
             decoded = jwt.decode(token, self._keys, algorithms=self._algorithms)
-            reference = server_now if server_now is not None else _number(decoded.claims.get("iat"))
+            reference = _server_now(server_now, decoded.claims, now)
             options: dict[str, Any] = {"exp": {"essential": True}}
             if self._issuer is not None:
                 options["iss"] = {"essential": True, "value": self._issuer}
@@ -208,8 +224,10 @@ class TokenSet:
         if not candidates:
             raise TokenError("the token data carries no usable expiry")
         server_expiry = min(candidates).timestamp()
-        reference = server_now if server_now is not None else _number(claims.get("iat"))
+        reference = _server_now(server_now, claims, now)
         expires = server_expiry if reference is None else now + (server_expiry - reference)
+        # Never later than the stated expiry allows under the largest accepted skew.
+        expires = min(expires, server_expiry + MAX_CLOCK_SKEW)
         if expires <= now:
             raise TokenError("the access token is already expired (check both servers' clocks)")
         return cls(

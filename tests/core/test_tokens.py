@@ -447,3 +447,54 @@ def test_verifier_errors_never_contain_the_token(key: ECKey, other_key: ECKey) -
 def test_verifier_rejects_an_invalid_key_set(jwks: dict[str, Any]) -> None:
     with pytest.raises(TokenError):
         TokenVerifier(jwks, algorithms=("ES256",))
+
+
+def _skew_token(exp: int, iat: int) -> str:
+    from joserfc import jwt as _jwt
+    from joserfc.jwk import ECKey as _ECKey
+
+    return _jwt.encode(
+        {"alg": "ES256"}, {"exp": exp, "iat": iat, "sub": "u"}, _ECKey.generate_key("P-256")
+    )
+
+
+@pytest.mark.parametrize(
+    ("redtrust_offset", "date_offset", "iat_offset", "expected_left"),
+    [
+        (0, None, 0, 300),  # no Date: iat is Redtrust's "now"
+        (-200, 0, 0, 300),  # Redtrust's clock 200 s behind, told by its Date: corrected
+        (0, -86_400, 0, 300),  # a day-stale Date is implausible: ignored, iat used
+        (0, 86_400, 0, 300),  # so is one a day ahead
+        (0, None, -7200, 300),  # iat kept from the original sign-in: ignored, exp as stated
+        (-200, None, -7200, 100),  # no plausible reference: the stated expiry, uncorrected
+    ],
+)
+def test_lifetime_is_carried_over_only_from_plausible_server_clocks(
+    redtrust_offset: int, date_offset: int | None, iat_offset: int, expected_left: float
+) -> None:
+    now = 1_800_000_000.0
+    redtrust_now = int(now) + redtrust_offset
+    token = _skew_token(redtrust_now + 300, redtrust_now + iat_offset)
+    date = None if date_offset is None else float(redtrust_now + date_offset)
+    tokens = TokenSet.from_data(
+        {"accessToken": token, "refreshToken": "r"}, now=now, server_now=date
+    )
+    assert tokens.expires_in(now) == pytest.approx(expected_left, abs=1)
+
+
+def test_http_dates_without_a_zone_are_gmt(monkeypatch: pytest.MonkeyPatch) -> None:
+    import calendar
+    import time
+
+    from redtrust_middleware._http import _parse_date
+
+    monkeypatch.setenv("TZ", "America/New_York")  # a host whose local time is not UTC
+    time.tzset()
+
+    expected = calendar.timegm((1994, 11, 6, 8, 49, 37, 0, 0, 0))
+    assert _parse_date("Sun Nov  6 08:49:37 1994") == expected
+    assert _parse_date("Sun, 06 Nov 1994 08:49:37 GMT") == expected
+    assert _parse_date("Sun, 06 Nov 1994 08:49:37 -0000") == expected
+    assert _parse_date("not a date") is None
+    monkeypatch.undo()
+    time.tzset()
