@@ -23,14 +23,18 @@ class KeyedLocks:
         self._locks: dict[str, tuple[threading.Lock, int]] = {}
 
     @contextmanager
-    def hold(self, key: str) -> Iterator[None]:
-        """Hold the lock of ``key`` for the duration of the ``with`` block."""
+    def hold(self, key: str, *, timeout: float = -1) -> Iterator[None]:
+        """Hold the lock of ``key`` for the ``with`` block; TimeoutError after ``timeout`` s."""
         with self._guard:
             lock, users = self._locks.get(key) or (threading.Lock(), 0)
             self._locks[key] = (lock, users + 1)
         try:
-            with lock:
+            if not lock.acquire(timeout=timeout):
+                raise TimeoutError(f"lock not acquired within {timeout} s")
+            try:
                 yield
+            finally:
+                lock.release()
         finally:
             with self._guard:
                 lock, users = self._locks[key]

@@ -15,7 +15,9 @@ sealed with AES-GCM (see :mod:`.stores.sealing`).
 
 from __future__ import annotations
 
+import asyncio
 import enum
+import functools
 import hashlib
 import json
 import logging
@@ -198,6 +200,15 @@ class Exchange:
 @dataclass(frozen=True, slots=True)
 class Refresh:
     tokens: TokenSet
+    #: The store lock held meanwhile; the driver renews its lease while the call runs.
+    lease: Lease | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    key: str
+    owner: bytes = field(repr=False)
+    seconds: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +264,8 @@ class _Failure(enum.Enum):
 def classify_refresh_failure(error: Exception) -> _Failure:
     """Sort a refresh failure: rejected, transient, or a refresh token that may be spent."""
     if isinstance(error, APIError):
+        if error.status is not None and error.status < 300:
+            return _Failure.SPENT  # Redtrust answered "success" with an error: it may have rotated
         return _Failure.REJECTED if error.is_rejection else _Failure.TRANSIENT
     if isinstance(error, TransportError):
         return _Failure.SPENT if error.reached_server else _Failure.TRANSIENT
@@ -294,6 +307,7 @@ class SessionFlows:
         self._memo_lock = threading.Lock()
         self._grace: dict[str, tuple[float, TokenSet]] = {}
         self._cooldown: dict[str, float] = {}
+        self._spent: dict[str, tuple[float, bool]] = {}
         # Each call attempt is cut off at `timeout` (see _http), so the lease outlives the
         # slowest refresh with its retries; a killed holder blocks no one longer than this.
         self.lock_lease = config.timeout * (config.connect_retries + 1) + 10.0
@@ -311,6 +325,28 @@ class SessionFlows:
 
     def grace_key(self, refresh_token: str) -> str:
         return f"{self.prefix}:grace:{_digest(refresh_token)}"
+
+    def spent_key(self, refresh_token: str) -> str:
+        return f"{self.prefix}:spent:{_digest(refresh_token)}"
+
+    def _mark_spent(self, tokens: TokenSet) -> Flow[None]:
+        """Remember (here and in the store) that this refresh token must not be presented."""
+        if tokens.refresh_token is None:
+            return
+        until = self.clock() + self.config.absolute_timeout
+        self._remember(self._spent, _digest(tokens.refresh_token), (until, True))
+        yield from self._best_effort(
+            Put(self.spent_key(tokens.refresh_token), b"1", self.config.absolute_timeout),
+            "remember a spent refresh token",
+        )
+
+    def _is_spent(self, tokens: TokenSet) -> Flow[bool]:
+        if tokens.refresh_token is None:
+            return False
+        entry = self._spent.get(_digest(tokens.refresh_token))
+        if entry is not None and entry[0] > self.clock():
+            return True
+        return (yield Get(self.spent_key(tokens.refresh_token))) is not None
 
     # sealing
     def _seal(self, key: str, raw: bytes) -> bytes:
@@ -488,6 +524,8 @@ class SessionFlows:
             saved = replace(record, tokens=graced, seen_at=now)
             yield from self._best_effort(self._swap(key, blob, saved, now), "save tokens")
             return self._active(handle, saved, refreshed=True)
+        if tokens.refresh_token is not None and (yield from self._is_spent(tokens)):
+            tokens = replace(tokens, refresh_token=None)
         if tokens.refresh_token is None:  # cannot be refreshed: use it while it lasts
             if not tokens.is_expired(now):
                 return self._active(handle, record, refreshed=False)
@@ -522,7 +560,9 @@ class SessionFlows:
         if not isinstance(waited, _Locked):
             return waited
         try:
-            outcome = yield from self._refresh_holding_lock(need)
+            outcome = yield from self._refresh_holding_lock(
+                need, Lease(lock_key, owner, self.lock_lease)
+            )
         except GeneratorExit:
             raise  # abandoned: the lease expires by itself
         except BaseException:
@@ -550,13 +590,13 @@ class SessionFlows:
             current = again
         raise RefreshFailedError("the session is being refreshed elsewhere; try again")
 
-    def _refresh_holding_lock(self, need: RefreshNeeded) -> Flow[Outcome]:
+    def _refresh_holding_lock(self, need: RefreshNeeded, lease: Lease) -> Flow[Outcome]:
         current = yield from self._recheck(need.handle, need.key)
         if not isinstance(current, _Refreshable):
             return current
         key, blob, record = need.key, current.blob, current.record
         try:
-            new: TokenSet = yield Refresh(record.tokens)
+            new: TokenSet = yield Refresh(record.tokens, lease)
         except (UpstreamError, TokenError) as error:
             return (yield from self._refresh_failed(need, current, error))
         now = self.clock()
@@ -572,13 +612,18 @@ class SessionFlows:
         saved = replace(record, tokens=new, seen_at=now)
         try:
             if not (yield self._swap(key, blob, saved, now)):
-                # Changed meanwhile: a logout must not be undone by this refresh.
+                # Changed meanwhile (a touch, a logout): never undo a logout, never replace
+                # a newer token chain with this one.
                 blob_now, now_record = yield from self._read(key)
-                if blob_now is None or now_record is None:
+                if blob_now is None or now_record is None or not self._alive(now_record, now):
                     logger.info("redtrust: session ended during its refresh; not restored")
+                    yield from self._remote_logout(new)
                     return None
+                if now_record.tokens.expires_at >= new.expires_at:
+                    return self._active(need.handle, now_record, refreshed=True)
                 saved = replace(now_record, tokens=new, seen_at=now)
-                yield self._swap(key, blob_now, saved, now)
+                if not (yield self._swap(key, blob_now, saved, now)):
+                    return None  # changed twice within one refresh: let the next request see
         except StoreError:
             # Served from the grace record until a later request manages to save it.
             logger.warning("redtrust: refreshed tokens not saved; will retry on next request")
@@ -595,6 +640,7 @@ class SessionFlows:
             return None
         if kind is _Failure.SPENT:
             # Never present this refresh token again; use the access token while it lasts.
+            yield from self._mark_spent(current.record.tokens)
             spent = replace(
                 current.record, tokens=replace(current.record.tokens, refresh_token=None)
             )
@@ -602,7 +648,7 @@ class SessionFlows:
                 self._swap(need.key, current.blob, spent, self.clock()), "mark a refresh spent"
             )
             if current.record.tokens.is_expired(self.clock()):
-                yield from self._best_effort(Delete(need.key), "end a session")
+                yield from self._best_effort(DeleteIf(need.key, current.blob), "end a session")
                 return None
             return self._active(need.handle, spent, refreshed=False)
         self._remember(self._cooldown, need.key, self.clock() + self.COOLDOWN_SECONDS)
@@ -624,6 +670,21 @@ class SessionFlows:
 
     # -- logout -----------------------------------------------------------------------------
 
+    def _remote_logout(self, tokens: TokenSet) -> Flow[None]:
+        """End the session at Redtrust too (when the profile can); failures are logged."""
+        if self.config.profile.logout is None:
+            return
+        try:
+            if tokens.is_expired(self.clock()) and tokens.refresh_token is not None:
+                if (yield from self._is_spent(tokens)):
+                    return
+                tokens = yield Refresh(tokens)
+            yield Logout(tokens)
+        except (UpstreamError, TokenError) as error:
+            logger.warning(
+                "redtrust: remote logout failed (%s); ended locally", type(error).__name__
+            )
+
     def logout(self, handle: str | None) -> Flow[bool]:
         """End the session: delete it here, and remotely when the profile has a logout.
 
@@ -636,16 +697,12 @@ class SessionFlows:
         record = self._open_record(key, (yield Take(key)))
         if record is None:
             return False
-        if self.config.profile.logout is not None:
-            tokens = record.tokens
-            try:
-                if tokens.is_expired(self.clock()) and tokens.refresh_token is not None:
-                    tokens = yield Refresh(tokens)
-                yield Logout(tokens)
-            except (UpstreamError, TokenError) as error:
-                logger.warning(
-                    "redtrust: remote logout failed (%s); ended locally", type(error).__name__
-                )
+        tokens = record.tokens
+        graced = self._graced_here(tokens, self.clock())
+        if graced is None and tokens.refresh_token is not None:
+            graced = yield from self._graced_in_store(tokens, self.clock())
+        # A refresh that was not saved rotated the token: log out with the newest set.
+        yield from self._remote_logout(graced or tokens)
         return True
 
 
@@ -710,6 +767,8 @@ class SessionManager:
                 return store.replace_if(key, expected, value, ttl=ttl)
             case Exchange(temp_token):
                 return self.client.exchange(temp_token)
+            case Refresh(tokens, Lease() as lease):
+                return self._refresh_keeping_lease(tokens, lease)
             case Refresh(tokens):
                 return self.client.refresh(tokens)
             case Logout(tokens):
@@ -764,12 +823,34 @@ class SessionManager:
         loaded = self._run(self.flows.load(handle))
         if not isinstance(loaded, RefreshNeeded):
             return loaded
-        with self._locks.hold(loaded.key):
-            return self._run(self.flows.refresh(loaded))
+        try:
+            with self._locks.hold(loaded.key, timeout=self.flows.lock_lease + 5):
+                return self._run(self.flows.refresh(loaded))
+        except TimeoutError:
+            raise RefreshFailedError("the session is being refreshed; try again") from None
 
     def logout(self, handle: str | None) -> bool:
         """End a session; True when there was one."""
         return self._run(self.flows.logout(handle))
+
+    def _refresh_keeping_lease(self, tokens: TokenSet, lease: Lease) -> TokenSet:
+        """Refresh while a helper thread renews the store lock's lease (never lets it lapse)."""
+        done = threading.Event()
+
+        def renew() -> None:
+            while not done.wait(lease.seconds / 3):
+                try:
+                    self.store.replace_if(lease.key, lease.owner, lease.owner, ttl=lease.seconds)
+                except StoreError:
+                    logger.warning("redtrust: could not renew a refresh lock's lease")
+
+        renewer = threading.Thread(target=renew, name="redtrust-lease", daemon=True)
+        renewer.start()
+        try:
+            return self.client.refresh(tokens)
+        finally:
+            done.set()
+            renewer.join()
 
     def close(self) -> None:
         """Close the client's connection pool."""
@@ -794,6 +875,7 @@ class AsyncSessionManager:
         self.client = client if client is not None else AsyncClient(config, clock=clock)
         self.flows = SessionFlows(config, _keyring(config, keyring), clock)
         self._locks = AsyncKeyedLocks()
+        self._inflight: dict[str, asyncio.Task[ActiveSession | None]] = {}
         self._sleep = sleep
 
     async def _perform(self, effect: Effect) -> Any:
@@ -815,6 +897,8 @@ class AsyncSessionManager:
                 return await store.areplace_if(key, expected, value, ttl=ttl)
             case Exchange(temp_token):
                 return await self.client.exchange(temp_token)
+            case Refresh(tokens, Lease() as lease):
+                return await self._refresh_keeping_lease(tokens, lease)
             case Refresh(tokens):
                 return await self.client.refresh(tokens)
             case Logout(tokens):
@@ -869,16 +953,57 @@ class AsyncSessionManager:
         loaded = await self._run(self.flows.load(handle))
         if not isinstance(loaded, RefreshNeeded):
             return loaded
-        # Shielded: a client that hangs up must not abandon a refresh halfway (tokens rotated
-        # upstream but not saved, the store lock left to expire). Each call has a deadline.
-        with anyio.CancelScope(shield=True):
-            async with self._locks.hold(loaded.key):
-                refreshed = await self._run(self.flows.refresh(loaded))
-        return refreshed
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not asyncio (trio): shield the refresh from cancellation
+            with anyio.CancelScope(shield=True):
+                async with self._locks.hold(loaded.key):
+                    refreshed = await self._run(self.flows.refresh(loaded))
+            return refreshed
+        # One refresh task per session, owned by the manager: requests wait for it, and a
+        # request that is cancelled (the client hung up) cannot abandon it halfway, with
+        # tokens rotated upstream but not saved and the store lock left to expire.
+        task = self._inflight.get(loaded.key)
+        if task is None:
+            task = loop.create_task(self._run(self.flows.refresh(loaded)))
+            self._inflight[loaded.key] = task
+            task.add_done_callback(functools.partial(self._forget, loaded.key))
+        return await asyncio.shield(task)
+
+    def _forget(self, key: str, task: asyncio.Task[ActiveSession | None]) -> None:
+        self._inflight.pop(key, None)
+        if not task.cancelled():
+            task.exception()  # retrieved here, so an unawaited failure is not reported twice
 
     async def logout(self, handle: str | None) -> bool:
         """End a session; True when there was one."""
         return await self._run(self.flows.logout(handle))
+
+    async def _refresh_keeping_lease(self, tokens: TokenSet, lease: Lease) -> TokenSet:
+        """Refresh while a side task renews the store lock's lease (never lets it lapse)."""
+
+        async def renew() -> None:
+            while True:
+                await anyio.sleep(lease.seconds / 3)
+                try:
+                    await self.store.areplace_if(
+                        lease.key, lease.owner, lease.owner, ttl=lease.seconds
+                    )
+                except StoreError:
+                    logger.warning("redtrust: could not renew a refresh lock's lease")
+
+        failure: Exception | None = None
+        async with anyio.create_task_group() as group:
+            group.start_soon(renew)
+            try:
+                tokens = await self.client.refresh(tokens)
+            except Exception as error:  # re-raised bare, not wrapped in an ExceptionGroup
+                failure = error
+            finally:
+                group.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
+        return tokens
 
     async def aclose(self) -> None:
         """Close the client's connection pool."""

@@ -27,6 +27,7 @@ __all__ = [
     "TEST_SECRET",
     "TEST_SERVER_URL",
     "TEST_USERS",
+    "FakeClock",
     "make_config",
     "make_sandbox",
     "redtrust_config",
@@ -39,6 +40,28 @@ TEST_APP_URL = "https://app.test"
 TEST_USERS = {"alice": "alice-password", "bob": "bob-password"}
 #: The server URL used in tests; nothing listens there, the mock transport answers.
 TEST_SERVER_URL = "https://redtrust.test"
+
+
+class FakeClock:
+    """A clock that moves only when told to; pass it to the sandbox and the library alike."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward (or back, with a negative value)."""
+        self.now += seconds
+
+    def sleep(self, seconds: float) -> None:
+        """A ``time.sleep`` stand-in that lets the time pass instantly."""
+        self.advance(seconds)
+
+    async def asleep(self, seconds: float) -> None:
+        """An ``anyio.sleep`` stand-in that lets the time pass instantly."""
+        self.advance(seconds)
 
 
 def make_sandbox(*, clock: Clock = system_clock, access_token_ttl: int = 300) -> Sandbox:

@@ -27,29 +27,10 @@ from redtrust_middleware import (
 )
 from redtrust_middleware.sandbox import Sandbox, SandboxConfig
 from redtrust_middleware.session import LoginStart
+from redtrust_middleware.testing import FakeClock
 
 SECRET = "session-test-secret-0123456789"
 APP = "https://app.example"
-
-
-class FakeClock:
-    """A clock that moves only when told to."""
-
-    def __init__(self, start: float = 1_800_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-    def sleep(self, seconds: float) -> None:
-        """A sleep that lets time pass instantly."""
-        self.advance(seconds)
-
-    async def asleep(self, seconds: float) -> None:
-        self.advance(seconds)
 
 
 class FlakyStore:

@@ -19,8 +19,9 @@ from redtrust_middleware import (
 )
 from redtrust_middleware.sandbox import Sandbox, SandboxConfig
 from redtrust_middleware.session import ActiveSession
+from redtrust_middleware.testing import FakeClock
 
-from .conftest import APP, SECRET, FakeClock, World, make_world
+from .conftest import APP, SECRET, World, make_world
 
 pytestmark = pytest.mark.anyio
 

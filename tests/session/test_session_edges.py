@@ -207,3 +207,72 @@ def test_records_round_trip_their_expiry() -> None:
     assert again is not None
     assert again.tokens.expires_at == tokens.expires_at
     assert SessionRecord.from_json(b"{not json") is None
+
+
+async def test_logout_after_an_unsaved_refresh_uses_the_new_tokens(kind: str) -> None:
+    world = make_world(kind, profile=RA_API)
+    handle = await world.sign_in()
+    world.clock.advance(290)
+    world.store.fail_writes_to = ":session:"  # refreshed upstream, not saved here
+    assert await world.driver.get(handle) is not None
+    world.store.fail_writes_to = None
+    assert await world.driver.logout(handle)
+    assert world.sandbox.calls["refresh_reuse"] == 0
+    assert world.sandbox.calls["logout"] == 1
+    assert [s.active for s in world.sandbox.sessions_for("demo")] == [False]
+
+
+async def test_a_spent_refresh_token_is_never_presented_even_if_unsaved(world: World) -> None:
+    handle = await world.sign_in()
+    world.clock.advance(270)
+    world.sandbox.drop_next(1, endpoint="refresh")
+    world.store.fail_writes_to = ":session:"  # and the "spent" mark cannot be saved either
+    assert await world.driver.get(handle) is not None
+    world.store.fail_writes_to = None
+    world.clock.advance(40)
+    assert await world.driver.get(handle) is None
+    assert world.sandbox.calls["refresh"] == 1
+    assert world.sandbox.calls["refresh_reuse"] == 0
+
+
+async def test_a_success_status_with_an_error_code_counts_as_spent(world: World) -> None:
+    handle = await world.sign_in()
+    world.clock.advance(270)
+    world.sandbox.misbehave_next("success-with-error-code", endpoint="refresh")
+    assert await world.driver.get(handle) is not None
+    world.clock.advance(10)
+    assert await world.driver.get(handle) is not None  # no second attempt with that token
+    assert world.sandbox.calls["refresh"] == 1
+
+
+async def test_a_natively_cancelled_request_leaves_the_refresh_running() -> None:
+    import asyncio
+
+    world = make_world("async")
+    handle = await world.sign_in()
+    world.clock.advance(310)
+    world.sandbox.latency = 0.2
+    request = asyncio.ensure_future(world.driver.get(handle))
+    await asyncio.sleep(0.05)
+    request.cancel()  # what asyncio.wait_for and server disconnects do
+    with pytest.raises(asyncio.CancelledError):
+        await request
+    world.sandbox.latency = 0
+    session = await world.driver.get(handle)  # joins or follows the refresh already running
+    assert session is not None
+    assert world.sandbox.calls["refresh"] == 1
+    assert world.sandbox.calls["refresh_reuse"] == 0
+    assert world.store.inner.get(world.driver.flows.lock_key(handle)) is None
+
+
+async def test_the_lock_lease_is_renewed_while_a_slow_refresh_runs(kind: str) -> None:
+    world = make_world(kind)
+    handle = await world.sign_in()
+    world.clock.advance(310)
+    world.driver.flows.lock_lease = 0.15  # renewed every 50 ms
+    world.sandbox.latency = 0.4
+    renewals_before = world.store.writes
+    session = await world.driver.get(handle)
+    assert session is not None
+    assert world.store.writes - renewals_before >= 5  # lock, renewals, grace, save, release
+    assert world.sandbox.calls["refresh"] == 1
