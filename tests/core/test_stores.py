@@ -12,22 +12,12 @@ import pytest
 
 from redtrust_middleware._locks import AsyncKeyedLocks, KeyedLocks
 from redtrust_middleware.stores import AsyncStore, Keyring, MemoryStore, Store
+from redtrust_middleware.testing import FakeClock
 
 KEY_A = "keyring-secret-A-0123456789abcdefghij"
 KEY_B = "keyring-secret-B-0123456789abcdefghij"
 SESSION = "redtrust:session:abc"
 PENDING = "redtrust:pending:xyz"
-
-
-class FakeClock:
-    def __init__(self, now: float = 1_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture

@@ -33,19 +33,21 @@ SECRET = "session-test-secret-0123456789"
 APP = "https://app.example"
 
 
-class FlakyStore:
-    """A MemoryStore wrapper that counts calls and can fail on demand."""
+class FlakyStore(MemoryStore):
+    """A MemoryStore that counts calls and can fail on demand (its async face follows)."""
 
-    def __init__(self, inner: MemoryStore) -> None:
-        self.inner = inner
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__(clock=clock)
+        self.inner = MemoryStore(clock=clock)  # direct access that bypasses the faults
+        self.inner._spaces = self._spaces  # test-only: one shared table
+        self.inner._lock = self._lock
         self.reads = 0
         self.writes = 0
         self.down = False
         self.fail_writes_to: str | None = None
 
     def snapshot(self) -> dict[str, bytes]:
-        spaces = self.inner._spaces  # test-only peek at the raw bytes
-        return {k: v for space in spaces.values() for k, (_, v) in space.items()}
+        return {k: v for space in self._spaces.values() for k, (_, v) in space.items()}
 
     def _check(self, key: str, write: bool) -> None:
         if self.down:
@@ -59,52 +61,31 @@ class FlakyStore:
 
     def get(self, key: str) -> bytes | None:
         self._check(key, False)
-        return self.inner.get(key)
+        return super().get(key)
 
     def set(self, key: str, value: bytes, *, ttl: float) -> None:
         self._check(key, True)
-        self.inner.set(key, value, ttl=ttl)
+        super().set(key, value, ttl=ttl)
 
     def add(self, key: str, value: bytes, *, ttl: float) -> bool:
         self._check(key, True)
-        return self.inner.add(key, value, ttl=ttl)
+        return super().add(key, value, ttl=ttl)
 
     def take(self, key: str) -> bytes | None:
         self._check(key, True)
-        return self.inner.take(key)
+        return super().take(key)
 
     def delete(self, key: str) -> None:
         self._check(key, True)
-        self.inner.delete(key)
+        super().delete(key)
 
     def delete_if(self, key: str, value: bytes) -> bool:
         self._check(key, True)
-        return self.inner.delete_if(key, value)
+        return super().delete_if(key, value)
 
     def replace_if(self, key: str, expected: bytes, value: bytes, *, ttl: float) -> bool:
         self._check(key, True)
-        return self.inner.replace_if(key, expected, value, ttl=ttl)
-
-    async def areplace_if(self, key: str, expected: bytes, value: bytes, *, ttl: float) -> bool:
-        return self.replace_if(key, expected, value, ttl=ttl)
-
-    async def aget(self, key: str) -> bytes | None:
-        return self.get(key)
-
-    async def aset(self, key: str, value: bytes, *, ttl: float) -> None:
-        self.set(key, value, ttl=ttl)
-
-    async def aadd(self, key: str, value: bytes, *, ttl: float) -> bool:
-        return self.add(key, value, ttl=ttl)
-
-    async def atake(self, key: str) -> bytes | None:
-        return self.take(key)
-
-    async def adelete(self, key: str) -> None:
-        self.delete(key)
-
-    async def adelete_if(self, key: str, value: bytes) -> bool:
-        return self.delete_if(key, value)
+        return super().replace_if(key, expected, value, ttl=ttl)
 
 
 class Driver:
@@ -209,19 +190,23 @@ def make_world(
     sandbox_options: dict[str, Any] | None = None,
     **config_options: Any,
 ) -> World:
-    clock = clock or FakeClock()
+    clock = clock if clock is not None else FakeClock()
     options: dict[str, Any] = {"access_token_ttl": 300, **(sandbox_options or {})}
-    sandbox = sandbox or Sandbox(
-        SandboxConfig(
-            partners={"CA_DEMO": SECRET},
-            users={"demo": "demo"},
-            redirect_prefixes=(APP + "/",),
-            **options,
-        ),
-        clock=(lambda: clock() + sandbox_skew) if sandbox_skew else clock,
+    sandbox = (
+        sandbox
+        if sandbox is not None
+        else Sandbox(
+            SandboxConfig(
+                partners={"CA_DEMO": SECRET},
+                users={"demo": "demo"},
+                redirect_prefixes=(APP + "/",),
+                **options,
+            ),
+            clock=(lambda: clock() + sandbox_skew) if sandbox_skew else clock,
+        )
     )
-    store = store or FlakyStore(MemoryStore(clock=clock))
-    keyring = keyring or Keyring(["k" * 32])
+    store = store if store is not None else FlakyStore(clock)
+    keyring = keyring if keyring is not None else Keyring(["k" * 32])
     config = RedtrustConfig(
         server_url="https://redtrust.test",
         partner="CA_DEMO",
