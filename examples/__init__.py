@@ -1,0 +1,1 @@
+"""Runnable example apps; see the README."""

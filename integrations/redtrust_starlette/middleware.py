@@ -1,0 +1,26 @@
+"""The Starlette face of the generic ASGI middleware: it also fills ``request.state``."""
+
+from __future__ import annotations
+
+from redtrust_middleware.asgi import RedtrustASGIMiddleware, Scope
+from redtrust_middleware.web import RedtrustContext
+
+__all__ = ["RedtrustMiddleware"]
+
+
+class RedtrustMiddleware(RedtrustASGIMiddleware):
+    """Redtrust sign-in for a Starlette app: ``request.state.redtrust`` is the context.
+
+    Takes the keyword arguments of
+    :class:`redtrust_middleware.asgi.RedtrustASGIMiddleware` (``config``, ``store``,
+    ``protect``, ``api_prefixes``, ...). Use with ``Middleware(RedtrustMiddleware, ...)`` or
+    ``app.add_middleware(RedtrustMiddleware, ...)``.
+    """
+
+    def publish(
+        self, scope: Scope, context: RedtrustContext | None, problem: Exception | None
+    ) -> Scope:
+        published = super().publish(scope, context, problem)
+        # A new dict: the incoming one may be the lifespan state shared by all requests.
+        published["state"] = {**scope.get("state", {}), "redtrust": context}
+        return published

@@ -1,0 +1,190 @@
+"""Generic ASGI middleware: Redtrust sign-in for any ASGI app, no framework needed.
+
+It serves the login, callback and logout routes itself, keeps the opaque session handle in an
+HttpOnly cookie, refreshes the access token before expiry (single-flight) and publishes the
+signed-in context as ``scope["redtrust"]`` (None when signed out). Everything it decides comes
+from :class:`redtrust_middleware.web.Gate`; this module only speaks ASGI.
+
+Pure ASGI: non-HTTP scopes (lifespan, websocket) pass through untouched, nothing about a
+request is kept on the instance, and a cookie is written only when it changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from typing import Any
+
+from .config import RedtrustConfig
+from .session import AsyncSessionManager
+from .stores import AsyncStore
+from .web import Gate, Proceed, RedtrustContext, WebRequest, WebResponse, arun_gate
+
+__all__ = [
+    "GATE_KEY",
+    "MANAGER_KEY",
+    "PROBLEM_KEY",
+    "SCOPE_KEY",
+    "RedtrustASGIMiddleware",
+    "request_from_scope",
+    "send_response",
+]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+#: Where the signed-in :class:`~redtrust_middleware.web.RedtrustContext` is published.
+SCOPE_KEY = "redtrust"
+#: Why there is no context although a session cookie came (an error), else absent.
+PROBLEM_KEY = "redtrust.problem"
+#: The gate, for decorators and dependencies that answer "sign in first".
+GATE_KEY = "redtrust.gate"
+#: The session manager, for routes mounted in the app instead of served by the middleware.
+MANAGER_KEY = "redtrust.manager"
+
+
+def request_from_scope(scope: Scope) -> WebRequest:
+    """The neutral request for an HTTP scope (header values joined, names lower-case)."""
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in scope.get("headers", ()):
+        name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
+        if name in headers:
+            value = headers[name] + ("; " if name == "cookie" else ", ") + value
+        headers[name] = value
+    return WebRequest(
+        method=scope["method"],
+        path=scope["path"],
+        query=scope.get("query_string", b""),
+        headers=headers,
+        scheme=scope.get("scheme", "http"),
+    )
+
+
+def full_path(scope: Scope) -> str:
+    """The request's path and query as the browser sent them (for ``next``)."""
+    raw = scope.get("raw_path")
+    path = raw.decode("latin-1") if raw else scope["path"]
+    query = scope.get("query_string", b"")
+    return f"{path}?{query.decode('latin-1')}" if query else path
+
+
+async def send_response(
+    send: Send, response: WebResponse, extra_headers: Sequence[tuple[str, str]] = ()
+) -> None:
+    """Send a complete :class:`WebResponse`."""
+    headers = [
+        (k.encode("latin-1"), v.encode("latin-1")) for k, v in (*response.headers, *extra_headers)
+    ]
+    headers.append((b"content-length", str(len(response.body)).encode()))
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": response.body})
+
+
+def _segment_match(path: str, prefixes: Sequence[str]) -> bool:
+    """True when ``path`` is one of ``prefixes`` or lies below one (whole segments only)."""
+    return any(path == p or path.startswith(p.rstrip("/") + "/") for p in prefixes)
+
+
+def cookie_headers(outcome: Proceed) -> list[tuple[bytes, bytes]]:
+    """The headers the app's response gains: cookies that changed, and ``Vary: Cookie``."""
+    headers = [(b"set-cookie", c.encode("latin-1")) for c in outcome.set_cookies]
+    if outcome.vary_cookie:
+        headers.append((b"vary", b"Cookie"))
+    return headers
+
+
+class RedtrustASGIMiddleware:
+    """Redtrust sign-in in front of any ASGI app.
+
+    Args:
+        app: the wrapped ASGI app.
+        config: the Redtrust configuration.
+        store: where sessions live (default: in memory, this process only).
+        manager: a ready :class:`AsyncSessionManager` (overrides ``store``), e.g. to share it.
+        protect: path prefixes the middleware itself guards (whole segments); others only see
+            ``scope["redtrust"]`` and decide for themselves.
+        api_prefixes: paths whose callers get 401 JSON instead of a login redirect.
+        allowed_hosts: hosts accepted for the callback URL when ``config.public_url`` is unset.
+        serve_routes: False when the routes are mounted in the app instead.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        config: RedtrustConfig,
+        store: AsyncStore | None = None,
+        manager: AsyncSessionManager | None = None,
+        protect: Sequence[str] = (),
+        api_prefixes: Sequence[str] = ("/api/",),
+        allowed_hosts: Sequence[str] = (),
+        serve_routes: bool = True,
+    ) -> None:
+        self.app = app
+        self.config = config
+        self.manager = manager if manager is not None else AsyncSessionManager(config, store=store)
+        self.gate = Gate(
+            config,
+            api_prefixes=api_prefixes,
+            allowed_hosts=allowed_hosts,
+            client=self.manager.client,
+        )
+        self.protect = tuple(protect)
+        self.serve_routes = serve_routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = request_from_scope(scope)
+        if not self.serve_routes and request.path in self.gate.routes:
+            await self.app(self.publish(scope, None, None), receive, send)
+            return
+        outcome = await arun_gate(self.gate.handle(request), self.manager)
+        if isinstance(outcome, WebResponse):
+            await send_response(send, outcome)
+            return
+        if outcome.context is None and _segment_match(request.path, self.protect):
+            refusal = (
+                self.gate.unavailable(request, outcome.problem)
+                if outcome.problem
+                else self.gate.unauthenticated(request, full_path(scope))
+            )
+            await send_response(send, refusal, outcome_headers(outcome))
+            return
+        scope = self.publish(scope, outcome.context, outcome.problem)
+        extra = cookie_headers(outcome)
+        if not extra:
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_cookies(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = dict(message)
+                message["headers"] = [*message.get("headers", ()), *extra]
+            await send(message)
+
+        await self.app(scope, receive, send_with_cookies)
+
+    def publish(
+        self, scope: Scope, context: RedtrustContext | None, problem: Exception | None
+    ) -> Scope:
+        """A copy of ``scope`` carrying the context (adapters add their own places)."""
+        published = dict(scope)
+        published[SCOPE_KEY] = context
+        published[GATE_KEY] = self.gate
+        published[MANAGER_KEY] = self.manager
+        if problem is not None:
+            published[PROBLEM_KEY] = problem
+        return published
+
+    async def aclose(self) -> None:
+        """Close the HTTP connection pool to Redtrust."""
+        await self.manager.aclose()
+
+
+def outcome_headers(outcome: Proceed) -> list[tuple[str, str]]:
+    """:func:`cookie_headers` as text pairs, for responses the middleware sends itself."""
+    return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in cookie_headers(outcome)]

@@ -1,0 +1,528 @@
+"""The web gate without I/O: a neutral request in, a response or "proceed" out.
+
+Every web face (the generic ASGI and WSGI middleware, Starlette, Django) turns its request
+into a :class:`WebRequest`, runs :meth:`Gate.handle` with its session manager, and either
+sends the :class:`WebResponse` (the library's own routes: login, callback, logout) or lets the
+app run with the :class:`Proceed` outcome (the signed-in context, cookies to set). So the
+login redirect, the callback and the protection rules exist once.
+
+Like :mod:`.session`, :meth:`Gate.handle` is a generator: it yields calls on the session
+manager (:class:`BeginLogin`, :class:`CompleteLogin`, :class:`LoadSession`,
+:class:`EndSession`) and the driver performs them, sync or async.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+from collections.abc import Generator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias
+from urllib.parse import quote, unquote, urlsplit
+
+from .config import RedtrustConfig
+from .exceptions import (
+    CallbackError,
+    ConfigurationError,
+    RedtrustError,
+    RefreshFailedError,
+    StoreError,
+    UpstreamError,
+)
+from .flow import is_handle, nonce_cookie_value, parse_nonce_cookie, validate_next
+from .session import ActiveSession, AsyncSessionManager, LoginDone, LoginStart, SessionManager
+from .tokens import TokenSet
+
+__all__ = [
+    "BeginLogin",
+    "CompleteLogin",
+    "EndSession",
+    "Gate",
+    "LoadSession",
+    "Proceed",
+    "RedtrustContext",
+    "WebRequest",
+    "WebResponse",
+    "arun_gate",
+    "parse_cookies",
+    "run_gate",
+]
+
+logger = logging.getLogger(__name__)
+
+MAX_COOKIE_HEADER = 8192
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebRequest:
+    """What the gate needs from an HTTP request, in any framework.
+
+    ``headers`` has lower-case names (several values joined by ``, ``; cookies by ``; ``).
+    ``path`` is the routed path (already percent-decoded by the server), ``query`` raw bytes.
+    """
+
+    method: str
+    path: str
+    query: bytes = b""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    scheme: str = "http"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebResponse:
+    """A complete answer from one of the library's routes."""
+
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes = b""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RedtrustContext:
+    """The signed-in user of this request, published to the app.
+
+    ``access_token`` is fresh (refreshed before expiry); it never appears in ``repr``.
+    """
+
+    tokens: TokenSet
+    created_at: float
+    #: True when the token was refreshed while serving this request.
+    refreshed: bool = False
+    #: The app's Redtrust client (``AsyncClient`` or ``Client``), for calls as this user.
+    client: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def access_token(self) -> str:
+        """The bearer token for calls to Redtrust on this user's behalf."""
+        return self.tokens.access_token
+
+    @property
+    def authorization(self) -> str:
+        """The ``Authorization`` header value for those calls."""
+        return f"Bearer {self.tokens.access_token}"
+
+    @property
+    def expires_at(self) -> Any:
+        """When the access token expires (aware UTC ``datetime``)."""
+        return self.tokens.expires_at
+
+    @property
+    def claims(self) -> Mapping[str, Any]:
+        """The access token's claims (verified when a JWK set is configured)."""
+        return self.tokens.claims
+
+    @property
+    def subject(self) -> str | None:
+        """The user's name (the ``sub`` claim), when the token carries one."""
+        return self.tokens.subject
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Proceed:
+    """Let the app run: with the signed-in context (or None), plus cookies to set."""
+
+    context: RedtrustContext | None
+    set_cookies: tuple[str, ...] = ()
+    #: The session cookie was read: caches must vary on it.
+    vary_cookie: bool = False
+    #: Why there is no context although a session cookie came (Redtrust or the store is
+    #: unavailable): protected endpoints answer with this error's status, public ones run.
+    problem: RedtrustError | None = None
+
+
+# -- calls the gate asks the driver to make on its session manager --------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BeginLogin:
+    next_url: str | None
+    callback_url: str
+    browser_nonces: tuple[str, ...] = field(repr=False)
+
+    def apply(self, manager: Any) -> Any:
+        return manager.begin_login(
+            next_url=self.next_url,
+            callback_url=self.callback_url,
+            browser_nonces=self.browser_nonces,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CompleteLogin:
+    query: bytes = field(repr=False)
+    browser_nonces: tuple[str, ...] = field(repr=False)
+    previous_handle: str | None = field(repr=False)
+
+    def apply(self, manager: Any) -> Any:
+        return manager.complete_login(
+            query=self.query,
+            browser_nonces=self.browser_nonces,
+            previous_handle=self.previous_handle,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LoadSession:
+    handle: str = field(repr=False)
+
+    def apply(self, manager: Any) -> Any:
+        return manager.get(self.handle)
+
+
+@dataclass(frozen=True, slots=True)
+class EndSession:
+    handle: str = field(repr=False)
+
+    def apply(self, manager: Any) -> Any:
+        return manager.logout(self.handle)
+
+
+ManagerCall: TypeAlias = BeginLogin | CompleteLogin | LoadSession | EndSession
+GateFlow: TypeAlias = Generator[ManagerCall, Any, "WebResponse | Proceed"]
+
+
+def parse_cookies(header: str | None) -> dict[str, str]:
+    """Cookies from a ``Cookie`` header, tolerating junk (unlike ``http.cookies``, which drops
+    every cookie when one is malformed). The first of duplicate names wins, as in browsers'
+    most-specific-path-first order."""
+    cookies: dict[str, str] = {}
+    if not header or len(header) > MAX_COOKIE_HEADER:
+        return cookies
+    for part in header.split(";"):
+        name, sep, value = part.partition("=")
+        name, value = name.strip(), value.strip().strip('"')
+        if sep and name and name not in cookies:
+            cookies[name] = value
+    return cookies
+
+
+_PAGE_HEADERS = (
+    ("content-type", "text/html; charset=utf-8"),
+    ("cache-control", "no-store"),
+    ("referrer-policy", "no-referrer"),
+    ("x-frame-options", "DENY"),
+    ("x-content-type-options", "nosniff"),
+    (
+        "content-security-policy",
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'",
+    ),
+)
+
+
+def _page(
+    status: int, title: str, message: str, link: tuple[str, str] | None = None, form: str = ""
+) -> WebResponse:
+    action = ""
+    if link is not None:
+        action = f'<p><a href="{html.escape(link[0])}">{html.escape(link[1])}</a></p>'
+    body = (
+        "<!doctype html><html lang=en><meta charset=utf-8>"
+        f"<title>{html.escape(title)}</title>"
+        "<style>body{font:16px/1.5 system-ui,sans-serif;max-width:34em;margin:4em auto;"
+        "padding:0 1em;color:#222}h1{font-size:1.4em}</style>"
+        f"<h1>{html.escape(title)}</h1><p>{html.escape(message)}</p>{action}{form}</html>"
+    )
+    return WebResponse(status=status, headers=_PAGE_HEADERS, body=body.encode())
+
+
+def _json(
+    status: int, payload: Mapping[str, Any], extra: Sequence[tuple[str, str]] = ()
+) -> WebResponse:
+    headers = (("content-type", "application/json"), ("cache-control", "no-store"), *extra)
+    return WebResponse(status=status, headers=headers, body=json.dumps(payload).encode())
+
+
+class Gate:
+    """The library's routes and the per-request session step, for one app.
+
+    Args:
+        config: the Redtrust configuration (``public_url`` fixes the callback URL and the
+            cookies' ``Secure`` flag; without it the request's own host is used only when
+            it is in ``allowed_hosts``).
+        api_prefixes: paths whose callers get 401 JSON instead of a login redirect.
+        allowed_hosts: hosts accepted to build the callback URL when ``public_url`` is unset.
+        client: the Redtrust client handed to each request's context.
+    """
+
+    def __init__(
+        self,
+        config: RedtrustConfig,
+        *,
+        api_prefixes: Sequence[str] = ("/api/",),
+        allowed_hosts: Sequence[str] = (),
+        client: Any = None,
+    ) -> None:
+        self.config = config
+        self.client = client
+        self.api_prefixes = tuple(api_prefixes)
+        self.allowed_hosts = frozenset(h.lower() for h in allowed_hosts)
+        if config.public_url is None and not self.allowed_hosts:
+            raise ConfigurationError(
+                "public_url", "set it (or allowed_hosts) so RedirectUrl never comes from Host"
+            )
+        self.secure = bool(config.public_url and config.public_url.startswith("https://"))
+        # __Host- binds the cookie to this exact host over https, path /, no Domain.
+        prefix = "__Host-" if self.secure else ""
+        self.session_cookie = f"{prefix}redtrust_session"
+        self.login_cookie = f"{prefix}redtrust_login"
+        self.routes = {config.login_path, config.callback_path, config.logout_path}
+
+    # -- cookies ----------------------------------------------------------------------------
+
+    def _cookie(self, name: str, value: str, max_age: float) -> str:
+        parts = [f"{name}={value}", "Path=/", f"Max-Age={int(max_age)}", "HttpOnly", "SameSite=Lax"]
+        if self.secure:
+            parts.append("Secure")
+        return "; ".join(parts)
+
+    def _clear(self, name: str) -> str:
+        return self._cookie(name, "", 0)
+
+    def _nonce_cookie(self, nonces: Sequence[str]) -> str:
+        if not nonces:
+            return self._clear(self.login_cookie)
+        return self._cookie(
+            self.login_cookie, nonce_cookie_value(nonces), self.config.pending_login_ttl
+        )
+
+    # -- decisions --------------------------------------------------------------------------
+
+    def wants_json(self, request: WebRequest) -> bool:
+        """True for API and fetch/XHR callers (401 JSON), False for page navigations."""
+        headers = request.headers
+        if any(request.path.startswith(p) for p in self.api_prefixes):
+            return True
+        if "authorization" in headers or headers.get("x-requested-with") == "XMLHttpRequest":
+            return True
+        mode = headers.get("sec-fetch-mode")
+        if mode is not None:
+            return mode != "navigate"
+        accept = headers.get("accept", "")
+        return "application/json" in accept and "text/html" not in accept
+
+    def login_url(self, next_url: str | None) -> str:
+        """The library's login route, carrying ``next`` (validated again when used)."""
+        if not next_url:
+            return self.config.login_path
+        return f"{self.config.login_path}?next={quote(next_url, safe='')}"
+
+    def _callback_url(self, request: WebRequest) -> str | None:
+        if self.config.redirect_url is not None:
+            return self.config.redirect_url
+        host = request.headers.get("host", "").lower()
+        if host.partition(":")[0] not in self.allowed_hosts:
+            return None
+        return f"{request.scheme}://{host}{self.config.callback_path}"
+
+    def _same_origin(self, request: WebRequest) -> bool:
+        """Origin (or Referer) of a state-changing request matches this app, when sent."""
+        sent = request.headers.get("origin") or request.headers.get("referer")
+        if not sent or sent == "null":
+            return sent != "null"  # SameSite=Lax already keeps cross-site POSTs cookieless
+        parts = urlsplit(sent)
+        expected = urlsplit(self._callback_url(request) or "")
+        return (parts.scheme, parts.netloc) == (expected.scheme, expected.netloc)
+
+    def unauthenticated(self, request: WebRequest, next_url: str | None) -> WebResponse:
+        """What a protected endpoint answers without a session: 302 or 401 JSON."""
+        login = self.login_url(next_url)
+        if self.wants_json(request):
+            return _json(
+                401,
+                {"error": "not_authenticated", "login_url": login},
+                [("www-authenticate", 'Bearer realm="redtrust"')],
+            )
+        return WebResponse(status=302, headers=(("location", login), ("cache-control", "no-store")))
+
+    def unavailable(self, request: WebRequest, error: RedtrustError) -> WebResponse:
+        """A clear 502/503 (JSON for API callers), never a traceback or a token."""
+        status = error.http_status if error.http_status in (502, 503) else 503
+        retry = str(getattr(error, "retry_after", 5))
+        extra = (("retry-after", retry),) if status == 503 else ()
+        if self.wants_json(request):
+            return _json(status, {"error": "redtrust_unavailable"}, extra)
+        page = _page(
+            status,
+            "Sign-in service unavailable",
+            "Redtrust could not be reached just now; your session is kept. "
+            "Please try again in a moment.",
+        )
+        return WebResponse(status=status, headers=page.headers + extra, body=page.body)
+
+    # -- the gate ---------------------------------------------------------------------------
+
+    def handle(self, request: WebRequest) -> GateFlow:
+        """Answer the library's routes, or load the session for the app's own."""
+        path = request.path
+        if path == self.config.login_path:
+            return (yield from self._login(request))
+        if path == self.config.callback_path:
+            return (yield from self._callback(request))
+        if path == self.config.logout_path:
+            return (yield from self._logout(request))
+        return (yield from self._load(request))
+
+    def _cookies(self, request: WebRequest) -> dict[str, str]:
+        return parse_cookies(request.headers.get("cookie"))
+
+    def _query_next(self, request: WebRequest) -> str | None:
+        for part in request.query.decode("latin-1").split("&"):
+            name, _, value = part.partition("=")
+            if name == "next":
+                return unquote(value)
+        return None
+
+    def _login(self, request: WebRequest) -> GateFlow:
+        if request.method not in ("GET", "HEAD"):
+            return _page(405, "Method not allowed", "Use a link to sign in.")
+        callback = self._callback_url(request)
+        if callback is None:
+            return _page(400, "Unknown host", "This address is not configured for sign-in.")
+        cookies = self._cookies(request)
+        nonces = tuple(
+            parse_nonce_cookie(cookies.get(self.login_cookie), self.config.max_pending_logins)
+        )
+        try:
+            start: LoginStart = yield BeginLogin(self._query_next(request), callback, nonces)
+        except StoreError as error:
+            return self.unavailable(request, error)
+        return WebResponse(
+            status=302,
+            headers=(
+                ("location", start.url),
+                ("cache-control", "no-store"),
+                ("referrer-policy", "no-referrer"),
+                ("set-cookie", self._nonce_cookie(start.browser_nonces)),
+            ),
+        )
+
+    def _callback(self, request: WebRequest) -> GateFlow:
+        cookies = self._cookies(request)
+        nonces = tuple(
+            parse_nonce_cookie(cookies.get(self.login_cookie), self.config.max_pending_logins)
+        )
+        previous = cookies.get(self.session_cookie)
+        try:
+            done: LoginDone = yield CompleteLogin(
+                request.query, nonces, previous if previous else None
+            )
+        except CallbackError as error:
+            return self._callback_failed(request, error)
+        except (UpstreamError, StoreError) as error:
+            return self.unavailable(request, error)
+        return WebResponse(
+            status=303,
+            headers=(
+                ("location", done.next_url),
+                ("cache-control", "no-store"),
+                ("referrer-policy", "no-referrer"),  # the URL carried tkn: never pass it on
+                (
+                    "set-cookie",
+                    self._cookie(self.session_cookie, done.handle, self.config.absolute_timeout),
+                ),
+                ("set-cookie", self._nonce_cookie(done.browser_nonces)),
+            ),
+        )
+
+    def _callback_failed(self, request: WebRequest, error: CallbackError) -> WebResponse:
+        logger.info("redtrust: callback refused (%s)", error.code)
+        if self.wants_json(request):
+            return _json(
+                400,
+                {"error": error.code.lower(), "login_url": self.login_url(None)},
+                [("referrer-policy", "no-referrer")],
+            )
+        return _page(
+            400,
+            "Sign-in could not be completed",
+            f"{error.reason[:1].upper()}{error.reason[1:]}. Please sign in again.",
+            (self.login_url(None), "Sign in again"),
+        )
+
+    def _logout(self, request: WebRequest) -> GateFlow:
+        if request.method in ("GET", "HEAD"):
+            form = (
+                f'<form method=post action="{html.escape(self.config.logout_path)}">'
+                "<button type=submit>Sign out</button></form>"
+            )
+            return _page(200, "Sign out?", "Confirm to end your session.", form=form)
+        if request.method != "POST":
+            return _page(405, "Method not allowed", "Sign out with the form.")
+        if not self._same_origin(request):
+            return _page(403, "Sign-out refused", "This request came from another site.")
+        handle = self._cookies(request).get(self.session_cookie)
+        if handle and is_handle(handle):
+            try:
+                yield EndSession(handle)
+            except StoreError as error:
+                return self.unavailable(request, error)
+        target = validate_next(self._query_next(request), self.config)
+        return WebResponse(
+            status=303,
+            headers=(
+                ("location", target),
+                ("cache-control", "no-store"),
+                ("set-cookie", self._clear(self.session_cookie)),
+            ),
+        )
+
+    def _load(self, request: WebRequest) -> GateFlow:
+        header = request.headers.get("cookie")
+        if not header or self.session_cookie not in header:
+            return _NO_SESSION  # the common case costs no parsing and no store access
+        handle = self._cookies(request).get(self.session_cookie)
+        if not handle or not is_handle(handle):
+            return Proceed(
+                context=None, set_cookies=(self._clear(self.session_cookie),), vary_cookie=True
+            )
+        try:
+            session: ActiveSession | None = yield LoadSession(handle)
+        except (RefreshFailedError, StoreError, UpstreamError) as error:
+            logger.warning("redtrust: session unavailable (%s)", type(error).__name__)
+            return Proceed(context=None, vary_cookie=True, problem=error)
+        if session is None:
+            return Proceed(
+                context=None, set_cookies=(self._clear(self.session_cookie),), vary_cookie=True
+            )
+        context = RedtrustContext(
+            tokens=session.tokens,
+            created_at=session.created_at,
+            refreshed=session.refreshed,
+            client=self.client,
+        )
+        return Proceed(context=context, vary_cookie=True)
+
+
+_NO_SESSION = Proceed(context=None)
+
+
+def run_gate(flow: GateFlow, manager: SessionManager) -> WebResponse | Proceed:
+    """Drive a gate flow with a synchronous session manager (WSGI, Django sync)."""
+    try:
+        call = next(flow)
+        while True:
+            try:
+                result = call.apply(manager)
+            except RedtrustError as error:
+                call = flow.throw(error)
+            else:
+                call = flow.send(result)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+
+
+async def arun_gate(flow: GateFlow, manager: AsyncSessionManager) -> WebResponse | Proceed:
+    """Drive a gate flow with an asynchronous session manager (ASGI, Django async)."""
+    try:
+        call = next(flow)
+        while True:
+            try:
+                result = await call.apply(manager)
+            except RedtrustError as error:
+                call = flow.throw(error)
+            else:
+                call = flow.send(result)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]

@@ -1,0 +1,88 @@
+"""An app behind the middleware, the sandbox behind the app, and a browser between them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import httpx2
+import pytest
+from examples.starlette_app import create_app
+
+from redtrust_middleware import AsyncClient, AsyncSessionManager, MemoryStore, RedtrustConfig
+from redtrust_middleware.sandbox import Sandbox
+from redtrust_middleware.testing import (
+    TEST_APP_URL,
+    TEST_USERS,
+    FakeClock,
+    make_config,
+    make_sandbox,
+)
+
+
+@dataclass
+class Site:
+    """A Starlette example app wired to an in-process sandbox, and a cookie-keeping browser."""
+
+    sandbox: Sandbox
+    clock: FakeClock
+    config: RedtrustConfig
+    manager: AsyncSessionManager
+    browser: httpx2.AsyncClient
+
+    async def follow_to_redtrust(self, response: httpx2.Response) -> str:
+        """From the app's login redirect, sign in on the sandbox page; the callback URL."""
+        assert response.status_code == 302, response.text
+        login_url = response.headers["location"]
+        with httpx2.Client(transport=self.sandbox.transport()) as redtrust:
+            page = redtrust.get(login_url)
+            assert page.status_code == 200, page.text
+            attempt = page.text.split('name="attempt" value="', 1)[1].split('"', 1)[0]
+            action = page.text.split('action="', 1)[1].split('"', 1)[0]
+            answer = redtrust.post(
+                urljoin(login_url, action),
+                data={"attempt": attempt, "username": "alice", "password": TEST_USERS["alice"]},
+            )
+            assert answer.status_code == 302, answer.text
+            return answer.headers["location"]
+
+    async def sign_in(self, next_url: str = "/me") -> httpx2.Response:
+        """The whole browser flow; the response of the callback (a 303 to ``next``)."""
+        start = await self.browser.get("/redtrust/login", params={"next": next_url})
+        callback = await self.follow_to_redtrust(start)
+        assert callback.startswith(TEST_APP_URL)
+        return await self.browser.get(path_of(callback))
+
+
+def path_of(url: str) -> str:
+    parts = urlsplit(url)
+    return parts.path + ("?" + parts.query if parts.query else "")
+
+
+def make_site(
+    app_factory: Callable[..., Any] = create_app, **config_options: Any
+) -> tuple[Site, Any]:
+    clock = FakeClock()
+    sandbox = make_sandbox(clock=clock)
+    config = make_config(**config_options)
+    client = AsyncClient(config, transport=sandbox.async_transport(), clock=clock)
+    manager = AsyncSessionManager(
+        config, store=MemoryStore(clock=clock), client=client, clock=clock
+    )
+    app = app_factory(config, manager=manager)
+    browser = httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url=TEST_APP_URL)
+    return Site(sandbox=sandbox, clock=clock, config=config, manager=manager, browser=browser), app
+
+
+@pytest.fixture
+async def site() -> AsyncIterator[Site]:
+    built, _ = make_site()
+    async with built.browser:
+        yield built
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
