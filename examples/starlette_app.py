@@ -14,9 +14,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route
 
-from examples._pages import describe, me_body, page
+from examples._shared import FromEnvironment, describe, me_body, page
 from redtrust_middleware import AsyncSessionManager, RedtrustConfig
-from redtrust_middleware.asgi import Receive, Scope, Send
 from redtrust_starlette import RedtrustMiddleware, get_redtrust, requires_redtrust
 
 
@@ -53,16 +52,4 @@ def create_app(
     )
 
 
-class _FromEnvironment:
-    """Builds the app on first use, so importing this module needs no configuration."""
-
-    def __init__(self) -> None:
-        self._app: Starlette | None = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self._app is None:
-            self._app = create_app()
-        await self._app(scope, receive, send)
-
-
-app = _FromEnvironment()
+app = FromEnvironment(create_app)

@@ -257,8 +257,9 @@ class _Failure(enum.Enum):
     """What a failed refresh means for the session."""
 
     REJECTED = "rejected"  # Redtrust refused the refresh token: the session is over
-    TRANSIENT = "transient"  # nothing changed upstream: keep it, try again later
-    SPENT = "spent"  # Redtrust may have rotated it: never present that refresh token again
+    TRANSIENT = "transient"  # no usable answer: keep it, try again after a cool-down
+    SPENT = "spent"  # Redtrust answered "success" unusably: it may have rotated, so never
+    # present that refresh token again
 
 
 def classify_refresh_failure(error: Exception) -> _Failure:
@@ -268,7 +269,9 @@ def classify_refresh_failure(error: Exception) -> _Failure:
             return _Failure.SPENT  # Redtrust answered "success" with an error: it may have rotated
         return _Failure.REJECTED if error.is_rejection else _Failure.TRANSIENT
     if isinstance(error, TransportError):
-        return _Failure.SPENT if error.reached_server else _Failure.TRANSIENT
+        # Slow or dropped: keep the session (THREATS 36). If Redtrust did rotate before the
+        # answer was lost, the next attempt is refused and the user signs in once (F12).
+        return _Failure.TRANSIENT
     if isinstance(error, ProtocolError):
         # A 2xx that we could not read may carry a rotation; an error status carries none.
         return (

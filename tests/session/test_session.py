@@ -247,17 +247,46 @@ async def test_transient_failure_with_an_expired_token_is_a_503(world: World) ->
 async def test_a_lost_refresh_answer_is_not_retried_blindly(world: World) -> None:
     handle = await world.sign_in()
     world.clock.advance(270)  # due, still valid
-    world.sandbox.drop_next(1, endpoint="refresh")
+    world.sandbox.drop_next(1, endpoint="refresh")  # rotated upstream, answer lost
     first = await world.driver.get(handle)
-    assert first is not None  # the still-valid token is served
+    assert first is not None  # the still-valid token is served, the session kept
     assert not first.refreshed
-    world.clock.advance(20)
-    assert await world.driver.get(handle) is not None  # no second attempt while it lasts
-    world.clock.advance(20)  # now expired, and its refresh token may be spent upstream
+    assert await world.driver.get(handle) is not None  # cooling down: no second attempt
+    assert world.sandbox.calls["refresh"] == 1
+    world.clock.advance(40)  # expired: one later attempt, refused as rotated
     assert await world.driver.get(handle) is None  # one clear sign-in prompt
     assert await world.driver.get(handle) is None  # and no loop
-    assert world.sandbox.calls["refresh"] == 1
-    assert world.sandbox.calls["refresh_reuse"] == 0
+    assert world.sandbox.calls["refresh"] == 2
+
+
+async def test_a_slow_redtrust_is_a_503_and_keeps_the_session(kind: str) -> None:
+    world = make_world(kind, timeout=0.2, connect_retries=0)
+    handle = await world.sign_in()
+    world.clock.advance(400)  # expired: the user must wait for a refresh
+    world.sandbox.latency = 0.5
+    with pytest.raises(RefreshFailedError) as caught:
+        await world.driver.get(handle)
+    assert caught.value.http_status == 503
+    assert world.store.inner.get(world.driver.flows.session_key(handle)) is not None
+    assert world.sandbox.calls["refresh"] == 1  # and nothing was sent twice
+
+
+async def test_a_redtrust_outage_keeps_the_session_until_it_is_back(world: World) -> None:
+    handle = await world.sign_in()
+    world.clock.advance(400)
+    world.sandbox.fail_next(3, 503)
+    with pytest.raises(RefreshFailedError):
+        await world.driver.get(handle)
+    world.clock.advance(6)
+    with pytest.raises(RefreshFailedError):
+        await world.driver.get(handle)
+    world.clock.advance(6)
+    with pytest.raises(RefreshFailedError):
+        await world.driver.get(handle)
+    world.clock.advance(6)
+    session = await world.driver.get(handle)  # back: the same session goes on
+    assert session is not None
+    assert session.refreshed
 
 
 async def test_an_unusable_refresh_answer_never_replays_the_rotated_token(world: World) -> None:

@@ -225,7 +225,7 @@ async def test_logout_after_an_unsaved_refresh_uses_the_new_tokens(kind: str) ->
 async def test_a_spent_refresh_token_is_never_presented_even_if_unsaved(world: World) -> None:
     handle = await world.sign_in()
     world.clock.advance(270)
-    world.sandbox.drop_next(1, endpoint="refresh")
+    world.sandbox.misbehave_next("bad-expiration", endpoint="refresh")
     world.store.fail_writes_to = ":session:"  # and the "spent" mark cannot be saved either
     assert await world.driver.get(handle) is not None
     world.store.fail_writes_to = None

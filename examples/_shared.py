@@ -1,9 +1,11 @@
-"""The HTML the example apps share (escaped; no token is ever shown)."""
+"""What the example apps share: their HTML (escaped; never a token) and lazy start-up."""
 
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 
+from redtrust_middleware.asgi import ASGIApp, Receive, Scope, Send
 from redtrust_middleware.web import RedtrustContext
 
 STYLE = (
@@ -45,3 +47,16 @@ def me_body(context: RedtrustContext) -> str:
         f"<p>The access token expires at <code>{html.escape(info['token_expires_at'] or '')}"
         "</code>; it is refreshed before that, on the next request.</p>"
     )
+
+
+class FromEnvironment:
+    """An ASGI app built on first use, so importing an example needs no configuration."""
+
+    def __init__(self, factory: Callable[[], ASGIApp]) -> None:
+        self._factory = factory
+        self._app: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._app is None:
+            self._app = self._factory()
+        await self._app(scope, receive, send)

@@ -1,0 +1,49 @@
+"""A FastAPI app signed in with Redtrust; configured by the ``REDTRUST_*`` variables.
+
+    REDTRUST_SERVER_URL=... REDTRUST_PARTNER=... REDTRUST_SHARED_SECRET=... \
+    REDTRUST_PUBLIC_URL=http://127.0.0.1:8000 uvicorn examples.fastapi_app:app
+
+Paths: ``/`` public, ``/me`` protected page, ``/api/me`` protected JSON, sign-out by POST.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
+
+from examples._shared import FromEnvironment, describe, me_body, page
+from redtrust_middleware import AsyncSessionManager, RedtrustConfig
+from redtrust_starlette import RedtrustMiddleware
+from redtrust_starlette.fastapi import OptionalRedtrustSession, RedtrustSession
+
+
+def create_app(
+    config: RedtrustConfig | None = None, *, manager: AsyncSessionManager | None = None
+) -> FastAPI:
+    """The app; ``config`` defaults to ``RedtrustConfig.from_env()``."""
+    config = config or RedtrustConfig.from_env()
+    logout = config.logout_path
+    app = FastAPI(title="Redtrust example")
+    app.add_middleware(RedtrustMiddleware, config=config, manager=manager)
+
+    @app.get("/", response_class=HTMLResponse)
+    async def home(session: OptionalRedtrustSession) -> str:
+        text = (
+            f"<p>Hello {session.subject}. <a href='/me'>Your session</a>.</p>"
+            if session
+            else "<p>This page is public. <a href='/me'>/me</a> needs a sign-in.</p>"
+        )
+        return page("Redtrust example", text, logout_path=logout, signed_in=session is not None)
+
+    @app.get("/me", response_class=HTMLResponse)
+    async def me(session: RedtrustSession) -> str:
+        return page("Me", me_body(session), logout_path=logout, signed_in=True)
+
+    @app.get("/api/me")
+    def api_me(session: RedtrustSession) -> dict[str, str | None]:  # sync works the same
+        return describe(session)
+
+    return app
+
+
+app = FromEnvironment(create_app)
