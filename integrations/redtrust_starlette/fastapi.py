@@ -9,12 +9,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Request
 
-from redtrust_middleware.web import RedtrustContext
+from redtrust_middleware.asgi import Refusal
+from redtrust_middleware.web import RedtrustContext, WebResponse
 
 from .decorators import get_redtrust, refusal
 
@@ -27,15 +27,17 @@ __all__ = [
 
 
 def require_redtrust(request: Request) -> RedtrustContext:
-    """The signed-in context; otherwise a redirect to login, a 401 or a 503."""
+    """The signed-in context; otherwise a redirect to login, a 401 JSON or a 503.
+
+    Those answers are sent by the middleware (as HTML for page navigations), not by FastAPI's
+    JSON error handler.
+    """
     answer = refusal(request)
     if answer is not None:
-        detail = json.loads(answer.body) if answer.body.startswith(b"{") else None
-        headers = {k: v for k, v in answer.headers if k != "content-type"}
-        raise HTTPException(status_code=answer.status, detail=detail, headers=headers)
+        raise Refusal(answer)
     context = get_redtrust(request)
     if context is None:  # pragma: no cover - refusal() answered already
-        raise HTTPException(status_code=401)
+        raise Refusal(WebResponse(status=401, headers=()))
     return context
 
 

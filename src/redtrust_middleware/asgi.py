@@ -25,6 +25,7 @@ __all__ = [
     "PROBLEM_KEY",
     "SCOPE_KEY",
     "RedtrustASGIMiddleware",
+    "Refusal",
     "request_from_scope",
     "send_response",
 ]
@@ -95,6 +96,18 @@ def cookie_headers(outcome: Proceed) -> list[tuple[bytes, bytes]]:
     return headers
 
 
+class Refusal(Exception):
+    """Raised by a dependency or view to answer with ``response`` (sign in first, or 503).
+
+    The middleware catches it and sends the response, so frameworks whose error handlers
+    only speak JSON (FastAPI) still answer page navigations with a redirect or an HTML page.
+    """
+
+    def __init__(self, response: WebResponse) -> None:
+        super().__init__(response.status)
+        self.response = response
+
+
 class RedtrustASGIMiddleware:
     """Redtrust sign-in in front of any ASGI app.
 
@@ -124,6 +137,7 @@ class RedtrustASGIMiddleware:
     ) -> None:
         self.app = app
         self.config = config
+        self._owns_manager = manager is None
         self.manager = manager if manager is not None else AsyncSessionManager(config, store=store)
         self.gate = Gate(
             config,
@@ -135,6 +149,9 @@ class RedtrustASGIMiddleware:
         self.serve_routes = serve_routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan" and self._owns_manager:
+            await self.app(scope, receive, self._closing_on_shutdown(send))
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -156,17 +173,23 @@ class RedtrustASGIMiddleware:
             return
         scope = self.publish(scope, outcome.context, outcome.problem)
         extra = cookie_headers(outcome)
-        if not extra:
-            await self.app(scope, receive, send)
-            return
+        started = False
 
         async def send_with_cookies(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
-                message = dict(message)
-                message["headers"] = [*message.get("headers", ()), *extra]
+                started = True
+                if extra:
+                    message = dict(message)
+                    message["headers"] = [*message.get("headers", ()), *extra]
             await send(message)
 
-        await self.app(scope, receive, send_with_cookies)
+        try:
+            await self.app(scope, receive, send_with_cookies)
+        except Refusal as refusal:
+            if started:
+                raise
+            await send_response(send, refusal.response, outcome_headers(outcome))
 
     def publish(
         self, scope: Scope, context: RedtrustContext | None, problem: Exception | None
@@ -179,6 +202,16 @@ class RedtrustASGIMiddleware:
         if problem is not None:
             published[PROBLEM_KEY] = problem
         return published
+
+    def _closing_on_shutdown(self, send: Send) -> Send:
+        """``send`` that closes our connection pool once the app finished shutting down."""
+
+        async def watch(message: Message) -> None:
+            if message["type"] == "lifespan.shutdown.complete":
+                await self.aclose()
+            await send(message)
+
+        return watch
 
     async def aclose(self) -> None:
         """Close the HTTP connection pool to Redtrust."""

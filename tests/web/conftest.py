@@ -9,6 +9,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx2
 import pytest
+from examples.fastapi_app import create_app as create_fastapi_app
 from examples.starlette_app import create_app
 
 from redtrust_middleware import AsyncClient, AsyncSessionManager, MemoryStore, RedtrustConfig
@@ -48,12 +49,19 @@ class Site:
             assert answer.status_code == 302, answer.text
             return answer.headers["location"]
 
-    async def sign_in(self, next_url: str = "/me") -> httpx2.Response:
-        """The whole browser flow; the response of the callback (a 303 to ``next``)."""
+    async def start(self, next_url: str = "/me") -> str:
+        """Start a login and sign in on the sandbox; the callback URL (not yet visited)."""
         start = await self.browser.get("/redtrust/login", params={"next": next_url})
         callback = await self.follow_to_redtrust(start)
         assert callback.startswith(TEST_APP_URL)
-        return await self.browser.get(path_of(callback))
+        return path_of(callback)
+
+    async def sign_in(self, next_url: str = "/me") -> httpx2.Response:
+        """The whole browser flow; the response of the callback (a 303 to ``next``)."""
+        return await self.browser.get(await self.start(next_url))
+
+    def session_cookie(self) -> str | None:
+        return self.browser.cookies.get("__Host-redtrust_session")
 
 
 def path_of(url: str) -> str:
@@ -76,9 +84,12 @@ def make_site(
     return Site(sandbox=sandbox, clock=clock, config=config, manager=manager, browser=browser), app
 
 
-@pytest.fixture
-async def site() -> AsyncIterator[Site]:
-    built, _ = make_site()
+APPS = {"starlette": create_app, "fastapi": create_fastapi_app}
+
+
+@pytest.fixture(params=sorted(APPS))
+async def site(request: pytest.FixtureRequest) -> AsyncIterator[Site]:
+    built, _ = make_site(APPS[request.param])
     async with built.browser:
         yield built
 

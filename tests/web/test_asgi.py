@@ -1,0 +1,182 @@
+"""The generic ASGI middleware: pass-through, path protection, mounted routes, plain http."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import httpx2
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+from redtrust_middleware import ConfigurationError, RedtrustConfig
+from redtrust_middleware.asgi import Message, RedtrustASGIMiddleware, Scope
+from redtrust_middleware.sandbox import running
+from redtrust_middleware.testing import TEST_USERS, make_config, make_sandbox
+from redtrust_starlette import RedtrustMiddleware, get_redtrust, redtrust_routes
+
+from .conftest import make_site
+
+pytestmark = pytest.mark.anyio
+
+
+class Recorder:
+    """An inner ASGI app that records the scopes it sees."""
+
+    def __init__(self) -> None:
+        self.scopes: list[Scope] = []
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        self.scopes.append(scope)
+        if scope["type"] == "http":
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"inner"})
+
+
+async def _call(app: Any, scope: Scope) -> list[Message]:
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent
+
+
+async def test_lifespan_and_websocket_scopes_pass_through_untouched() -> None:
+    # (The owned connection pool is closed when the app's lifespan shutdown completes.)
+    inner = Recorder()
+    app = RedtrustASGIMiddleware(inner, config=make_config())
+    for kind in ("lifespan", "websocket"):
+        scope: Scope = {"type": kind, "path": "/ws", "headers": []}
+        await _call(app, scope)
+        assert inner.scopes[-1] is scope  # the very same object, unchanged
+
+
+async def test_protected_prefixes_match_whole_segments_of_the_routed_path() -> None:
+    inner = Recorder()
+    app = RedtrustASGIMiddleware(inner, config=make_config(), protect=["/private"])
+    expected = {
+        "/private": 302,
+        "/private/x": 302,
+        "/privatex": 200,
+        "/public/../private": 200,
+        "//private": 200,
+        "/public": 200,
+    }
+    for path, status in expected.items():
+        scope: Scope = {
+            "type": "http",
+            "method": "GET",
+            "path": path,
+            "headers": [(b"user-agent", b"x"), (b"x-original-url", b"/private")],
+        }
+        sent = await _call(app, scope)
+        assert sent[0]["status"] == status, path
+    # The app saw the context as None for the paths it did serve.
+    assert all(s["redtrust"] is None for s in inner.scopes)
+
+
+async def test_a_gate_needs_a_public_url_or_allowed_hosts() -> None:
+    config = RedtrustConfig(
+        server_url="https://redtrust.test", partner="CA_TEST", shared_secret="s" * 32
+    )
+    with pytest.raises(ConfigurationError) as caught:
+        RedtrustASGIMiddleware(Recorder(), config=config)
+    assert caught.value.field == "public_url"
+
+
+async def test_the_login_route_refuses_other_methods() -> None:
+    app = RedtrustASGIMiddleware(Recorder(), config=make_config())
+    sent = await _call(
+        app, {"type": "http", "method": "POST", "path": "/redtrust/login", "headers": []}
+    )
+    assert sent[0]["status"] == 405
+
+
+def _mounted_app(config: RedtrustConfig, *, manager: Any = None) -> Starlette:
+    async def home(request: Request) -> PlainTextResponse:
+        context = get_redtrust(request)
+        return PlainTextResponse(context.subject if context else "anonymous")
+
+    from starlette.middleware import Middleware
+
+    return Starlette(
+        routes=[Route("/", home), *redtrust_routes(config)],
+        middleware=[
+            Middleware(RedtrustMiddleware, config=config, manager=manager, serve_routes=False)
+        ],
+    )
+
+
+async def test_routes_can_be_mounted_in_the_app_instead() -> None:
+    site, _ = make_site(_mounted_app)
+    async with site.browser:
+        done = await site.sign_in("/")
+        assert done.status_code == 303
+        assert (await site.browser.get("/")).text == "alice"
+
+
+@pytest.fixture
+def served_app() -> Iterator[tuple[str, Any]]:
+    """The Starlette example over a real socket, talking to the sandbox over another."""
+    from examples.starlette_app import create_app
+
+    sandbox = make_sandbox()
+    with running(sandbox) as sandbox_url:
+        sock = __import__("socket").create_server(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        app_url = f"http://127.0.0.1:{port}"
+        config = make_config(server_url=sandbox_url, public_url=app_url)
+        sandbox_redirects = app_url + "/"
+        object.__setattr__(sandbox.config, "redirect_prefixes", (sandbox_redirects,))
+        server = uvicorn.Server(
+            uvicorn.Config(create_app(config), log_level="warning", access_log=False, lifespan="on")
+        )
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        try:
+            while not server.started:
+                if not thread.is_alive():
+                    raise RuntimeError("the app server did not start")
+                threading.Event().wait(0.01)
+            yield app_url, sandbox
+        finally:
+            server.should_exit = True
+            thread.join(timeout=10)
+            sock.close()
+
+
+@pytest.mark.network
+def test_the_whole_flow_over_real_sockets(served_app: tuple[str, Any]) -> None:
+    app_url, _ = served_app
+    with httpx2.Client(base_url=app_url, timeout=10) as browser:
+        start = browser.get("/redtrust/login", params={"next": "/me"})
+        assert start.status_code == 302
+        login_url = start.headers["location"]
+        with httpx2.Client(timeout=10) as redtrust:
+            page = redtrust.get(login_url)
+            attempt = page.text.split('name="attempt" value="', 1)[1].split('"', 1)[0]
+            action = page.text.split('action="', 1)[1].split('"', 1)[0]
+            back = redtrust.post(
+                httpx2.URL(login_url).join(action),
+                data={"attempt": attempt, "username": "alice", "password": TEST_USERS["alice"]},
+            )
+        callback = back.headers["location"]
+        assert callback.startswith(app_url + "/redtrust/callback?state=")
+        done = browser.get(callback)
+        assert done.status_code == 303
+        cookie = done.headers["set-cookie"]
+        assert cookie.startswith("redtrust_session=")  # plain http: no __Host-, no Secure
+        assert "Secure" not in cookie
+        me = browser.get("/me")
+        assert me.status_code == 200
+        assert "alice" in me.text

@@ -1,0 +1,239 @@
+"""The browser flow through both example apps (Starlette and FastAPI) and the sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+
+import pytest
+
+from .conftest import Site
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_sign_in_lands_on_next_signed_in(site: Site) -> None:
+    done = await site.sign_in("/me?tab=1%2F2")
+    assert done.status_code == 303
+    assert done.headers["location"] == "/me?tab=1%2F2"  # byte for byte
+    assert done.headers["referrer-policy"] == "no-referrer"
+    assert done.headers["cache-control"] == "no-store"
+    me = await site.browser.get("/me")
+    assert me.status_code == 200
+    assert "alice" in me.text
+    assert me.headers["vary"] == "Cookie"
+    api = await site.browser.get("/api/me")
+    assert api.json()["user"] == "alice"
+
+
+async def test_cookies_are_opaque_http_only_and_host_bound(site: Site) -> None:
+    done = await site.sign_in()
+    cookies = done.headers.get_list("set-cookie")
+    session = next(c for c in cookies if c.startswith("__Host-redtrust_session="))
+    for flag in ("Path=/", "HttpOnly", "SameSite=Lax", "Secure"):
+        assert flag in session.split("; ")
+    assert "Domain=" not in session
+    handle = session.split(";", 1)[0].split("=", 1)[1]
+    assert re.fullmatch(r"[A-Za-z0-9_-]{43}", handle)  # 256 random bits, nothing else
+    assert site.manager.client is not None
+    tokens = (await site.manager.get(handle)).tokens  # type: ignore[union-attr]
+    for secret in (tokens.access_token, tokens.refresh_token or "-"):
+        assert all(secret not in c for c in cookies)
+        page = await site.browser.get("/me")
+        assert secret not in page.text
+        assert secret not in (await site.browser.get("/api/me")).text
+
+
+async def test_protected_pages_redirect_and_api_callers_get_401(site: Site) -> None:
+    page = await site.browser.get("/me?x=1")
+    assert page.status_code == 302
+    assert page.headers["location"] == "/redtrust/login?next=%2Fme%3Fx%3D1"
+    api = await site.browser.get("/api/me")
+    assert api.status_code == 401
+    assert site.browser.cookies.get("__Host-redtrust_session") is None
+    assert "login_url" in api.text
+    assert "www-authenticate" in api.headers
+    fetch = await site.browser.get("/me", headers={"sec-fetch-mode": "cors"})
+    assert fetch.status_code == 401
+    accept = await site.browser.get("/me", headers={"accept": "application/json"})
+    assert accept.status_code == 401
+
+
+async def test_two_tabs_can_sign_in_in_parallel(site: Site) -> None:
+    first = await site.start("/me?tab=1")
+    second = await site.start("/me?tab=2")
+    one = await site.browser.get(first)
+    assert one.headers["location"] == "/me?tab=1"
+    handle_one = site.session_cookie()
+    two = await site.browser.get(second)
+    assert two.headers["location"] == "/me?tab=2"
+    assert site.session_cookie() != handle_one  # a new session id at each sign-in
+    assert (await site.browser.get("/me")).status_code == 200
+    assert await site.manager.get(handle_one) is None  # the replaced session is gone
+
+
+async def test_a_replayed_callback_asks_to_sign_in_again(site: Site) -> None:
+    callback = await site.start()
+    await site.browser.get(callback)
+    handle = site.session_cookie()
+    again = await site.browser.get(callback)
+    assert again.status_code == 400
+    assert "Sign in again" in again.text
+    assert "set-cookie" not in again.headers or "redtrust_session" not in again.headers.get(
+        "set-cookie", ""
+    )
+    assert site.session_cookie() == handle
+    assert (await site.browser.get("/me")).status_code == 200  # the session is unchanged
+    assert site.sandbox.calls["exchange"] == 1
+
+
+async def test_a_callback_without_a_login_started_here_is_refused(site: Site) -> None:
+    callback = await site.start()
+    site.browser.cookies.clear()  # a victim's browser that never started this login
+    answer = await site.browser.get(callback)
+    assert answer.status_code == 400
+    assert site.sandbox.calls["exchange"] == 0
+    assert site.session_cookie() is None
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda q: q.replace("tkn=", "TKN="),
+        lambda q: q.split("&tkn=")[0] + "&tkn=",
+        lambda q: q.split("&tkn=")[0],
+        lambda q: q + "&tkn=other",
+        lambda q: q.split("&tkn=")[0] + "&tkn=" + "a" * 1100,
+        lambda q: q.split("&tkn=")[0] + "&tkn=%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+    ],
+    ids=["TKN", "empty", "missing", "duplicated", "oversized", "markup"],
+)
+async def test_bad_callbacks_are_400_and_change_nothing(site: Site, mangle: object) -> None:
+    callback = await site.start()
+    assert callable(mangle)
+    answer = await site.browser.get(mangle(callback))
+    assert answer.status_code == 400
+    assert "<script>" not in answer.text
+    assert site.sandbox.calls["exchange"] == 0
+    assert site.session_cookie() is None
+    done = await site.browser.get(callback)  # the pending login is still there
+    assert done.status_code == 303
+
+
+@pytest.mark.parametrize(
+    "next_url",
+    [
+        "//evil.example",
+        "https://evil.example",
+        "/\\evil.example",
+        "\\\\evil.example",
+        "javascript:alert(1)",
+        "%2F%2Fevil.example",
+        " //evil.example",
+        "/\t/evil.example",
+        "http:evil.example",
+        "//evil.example/%2F..",
+        "\uff0f\uff0fevil.example",  # fullwidth solidus
+    ],
+)
+async def test_next_never_leaves_the_site(site: Site, next_url: str) -> None:
+    done = await site.sign_in(next_url)
+    assert done.status_code == 303
+    assert done.headers["location"] == "/"
+
+
+async def test_the_token_is_refreshed_before_it_expires(site: Site) -> None:
+    await site.sign_in()
+    before = (await site.browser.get("/api/me")).json()["token_expires_at"]
+    site.clock.advance(250)
+    after = await site.browser.get("/api/me")
+    assert after.json()["token_expires_at"] != before
+    assert after.json()["refreshed_now"] == "true"
+    assert site.sandbox.calls["refresh"] == 1
+
+
+async def test_fifty_concurrent_requests_refresh_once(site: Site) -> None:
+    await site.sign_in()
+    site.clock.advance(310)
+    site.sandbox.latency = 0.05
+    answers = await asyncio.gather(*(site.browser.get("/api/me") for _ in range(50)))
+    assert [a.status_code for a in answers] == [200] * 50
+    assert len({a.json()["token_expires_at"] for a in answers}) == 1
+    assert site.sandbox.calls["refresh"] == 1
+
+
+async def test_redtrust_down_is_a_clear_503_and_the_session_survives(site: Site) -> None:
+    await site.sign_in()
+    site.clock.advance(400)
+    site.sandbox.fail_next(1, 503, endpoint="refresh")
+    page = await site.browser.get("/me")
+    assert page.status_code == 503
+    assert "try again" in page.text
+    assert page.headers["retry-after"].isdigit()
+    api = await site.browser.get("/api/me")
+    assert api.status_code == 503
+    assert api.json() == {"error": "redtrust_unavailable"}
+    public = await site.browser.get("/")
+    assert public.status_code == 200  # public pages are unaffected
+    site.clock.advance(6)
+    assert (await site.browser.get("/me")).status_code == 200
+
+
+async def test_logout_needs_a_post_from_this_site(site: Site) -> None:
+    await site.sign_in()
+    confirm = await site.browser.get("/redtrust/logout")
+    assert confirm.status_code == 200
+    assert "method=post" in confirm.text
+    assert (await site.browser.get("/me")).status_code == 200
+    cross = await site.browser.post("/redtrust/logout", headers={"origin": "https://evil.example"})
+    assert cross.status_code == 403
+    assert (await site.browser.get("/me")).status_code == 200
+    out = await site.browser.post("/redtrust/logout", headers={"origin": "https://app.test"})
+    assert out.status_code == 303
+    assert out.headers["location"] == "/"
+    assert (await site.browser.get("/me")).status_code == 302
+
+
+async def test_library_pages_cannot_be_framed(site: Site) -> None:
+    page = await site.browser.get("/redtrust/logout")
+    assert page.headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+
+
+async def test_requests_without_a_session_cookie_touch_no_store(site: Site) -> None:
+    reads = []
+    store = site.manager.store
+    original = store.aget
+
+    async def counting(key: str) -> bytes | None:
+        reads.append(key)
+        return await original(key)
+
+    store.aget = counting  # type: ignore[method-assign]
+    await site.browser.get("/")
+    await site.browser.get("/api/me")
+    assert reads == []
+
+
+async def test_no_token_reaches_the_logs(site: Site, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    callback = await site.start()
+    tkn = callback.rsplit("tkn=", 1)[1]
+    await site.browser.get(callback)
+    handle = site.session_cookie()
+    session = await site.manager.get(handle)
+    assert session is not None
+    site.clock.advance(250)
+    await site.browser.get("/api/me")
+    await site.browser.get(callback)  # a replay, refused
+    # The library's own log lines (the test's browser logs its URLs, tkn included).
+    text = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("redtrust"))
+    assert "callback refused" in text
+    for secret in (
+        tkn,
+        handle or "-",
+        session.tokens.access_token,
+        session.tokens.refresh_token or "-",
+    ):
+        assert secret not in text
