@@ -4,6 +4,7 @@ The core is framework-agnostic; ``redtrust_django`` and ``redtrust_starlette`` a
 """
 
 from ._clock import Clock, system_clock
+from .asgi import RedtrustASGIMiddleware
 from .client import AsyncClient, Client
 from .config import CERTIFICATE_ENROLL, PROFILES, RA_API, Endpoint, Profile, RedtrustConfig
 from .exceptions import (
@@ -38,6 +39,7 @@ from .session import (
 from .signing import sign, signed_stamp, verify
 from .stores import AsyncStore, Keyring, MemoryStore, Store
 from .tokens import TokenSet, TokenVerifier
+from .web import RedtrustContext
 
 __version__ = "0.1.0"
 
@@ -67,7 +69,9 @@ __all__ = [
     "OutcomeUnknownError",
     "Profile",
     "ProtocolError",
+    "RedtrustASGIMiddleware",
     "RedtrustConfig",
+    "RedtrustContext",
     "RedtrustError",
     "RefreshFailedError",
     "SessionError",

@@ -237,3 +237,24 @@ async def test_no_token_reaches_the_logs(site: Site, caplog: pytest.LogCaptureFi
         session.tokens.refresh_token or "-",
     ):
         assert secret not in text
+
+
+async def test_a_slow_redtrust_is_a_503_page_and_the_session_is_kept() -> None:
+    from .conftest import APPS, make_site
+
+    site, _ = make_site(APPS["starlette"], timeout=0.2, connect_retries=0)
+    async with site.browser:
+        await site.sign_in()
+        handle = site.session_cookie()
+        site.clock.advance(400)
+        site.sandbox.latency = 0.5
+        page = await site.browser.get("/me")
+        assert page.status_code == 503
+        assert site.session_cookie() == handle  # the cookie is not cleared
+        assert site.manager.store.get(site.manager.flows.session_key(handle or ""))  # type: ignore[attr-defined]
+
+
+async def test_the_public_page_knows_who_is_signed_in(site: Site) -> None:
+    assert "/me" in (await site.browser.get("/")).text
+    await site.sign_in()
+    assert "Hello alice" in (await site.browser.get("/")).text
