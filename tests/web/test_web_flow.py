@@ -258,3 +258,13 @@ async def test_the_public_page_knows_who_is_signed_in(site: Site) -> None:
     assert "/me" in (await site.browser.get("/")).text
     await site.sign_in()
     assert "Hello alice" in (await site.browser.get("/")).text
+
+
+async def test_pending_logins_per_browser_are_capped(site: Site) -> None:
+    callbacks = [await site.start(f"/me?tab={i}") for i in range(7)]
+    cookie = site.browser.cookies.get("__Host-redtrust_login") or ""
+    assert len(cookie.split(".")) == site.config.max_pending_logins
+    oldest = await site.browser.get(callbacks[0])
+    assert oldest.status_code == 400  # evicted from this browser: start again
+    newest = await site.browser.get(callbacks[-1])
+    assert newest.headers["location"] == "/me?tab=6"
