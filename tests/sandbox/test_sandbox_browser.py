@@ -354,3 +354,16 @@ def test_markup_in_partner_or_username_is_never_reflected(client: httpx2.Client)
     assert response.status_code == 401
     assert "<script>" not in response.text
     assert "<img" not in response.text
+
+
+def test_sign_in_plays_the_browser_in_process() -> None:
+    from redtrust_middleware.flow import build_login_url
+    from redtrust_middleware.testing import TEST_USERS, make_config, make_sandbox
+
+    sandbox = make_sandbox()
+    config = make_config()
+    url = build_login_url(config, redirect_url="https://app.test/cb?tkn=", now=sandbox.clock())
+    location = sandbox.sign_in(url, "alice", TEST_USERS["alice"])
+    assert location.startswith("https://app.test/cb?tkn=")
+    with pytest.raises(ValueError, match="401"):
+        sandbox.sign_in(url, "alice", "wrong")

@@ -6,10 +6,9 @@ import concurrent.futures
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import anyio
-import httpx2
 import pytest
 
 from redtrust_middleware import (
@@ -148,17 +147,7 @@ class World:
 
     def sign_in_on_page(self, login_url: str, username: str, password: str) -> str:
         """Play the browser on the sandbox's page; return the redirect location."""
-        with httpx2.Client(transport=self.sandbox.transport()) as browser:
-            page = browser.get(login_url)
-            assert page.status_code == 200, page.text
-            attempt = page.text.split('name="attempt" value="', 1)[1].split('"', 1)[0]
-            action = page.text.split('action="', 1)[1].split('"', 1)[0]
-            answer = browser.post(
-                urljoin(login_url, action),
-                data={"attempt": attempt, "username": username, "password": password},
-            )
-            assert answer.status_code == 302, answer.text
-            return answer.headers["location"]
+        return self.sandbox.sign_in(login_url, username, password)
 
     async def start_and_authenticate(self) -> tuple[LoginStart, str]:
         """Start a login and return the callback query Redtrust would send back."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import httpx2
 import pytest
@@ -36,18 +36,7 @@ class Site:
     async def follow_to_redtrust(self, response: httpx2.Response) -> str:
         """From the app's login redirect, sign in on the sandbox page; the callback URL."""
         assert response.status_code == 302, response.text
-        login_url = response.headers["location"]
-        with httpx2.Client(transport=self.sandbox.transport()) as redtrust:
-            page = redtrust.get(login_url)
-            assert page.status_code == 200, page.text
-            attempt = page.text.split('name="attempt" value="', 1)[1].split('"', 1)[0]
-            action = page.text.split('action="', 1)[1].split('"', 1)[0]
-            answer = redtrust.post(
-                urljoin(login_url, action),
-                data={"attempt": attempt, "username": "alice", "password": TEST_USERS["alice"]},
-            )
-            assert answer.status_code == 302, answer.text
-            return answer.headers["location"]
+        return self.sandbox.sign_in(response.headers["location"], "alice", TEST_USERS["alice"])
 
     async def start(self, next_url: str = "/me") -> str:
         """Start a login and sign in on the sandbox; the callback URL (not yet visited)."""

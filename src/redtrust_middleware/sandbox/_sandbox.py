@@ -7,6 +7,7 @@ import logging
 import math
 import time
 from collections import Counter
+from html.parser import HTMLParser
 from typing import Any
 
 import httpx2
@@ -220,6 +221,30 @@ class Sandbox:
         """The public JWK set that verifies the access tokens (ES256, one key)."""
         return self._signer.jwks()
 
+    def sign_in(self, login_url: str, username: str, password: str) -> str:
+        """Play the user's browser on the login page, in-process; the redirect location.
+
+        Opens ``login_url`` (a signed ``loginrequest`` URL), posts the form with the given
+        credentials and returns where Redtrust sends the browser (``RedirectUrl`` + ``tkn``).
+
+        Raises:
+            ValueError: the page or the sign-in was refused (the status is in the message).
+        """
+        page = self.handle(httpx2.Request("GET", login_url))
+        page.read()
+        if page.status_code != 200:
+            raise ValueError(f"the login page answered {page.status_code}")
+        form = _LoginForm()
+        form.feed(page.text)
+        form.close()
+        body = {**form.fields, "username": username, "password": password}
+        target = httpx2.URL(login_url).join(form.action)
+        answer = self.handle(httpx2.Request("POST", target, data=body))
+        location = answer.headers.get("location")
+        if answer.status_code != 302 or not location:
+            raise ValueError(f"the sign-in answered {answer.status_code}")
+        return location
+
     def issue_temp_token(
         self, username: str, domain: str | None = None, *, partner: str | None = None
     ) -> str:
@@ -270,3 +295,19 @@ def _endpoint(endpoint: str | None) -> str | None:
     if endpoint is not None and endpoint not in ENDPOINTS:
         raise ValueError(f"endpoint must be one of {', '.join(sorted(ENDPOINTS))}")
     return endpoint
+
+
+class _LoginForm(HTMLParser):
+    """The sign-in form's action and hidden fields."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.action = ""
+        self.fields: dict[str, str] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {name: value or "" for name, value in attrs}
+        if tag == "form":
+            self.action = values.get("action", "")
+        elif tag == "input" and values.get("type") == "hidden" and values.get("name"):
+            self.fields[values["name"]] = values.get("value", "")
