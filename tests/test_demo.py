@@ -1,11 +1,104 @@
-"""The scripted walkthrough behind `make demo` runs every step over a real socket."""
+"""`make demo` (the sandbox and the example app together) and the scripted walkthrough."""
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx2
 import pytest
 
 from redtrust_middleware.cli import main
 from redtrust_middleware.demo import walkthrough
+from redtrust_middleware.webdemo import DemoError, started
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.network
+def test_demo_serves_the_app_and_the_sandbox_and_prints_requests_without_queries() -> None:
+    lines: list[str] = []
+    with started("127.0.0.1", 0, 0, say=lines.append) as demo, httpx2.Client(timeout=5) as http:
+        assert demo.alive()
+        home = http.get(f"{demo.app_url}/")
+        assert home.status_code == 200
+        assert "This page is public" in home.text
+        me = http.get(f"{demo.app_url}/me")
+        assert me.status_code == 302
+        login = http.get(f"{demo.app_url}{me.headers['location']}")
+        assert login.status_code == 302
+        assert login.headers["location"].startswith(f"{demo.sandbox_url}/authclient/auth/")
+        page = http.get(login.headers["location"])
+        assert page.status_code == 200
+        assert 'name="username"' in page.text
+        stray = http.get(f"{demo.app_url}/redtrust/callback", params={"tkn": "secret-tkn-value"})
+        assert stray.status_code == 400
+    assert "app      GET / 200" in "\n".join(lines)
+    assert any(line.endswith("app      GET /me 302") for line in lines)
+    assert any(line.endswith("sandbox  GET /authclient/auth/loginrequest 200") for line in lines)
+    assert any(line.endswith("app      GET /redtrust/callback 400") for line in lines)
+    printed = "\n".join(lines)
+    for secret in ("secret-tkn-value", "tkn=", "hmac", "?"):
+        assert secret not in printed
+
+
+@pytest.mark.network
+@pytest.mark.parametrize("which", ["app", "sandbox"])
+def test_demo_refuses_a_busy_port_clearly(which: str) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        ports = {"app_port": 0, "sandbox_port": 0, f"{which}_port": port}
+        with (
+            pytest.raises(DemoError, match=rf"127\.0\.0\.1:{port} .*--{which}-port"),
+            started("127.0.0.1", say=lambda line: None, **ports),
+        ):
+            pass  # pragma: no cover
+        assert main(["demo", f"--{which}-port", str(port)]) == 1
+
+
+@pytest.mark.network
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_redtrust_demo_prints_the_url_and_stops_cleanly(stop: signal.Signals) -> None:
+    command = [sys.executable, "-m", "redtrust_middleware.cli", "demo"]
+    process = subprocess.Popen(
+        [*command, "--app-port", "0", "--sandbox-port", "0"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        banner: list[str] = []
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and "Ctrl-C" not in "".join(banner):
+            line = process.stdout.readline()
+            if not line:
+                break
+            banner.append(line)
+        text = "".join(banner)
+        assert "open      http://127.0.0.1:" in text
+        assert "user 'demo', password 'demo'" in text
+        url = next(line.split()[1] for line in banner if line.strip().startswith("open"))
+        assert httpx2.get(url, timeout=5).status_code == 302  # /me: sign in first
+        process.send_signal(stop)
+        out, err = process.communicate(timeout=20)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        process.wait(timeout=10)
+    assert process.returncode == 0, err
+    assert "GET /me 302" in out
+    assert out.rstrip().endswith("stopped")
+    assert "Traceback" not in err
 
 
 @pytest.mark.network
@@ -31,7 +124,9 @@ def test_walkthrough_completes(profile: str, capsys: pytest.CaptureFixture[str])
 
 def test_cli_lists_commands_and_refuses_unknown(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--help"]) == 0
-    assert "walkthrough" in capsys.readouterr().out
+    usage = capsys.readouterr().out
+    assert "walkthrough" in usage
+    assert "demo" in usage
     assert main(["no-such-command"]) == 2
     assert "usage" in capsys.readouterr().err
 

@@ -17,7 +17,8 @@ _USAGE = """usage: redtrust COMMAND [options]
 
 commands:
   sandbox       run a local Redtrust (the sandbox) on 127.0.0.1:8083
-  demo          the main demo (for now the walkthrough below)
+  demo          the sandbox and the Starlette example app together on localhost: open the
+                page, sign in as demo/demo, watch the token refresh; Ctrl-C stops both
   walkthrough   login, exchange, refresh, replay, logout and direct login, step by step,
                 against a sandbox started on a free local port
   login-url     print a signed login URL for the REDTRUST_* configuration (for manual tests:
@@ -31,6 +32,12 @@ def _sandbox(argv: Sequence[str]) -> int:
     from .sandbox.cli import main as sandbox_main
 
     return sandbox_main(argv)
+
+
+def _demo(argv: Sequence[str]) -> int:
+    from .webdemo import main as webdemo_main
+
+    return webdemo_main(argv)
 
 
 def _walkthrough(argv: Sequence[str]) -> int:
@@ -97,7 +104,7 @@ def _doctor(argv: Sequence[str]) -> int:
 
 _COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "sandbox": _sandbox,
-    "demo": _walkthrough,
+    "demo": _demo,
     "walkthrough": _walkthrough,
     "login-url": _login_url,
     "doctor": _doctor,
