@@ -1,0 +1,1 @@
+"""Performance benchmarks (not shipped). Run ``python -m benchmarks`` or ``make bench``."""
