@@ -1,12 +1,14 @@
 """A FastAPI app signed in with Redtrust; configured by the ``REDTRUST_*`` variables.
 
     REDTRUST_SERVER_URL=... REDTRUST_PARTNER=... REDTRUST_SHARED_SECRET=... \
-    REDTRUST_PUBLIC_URL=http://127.0.0.1:8000 uvicorn examples.fastapi_app:app
+    REDTRUST_PUBLIC_URL=http://127.0.0.1:8000 uvicorn --no-access-log examples.fastapi_app:app
 
 Paths: ``/`` public, ``/me`` protected page, ``/api/me`` protected JSON, sign-out by POST.
 """
 
 from __future__ import annotations
+
+import html
 
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
@@ -29,7 +31,7 @@ def create_app(
     @app.get("/", response_class=HTMLResponse)
     async def home(session: OptionalRedtrustSession) -> str:
         text = (
-            f"<p>Hello {session.subject}. <a href='/me'>Your session</a>.</p>"
+            f"<p>Hello {html.escape(session.subject or '?')}. <a href='/me'>Your session</a>.</p>"
             if session
             else "<p>This page is public. <a href='/me'>/me</a> needs a sign-in.</p>"
         )

@@ -1,12 +1,14 @@
 """A Starlette app signed in with Redtrust; configured by the ``REDTRUST_*`` variables.
 
     REDTRUST_SERVER_URL=... REDTRUST_PARTNER=... REDTRUST_SHARED_SECRET=... \
-    REDTRUST_PUBLIC_URL=http://127.0.0.1:8000 uvicorn examples.starlette_app:app
+    REDTRUST_PUBLIC_URL=http://127.0.0.1:8000 uvicorn --no-access-log examples.starlette_app:app
 
 Paths: ``/`` public, ``/me`` protected page, ``/api/me`` protected JSON, sign-out by POST.
 """
 
 from __future__ import annotations
+
+import html
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -29,7 +31,7 @@ def create_app(
     async def home(request: Request) -> HTMLResponse:
         context = get_redtrust(request)
         text = (
-            f"<p>Hello {context.subject}. <a href='/me'>Your session</a>.</p>"
+            f"<p>Hello {html.escape(context.subject or '?')}. <a href='/me'>Your session</a>.</p>"
             if context
             else "<p>This page is public. <a href='/me'>/me</a> needs a sign-in.</p>"
         )

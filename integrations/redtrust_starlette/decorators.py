@@ -47,6 +47,8 @@ def refusal(conn: HTTPConnection) -> WebResponse | None:
     scope = conn.scope
     if scope.get(SCOPE_KEY) is not None:
         return None
+    if scope["type"] != "http":
+        raise TypeError("requires_redtrust protects HTTP endpoints; websockets pass through")
     gate = scope.get(GATE_KEY)
     if not isinstance(gate, Gate):
         raise RuntimeError("RedtrustMiddleware is not installed on this app")

@@ -26,7 +26,7 @@ __all__ = [
 ]
 
 
-def require_redtrust(request: Request) -> RedtrustContext:
+async def require_redtrust(request: Request) -> RedtrustContext:
     """The signed-in context; otherwise a redirect to login, a 401 JSON or a 503.
 
     Those answers are sent by the middleware (as HTML for page navigations), not by FastAPI's
@@ -41,7 +41,7 @@ def require_redtrust(request: Request) -> RedtrustContext:
     return context
 
 
-def optional_redtrust(request: Request) -> RedtrustContext | None:
+async def optional_redtrust(request: Request) -> RedtrustContext | None:
     """The signed-in context, or None."""
     return get_redtrust(request)
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from redtrust_middleware.asgi import RedtrustASGIMiddleware, Scope
-from redtrust_middleware.web import RedtrustContext
+from redtrust_middleware.asgi import RedtrustASGIMiddleware
 
 __all__ = ["RedtrustMiddleware"]
 
@@ -17,10 +16,4 @@ class RedtrustMiddleware(RedtrustASGIMiddleware):
     ``app.add_middleware(RedtrustMiddleware, ...)``.
     """
 
-    def publish(
-        self, scope: Scope, context: RedtrustContext | None, problem: Exception | None
-    ) -> Scope:
-        published = super().publish(scope, context, problem)
-        # A new dict: the incoming one may be the lifespan state shared by all requests.
-        published["state"] = {**scope.get("state", {}), "redtrust": context}
-        return published
+    fill_state = True

@@ -15,9 +15,17 @@ from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
 from .config import RedtrustConfig
-from .session import AsyncSessionManager
+from .session import ActiveSession, AsyncSessionManager
 from .stores import AsyncStore
-from .web import Gate, Proceed, RedtrustContext, WebRequest, WebResponse, arun_gate
+from .web import (
+    SESSION_PROBLEMS,
+    Gate,
+    Proceed,
+    RedtrustContext,
+    WebRequest,
+    WebResponse,
+    arun_gate,
+)
 
 __all__ = [
     "GATE_KEY",
@@ -119,9 +127,11 @@ class RedtrustASGIMiddleware:
         protect: path prefixes the middleware itself guards (whole segments); others only see
             ``scope["redtrust"]`` and decide for themselves.
         api_prefixes: paths whose callers get 401 JSON instead of a login redirect.
-        allowed_hosts: hosts accepted for the callback URL when ``config.public_url`` is unset.
         serve_routes: False when the routes are mounted in the app instead.
     """
+
+    #: Also publish the context as ``scope["state"]["redtrust"]`` (Starlette's request.state).
+    fill_state = False
 
     def __init__(
         self,
@@ -132,7 +142,6 @@ class RedtrustASGIMiddleware:
         manager: AsyncSessionManager | None = None,
         protect: Sequence[str] = (),
         api_prefixes: Sequence[str] = ("/api/",),
-        allowed_hosts: Sequence[str] = (),
         serve_routes: bool = True,
     ) -> None:
         self.app = app
@@ -142,7 +151,6 @@ class RedtrustASGIMiddleware:
         self.gate = Gate(
             config,
             api_prefixes=api_prefixes,
-            allowed_hosts=allowed_hosts,
             client=self.manager.client,
         )
         self.protect = tuple(protect)
@@ -155,15 +163,18 @@ class RedtrustASGIMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request = request_from_scope(scope)
-        if not self.serve_routes and request.path in self.gate.routes:
-            await self.app(self.publish(scope, None, None), receive, send)
-            return
-        outcome = await arun_gate(self.gate.handle(request), self.manager)
-        if isinstance(outcome, WebResponse):
-            await send_response(send, outcome)
-            return
-        if outcome.context is None and _segment_match(request.path, self.protect):
+        path = scope["path"]
+        if path in self.gate.routes:
+            if not self.serve_routes:
+                await self.app(self.publish(scope, None, None), receive, send)
+                return
+            answer = await arun_gate(self.gate.handle(request_from_scope(scope)), self.manager)
+            if isinstance(answer, WebResponse):
+                await send_response(send, answer)
+                return
+        outcome = await self._load(scope)
+        if outcome.context is None and self.protect and _segment_match(path, self.protect):
+            request = request_from_scope(scope)
             refusal = (
                 self.gate.unavailable(request, outcome.problem)
                 if outcome.problem
@@ -191,17 +202,36 @@ class RedtrustASGIMiddleware:
                 raise
             await send_response(send, refusal.response, outcome_headers(outcome))
 
+    async def _load(self, scope: Scope) -> Proceed:
+        """The gate's session step (``Gate._load``) on the hot path: only the cookie header is
+        decoded, and the manager is awaited directly rather than through a flow."""
+        cookie = None
+        for name, value in scope["headers"]:
+            if name == b"cookie":  # ASGI header names are lower-case
+                text = value.decode("latin-1")
+                cookie = text if cookie is None else f"{cookie}; {text}"
+        handle = self.gate.session_handle(cookie)
+        if not handle:
+            return self.gate.no_session if handle is None else self.gate.signed_out
+        try:
+            session: ActiveSession | Exception | None = await self.manager.get(handle)
+        except SESSION_PROBLEMS as error:
+            session = error
+        return self.gate.after_load(session)
+
     def publish(
         self, scope: Scope, context: RedtrustContext | None, problem: Exception | None
     ) -> Scope:
-        """A copy of ``scope`` carrying the context (adapters add their own places)."""
-        published = dict(scope)
-        published[SCOPE_KEY] = context
-        published[GATE_KEY] = self.gate
-        published[MANAGER_KEY] = self.manager
+        """Put the context into ``scope`` (in place, as Starlette's own middleware do, so
+        middleware further out still see what the app added to the scope)."""
+        scope[SCOPE_KEY] = context
+        scope[GATE_KEY] = self.gate
+        scope[MANAGER_KEY] = self.manager
         if problem is not None:
-            published[PROBLEM_KEY] = problem
-        return published
+            scope[PROBLEM_KEY] = problem
+        if self.fill_state:
+            scope.setdefault("state", {})["redtrust"] = context
+        return scope
 
     def _closing_on_shutdown(self, send: Send) -> Send:
         """``send`` that closes our connection pool once the app finished shutting down."""

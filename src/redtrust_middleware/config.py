@@ -146,6 +146,8 @@ def _base_url(name: str, value: str, *, default_port: int | None) -> str:
         raise ConfigurationError(name, "has an invalid port") from None
     host = parts.hostname
     host_text = f"[{host}]" if ":" in host else host
+    if default_port is None and port == {"https": 443, "http": 80}[parts.scheme]:
+        port = None  # public URLs: one spelling per origin, as browsers send it in Origin
     if port is None:
         port = default_port
     netloc = host_text if port is None else f"{host_text}:{port}"

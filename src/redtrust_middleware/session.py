@@ -236,6 +236,19 @@ class RefreshNeeded:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Touch:
+    """Returned by :meth:`SessionFlows.loaded`: serve ``active`` after extending idle time."""
+
+    active: ActiveSession
+    key: str
+    blob: bytes = field(repr=False)
+    record: SessionRecord
+
+
+Loaded: TypeAlias = "ActiveSession | Touch | RefreshNeeded | None"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class _Refreshable:
     """A record read from the store that still needs a refresh, with the bytes read."""
 
@@ -311,6 +324,8 @@ class SessionFlows:
         self._grace: dict[str, tuple[float, TokenSet]] = {}
         self._cooldown: dict[str, float] = {}
         self._spent: dict[str, tuple[float, bool]] = {}
+        self._keys: dict[str, str] = {}
+        self._opened: dict[tuple[str, bytes], tuple[SessionRecord, ActiveSession]] = {}
         # Each call attempt is cut off at `timeout` (see _http), so the lease outlives the
         # slowest refresh with its retries; a killed holder blocks no one longer than this.
         self.lock_lease = config.timeout * (config.connect_retries + 1) + 10.0
@@ -494,22 +509,70 @@ class SessionFlows:
 
     # -- every request ----------------------------------------------------------------------
 
-    def load(self, handle: str | None) -> Flow[ActiveSession | RefreshNeeded | None]:
-        """One store read; the session, None, or :class:`RefreshNeeded` for the driver."""
-        if not handle or not is_handle(handle):
+    def key_for(self, handle: str | None) -> str | None:
+        """The store key of a well-formed handle; None for anything else (no store access)."""
+        if not handle:
             return None
-        key = self.session_key(handle)
-        blob, record = yield from self._read(key)
+        key = self._keys.get(handle)
+        if key is None:
+            if not is_handle(handle):
+                return None
+            key = self.session_key(handle)
+            self._remember_bounded(self._keys, handle, key)
+        return key
+
+    def loaded(self, handle: str, key: str, blob: bytes | None) -> Loaded:
+        """Decide from the one read of a request (pure): the session, a rare idle-time touch
+        to write first, :class:`RefreshNeeded`, or None."""
+        opened = self._open_cached(handle, key, blob)
+        if opened is None:
+            return None
+        record, active = opened
         now = self.clock()
-        if blob is None or record is None or not self._alive(record, now):
+        if not self._alive(record, now):
             return None
-        if freshness(record.tokens, now, self.config.refresh_leeway) is not Freshness.FRESH:
+        if record.tokens.expires_in(now) <= self.config.refresh_leeway:
             return RefreshNeeded(handle=handle, key=key)
         if now - record.seen_at > self.config.idle_timeout / 10:
             # Sliding idle timeout, written rarely: most requests make no write at all.
-            touched = replace(record, seen_at=now)
-            yield from self._best_effort(self._swap(key, blob, touched, now), "extend idle time")
-        return self._active(handle, record, refreshed=False)
+            return Touch(active=active, key=key, blob=blob or b"", record=record)
+        return active
+
+    def touch(self, touch: Touch) -> Flow[ActiveSession]:
+        """Extend the idle timeout (compare-and-set; a failure changes nothing for the user)."""
+        now = self.clock()
+        touched = replace(touch.record, seen_at=now)
+        yield from self._best_effort(
+            self._swap(touch.key, touch.blob, touched, now), "extend idle time"
+        )
+        return touch.active
+
+    def _open_cached(
+        self, handle: str, key: str, blob: bytes | None
+    ) -> tuple[SessionRecord, ActiveSession] | None:
+        """Open a stored record, remembering the result by its exact sealed bytes.
+
+        Most requests read bytes unchanged since the last one: the decryption, JSON and
+        token parsing happen once per write, not once per request.
+        """
+        if blob is None:
+            return None
+        cached = self._opened.get((key, blob))
+        if cached is not None:
+            return cached
+        record = self._open_record(key, blob)
+        if record is None:
+            return None
+        opened = (record, self._active(handle, record, refreshed=False))
+        self._remember_bounded(self._opened, (key, blob), opened)
+        return opened
+
+    def _remember_bounded(self, table: dict[Any, Any], key: Any, value: Any) -> None:
+        if len(table) >= self._MAX_MEMO:
+            with self._memo_lock:
+                while len(table) >= self._MAX_MEMO:
+                    table.pop(next(iter(table)), None)
+        table[key] = value
 
     def _recheck(self, handle: str, key: str) -> Flow[Outcome | _Refreshable]:
         """Read again: the session as it now stands, or the record that still needs refresh."""
@@ -822,8 +885,16 @@ class SessionManager:
         )
 
     def get(self, handle: str | None) -> ActiveSession | None:
-        """The signed-in session with a fresh token, or None (refreshing single-flight)."""
-        loaded = self._run(self.flows.load(handle))
+        """The signed-in session with a fresh token, or None (refreshing single-flight).
+
+        One store read when no refresh is due, and no write (but a rare idle-time touch).
+        """
+        key = self.flows.key_for(handle)
+        if key is None or handle is None:
+            return None
+        loaded = self.flows.loaded(handle, key, self.store.get(key))
+        if isinstance(loaded, Touch):
+            return self._run(self.flows.touch(loaded))
         if not isinstance(loaded, RefreshNeeded):
             return loaded
         try:
@@ -952,8 +1023,16 @@ class AsyncSessionManager:
         )
 
     async def get(self, handle: str | None) -> ActiveSession | None:
-        """The signed-in session with a fresh token, or None (refreshing single-flight)."""
-        loaded = await self._run(self.flows.load(handle))
+        """The signed-in session with a fresh token, or None (refreshing single-flight).
+
+        One store read when no refresh is due, and no write (but a rare idle-time touch).
+        """
+        key = self.flows.key_for(handle)
+        if key is None or handle is None:
+            return None
+        loaded = self.flows.loaded(handle, key, await self.store.aget(key))
+        if isinstance(loaded, Touch):
+            return await self._run(self.flows.touch(loaded))
         if not isinstance(loaded, RefreshNeeded):
             return loaded
         try:

@@ -153,10 +153,15 @@ class TokenSet:
     expires_at: datetime
     #: Claims of the access token (verified when a JWK set is configured, else only read).
     claims: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, repr=False, compare=False)
+    _expires_ts: float = field(init=False, repr=False, compare=False, default=0.0)
+
+    def __post_init__(self) -> None:
+        # Read on every request: convert once.
+        object.__setattr__(self, "_expires_ts", self.expires_at.timestamp())
 
     def expires_in(self, now: float) -> float:
         """Seconds until the access token expires (negative once expired)."""
-        return self.expires_at.timestamp() - now
+        return self._expires_ts - now
 
     def is_expired(self, now: float) -> bool:
         """True once the access token can no longer be used."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import re
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
@@ -28,6 +29,8 @@ from .exceptions import (
     RedtrustError,
     RefreshFailedError,
     StoreError,
+    TokenError,
+    TransportError,
     UpstreamError,
 )
 from .flow import is_handle, nonce_cookie_value, parse_nonce_cookie, validate_next
@@ -227,6 +230,11 @@ def _page(
     return WebResponse(status=status, headers=_PAGE_HEADERS, body=body.encode())
 
 
+def _not_allowed(allow: str, message: str) -> WebResponse:
+    page = _page(405, "Method not allowed", message)
+    return WebResponse(status=405, headers=(*page.headers, ("allow", allow)), body=page.body)
+
+
 def _json(
     status: int, payload: Mapping[str, Any], extra: Sequence[tuple[str, str]] = ()
 ) -> WebResponse:
@@ -238,11 +246,9 @@ class Gate:
     """The library's routes and the per-request session step, for one app.
 
     Args:
-        config: the Redtrust configuration (``public_url`` fixes the callback URL and the
-            cookies' ``Secure`` flag; without it the request's own host is used only when
-            it is in ``allowed_hosts``).
+        config: the Redtrust configuration. Its ``public_url`` is required: it fixes the
+            callback URL (never taken from a ``Host`` header) and the cookies' ``Secure`` flag.
         api_prefixes: paths whose callers get 401 JSON instead of a login redirect.
-        allowed_hosts: hosts accepted to build the callback URL when ``public_url`` is unset.
         client: the Redtrust client handed to each request's context.
     """
 
@@ -251,23 +257,33 @@ class Gate:
         config: RedtrustConfig,
         *,
         api_prefixes: Sequence[str] = ("/api/",),
-        allowed_hosts: Sequence[str] = (),
         client: Any = None,
     ) -> None:
+        if config.public_url is None or config.redirect_url is None:
+            raise ConfigurationError(
+                "public_url", "is required by the web middleware (RedirectUrl is built from it)"
+            )
         self.config = config
         self.client = client
         self.api_prefixes = tuple(api_prefixes)
-        self.allowed_hosts = frozenset(h.lower() for h in allowed_hosts)
-        if config.public_url is None and not self.allowed_hosts:
-            raise ConfigurationError(
-                "public_url", "set it (or allowed_hosts) so RedirectUrl never comes from Host"
-            )
-        self.secure = bool(config.public_url and config.public_url.startswith("https://"))
+        self.callback_url = config.redirect_url
+        parts = urlsplit(config.public_url)
+        self.origin = (parts.scheme, parts.netloc)
+        self.secure = parts.scheme == "https"
         # __Host- binds the cookie to this exact host over https, path /, no Domain.
         prefix = "__Host-" if self.secure else ""
         self.session_cookie = f"{prefix}redtrust_session"
         self.login_cookie = f"{prefix}redtrust_login"
         self.routes = {config.login_path, config.callback_path, config.logout_path}
+        self._session_cookie_value = re.compile(
+            r"(?:^|;)\s*" + re.escape(self.session_cookie) + r"=([^;]*)"
+        )
+        self._proceeds: dict[int, tuple[ActiveSession, Proceed]] = {}
+        #: What the app gets without a session cookie, and with one that is no longer valid.
+        self.no_session = _NO_SESSION
+        self.signed_out = Proceed(
+            context=None, set_cookies=(self._clear(self.session_cookie),), vary_cookie=True
+        )
 
     # -- cookies ----------------------------------------------------------------------------
 
@@ -308,22 +324,21 @@ class Gate:
             return self.config.login_path
         return f"{self.config.login_path}?next={quote(next_url, safe='')}"
 
-    def _callback_url(self, request: WebRequest) -> str | None:
-        if self.config.redirect_url is not None:
-            return self.config.redirect_url
-        host = request.headers.get("host", "").lower()
-        if host.partition(":")[0] not in self.allowed_hosts:
-            return None
-        return f"{request.scheme}://{host}{self.config.callback_path}"
-
     def _same_origin(self, request: WebRequest) -> bool:
         """Origin (or Referer) of a state-changing request matches this app, when sent."""
         sent = request.headers.get("origin") or request.headers.get("referer")
         if not sent or sent == "null":
             return sent != "null"  # SameSite=Lax already keeps cross-site POSTs cookieless
         parts = urlsplit(sent)
-        expected = urlsplit(self._callback_url(request) or "")
-        return (parts.scheme, parts.netloc) == (expected.scheme, expected.netloc)
+        try:
+            port = parts.port
+        except ValueError:
+            return False
+        default = {"https": 443, "http": 80}.get(parts.scheme)
+        netloc = parts.hostname or ""
+        if port is not None and port != default:
+            netloc = f"{netloc}:{port}"
+        return (parts.scheme, netloc) == self.origin
 
     def unauthenticated(self, request: WebRequest, next_url: str | None) -> WebResponse:
         """What a protected endpoint answers without a session: 302 or 401 JSON."""
@@ -375,11 +390,9 @@ class Gate:
         return None
 
     def _login(self, request: WebRequest) -> GateFlow:
-        if request.method not in ("GET", "HEAD"):
-            return _page(405, "Method not allowed", "Use a link to sign in.")
-        callback = self._callback_url(request)
-        if callback is None:
-            return _page(400, "Unknown host", "This address is not configured for sign-in.")
+        if request.method != "GET":  # not even HEAD: starting a login writes a record
+            return _not_allowed("GET", "Use a link to sign in.")
+        callback = self.callback_url
         cookies = self._cookies(request)
         nonces = tuple(
             parse_nonce_cookie(cookies.get(self.login_cookie), self.config.max_pending_logins)
@@ -399,6 +412,8 @@ class Gate:
         )
 
     def _callback(self, request: WebRequest) -> GateFlow:
+        if request.method != "GET":
+            return _not_allowed("GET", "Sign-in callbacks are links.")
         cookies = self._cookies(request)
         nonces = tuple(
             parse_nonce_cookie(cookies.get(self.login_cookie), self.config.max_pending_logins)
@@ -410,8 +425,8 @@ class Gate:
             )
         except CallbackError as error:
             return self._callback_failed(request, error)
-        except (UpstreamError, StoreError) as error:
-            return self.unavailable(request, error)
+        except (UpstreamError, StoreError, TokenError) as error:
+            return self._callback_unavailable(request, error)
         return WebResponse(
             status=303,
             headers=(
@@ -424,6 +439,21 @@ class Gate:
                 ),
                 ("set-cookie", self._nonce_cookie(done.browser_nonces)),
             ),
+        )
+
+    def _callback_unavailable(self, request: WebRequest, error: RedtrustError) -> WebResponse:
+        """Redtrust or the store failed mid-sign-in: the pending login is used, start again."""
+        status = 503 if isinstance(error, StoreError | TransportError) else 502
+        logger.warning("redtrust: sign-in not completed (%s)", type(error).__name__)
+        if self.wants_json(request):
+            return _json(
+                status, {"error": "sign_in_not_completed", "login_url": self.login_url(None)}
+            )
+        return _page(
+            status,
+            "Sign-in not completed",
+            "Redtrust or this site could not complete the sign-in just now. Please sign in again.",
+            (self.login_url(None), "Sign in again"),
         )
 
     def _callback_failed(self, request: WebRequest, error: CallbackError) -> WebResponse:
@@ -449,7 +479,7 @@ class Gate:
             )
             return _page(200, "Sign out?", "Confirm to end your session.", form=form)
         if request.method != "POST":
-            return _page(405, "Method not allowed", "Sign out with the form.")
+            return _not_allowed("GET, HEAD, POST", "Sign out with the form.")
         if not self._same_origin(request):
             return _page(403, "Sign-out refused", "This request came from another site.")
         handle = self._cookies(request).get(self.session_cookie)
@@ -468,34 +498,63 @@ class Gate:
             ),
         )
 
-    def _load(self, request: WebRequest) -> GateFlow:
-        header = request.headers.get("cookie")
-        if not header or self.session_cookie not in header:
-            return _NO_SESSION  # the common case costs no parsing and no store access
-        handle = self._cookies(request).get(self.session_cookie)
-        if not handle or not is_handle(handle):
-            return Proceed(
-                context=None, set_cookies=(self._clear(self.session_cookie),), vary_cookie=True
-            )
-        try:
-            session: ActiveSession | None = yield LoadSession(handle)
-        except (RefreshFailedError, StoreError, UpstreamError) as error:
-            logger.warning("redtrust: session unavailable (%s)", type(error).__name__)
-            return Proceed(context=None, vary_cookie=True, problem=error)
+    def session_handle(self, cookie_header: str | None) -> str | None:
+        """The session handle from a ``Cookie`` header: None when there is no session cookie,
+        ``""`` when there is one but it is malformed (it is then cleared)."""
+        if not cookie_header or self.session_cookie not in cookie_header:
+            return None  # the common case costs no parsing and no store access
+        if len(cookie_header) > MAX_COOKIE_HEADER:
+            return None
+        found = self._session_cookie_value.findall(cookie_header)
+        if len(found) != 1:
+            # None, or several (one tossed in by a sibling site): trust none, clear nothing.
+            return None
+        handle = found[0].strip().strip('"')
+        return handle if is_handle(handle) else ""
+
+    def after_load(self, session: ActiveSession | Exception | None) -> Proceed:
+        """What the app gets once the session was loaded (or failed to load)."""
+        if isinstance(session, ActiveSession):
+            # Sessions unchanged since the last request are the same object: reuse its answer.
+            cached = self._proceeds.get(id(session))
+            if cached is not None and cached[0] is session:
+                return cached[1]
+            proceed = Proceed(context=self._context(session), vary_cookie=True)
+            if len(self._proceeds) >= 10_000:
+                self._proceeds.clear()
+            self._proceeds[id(session)] = (session, proceed)
+            return proceed
         if session is None:
-            return Proceed(
-                context=None, set_cookies=(self._clear(self.session_cookie),), vary_cookie=True
-            )
-        context = RedtrustContext(
+            return self.signed_out
+        logger.warning("redtrust: session unavailable (%s)", type(session).__name__)
+        return Proceed(
+            context=None,
+            vary_cookie=True,
+            problem=session if isinstance(session, RedtrustError) else None,
+        )
+
+    def _context(self, session: ActiveSession) -> RedtrustContext:
+        return RedtrustContext(
             tokens=session.tokens,
             created_at=session.created_at,
             refreshed=session.refreshed,
             client=self.client,
         )
-        return Proceed(context=context, vary_cookie=True)
+
+    def _load(self, request: WebRequest) -> GateFlow:
+        handle = self.session_handle(request.headers.get("cookie"))
+        if not handle:
+            return _NO_SESSION if handle is None else self.signed_out
+        try:
+            session: ActiveSession | Exception | None = yield LoadSession(handle)
+        except SESSION_PROBLEMS as error:
+            session = error
+        return self.after_load(session)
 
 
 _NO_SESSION = Proceed(context=None)
+#: Failures to load a session that leave it intact: the app runs, protected parts say 503.
+SESSION_PROBLEMS = (RefreshFailedError, StoreError, UpstreamError)
 
 
 def run_gate(flow: GateFlow, manager: SessionManager) -> WebResponse | Proceed:

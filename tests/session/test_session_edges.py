@@ -9,12 +9,12 @@ import pytest
 
 from redtrust_middleware import RA_API, MemoryStore, TokenSet
 from redtrust_middleware.session import (
-    Get,
     Refresh,
     RefreshNeeded,
     ReplaceIf,
     SessionFlows,
     SessionRecord,
+    Touch,
 )
 from redtrust_middleware.tokens import parse_expiration
 
@@ -73,16 +73,17 @@ async def test_the_idle_touch_never_overwrites_a_newer_record(world: World) -> N
     handle = await world.sign_in()
     world.clock.advance(200)  # fresh, but old enough to extend the idle timeout
     flows: SessionFlows = world.driver.flows
-    flow = flows.load(handle)
-    get = next(flow)
-    assert isinstance(get, Get)
-    blob = world.store.inner.get(get.key)
-    write = flow.send(blob)
+    key = flows.key_for(handle)
+    assert key is not None
+    blob = world.store.inner.get(key)
+    decision = flows.loaded(handle, key, blob)
+    assert isinstance(decision, Touch)  # the one read, then a rare write
+    write = next(flows.touch(decision))
     assert isinstance(write, ReplaceIf)  # a compare-and-set against what was read
     assert write.expected == blob
-    world.store.inner.set(get.key, b"a newer record", ttl=60)
+    world.store.inner.set(key, b"a newer record", ttl=60)
     assert perform(world.store.inner, write) is False
-    assert world.store.inner.get(get.key) == b"a newer record"
+    assert world.store.inner.get(key) == b"a newer record"
 
 
 async def test_a_refresh_token_that_does_not_rotate_never_serves_stale_grace(kind: str) -> None:

@@ -85,7 +85,7 @@ async def test_protected_prefixes_match_whole_segments_of_the_routed_path() -> N
     assert all(s["redtrust"] is None for s in inner.scopes)
 
 
-async def test_a_gate_needs_a_public_url_or_allowed_hosts() -> None:
+async def test_the_web_middleware_needs_a_public_url() -> None:
     config = RedtrustConfig(
         server_url="https://redtrust.test", partner="CA_TEST", shared_secret="s" * 32
     )
@@ -180,3 +180,37 @@ def test_the_whole_flow_over_real_sockets(served_app: tuple[str, Any]) -> None:
         me = browser.get("/me")
         assert me.status_code == 200
         assert "alice" in me.text
+
+
+async def test_outer_middleware_sees_what_the_app_put_in_the_scope() -> None:
+    seen: dict[str, Any] = {}
+    inner = Recorder()
+    redtrust = RedtrustMiddleware(inner, config=make_config())
+
+    async def outer(scope: Scope, receive: Any, send: Any) -> None:
+        await redtrust(scope, receive, send)
+        seen.update(scope)
+
+    await _call(outer, {"type": "http", "method": "GET", "path": "/", "headers": []})
+    assert "redtrust" in seen  # published in place, like Starlette's own middleware
+    assert seen["state"]["redtrust"] is None
+
+
+async def test_the_decorator_says_clearly_that_websockets_are_not_protected() -> None:
+    from starlette.websockets import WebSocket
+
+    from redtrust_starlette import requires_redtrust
+
+    @requires_redtrust
+    async def endpoint(websocket: WebSocket) -> None:
+        raise AssertionError("never reached")
+
+    async def receive() -> Message:
+        return {"type": "websocket.connect"}
+
+    async def send(message: Message) -> None:
+        return None
+
+    socket = WebSocket({"type": "websocket", "path": "/ws", "headers": []}, receive, send)
+    with pytest.raises(TypeError, match="HTTP endpoints"):
+        await endpoint(socket)

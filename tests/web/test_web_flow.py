@@ -8,6 +8,8 @@ import re
 
 import pytest
 
+from redtrust_middleware.sandbox import HostileKind
+
 from .conftest import Site
 
 pytestmark = pytest.mark.anyio
@@ -268,3 +270,78 @@ async def test_pending_logins_per_browser_are_capped(site: Site) -> None:
     assert oldest.status_code == 400  # evicted from this browser: start again
     newest = await site.browser.get(callbacks[-1])
     assert newest.headers["location"] == "/me?tab=6"
+
+
+async def test_redirect_url_comes_from_config_never_from_host(site: Site) -> None:
+    start = await site.browser.get("/redtrust/login", headers={"host": "app.test:@evil.example"})
+    assert "RedirectUrl=https%3A%2F%2Fapp.test%2Fredtrust%2Fcallback" in start.headers["location"]
+    assert "evil" not in start.headers["location"]
+
+
+@pytest.mark.parametrize(
+    "cookie",
+    [
+        "__Host-redtrust_session={h}; __Host-redtrust_session={h}",  # tossed duplicate
+        "a=" + "x" * 9000 + "; __Host-redtrust_session={h}",  # oversized header
+        "other=__Host-redtrust_session",  # the name as a value
+    ],
+    ids=["duplicate", "oversized", "name-as-value"],
+)
+async def test_odd_cookie_headers_never_sign_in_nor_clear(site: Site, cookie: str) -> None:
+    await site.sign_in()
+    handle = site.session_cookie() or ""
+    answer = await site.browser.get("/api/me", headers={"cookie": cookie.format(h=handle)})
+    assert answer.status_code == 401
+    assert "set-cookie" not in answer.headers
+
+
+@pytest.mark.parametrize("kind", ["bad-expiration", "wrong-types", "no-envelope", "html"])
+async def test_a_hostile_exchange_answer_is_a_502_not_a_crash(
+    site: Site, kind: HostileKind
+) -> None:
+    callback = await site.start()
+    site.sandbox.misbehave_next(kind, endpoint="exchange")
+    answer = await site.browser.get(callback)
+    assert answer.status_code == 502
+    assert "Sign in again" in answer.text
+    assert site.session_cookie() is None
+
+
+async def test_user_names_are_escaped_on_every_page(site: Site) -> None:
+    hostile = "<img src=x onerror=alert(1)>"
+    callback = await site.start()
+    state = callback.split("state=", 1)[1].split("&", 1)[0]
+    token = site.sandbox.issue_temp_token(hostile)
+    answer = await site.browser.get(f"/redtrust/callback?state={state}&tkn={token}")
+    assert answer.status_code == 303
+    for path in ("/", "/me"):
+        text = (await site.browser.get(path)).text
+        assert hostile not in text
+        assert "&lt;img" in text
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("POST", "/redtrust/login", "GET"),
+        ("HEAD", "/redtrust/login", "GET"),
+        ("POST", "/redtrust/callback", "GET"),
+        ("PUT", "/redtrust/logout", "GET, HEAD, POST"),
+    ],
+)
+async def test_wrong_methods_get_405_with_allow(
+    site: Site, method: str, path: str, allow: str
+) -> None:
+    answer = await site.browser.request(method, path)
+    assert answer.status_code == 405
+    assert answer.headers["allow"] == allow
+    assert site.browser.cookies.get("__Host-redtrust_login") is None
+
+
+@pytest.mark.parametrize("origin", [None, "https://app.test", "https://app.test:443"])
+async def test_logout_from_this_site_is_accepted(site: Site, origin: str | None) -> None:
+    await site.sign_in()
+    headers = {"origin": origin} if origin else {}
+    out = await site.browser.post("/redtrust/logout", headers=headers)
+    assert out.status_code == 303
+    assert (await site.browser.get("/me")).status_code == 302
