@@ -96,6 +96,9 @@ def _segment_match(path: str, prefixes: Sequence[str]) -> bool:
     return any(path == p or path.startswith(p.rstrip("/") + "/") for p in prefixes)
 
 
+_VARY_COOKIE = [(b"vary", b"Cookie")]  # the common case, shared (never mutated)
+
+
 def cookie_headers(outcome: Proceed) -> list[tuple[bytes, bytes]]:
     """The headers the app's response gains: cookies that changed, and ``Vary: Cookie``."""
     headers = [(b"set-cookie", c.encode("latin-1")) for c in outcome.set_cookies]
@@ -183,7 +186,11 @@ class RedtrustASGIMiddleware:
             await send_response(send, refusal, outcome_headers(outcome))
             return
         scope = self.publish(scope, outcome.context, outcome.problem)
-        extra = cookie_headers(outcome)
+        extra = (
+            _VARY_COOKIE
+            if outcome.vary_cookie and not outcome.set_cookies
+            else (cookie_headers(outcome))
+        )
         started = False
 
         async def send_with_cookies(message: Message) -> None:

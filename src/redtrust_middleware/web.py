@@ -509,7 +509,9 @@ class Gate:
         if len(found) != 1:
             # None, or several (one tossed in by a sibling site): trust none, clear nothing.
             return None
-        handle = found[0].strip().strip('"')
+        handle = found[0]
+        if not is_handle(handle):
+            handle = handle.strip().strip('"')
         return handle if is_handle(handle) else ""
 
     def after_load(self, session: ActiveSession | Exception | None) -> Proceed:

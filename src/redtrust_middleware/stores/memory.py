@@ -68,6 +68,10 @@ class MemoryStore:
 
     def get(self, key: str) -> bytes | None:
         """The value, or None when absent or expired."""
+        # A dict read is atomic: the common case (present, unexpired) takes no lock.
+        entry = self._space(key).get(key)
+        if entry is not None and entry[0] > self._clock():
+            return entry[1]
         with self._lock:
             return self._live(key)
 
