@@ -5,7 +5,7 @@ The core is framework-agnostic; ``redtrust_django`` and ``redtrust_starlette`` a
 
 from ._clock import Clock, system_clock
 from .asgi import RedtrustASGIMiddleware
-from .client import AsyncClient, Client
+from .client import AsyncClient, AsyncUserClient, Client, UserClient
 from .config import CERTIFICATE_ENROLL, PROFILES, RA_API, Endpoint, Profile, RedtrustConfig
 from .exceptions import (
     APIError,
@@ -52,6 +52,7 @@ __all__ = [
     "AsyncClient",
     "AsyncSessionManager",
     "AsyncStore",
+    "AsyncUserClient",
     "CallbackError",
     "Client",
     "Clock",
@@ -85,6 +86,7 @@ __all__ = [
     "TransportError",
     "UpstreamError",
     "UpstreamTimeout",
+    "UserClient",
     "__version__",
     "sign",
     "signed_stamp",

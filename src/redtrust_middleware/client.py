@@ -39,9 +39,11 @@ from .tokens import TokenSet, TokenVerifier
 __all__ = [
     "ApiRequest",
     "AsyncClient",
+    "AsyncUserClient",
     "Call",
     "Client",
     "ClientCalls",
+    "UserClient",
     "parse_envelope",
 ]
 
@@ -412,3 +414,51 @@ class AsyncClient(_ClientBase):
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+class UserClient:
+    """The app's :class:`Client` bound to one signed-in user's fresh token set.
+
+    Calls made through it act as that user (the RA API calls join it as they are added).
+    ``repr`` shows no token.
+    """
+
+    __slots__ = ("_client", "tokens")
+
+    def __init__(self, client: Client, tokens: TokenSet) -> None:
+        self._client = client
+        self.tokens = tokens
+
+    def __repr__(self) -> str:
+        return f"UserClient(subject={self.tokens.subject!r})"
+
+    @property
+    def authorization(self) -> str:
+        """The ``Authorization`` header value for calls as this user."""
+        return f"Bearer {self.tokens.access_token}"
+
+    def logout(self) -> bool:
+        """Log this user out at Redtrust (False when the profile has no remote logout)."""
+        return self._client.logout(self.tokens)
+
+
+class AsyncUserClient:
+    """The app's :class:`AsyncClient` bound to one signed-in user's fresh token set."""
+
+    __slots__ = ("_client", "tokens")
+
+    def __init__(self, client: AsyncClient, tokens: TokenSet) -> None:
+        self._client = client
+        self.tokens = tokens
+
+    def __repr__(self) -> str:
+        return f"AsyncUserClient(subject={self.tokens.subject!r})"
+
+    @property
+    def authorization(self) -> str:
+        """The ``Authorization`` header value for calls as this user."""
+        return f"Bearer {self.tokens.access_token}"
+
+    async def logout(self) -> bool:
+        """Log this user out at Redtrust (False when the profile has no remote logout)."""
+        return await self._client.logout(self.tokens)

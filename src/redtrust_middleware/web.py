@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 from urllib.parse import quote, unquote, urlsplit
 
+from .client import AsyncClient, AsyncUserClient, Client, UserClient
 from .config import RedtrustConfig
 from .exceptions import (
     CallbackError,
@@ -92,8 +93,9 @@ class RedtrustContext:
     created_at: float
     #: True when the token was refreshed while serving this request.
     refreshed: bool = False
-    #: The app's Redtrust client (``AsyncClient`` or ``Client``), for calls as this user.
-    client: Any = field(default=None, repr=False, compare=False)
+    #: The app's Redtrust client bound to this user's fresh token (:class:`AsyncUserClient`
+    #: in async apps, :class:`UserClient` in sync ones), for calls as this user.
+    client: AsyncUserClient | UserClient | None = field(default=None, repr=False, compare=False)
 
     @property
     def access_token(self) -> str:
@@ -257,7 +259,7 @@ class Gate:
         config: RedtrustConfig,
         *,
         api_prefixes: Sequence[str] = ("/api/",),
-        client: Any = None,
+        client: AsyncClient | Client | None = None,
     ) -> None:
         if config.public_url is None or config.redirect_url is None:
             raise ConfigurationError(
@@ -536,11 +538,16 @@ class Gate:
         )
 
     def _context(self, session: ActiveSession) -> RedtrustContext:
+        bound: AsyncUserClient | UserClient | None = None
+        if isinstance(self.client, AsyncClient):
+            bound = AsyncUserClient(self.client, session.tokens)
+        elif isinstance(self.client, Client):
+            bound = UserClient(self.client, session.tokens)
         return RedtrustContext(
             tokens=session.tokens,
             created_at=session.created_at,
             refreshed=session.refreshed,
-            client=self.client,
+            client=bound,
         )
 
     def _load(self, request: WebRequest) -> GateFlow:

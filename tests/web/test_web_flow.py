@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from typing import Any
 
 import pytest
 
@@ -345,3 +346,31 @@ async def test_logout_from_this_site_is_accepted(site: Site, origin: str | None)
     out = await site.browser.post("/redtrust/logout", headers=headers)
     assert out.status_code == 303
     assert (await site.browser.get("/me")).status_code == 302
+
+
+async def test_the_context_offers_a_client_bound_to_the_user() -> None:
+    from redtrust_middleware import RA_API, AsyncUserClient
+
+    from .conftest import APPS, make_site
+
+    site, _ = make_site(APPS["starlette"], profile=RA_API)
+    async with site.browser:
+        await site.sign_in()
+        handle = site.session_cookie()
+        session = await site.manager.get(handle)
+        assert session is not None
+        context = await _context_of(site)
+        assert isinstance(context.client, AsyncUserClient)
+        assert context.client.authorization == f"Bearer {session.tokens.access_token}"
+        assert session.tokens.access_token not in repr(context.client)
+        assert await context.client.logout()  # at Redtrust, as this user
+        assert site.sandbox.calls["logout"] == 1
+
+
+async def _context_of(site: Site) -> Any:
+    """The context the middleware publishes for the browser's current session."""
+    from redtrust_middleware.web import Gate
+
+    gate = Gate(site.config, client=site.manager.client)
+    session = await site.manager.get(site.session_cookie())
+    return gate.after_load(session).context
