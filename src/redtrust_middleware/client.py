@@ -416,48 +416,48 @@ class AsyncClient(_ClientBase):
         await self.aclose()
 
 
-class UserClient:
-    """The app's :class:`Client` bound to one signed-in user's fresh token set.
+class _BoundToUser:
+    """What both bound clients share: the user's token set, never shown in ``repr``."""
 
-    Calls made through it act as that user (the RA API calls join it as they are added).
-    ``repr`` shows no token.
-    """
+    __slots__ = ("tokens",)
 
-    __slots__ = ("_client", "tokens")
-
-    def __init__(self, client: Client, tokens: TokenSet) -> None:
-        self._client = client
+    def __init__(self, tokens: TokenSet) -> None:
         self.tokens = tokens
 
     def __repr__(self) -> str:
-        return f"UserClient(subject={self.tokens.subject!r})"
+        return f"{type(self).__name__}(subject={self.tokens.subject!r})"
 
     @property
     def authorization(self) -> str:
         """The ``Authorization`` header value for calls as this user."""
         return f"Bearer {self.tokens.access_token}"
+
+
+class UserClient(_BoundToUser):
+    """The app's :class:`Client` bound to one signed-in user's fresh token set.
+
+    Calls made through it act as that user (the RA API calls join it as they are added).
+    """
+
+    __slots__ = ("_client",)
+
+    def __init__(self, client: Client, tokens: TokenSet) -> None:
+        super().__init__(tokens)
+        self._client = client
 
     def logout(self) -> bool:
         """Log this user out at Redtrust (False when the profile has no remote logout)."""
         return self._client.logout(self.tokens)
 
 
-class AsyncUserClient:
+class AsyncUserClient(_BoundToUser):
     """The app's :class:`AsyncClient` bound to one signed-in user's fresh token set."""
 
-    __slots__ = ("_client", "tokens")
+    __slots__ = ("_client",)
 
     def __init__(self, client: AsyncClient, tokens: TokenSet) -> None:
+        super().__init__(tokens)
         self._client = client
-        self.tokens = tokens
-
-    def __repr__(self) -> str:
-        return f"AsyncUserClient(subject={self.tokens.subject!r})"
-
-    @property
-    def authorization(self) -> str:
-        """The ``Authorization`` header value for calls as this user."""
-        return f"Bearer {self.tokens.access_token}"
 
     async def logout(self) -> bool:
         """Log this user out at Redtrust (False when the profile has no remote logout)."""
