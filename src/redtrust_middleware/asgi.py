@@ -237,7 +237,9 @@ class RedtrustASGIMiddleware:
         if problem is not None:
             scope[PROBLEM_KEY] = problem
         if self.fill_state:
-            scope.setdefault("state", {})["redtrust"] = context
+            # A new dict: some servers share one state dict between the requests of a
+            # connection (or with the lifespan); never write one user into it.
+            scope["state"] = {**scope.get("state", {}), "redtrust": context}
         return scope
 
     def _closing_on_shutdown(self, send: Send) -> Send:

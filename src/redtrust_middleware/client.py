@@ -437,6 +437,7 @@ class UserClient(_BoundToUser):
     """The app's :class:`Client` bound to one signed-in user's fresh token set.
 
     Calls made through it act as that user (the RA API calls join it as they are added).
+    To sign the user out, use the logout route: it ends the session here and at Redtrust.
     """
 
     __slots__ = ("_client",)
@@ -444,10 +445,6 @@ class UserClient(_BoundToUser):
     def __init__(self, client: Client, tokens: TokenSet) -> None:
         super().__init__(tokens)
         self._client = client
-
-    def logout(self) -> bool:
-        """Log this user out at Redtrust (False when the profile has no remote logout)."""
-        return self._client.logout(self.tokens)
 
 
 class AsyncUserClient(_BoundToUser):
@@ -458,7 +455,3 @@ class AsyncUserClient(_BoundToUser):
     def __init__(self, client: AsyncClient, tokens: TokenSet) -> None:
         super().__init__(tokens)
         self._client = client
-
-    async def logout(self) -> bool:
-        """Log this user out at Redtrust (False when the profile has no remote logout)."""
-        return await self._client.logout(self.tokens)

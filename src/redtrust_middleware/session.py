@@ -571,7 +571,10 @@ class SessionFlows:
         if len(table) >= self._MAX_MEMO:
             with self._memo_lock:
                 while len(table) >= self._MAX_MEMO:
-                    table.pop(next(iter(table)), None)
+                    try:
+                        table.pop(next(iter(table)), None)
+                    except (RuntimeError, StopIteration):  # changed meanwhile: look again
+                        continue
         table[key] = value
 
     def _recheck(self, handle: str, key: str) -> Flow[Outcome | _Refreshable]:

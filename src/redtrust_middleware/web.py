@@ -338,6 +338,8 @@ class Gate:
             return False
         default = {"https": 443, "http": 80}.get(parts.scheme)
         netloc = parts.hostname or ""
+        if ":" in netloc:
+            netloc = f"[{netloc}]"  # IPv6, spelled as in the configured public_url
         if port is not None and port != default:
             netloc = f"{netloc}:{port}"
         return (parts.scheme, netloc) == self.origin

@@ -214,3 +214,22 @@ async def test_the_decorator_says_clearly_that_websockets_are_not_protected() ->
     socket = WebSocket({"type": "websocket", "path": "/ws", "headers": []}, receive, send)
     with pytest.raises(TypeError, match="HTTP endpoints"):
         await endpoint(socket)
+
+
+async def test_a_state_dict_shared_by_the_server_is_never_written() -> None:
+    shared: dict[str, Any] = {"from_lifespan": 1}
+    inner = Recorder()
+    app = RedtrustMiddleware(inner, config=make_config())
+    await _call(app, {"type": "http", "method": "GET", "path": "/", "headers": [], "state": shared})
+    assert shared == {"from_lifespan": 1}
+    assert inner.scopes[-1]["state"] == {"from_lifespan": 1, "redtrust": None}
+
+
+async def test_logout_works_for_an_ipv6_public_url() -> None:
+    from redtrust_middleware.web import Gate, WebRequest
+
+    gate = Gate(make_config(public_url="http://[::1]:8000"))
+    request = WebRequest(
+        method="POST", path="/redtrust/logout", headers={"origin": "http://[::1]:8000"}
+    )
+    assert gate._same_origin(request)
