@@ -198,6 +198,14 @@ def text_field(body: Mapping[str, Any], name: str, *, required: bool = True) -> 
     return value
 
 
+def required_text(body: Mapping[str, Any], name: str) -> str:
+    """A required :func:`text_field`: its value, or a 400 naming ``name``."""
+    value = text_field(body, name)
+    if value is None:  # text_field already refused it; this keeps the type exact
+        raise bad_request(f"field '{name}' is required")
+    return value
+
+
 def single_header(request: httpx2.Request, name: str) -> str | None:
     """A header's value, ``None`` when absent; 400 when it is sent more than once."""
     values = request.headers.get_list(name)

@@ -28,10 +28,8 @@ class AccessTokenSigner:
     def __init__(self, issuer: str) -> None:
         self._issuer = issuer
         self._key = ECKey.generate_key("P-256", auto_kid=True)
-        kid = self._key.kid
-        assert kid is not None  # auto_kid sets the RFC 7638 thumbprint
-        #: The key id placed in every token header and in the JWKS.
-        self.kid: str = kid
+        #: The key id placed in every token header and in the JWKS (the RFC 7638 thumbprint).
+        self.kid: str = self._key.kid or self._key.thumbprint()
 
     def __repr__(self) -> str:
         return f"AccessTokenSigner(alg={ALGORITHM!r}, kid={self.kid!r})"

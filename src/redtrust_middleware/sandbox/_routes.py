@@ -41,6 +41,7 @@ from ._http import (
     json_object,
     query_params,
     raw_json,
+    required_text,
     single_header,
     text_field,
 )
@@ -103,7 +104,8 @@ def _signed_partner(
         )
     except SignatureError as exc:
         raise unauthorized(exc.code, exc.reason) from None
-    assert partner is not None  # verify rejects a missing partner
+    if partner is None:  # verify has refused it already; kept for an exact type
+        raise unauthorized("MISSING_SIGNATURE", "partner is required")
     return partner
 
 
@@ -243,15 +245,13 @@ def login_form(sv: Services, request: httpx2.Request) -> httpx2.Response:
 def exchange(sv: Services, request: httpx2.Request) -> httpx2.Response:
     """``GET``/``POST /authapi/v1/login_by_temp_token``: temporary token to token data."""
     partner = _header_partner(sv, request)
-    token = text_field(json_object(request), "temporalToken")
-    assert token is not None
+    token = required_text(json_object(request), "temporalToken")
     return _granted(sv, sv.state.exchange(partner, token), "temporal token exchanged")
 
 
 def _refresh(sv: Services, request: httpx2.Request, *, with_bearer: bool) -> httpx2.Response:
     partner = _header_partner(sv, request)
-    refresh_token = text_field(json_object(request), "refreshToken")
-    assert refresh_token is not None
+    refresh_token = required_text(json_object(request), "refreshToken")
     session_id: str | None = None
     if with_bearer:  # its signature and partner must be right; its expiry does not matter
         session_id = sv.signer.read(bearer_token(request), audience=partner)["sid"]
@@ -273,10 +273,8 @@ def direct_login(sv: Services, request: httpx2.Request) -> httpx2.Response:
     """``POST /raapi/v1/auth/login``: user name and password to token data."""
     partner = _header_partner(sv, request)
     body = json_object(request)
-    username = text_field(body, "username")
-    password = text_field(body, "password")
-    assert username is not None
-    assert password is not None
+    username = required_text(body, "username")
+    password = required_text(body, "password")
     domain = _checked_domain(sv.config, text_field(body, "domain", required=False), "'domain'")
     if not sv.state.check_password(username, password):
         raise unauthorized(INVALID_CREDENTIALS, "invalid username or password")

@@ -190,8 +190,7 @@ class SandboxState:
         ended = self._ended
         while ended:
             session = self._sessions[next(iter(ended))]
-            assert session.ended_at is not None
-            if now < session.ended_at + retention:
+            if session.ended_at is not None and now < session.ended_at + retention:
                 break
             self._forget_session(session)
         retired = self._retired
