@@ -256,6 +256,31 @@ class _ClientBase:
         self.calls = ClientCalls(config, _make_verifier(config))
         self._clock = clock
 
+    def _send_arguments(self, request: ApiRequest) -> dict[str, Any]:
+        """What one attempt sends: fresh HMAC headers, the size and time limits."""
+        return {
+            "operation": request.operation,
+            "method": request.method,
+            "url": request.url,
+            "headers": self.calls.headers(request, self._clock()),
+            "json_body": request.json_body,
+            "limit": self.config.max_response_bytes,
+            "time_limit": self.config.timeout,
+        }
+
+    def _failed(
+        self, request: ApiRequest, started: float, error: TransportError, *, last: bool
+    ) -> None:
+        """Log a failed attempt; raise unless it may be tried again."""
+        self._log(request, started, type(error).__name__)
+        failure = self.calls.give_up(request, error, last)
+        if failure is not None:
+            raise failure from None
+
+    def _parsed(self, call: Call[T], started: float, raw: _http.RawResponse) -> T:
+        self._log(call.request, started, str(raw.status))
+        return call.parse(raw, self._clock())
+
     def _log(self, request: ApiRequest, started: float, outcome: str) -> None:
         logger.debug(
             "redtrust %s -> %s in %.0f ms",
@@ -290,24 +315,11 @@ class Client(_ClientBase):
                 time.sleep(delay)
             started = time.perf_counter()
             try:
-                raw = _http.send(
-                    self._http,
-                    operation=request.operation,
-                    method=request.method,
-                    url=request.url,
-                    headers=self.calls.headers(request, self._clock()),
-                    json_body=request.json_body,
-                    limit=self.config.max_response_bytes,
-                    time_limit=self.config.timeout,
-                )
+                raw = _http.send(self._http, **self._send_arguments(request))
             except TransportError as error:
-                self._log(request, started, type(error).__name__)
-                failure = self.calls.give_up(request, error, index == len(schedule) - 1)
-                if failure is not None:
-                    raise failure from None
+                self._failed(request, started, error, last=index == len(schedule) - 1)
                 continue
-            self._log(request, started, str(raw.status))
-            return call.parse(raw, self._clock())
+            return self._parsed(call, started, raw)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def exchange(self, temp_token: str) -> TokenSet:
@@ -363,24 +375,11 @@ class AsyncClient(_ClientBase):
                 await anyio.sleep(delay)
             started = time.perf_counter()
             try:
-                raw = await _http.async_send(
-                    self._http,
-                    operation=request.operation,
-                    method=request.method,
-                    url=request.url,
-                    headers=self.calls.headers(request, self._clock()),
-                    json_body=request.json_body,
-                    limit=self.config.max_response_bytes,
-                    time_limit=self.config.timeout,
-                )
+                raw = await _http.async_send(self._http, **self._send_arguments(request))
             except TransportError as error:
-                self._log(request, started, type(error).__name__)
-                failure = self.calls.give_up(request, error, index == len(schedule) - 1)
-                if failure is not None:
-                    raise failure from None
+                self._failed(request, started, error, last=index == len(schedule) - 1)
                 continue
-            self._log(request, started, str(raw.status))
-            return call.parse(raw, self._clock())
+            return self._parsed(call, started, raw)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def exchange(self, temp_token: str) -> TokenSet:
