@@ -16,6 +16,7 @@ sealed with AES-GCM (see :mod:`.stores.sealing`).
 from __future__ import annotations
 
 import asyncio
+import copy
 import enum
 import functools
 import hashlib
@@ -330,6 +331,15 @@ class SessionFlows:
         # slowest refresh with its retries; a killed holder blocks no one longer than this.
         self.lock_lease = config.timeout * (config.connect_retries + 1) + 10.0
         self._max_polls = int(self.lock_lease / self._MAX_POLL_DELAY) + 10
+
+    #: Namespaces whose records belong to one browser (its session, its pending logins);
+    #: a face with its own per-browser session (Django) keeps them there.
+    BROWSER_NAMESPACES = ("session", "pending")
+
+    def is_browser_record(self, key: str) -> bool:
+        """True for a key in one of :attr:`BROWSER_NAMESPACES`."""
+        parts = key.rsplit(":", 2)
+        return len(parts) == 3 and parts[1] in self.BROWSER_NAMESPACES
 
     # keys: hashes, so a store dump reveals no handle, nonce or refresh token
     def session_key(self, handle: str) -> str:
@@ -817,6 +827,13 @@ class SessionManager:
         self._locks = KeyedLocks()
         self._sleep = sleep
 
+    def using(self, store: Store) -> SessionManager:
+        """This manager over another store, sharing its flows, client and locks: for faces
+        whose browser records live in a per-request store, such as a framework's session."""
+        bound = copy.copy(self)
+        bound.store = store
+        return bound
+
     def _perform(self, effect: Effect) -> Any:
         store = self.store
         match effect:
@@ -952,8 +969,15 @@ class AsyncSessionManager:
         self.client = client if client is not None else AsyncClient(config, clock=clock)
         self.flows = SessionFlows(config, _keyring(config, keyring), clock)
         self._locks = AsyncKeyedLocks()
-        self._inflight: dict[str, asyncio.Task[ActiveSession | None]] = {}
+        self._inflight: dict[tuple[str, int], asyncio.Task[ActiveSession | None]] = {}
         self._sleep = sleep
+
+    def using(self, store: AsyncStore) -> AsyncSessionManager:
+        """This manager over another store, sharing its flows, client, locks and refresh
+        tasks: for faces whose browser records live in a per-request store."""
+        bound = copy.copy(self)
+        bound.store = store
+        return bound
 
     async def _perform(self, effect: Effect) -> Any:
         store = self.store
@@ -1042,20 +1066,25 @@ class AsyncSessionManager:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # not asyncio (trio): shield the refresh from cancellation
             with anyio.CancelScope(shield=True):
-                async with self._locks.hold(loaded.key):
-                    refreshed = await self._run(self.flows.refresh(loaded))
-            return refreshed
-        # One refresh task per session, owned by the manager: requests wait for it, and a
-        # request that is cancelled (the client hung up) cannot abandon it halfway, with
-        # tokens rotated upstream but not saved and the store lock left to expire.
-        task = self._inflight.get(loaded.key)
+                return await self._refresh_locked(loaded)
+        # One refresh task per session and store, owned by the manager: requests wait for
+        # it, and a request that is cancelled (the client hung up) cannot abandon it halfway,
+        # with tokens rotated upstream but not saved and the store lock left to expire.
+        # Requests over another store (a per-request one, see `using`) queue on the lock
+        # instead and then find the result in the grace memo, saving it into their own.
+        inflight = (loaded.key, id(self.store))
+        task = self._inflight.get(inflight)
         if task is None:
-            task = loop.create_task(self._run(self.flows.refresh(loaded)))
-            self._inflight[loaded.key] = task
-            task.add_done_callback(functools.partial(self._forget, loaded.key))
+            task = loop.create_task(self._refresh_locked(loaded))
+            self._inflight[inflight] = task
+            task.add_done_callback(functools.partial(self._forget, inflight))
         return await asyncio.shield(task)
 
-    def _forget(self, key: str, task: asyncio.Task[ActiveSession | None]) -> None:
+    async def _refresh_locked(self, loaded: RefreshNeeded) -> ActiveSession | None:
+        async with self._locks.hold(loaded.key):
+            return await self._run(self.flows.refresh(loaded))
+
+    def _forget(self, key: tuple[str, int], task: asyncio.Task[ActiveSession | None]) -> None:
         self._inflight.pop(key, None)
         if not task.cancelled():
             task.exception()  # retrieved here, so an unawaited failure is not reported twice

@@ -19,7 +19,7 @@ import logging
 import re
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 from urllib.parse import quote, unquote, urlsplit
 
 from .client import AsyncClient, AsyncUserClient, Client, UserClient
@@ -40,12 +40,14 @@ from .tokens import TokenSet
 
 __all__ = [
     "BeginLogin",
+    "Browser",
     "CompleteLogin",
     "EndSession",
     "Gate",
     "LoadSession",
     "Proceed",
     "RedtrustContext",
+    "RouteAnswer",
     "WebRequest",
     "WebResponse",
     "arun_gate",
@@ -136,6 +138,31 @@ class Proceed:
     problem: RedtrustError | None = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Browser:
+    """What a browser carries between requests: its session handle and pending-login nonces.
+
+    The generic middleware keeps them in cookies; framework faces with their own session
+    (Django) keep them there instead. Never shown in ``repr``.
+    """
+
+    handle: str | None = field(default=None, repr=False)
+    nonces: tuple[str, ...] = field(default=(), repr=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RouteAnswer:
+    """The answer of one of the library's routes, and what the browser must now keep."""
+
+    response: WebResponse
+    #: The pending-login nonces to keep from now on (None: unchanged).
+    nonces: tuple[str, ...] | None = field(default=None, repr=False)
+    #: A new session handle: the user signed in (the face starts a fresh session for it).
+    handle: str | None = field(default=None, repr=False)
+    #: The session ended: the face forgets the handle.
+    signed_out: bool = False
+
+
 # -- calls the gate asks the driver to make on its session manager --------------------------
 
 
@@ -185,6 +212,7 @@ class EndSession:
 
 ManagerCall: TypeAlias = BeginLogin | CompleteLogin | LoadSession | EndSession
 GateFlow: TypeAlias = Generator[ManagerCall, Any, "WebResponse | Proceed"]
+RouteFlow: TypeAlias = Generator[ManagerCall, Any, RouteAnswer]
 
 
 def parse_cookies(header: str | None) -> dict[str, str]:
@@ -373,18 +401,46 @@ class Gate:
     # -- the gate ---------------------------------------------------------------------------
 
     def handle(self, request: WebRequest) -> GateFlow:
-        """Answer the library's routes, or load the session for the app's own."""
+        """Answer the library's routes, or load the session for the app's own (cookie face)."""
+        if request.path in self.routes:
+            answer = yield from self.route(request, self.browser_from_cookies(request))
+            return self.with_cookies(answer)
+        return (yield from self._load(request))
+
+    def route(self, request: WebRequest, browser: Browser) -> RouteFlow:
+        """One of the library's routes, chosen by path (login, callback or logout)."""
         path = request.path
         if path == self.config.login_path:
-            return (yield from self._login(request))
+            return (yield from self.login(request, browser))
         if path == self.config.callback_path:
-            return (yield from self._callback(request))
-        if path == self.config.logout_path:
-            return (yield from self._logout(request))
-        return (yield from self._load(request))
+            return (yield from self.callback(request, browser))
+        return (yield from self.logout(request, browser))
 
     def _cookies(self, request: WebRequest) -> dict[str, str]:
         return parse_cookies(request.headers.get("cookie"))
+
+    def browser_from_cookies(self, request: WebRequest) -> Browser:
+        """The browser state the cookie face keeps: the session and pending-login cookies."""
+        cookies = self._cookies(request)
+        nonces = parse_nonce_cookie(cookies.get(self.login_cookie), self.config.max_pending_logins)
+        return Browser(handle=cookies.get(self.session_cookie) or None, nonces=tuple(nonces))
+
+    def with_cookies(self, answer: RouteAnswer) -> WebResponse:
+        """A route's response with the cookies that keep its new browser state."""
+        cookies: list[tuple[str, str]] = []
+        if answer.handle is not None:
+            value = self._cookie(self.session_cookie, answer.handle, self.config.absolute_timeout)
+            cookies.append(("set-cookie", value))
+        elif answer.signed_out:
+            cookies.append(("set-cookie", self._clear(self.session_cookie)))
+        if answer.nonces is not None:
+            cookies.append(("set-cookie", self._nonce_cookie(answer.nonces)))
+        response = answer.response
+        if not cookies:
+            return response
+        return WebResponse(
+            status=response.status, headers=(*response.headers, *cookies), body=response.body
+        )
 
     def _query_next(self, request: WebRequest) -> str | None:
         for part in request.query.decode("latin-1").split("&"):
@@ -393,57 +449,45 @@ class Gate:
                 return unquote(value)
         return None
 
-    def _login(self, request: WebRequest) -> GateFlow:
+    def login(self, request: WebRequest, browser: Browser) -> RouteFlow:
+        """Start a sign-in: a pending login, and a redirect to Redtrust's signed login page."""
         if request.method != "GET":  # not even HEAD: starting a login writes a record
-            return _not_allowed("GET", "Use a link to sign in.")
-        callback = self.callback_url
-        cookies = self._cookies(request)
-        nonces = tuple(
-            parse_nonce_cookie(cookies.get(self.login_cookie), self.config.max_pending_logins)
-        )
+            return RouteAnswer(response=_not_allowed("GET", "Use a link to sign in."))
         try:
-            start: LoginStart = yield BeginLogin(self._query_next(request), callback, nonces)
+            start: LoginStart = yield BeginLogin(
+                self._query_next(request), self.callback_url, browser.nonces
+            )
         except StoreError as error:
-            return self.unavailable(request, error)
-        return WebResponse(
+            return RouteAnswer(response=self.unavailable(request, error))
+        response = WebResponse(
             status=302,
             headers=(
                 ("location", start.url),
                 ("cache-control", "no-store"),
                 ("referrer-policy", "no-referrer"),
-                ("set-cookie", self._nonce_cookie(start.browser_nonces)),
             ),
         )
+        return RouteAnswer(response=response, nonces=start.browser_nonces)
 
-    def _callback(self, request: WebRequest) -> GateFlow:
+    def callback(self, request: WebRequest, browser: Browser) -> RouteFlow:
+        """Complete a sign-in from Redtrust's redirect: a new session, then off to ``next``."""
         if request.method != "GET":
-            return _not_allowed("GET", "Sign-in callbacks are links.")
-        cookies = self._cookies(request)
-        nonces = tuple(
-            parse_nonce_cookie(cookies.get(self.login_cookie), self.config.max_pending_logins)
-        )
-        previous = cookies.get(self.session_cookie)
+            return RouteAnswer(response=_not_allowed("GET", "Sign-in callbacks are links."))
         try:
-            done: LoginDone = yield CompleteLogin(
-                request.query, nonces, previous if previous else None
-            )
+            done: LoginDone = yield CompleteLogin(request.query, browser.nonces, browser.handle)
         except CallbackError as error:
-            return self._callback_failed(request, error)
+            return RouteAnswer(response=self._callback_failed(request, error))
         except (UpstreamError, StoreError, TokenError) as error:
-            return self._callback_unavailable(request, error)
-        return WebResponse(
+            return RouteAnswer(response=self._callback_unavailable(request, error))
+        response = WebResponse(
             status=303,
             headers=(
                 ("location", done.next_url),
                 ("cache-control", "no-store"),
                 ("referrer-policy", "no-referrer"),  # the URL carried tkn: never pass it on
-                (
-                    "set-cookie",
-                    self._cookie(self.session_cookie, done.handle, self.config.absolute_timeout),
-                ),
-                ("set-cookie", self._nonce_cookie(done.browser_nonces)),
             ),
         )
+        return RouteAnswer(response=response, handle=done.handle, nonces=done.browser_nonces)
 
     def _callback_unavailable(self, request: WebRequest, error: RedtrustError) -> WebResponse:
         """Redtrust or the store failed mid-sign-in: the pending login is used, start again."""
@@ -475,32 +519,33 @@ class Gate:
             (self.login_url(None), "Sign in again"),
         )
 
-    def _logout(self, request: WebRequest) -> GateFlow:
+    def logout(self, request: WebRequest, browser: Browser) -> RouteFlow:
+        """Sign out: a confirmation form on GET; on a same-origin POST, end the session."""
         if request.method in ("GET", "HEAD"):
             form = (
                 f'<form method=post action="{html.escape(self.config.logout_path)}">'
                 "<button type=submit>Sign out</button></form>"
             )
-            return _page(200, "Sign out?", "Confirm to end your session.", form=form)
+            return RouteAnswer(
+                response=_page(200, "Sign out?", "Confirm to end your session.", form=form)
+            )
         if request.method != "POST":
-            return _not_allowed("GET, HEAD, POST", "Sign out with the form.")
+            return RouteAnswer(response=_not_allowed("GET, HEAD, POST", "Sign out with the form."))
         if not self._same_origin(request):
-            return _page(403, "Sign-out refused", "This request came from another site.")
-        handle = self._cookies(request).get(self.session_cookie)
+            return RouteAnswer(
+                response=_page(403, "Sign-out refused", "This request came from another site.")
+            )
+        handle = browser.handle
         if handle and is_handle(handle):
             try:
                 yield EndSession(handle)
             except StoreError as error:
-                return self.unavailable(request, error)
+                return RouteAnswer(response=self.unavailable(request, error))
         target = validate_next(self._query_next(request), self.config)
-        return WebResponse(
-            status=303,
-            headers=(
-                ("location", target),
-                ("cache-control", "no-store"),
-                ("set-cookie", self._clear(self.session_cookie)),
-            ),
+        response = WebResponse(
+            status=303, headers=(("location", target), ("cache-control", "no-store"))
         )
+        return RouteAnswer(response=response, signed_out=True)
 
     def session_handle(self, cookie_header: str | None) -> str | None:
         """The session handle from a ``Cookie`` header: None when there is no session cookie,
@@ -568,7 +613,10 @@ _NO_SESSION = Proceed(context=None)
 SESSION_PROBLEMS = (RefreshFailedError, StoreError, UpstreamError)
 
 
-def run_gate(flow: GateFlow, manager: SessionManager) -> WebResponse | Proceed:
+R = TypeVar("R")
+
+
+def run_gate(flow: Generator[ManagerCall, Any, R], manager: SessionManager) -> R:
     """Drive a gate flow with a synchronous session manager (WSGI, Django sync)."""
     try:
         call = next(flow)
@@ -583,7 +631,7 @@ def run_gate(flow: GateFlow, manager: SessionManager) -> WebResponse | Proceed:
         return stop.value  # type: ignore[no-any-return]
 
 
-async def arun_gate(flow: GateFlow, manager: AsyncSessionManager) -> WebResponse | Proceed:
+async def arun_gate(flow: Generator[ManagerCall, Any, R], manager: AsyncSessionManager) -> R:
     """Drive a gate flow with an asynchronous session manager (ASGI, Django async)."""
     try:
         call = next(flow)
