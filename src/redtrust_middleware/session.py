@@ -336,10 +336,11 @@ class SessionFlows:
     #: a face with its own per-browser session (Django) keeps them there.
     BROWSER_NAMESPACES = ("session", "pending")
 
-    def is_browser_record(self, key: str) -> bool:
+    @classmethod
+    def is_browser_record(cls, key: str) -> bool:
         """True for a key in one of :attr:`BROWSER_NAMESPACES`."""
         parts = key.rsplit(":", 2)
-        return len(parts) == 3 and parts[1] in self.BROWSER_NAMESPACES
+        return len(parts) == 3 and parts[1] in cls.BROWSER_NAMESPACES
 
     # keys: hashes, so a store dump reveals no handle, nonce or refresh token
     def session_key(self, handle: str) -> str:

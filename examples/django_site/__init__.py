@@ -1,0 +1,1 @@
+"""A Django project signed in with Redtrust (see manage.py)."""

@@ -1,0 +1,77 @@
+"""Settings of the example site, from the environment.
+
+``REDTRUST_SERVER_URL``, ``REDTRUST_PARTNER``, ``REDTRUST_SHARED_SECRET``, ``REDTRUST_DOMAIN``,
+``REDTRUST_PROFILE`` and ``REDTRUST_PUBLIC_URL`` (defaults: the local sandbox and
+http://127.0.0.1:8000); ``DJANGO_SECRET_KEY``, ``DJANGO_DEBUG``, ``DJANGO_DB`` (sqlite file)
+and ``REDTRUST_REDIS_URL`` (a shared cache for refresh locks, for several workers).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+env = os.environ.get
+
+# A development key: set DJANGO_SECRET_KEY anywhere else. Redtrust's encryption keys derive
+# from it (and SECRET_KEY_FALLBACKS), so rotating it keeps sessions readable.
+SECRET_KEY = env("DJANGO_SECRET_KEY", "example-only-not-secret-4b1e7f0c2d9a8e6b5c3f1a0d9e8b7c6a")
+DEBUG = env("DJANGO_DEBUG", "1") == "1"
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]", "testserver"]
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "redtrust_django",
+]
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "redtrust_django.middleware.RedtrustMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+ROOT_URLCONF = "examples.django_site.urls"
+WSGI_APPLICATION = "examples.django_site.wsgi.application"
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": env("DJANGO_DB", str(BASE_DIR / "db.sqlite3")),
+    }
+}
+if env("REDTRUST_REDIS_URL"):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": env("REDTRUST_REDIS_URL"),
+        }
+    }
+else:
+    # runserver is one process, so a local-memory lock cache is enough here.
+    SILENCED_SYSTEM_CHECKS = ["redtrust.W003"]
+SESSION_COOKIE_SECURE = env("REDTRUST_PUBLIC_URL", "").startswith("https://")
+USE_TZ = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDTRUST = {
+    "SERVER_URL": env("REDTRUST_SERVER_URL", "http://127.0.0.1:8083"),
+    "PARTNER": env("REDTRUST_PARTNER", "CA_DEMO"),
+    # The sandbox's public demo secret, for local use only.
+    "SHARED_SECRET": env("REDTRUST_SHARED_SECRET", "sandbox-demo-secret-0123456789abcdef"),
+    "PUBLIC_URL": env("REDTRUST_PUBLIC_URL", "http://127.0.0.1:8000"),
+    "PROFILE": env("REDTRUST_PROFILE", "certificate-enroll"),
+}
+if env("REDTRUST_DOMAIN"):
+    REDTRUST["DOMAIN"] = env("REDTRUST_DOMAIN", "")
+if env("REDTRUST_REFRESH_LEEWAY"):
+    REDTRUST["REFRESH_LEEWAY"] = float(env("REDTRUST_REFRESH_LEEWAY", "60"))
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"redtrust_middleware": {"handlers": ["console"], "level": "INFO"}},
+}

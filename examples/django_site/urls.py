@@ -1,0 +1,14 @@
+"""The example's paths: the same as the Starlette examples, the library's under /redtrust/."""
+
+from __future__ import annotations
+
+from django.urls import include, path
+
+from . import views
+
+urlpatterns = [
+    path("", views.home),
+    path("me", views.me),
+    path("api/me", views.api_me),
+    path("redtrust/", include("redtrust_django.urls")),
+]

@@ -1,0 +1,64 @@
+"""Django requests and responses to and from the core's neutral web types."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.cache import caches
+from django.http import HttpRequest, HttpResponse
+
+from redtrust_middleware.session import SessionFlows
+from redtrust_middleware.web import Browser, WebRequest, WebResponse
+
+from .conf import Runtime
+from .store import DjangoStore
+
+__all__ = ["HANDLE_KEY", "NONCES_KEY", "browser", "http_response", "store_for", "web_request"]
+
+#: ``request.session`` entries: this browser's session handle and pending-login nonces.
+HANDLE_KEY = "_redtrust_handle"
+NONCES_KEY = "_redtrust_login"
+
+
+def web_request(request: HttpRequest) -> WebRequest:
+    """The neutral request for a Django one (header names lower-case)."""
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    return WebRequest(
+        method=request.method or "GET",
+        path=request.path,
+        query=request.META.get("QUERY_STRING", "").encode("latin-1", "replace"),
+        headers=headers,
+        scheme=request.scheme or "http",
+    )
+
+
+def http_response(answer: WebResponse) -> HttpResponse:
+    """A Django response for a gate answer."""
+    response = HttpResponse(content=answer.body, status=answer.status)
+    for name, value in answer.headers:
+        response[name] = value
+    return response
+
+
+def _browser(handle: Any, nonces: Any, runtime: Runtime) -> Browser:
+    limit = runtime.config.max_pending_logins
+    kept = (
+        tuple(n for n in nonces if isinstance(n, str))[-limit:] if isinstance(nonces, list) else ()
+    )
+    return Browser(handle=handle if isinstance(handle, str) else None, nonces=kept)
+
+
+def browser(request: HttpRequest, runtime: Runtime) -> Browser:
+    """What this browser keeps in its Django session."""
+    session = request.session
+    return _browser(session.get(HANDLE_KEY), session.get(NONCES_KEY), runtime)
+
+
+def store_for(request: HttpRequest, runtime: Runtime) -> DjangoStore:
+    """The store this request's session step runs over."""
+    return DjangoStore(
+        request.session,
+        caches[runtime.cache_alias],
+        runtime.parts.clock,
+        SessionFlows.is_browser_record,
+    )

@@ -1,0 +1,21 @@
+"""The Django app: registers the system checks."""
+
+from __future__ import annotations
+
+from django.apps import AppConfig
+from django.core import checks
+
+
+class RedtrustDjangoConfig(AppConfig):
+    """``INSTALLED_APPS += ["redtrust_django"]``."""
+
+    name = "redtrust_django"
+    label = "redtrust"
+    verbose_name = "Redtrust sign-in"
+
+    def ready(self) -> None:
+        from . import checks as redtrust_checks
+
+        checks.register(redtrust_checks.check_settings, checks.Tags.security)
+        checks.register(redtrust_checks.check_middleware, checks.Tags.security)
+        checks.register(redtrust_checks.check_storage, checks.Tags.security, checks.Tags.caches)

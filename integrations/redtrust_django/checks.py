@@ -1,0 +1,120 @@
+"""System checks (``manage.py check``): ``redtrust.E001``... errors, ``redtrust.W001``... warnings.
+
+| id | problem |
+|---|---|
+| E001 | ``REDTRUST`` is missing or not a dict |
+| E002 | a ``REDTRUST`` key is missing or invalid (the message names it) |
+| E003 | ``redtrust_django.urls`` is not included in the URLconf |
+| E004 | ``SessionMiddleware`` is not in ``MIDDLEWARE`` |
+| E005 | ``RedtrustMiddleware`` is missing, or placed before ``SessionMiddleware`` |
+| W001 | ``SERVER_URL`` or ``PUBLIC_URL`` uses plain http while ``DEBUG`` is off |
+| W002 | a cookie-based session engine would send the (sealed) tokens to the browser |
+| W003 | the lock cache is local to one process: refresh is single-flight per process only |
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core import checks
+from django.core.cache import caches
+from django.core.cache.backends.dummy import DummyCache
+from django.core.cache.backends.locmem import LocMemCache
+
+from redtrust_middleware import ConfigurationError
+
+from .conf import read_settings
+
+__all__ = ["check_middleware", "check_settings", "check_storage"]
+
+SESSION_MIDDLEWARE = "django.contrib.sessions.middleware.SessionMiddleware"
+REDTRUST_MIDDLEWARE = "redtrust_django.middleware.RedtrustMiddleware"
+
+
+def check_settings(**_: Any) -> list[checks.CheckMessage]:
+    """E001-E003 and W001: the ``REDTRUST`` setting and the URLconf."""
+    if not isinstance(getattr(settings, "REDTRUST", None), dict):
+        return [
+            checks.Error(
+                "The REDTRUST setting is missing or not a dict.",
+                hint='REDTRUST = {"SERVER_URL": ..., "PARTNER": ..., "SHARED_SECRET": ..., '
+                '"PUBLIC_URL": ...}',
+                id="redtrust.E001",
+            )
+        ]
+    try:
+        config, _ = read_settings()
+    except ConfigurationError as error:
+        if error.field == "urls":
+            return [
+                checks.Error(
+                    f"redtrust_django.urls is not included: {error.problem}.", id="redtrust.E003"
+                )
+            ]
+        return [checks.Error(f"Invalid Redtrust setting: {error}.", id="redtrust.E002")]
+    plain = [
+        name
+        for name, url in (("SERVER_URL", config.server_url), ("PUBLIC_URL", config.public_url))
+        if url and url.startswith("http://")
+    ]
+    if plain and not settings.DEBUG:
+        return [
+            checks.Warning(
+                f"REDTRUST {' and '.join(plain)} use plain http while DEBUG is off.",
+                hint="Serve the site and reach Redtrust over https in production.",
+                id="redtrust.W001",
+            )
+        ]
+    return []
+
+
+def check_middleware(**_: Any) -> list[checks.CheckMessage]:
+    """E004-E005: the middleware order."""
+    middleware = list(settings.MIDDLEWARE)
+    if SESSION_MIDDLEWARE not in middleware:
+        return [
+            checks.Error(
+                "Redtrust keeps each browser's sign-in in its Django session.",
+                hint=f"Add {SESSION_MIDDLEWARE!r} to MIDDLEWARE.",
+                id="redtrust.E004",
+            )
+        ]
+    if REDTRUST_MIDDLEWARE not in middleware or middleware.index(
+        REDTRUST_MIDDLEWARE
+    ) < middleware.index(SESSION_MIDDLEWARE):
+        return [
+            checks.Error(
+                "RedtrustMiddleware must be in MIDDLEWARE, after SessionMiddleware.",
+                hint=f"Add {REDTRUST_MIDDLEWARE!r} after {SESSION_MIDDLEWARE!r}.",
+                id="redtrust.E005",
+            )
+        ]
+    return []
+
+
+def check_storage(**_: Any) -> list[checks.CheckMessage]:
+    """W002-W003: where tokens and locks are kept."""
+    found: list[checks.CheckMessage] = []
+    if settings.SESSION_ENGINE == "django.contrib.sessions.backends.signed_cookies":
+        found.append(
+            checks.Warning(
+                "Cookie-based sessions would send the (encrypted) Redtrust tokens to the "
+                "browser, and a copied cookie would outlive a sign-out.",
+                hint="Use the database, cache or cached_db session engine.",
+                id="redtrust.W002",
+            )
+        )
+    raw = getattr(settings, "REDTRUST", None)
+    alias = raw.get("CACHE", "default") if isinstance(raw, dict) else "default"
+    if alias in settings.CACHES and isinstance(caches[alias], LocMemCache | DummyCache):
+        found.append(
+            checks.Warning(
+                f"The cache {alias!r} holding Redtrust's refresh locks is local to one "
+                "process: with several workers, each may refresh the same session.",
+                hint="Point REDTRUST['CACHE'] at a shared cache, e.g. "
+                "django.core.cache.backends.redis.RedisCache.",
+                id="redtrust.W003",
+            )
+        )
+    return found

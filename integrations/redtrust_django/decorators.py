@@ -1,0 +1,72 @@
+"""``redtrust_required`` for function views (sync or async) and a mixin for class-based views.
+
+A page navigation without a session gets a redirect to the login view with ``next``; an API
+or fetch caller a 401 JSON with ``login_url``; a signed-in user whose session cannot be read
+right now (Redtrust or the store down) a clear 503 with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+from asgiref.sync import iscoroutinefunction
+from django.http import HttpRequest, HttpResponse
+
+from ._web import http_response, web_request
+from .conf import get_runtime
+from .middleware import PROBLEM_ATTRIBUTE
+
+__all__ = ["RedtrustRequiredMixin", "redtrust_refusal", "redtrust_required"]
+
+V = TypeVar("V", bound=Callable[..., Any])
+
+
+def redtrust_refusal(request: HttpRequest) -> HttpResponse | None:
+    """What to answer instead of a protected view, or None when signed in."""
+    if not hasattr(request, "redtrust"):
+        raise RuntimeError(
+            "request.redtrust is missing: add redtrust_django.middleware.RedtrustMiddleware "
+            "to MIDDLEWARE (after SessionMiddleware)"
+        )
+    if request.redtrust is not None:
+        return None
+    gate = get_runtime().gate
+    problem = getattr(request, PROBLEM_ATTRIBUTE, None)
+    if problem is not None:
+        return http_response(gate.unavailable(web_request(request), problem))
+    return http_response(gate.unauthenticated(web_request(request), request.get_full_path()))
+
+
+def redtrust_required(view: V) -> V:
+    """Let only signed-in users reach ``view`` (sync or async function views)."""
+    if iscoroutinefunction(view):
+
+        @functools.wraps(view)
+        async def async_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            return redtrust_refusal(request) or await view(request, *args, **kwargs)
+
+        return cast(V, async_wrapper)
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        return redtrust_refusal(request) or view(request, *args, **kwargs)
+
+    return cast(V, wrapper)
+
+
+class RedtrustRequiredMixin:
+    """For class-based views (sync or async handlers): put it first among the bases."""
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        refusal = redtrust_refusal(request)
+        if refusal is None:
+            return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
+        if getattr(self, "view_is_async", False):
+
+            async def refused() -> HttpResponse:
+                return refusal
+
+            return refused()
+        return refusal

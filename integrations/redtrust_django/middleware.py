@@ -1,0 +1,122 @@
+"""``RedtrustMiddleware``: a fresh Redtrust token on every signed-in request, sync or async.
+
+Place it after ``SessionMiddleware``. It reads this browser's Redtrust session from
+``request.session``, refreshes the access token before it expires (single-flight: one
+refresh per session in a process, and across processes through the cache lock), and sets
+``request.redtrust`` to the :class:`~redtrust_middleware.web.RedtrustContext` or None.
+Errors from Redtrust raised by views become a clear 502/503 here, in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import Any
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpRequest, HttpResponse
+
+from redtrust_middleware import AsyncUserClient, RefreshFailedError, StoreError, UpstreamError
+from redtrust_middleware.session import ActiveSession
+from redtrust_middleware.web import SESSION_PROBLEMS, RedtrustContext
+
+from . import signals
+from ._web import HANDLE_KEY, http_response, store_for, web_request
+from .conf import Runtime, get_runtime
+
+__all__ = ["PROBLEM_ATTRIBUTE", "RedtrustMiddleware"]
+
+#: Why ``request.redtrust`` is None although the browser has a session (Redtrust or the
+#: store is unavailable): protected views answer 503 instead of "sign in".
+PROBLEM_ATTRIBUTE = "redtrust_problem"
+_UNAVAILABLE = (UpstreamError, StoreError, RefreshFailedError)
+
+
+class RedtrustMiddleware:
+    """Natively sync and async (no ``MiddlewareMixin``); see the module docstring."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        self.get_response = get_response
+        self.async_mode = iscoroutinefunction(get_response)
+        if self.async_mode:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.async_mode:
+            return self.__acall__(request)
+        runtime = get_runtime()
+        handle = _session(request).get(HANDLE_KEY)
+        request.redtrust = None  # type: ignore[attr-defined]
+        if isinstance(handle, str) and handle:
+            manager = runtime.sync_manager.using(store_for(request, runtime))
+            try:
+                loaded: ActiveSession | Exception | None = manager.get(handle)
+            except SESSION_PROBLEMS as error:
+                loaded = error
+            for signal, arguments in self._publish(request, runtime, loaded):
+                signal.send(sender=type(self), request=request, **arguments)
+        return self.get_response(request)
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        runtime = get_runtime()
+        handle = await _session(request).aget(HANDLE_KEY)
+        request.redtrust = None  # type: ignore[attr-defined]
+        if isinstance(handle, str) and handle:
+            manager = runtime.async_manager.using(store_for(request, runtime))
+            try:
+                loaded: ActiveSession | Exception | None = await manager.get(handle)
+            except SESSION_PROBLEMS as error:
+                loaded = error
+            for signal, arguments in self._publish(request, runtime, loaded):
+                await signal.asend(sender=type(self), request=request, **arguments)
+            if loaded is None:
+                await request.session.apop(HANDLE_KEY, None)
+        response: Awaitable[HttpResponse] = self.get_response(request)
+        return await response
+
+    def _publish(
+        self, request: HttpRequest, runtime: Runtime, loaded: ActiveSession | Exception | None
+    ) -> list[tuple[Any, dict[str, Any]]]:
+        """Set ``request.redtrust`` from the loaded session; the signals to send."""
+        proceed = runtime.gate.after_load(loaded)
+        context = proceed.context
+        if context is not None:
+            context = replace(context, client=self._client(runtime, context))
+            request.redtrust = context  # type: ignore[attr-defined]
+            if context.refreshed:
+                return [(signals.token_refreshed, {"context": context})]
+            return []
+        if proceed.problem is not None:
+            setattr(request, PROBLEM_ATTRIBUTE, proceed.problem)
+            return [(signals.refresh_failed, {"error": proceed.problem})]
+        if not self.async_mode:
+            request.session.pop(HANDLE_KEY, None)
+        return [(signals.redtrust_logged_out, {"reason": "ended"})]
+
+    def _client(self, runtime: Runtime, context: RedtrustContext) -> Any:
+        """The app's client bound to this user, for the mode this request runs in."""
+        if self.async_mode:
+            return AsyncUserClient(runtime.async_manager.client, context.tokens)
+        from redtrust_middleware import UserClient
+
+        return UserClient(runtime.sync_manager.client, context.tokens)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        """Redtrust or the store failing inside a view: a clear 502/503, never a traceback."""
+        if not isinstance(exception, _UNAVAILABLE):
+            return None
+        return http_response(get_runtime().gate.unavailable(web_request(request), exception))
+
+
+def _session(request: HttpRequest) -> Any:
+    session = getattr(request, "session", None)
+    if session is None:
+        raise ImproperlyConfigured(
+            "RedtrustMiddleware needs django.contrib.sessions.middleware.SessionMiddleware "
+            "before it in MIDDLEWARE"
+        )
+    return session

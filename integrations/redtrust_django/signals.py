@@ -1,0 +1,21 @@
+"""Signals sent by the Redtrust middleware and views (``send`` in sync mode, ``asend`` in async).
+
+Every signal has ``sender`` (the ``RedtrustMiddleware`` or view function) and ``request``;
+none carries a token.
+"""
+
+from __future__ import annotations
+
+from django.dispatch import Signal
+
+__all__ = ["redtrust_logged_in", "redtrust_logged_out", "refresh_failed", "token_refreshed"]
+
+#: A user completed a sign-in; ``context`` is the new :class:`RedtrustContext`.
+redtrust_logged_in = Signal()
+#: The user's token was refreshed while serving ``request``; ``context`` has the new one.
+token_refreshed = Signal()
+#: The session could not be refreshed just now (it is kept); ``error`` says why.
+refresh_failed = Signal()
+#: A user signed out (``reason="logout"``) or the session ended (``reason="ended"``: refresh
+#: token rejected, idle or absolute timeout).
+redtrust_logged_out = Signal()

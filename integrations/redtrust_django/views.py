@@ -1,0 +1,80 @@
+"""The login, callback and logout views: thin wrappers over the core's :class:`Gate` routes.
+
+The browser's pending-login nonces and session handle live in ``request.session``; the
+session key is cycled when a user signs in (no fixation) and the session is flushed when
+they sign out. The views are exempt from ``LoginRequiredMiddleware`` and from CSRF checks
+on logout, which the gate guards itself with an Origin check (``SameSite=Lax`` sessions).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib.auth.decorators import login_not_required
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_variables
+
+from redtrust_middleware.session import SessionManager
+from redtrust_middleware.web import Browser, Gate, RouteAnswer, RouteFlow, run_gate
+
+from . import signals
+from ._web import HANDLE_KEY, NONCES_KEY, browser, http_response, store_for, web_request
+from .conf import get_runtime
+
+__all__ = ["callback", "login", "logout"]
+
+Route = Callable[[Gate, Any, Browser], RouteFlow]
+
+
+def _keep(request: HttpRequest, answer: RouteAnswer) -> None:
+    session = request.session
+    if answer.handle is not None:
+        session.cycle_key()
+        session[HANDLE_KEY] = answer.handle
+    elif answer.signed_out:
+        session.flush()
+    if answer.nonces is not None:
+        session[NONCES_KEY] = list(answer.nonces)
+
+
+def _signal(answer: RouteAnswer, manager: SessionManager) -> tuple[Any, dict[str, Any]] | None:
+    if answer.handle is not None:
+        context = get_runtime().gate.after_load(manager.get(answer.handle)).context
+        return signals.redtrust_logged_in, {"context": context}
+    if answer.signed_out:
+        return signals.redtrust_logged_out, {"reason": "logout"}
+    return None
+
+
+def _view(route: Route) -> Callable[[HttpRequest], HttpResponse]:
+    """A Django view running one gate route.
+
+    Sync on purpose: these views are visited once per sign-in, and under ASGI Django runs
+    them in its thread pool, where the sync client is always safe (an async client's
+    connections belong to one event loop, and WSGI gives each async view a new one).
+    """
+
+    @sensitive_variables()
+    def view(request: HttpRequest) -> HttpResponse:
+        runtime = get_runtime()
+        manager = runtime.sync_manager.using(store_for(request, runtime))
+        flow = route(runtime.gate, web_request(request), browser(request, runtime))
+        answer = run_gate(flow, manager)
+        _keep(request, answer)
+        sent = _signal(answer, manager)
+        if sent is not None:
+            sent[0].send(sender=view, request=request, **sent[1])
+        return http_response(answer.response)
+
+    view.__name__ = view.__qualname__ = route.__name__
+    return login_not_required(view)
+
+
+#: Start a sign-in: ``GET login?next=/path`` redirects to Redtrust.
+login = _view(Gate.login)
+#: Redtrust's redirect back, carrying ``tkn``.
+callback = _view(Gate.callback)
+#: ``GET`` shows a confirmation form; ``POST`` (same origin) signs out.
+logout = csrf_exempt(_view(Gate.logout))

@@ -1,0 +1,252 @@
+"""The browser flow through the example Django site and the sandbox, under WSGI and ASGI."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.contrib.sessions.backends.cache import SessionStore
+
+from redtrust_django.signals import redtrust_logged_in
+from redtrust_django.store import SESSION_KEY
+
+from .conftest import ORIGIN, PAGE, DjangoSite
+
+
+def _json(response: Any) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(response.content)
+    return data
+
+
+def test_sign_in_lands_on_next_signed_in(dsite: DjangoSite) -> None:
+    done = dsite.sign_in("/me?tab=1%2F2")
+    assert done.status_code == 303
+    assert done["location"] == "/me?tab=1%2F2"
+    assert done["referrer-policy"] == "no-referrer"
+    assert done["cache-control"] == "no-store"
+    me = dsite.get("/me")
+    assert me.status_code == 200
+    assert b"alice" in me.content
+    assert _json(dsite.get("/api/me"))["user"] == "alice"  # an async view
+
+
+def test_the_session_id_is_cycled_at_sign_in_and_flushed_at_sign_out(dsite: DjangoSite) -> None:
+    assert dsite.get("/").status_code == 200
+    callback = dsite.start()
+    before = dsite.session_id()  # the session that holds the pending login
+    assert before is not None
+    dsite.get(callback)
+    signed_in = dsite.session_id()
+    assert signed_in not in (None, before)
+    assert not SessionStore().exists(before)  # no fixation: the old id is gone
+    out = dsite.post("/redtrust/logout", ORIGIN)
+    assert out.status_code == 303
+    assert dsite.session_id() != signed_in
+    assert not SessionStore().exists(signed_in or "-")
+    assert dsite.get("/me").status_code == 302
+
+
+def test_no_token_reaches_the_browser_or_the_session_in_clear(dsite: DjangoSite) -> None:
+    seen: list[Any] = []
+
+    def on_login(**kwargs: Any) -> None:
+        seen.append(kwargs["context"].tokens)
+
+    redtrust_logged_in.connect(on_login, weak=False)
+    try:
+        done = dsite.sign_in()
+    finally:
+        redtrust_logged_in.disconnect(on_login)
+    session = SessionStore(session_key=dsite.session_id())
+    stored = json.dumps(session.load())
+    (refresh,) = [s.refresh_token for s in dsite.sandbox.sessions_for("alice")]
+    assert len(seen) == 1
+    for secret in (seen[0].access_token, refresh):
+        assert secret not in stored
+        assert secret not in str(done.cookies)
+        assert secret.encode() not in dsite.get("/me").content
+    assert SESSION_KEY in session.load()
+
+
+def test_protected_pages_redirect_and_api_callers_get_401(dsite: DjangoSite) -> None:
+    page = dsite.get("/me?x=1", PAGE)
+    assert page.status_code == 302
+    assert page["location"] == "/redtrust/login?next=%2Fme%3Fx%3D1"
+    api = dsite.get("/api/me")
+    assert api.status_code == 401
+    assert _json(api) == {"error": "not_authenticated", "login_url": "/redtrust/login?next=%2Fapi%2Fme"}
+    assert dsite.get("/me", {"accept": "application/json"}).status_code == 401
+
+
+def test_two_tabs_can_sign_in_in_parallel(dsite: DjangoSite) -> None:
+    first = dsite.start("/me?tab=1")
+    second = dsite.start("/me?tab=2")
+    assert dsite.get(first)["location"] == "/me?tab=1"
+    assert dsite.get(second)["location"] == "/me?tab=2"
+    assert dsite.get("/me").status_code == 200
+
+
+def test_a_replayed_callback_asks_to_sign_in_again(dsite: DjangoSite) -> None:
+    callback = dsite.start()
+    dsite.get(callback)
+    session = dsite.session_id()
+    again = dsite.get(callback)
+    assert again.status_code == 400
+    assert b"Sign in again" in again.content
+    assert dsite.session_id() == session
+    assert dsite.get("/me").status_code == 200
+    assert dsite.sandbox.calls["exchange"] == 1
+
+
+def test_a_callback_without_a_login_started_here_is_refused(dsite: DjangoSite) -> None:
+    callback = dsite.start()
+    victim = dsite.fresh_browser()
+    answer = victim.get(callback)
+    assert answer.status_code == 400
+    assert dsite.sandbox.calls["exchange"] == 0
+    assert victim.get("/me").status_code == 302
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda q: q.replace("tkn=", "TKN="),
+        lambda q: q.split("&tkn=")[0] + "&tkn=",
+        lambda q: q.split("&tkn=")[0],
+        lambda q: q + "&tkn=other",
+        lambda q: q.split("&tkn=")[0] + "&tkn=" + "a" * 1100,
+        lambda q: q.split("&tkn=")[0] + "&tkn=%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+    ],
+    ids=["TKN", "empty", "missing", "duplicated", "oversized", "markup"],
+)
+def test_bad_callbacks_are_400_and_change_nothing(
+    dsite: DjangoSite, mangle: Callable[[str], str]
+) -> None:
+    callback = dsite.start()
+    answer = dsite.get(mangle(callback))
+    assert answer.status_code == 400
+    assert b"<script>" not in answer.content
+    assert dsite.sandbox.calls["exchange"] == 0
+    assert dsite.get("/me").status_code == 302
+    assert dsite.get(callback).status_code == 303  # the pending login is still there
+
+
+@pytest.mark.parametrize(
+    "next_url",
+    [
+        "//evil.example",
+        "https://evil.example",
+        "/\\evil.example",
+        "javascript:alert(1)",
+        "%2F%2Fevil.example",
+        "/\t/evil.example",
+        "http:evil.example",
+    ],
+)
+def test_next_never_leaves_the_site(dsite: DjangoSite, next_url: str) -> None:
+    done = dsite.sign_in(next_url)
+    assert done.status_code == 303
+    assert done["location"] == "/"
+
+
+def test_the_token_is_refreshed_before_it_expires(dsite: DjangoSite) -> None:
+    dsite.sign_in()
+    before = _json(dsite.get("/api/me"))["token_expires_at"]
+    dsite.clock.advance(250)
+    after = _json(dsite.get("/api/me"))
+    assert after["token_expires_at"] != before
+    assert after["refreshed_now"] == "true"
+    assert dsite.sandbox.calls["refresh"] == 1
+    again = _json(dsite.get("/me/".rstrip("/").replace("/me", "/api/me")))
+    assert again["token_expires_at"] == after["token_expires_at"]  # saved in the session
+    assert dsite.sandbox.calls["refresh"] == 1
+
+
+def test_concurrent_requests_on_an_expiring_session_refresh_once(dsite: DjangoSite) -> None:
+    dsite.sign_in()
+    dsite.clock.advance(310)
+    dsite.sandbox.latency = 0.05
+    tabs = [dsite.same_browser() for _ in range(12)]
+    answers: list[Any] = [None] * len(tabs)
+    if dsite.mode == "asgi":  # one event loop, as under an ASGI server
+
+        async def browse_all() -> None:
+            answers[:] = await asyncio.gather(*(t.client.get("/api/me") for t in tabs))
+
+        async_to_sync(browse_all)()
+    else:  # WSGI: one thread per request
+        start = threading.Barrier(len(tabs))
+
+        def browse(index: int) -> None:
+            start.wait()
+            answers[index] = tabs[index].get("/api/me")
+
+        threads = [threading.Thread(target=browse, args=(i,)) for i in range(len(tabs))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert [a.status_code for a in answers] == [200] * len(tabs)
+    assert len({_json(a)["token_expires_at"] for a in answers}) == 1
+    assert dsite.sandbox.calls["refresh"] == 1
+    assert dsite.get("/me").status_code == 200  # nobody was signed out
+
+
+def test_redtrust_down_is_a_clear_503_and_the_session_survives(dsite: DjangoSite) -> None:
+    dsite.sign_in()
+    dsite.clock.advance(400)
+    dsite.sandbox.fail_next(1, 503, endpoint="refresh")
+    page = dsite.get("/me", PAGE)
+    assert page.status_code == 503
+    assert b"try again" in page.content
+    assert page["retry-after"].isdigit()
+    api = dsite.get("/api/me")
+    assert api.status_code == 503
+    assert _json(api) == {"error": "redtrust_unavailable"}
+    assert dsite.get("/").status_code == 200  # public pages are unaffected
+    dsite.clock.advance(6)
+    assert dsite.get("/me").status_code == 200
+
+
+def test_logout_needs_a_post_from_this_site(dsite: DjangoSite) -> None:
+    dsite.sign_in()
+    confirm = dsite.get("/redtrust/logout")
+    assert confirm.status_code == 200
+    assert b"method=post" in confirm.content
+    assert dsite.get("/me").status_code == 200
+    cross = dsite.post("/redtrust/logout", {"origin": "https://evil.example"})
+    assert cross.status_code == 403
+    assert dsite.get("/me").status_code == 200
+    out = dsite.post("/redtrust/logout", ORIGIN)
+    assert out.status_code == 303
+    assert out["location"] == "/"
+    assert dsite.get("/me").status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("post", "/redtrust/login", "GET"),
+        ("post", "/redtrust/callback", "GET"),
+    ],
+)
+def test_wrong_methods_get_405_with_allow(
+    dsite: DjangoSite, method: str, path: str, allow: str
+) -> None:
+    answer = dsite.post(path, ORIGIN) if method == "post" else dsite.get(path)
+    assert answer.status_code == 405
+    assert answer["allow"] == allow
+
+
+def test_a_hostile_exchange_answer_is_a_502_not_a_crash(dsite: DjangoSite) -> None:
+    callback = dsite.start()
+    dsite.sandbox.misbehave_next("not-json", endpoint="exchange")
+    answer = dsite.get(callback)
+    assert answer.status_code == 502
+    assert b"Sign in again" in answer.content
+    assert dsite.get("/me").status_code == 302
