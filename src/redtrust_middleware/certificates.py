@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any, TypedDict
 
@@ -393,7 +394,7 @@ class CsrRequest:
     """The answer of ``csr/create``: the request code and the CSR Redtrust signed."""
 
     request_code: str
-    csr: x509.CertificateSigningRequest
+    csr: x509.CertificateSigningRequest = field(repr=False)
     #: The CSR as Redtrust sent it (PEM).
     csr_pem: str = field(repr=False)
     #: The thumbprint of the certificate this request renews, if it is a renewal.
@@ -408,6 +409,26 @@ class IssuedCertificate:
     #: As Redtrust returned it (the sandbox: SHA-1 of the DER, upper-case hex).
     thumbprint: str
     certificate: x509.Certificate = field(repr=False)
+
+    @property
+    def subject(self) -> str:
+        """The certificate's subject as an RFC 4514 string (``CN=Alice,O=Org,C=ES``)."""
+        return self.certificate.subject.rfc4514_string()
+
+    @property
+    def serial_number(self) -> int:
+        """The serial number the partner's CA gave it."""
+        return self.certificate.serial_number
+
+    @property
+    def not_valid_before(self) -> datetime:
+        """Start of validity (aware, UTC)."""
+        return self.certificate.not_valid_before_utc
+
+    @property
+    def not_valid_after(self) -> datetime:
+        """End of validity (aware, UTC)."""
+        return self.certificate.not_valid_after_utc
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
