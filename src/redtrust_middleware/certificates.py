@@ -412,7 +412,10 @@ class IssuedCertificate:
 
     @property
     def subject(self) -> str:
-        """The certificate's subject as an RFC 4514 string (``CN=Alice,O=Org,C=ES``)."""
+        """The certificate's subject as an RFC 4514 string.
+
+        RFC 4514 writes the last RDN first: a DN given as ``cn, o, c`` reads ``C=ES,O=Org,CN=A``.
+        """
         return self.certificate.subject.rfc4514_string()
 
     @property
