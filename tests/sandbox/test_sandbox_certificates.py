@@ -263,7 +263,7 @@ def test_wrong_methods(client: httpx2.Client, alice: str) -> None:
 # -- memory bounds ---------------------------------------------------------------------------
 
 
-def small_sandbox(clock: FakeClock, **limits: int) -> Sandbox:
+def small_sandbox(clock: FakeClock, **limits: Any) -> Sandbox:
     config = SandboxConfig(
         partners={PARTNER: SECRET},
         users={"alice": "a", "bob": "b"},
