@@ -43,6 +43,22 @@ def _csr_of(csr: object) -> x509.CertificateSigningRequest:
         raise InvalidInputError("csr", "is not a PEM certificate request") from None
 
 
+def _key_usage(**granted: bool) -> x509.KeyUsage:
+    """A KeyUsage with only the ``granted`` purposes set."""
+    purposes = (
+        "digital_signature",
+        "content_commitment",
+        "key_encipherment",
+        "data_encipherment",
+        "key_agreement",
+        "key_cert_sign",
+        "crl_sign",
+        "encipher_only",
+        "decipher_only",
+    )
+    return x509.KeyUsage(**{name: granted.get(name, False) for name in purposes})
+
+
 def _days(days: object) -> int:
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= _MAX_DAYS:
         raise InvalidInputError("days", f"must be an int from 1 to {_MAX_DAYS}")
@@ -89,20 +105,7 @@ class DemoCA:
             .not_valid_before(start)
             .not_valid_after(start + timedelta(days=_days(days)))
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=False,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
+            .add_extension(_key_usage(key_cert_sign=True, crl_sign=True), critical=True)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
             .sign(self._key, hashes.SHA256())
         )
@@ -150,17 +153,11 @@ class DemoCA:
             .not_valid_after(start + lifetime)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(
-                x509.KeyUsage(
+                _key_usage(
                     digital_signature=True,
                     content_commitment=True,
                     # RSA keys may also wrap session keys; an EC key cannot encipher.
                     key_encipherment=isinstance(public, rsa.RSAPublicKey),
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=False,
-                    crl_sign=False,
-                    encipher_only=False,
-                    decipher_only=False,
                 ),
                 critical=True,
             )
