@@ -5,6 +5,14 @@ The core is framework-agnostic; ``redtrust_django`` and ``redtrust_starlette`` a
 
 from ._clock import Clock, system_clock
 from .asgi import RedtrustASGIMiddleware
+from .certificates import (
+    CsrOptions,
+    CsrRequest,
+    DNAttribute,
+    Enrollment,
+    IssuedCertificate,
+    dn_from_name,
+)
 from .client import AsyncClient, AsyncUserClient, Client, UserClient
 from .config import CERTIFICATE_ENROLL, PROFILES, RA_API, Endpoint, Profile, RedtrustConfig
 from .exceptions import (
@@ -58,9 +66,14 @@ __all__ = [
     "Clock",
     "ClockSkewError",
     "ConfigurationError",
+    "CsrOptions",
+    "CsrRequest",
+    "DNAttribute",
     "Endpoint",
+    "Enrollment",
     "InvalidCallbackError",
     "InvalidInputError",
+    "IssuedCertificate",
     "Keyring",
     "LoginDone",
     "LoginExpiredError",
@@ -88,6 +101,7 @@ __all__ = [
     "UpstreamTimeout",
     "UserClient",
     "__version__",
+    "dn_from_name",
     "sign",
     "signed_stamp",
     "system_clock",

@@ -6,6 +6,14 @@ only send calls (with fresh HMAC headers on every attempt) and retry the one fai
 always safe to retry, a connection that never reached the server. Nothing else is retried:
 temporary tokens are single-use, refresh tokens may rotate, certificate requests must not be
 issued twice.
+
+The RA API calls (:meth:`Client.create_csr`, :meth:`Client.finalize_csr`, and the whole
+:meth:`Client.enroll` / :meth:`Client.renew`) act as a user: they take the user's
+:class:`TokenSet` or bearer, or come bound to it on :class:`UserClient`. Both
+``csr/create`` and ``csr/finalize`` are *unrepeatable*: a create makes Redtrust generate a key
+pair and a pending request, a finalize stores a certificate, so an answer lost after sending
+raises :class:`OutcomeUnknownError` (carrying the request code for a finalize) instead of a
+retry that could make a second key or replay the finalize.
 """
 
 from __future__ import annotations
@@ -15,15 +23,33 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from inspect import isawaitable
 from types import TracebackType
-from typing import Any, Generic, Self, TypeVar
+from typing import Any, Generic, Self, TypeVar, Unpack
 
 import anyio
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from . import _http
 from ._clock import Clock, system_clock
+from .certificates import (
+    CertificateInput,
+    CsrOptions,
+    CsrRequest,
+    CsrSpec,
+    DNInput,
+    Enrollment,
+    IssuedCertificate,
+    certificate_of,
+    check_issued_for,
+    parse_created,
+    parse_finalized,
+    validate_request_code,
+    validate_thumbprint,
+)
 from .config import Endpoint, RedtrustConfig
 from .exceptions import (
     APIError,
@@ -39,10 +65,12 @@ from .tokens import TokenSet, TokenVerifier
 __all__ = [
     "ApiRequest",
     "AsyncClient",
+    "AsyncIssuer",
     "AsyncUserClient",
     "Call",
     "Client",
     "ClientCalls",
+    "Issuer",
     "UserClient",
     "parse_envelope",
 ]
@@ -53,6 +81,15 @@ T = TypeVar("T")
 
 _CREDENTIAL_LIMIT = 256
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_BEARER = re.compile(r"[\x21-\x7e]{1,8192}")
+
+#: The partner's CA for :meth:`Client.enroll` and :meth:`Client.renew`: signs a CSR into a
+#: certificate (a ``cryptography`` object or PEM), e.g. ``DemoCA().issue``.
+Issuer = Callable[[x509.CertificateSigningRequest], CertificateInput]
+#: The same for the async client; it may also be a coroutine function.
+AsyncIssuer = Callable[
+    [x509.CertificateSigningRequest], CertificateInput | Awaitable[CertificateInput]
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,6 +103,8 @@ class ApiRequest:
     bearer: str | None = field(default=None, repr=False)
     #: A call whose effect must not happen twice: a lost answer is "outcome unknown".
     unrepeatable: bool = False
+    #: The certificate request this call concerns (carried by :class:`OutcomeUnknownError`).
+    request_code: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -136,6 +175,14 @@ def _require_text(name: str, value: object, *, allow_empty: bool = False) -> str
     if _CONTROL.search(value):
         raise InvalidInputError(name, "must not contain control characters")
     return value
+
+
+def _bearer(tokens: TokenSet | str) -> str:
+    """The access token of a token set, or a bearer given as it is."""
+    bearer = tokens.access_token if isinstance(tokens, TokenSet) else tokens
+    if not isinstance(bearer, str) or not _BEARER.fullmatch(bearer):
+        raise InvalidInputError("tokens", "must be a TokenSet or a bearer access token")
+    return bearer
 
 
 class ClientCalls:
@@ -217,6 +264,75 @@ class ClientCalls:
             request=self._request("logout", endpoint, bearer=tokens.access_token), parse=parse
         )
 
+    def create_csr(
+        self,
+        tokens: TokenSet | str,
+        dn: DNInput,
+        *,
+        thumbprint_to_renew: str | None = None,
+        **options: Unpack[CsrOptions],
+    ) -> Call[CsrRequest]:
+        """Have Redtrust generate a key pair for the user and sign a CSR for ``dn``.
+
+        Every input is validated first (:meth:`CsrSpec.build`); the call is unrepeatable.
+        """
+        bearer = _bearer(tokens)
+        spec = CsrSpec.build(dn, thumbprint_to_renew=thumbprint_to_renew, **options)
+
+        def parse(response: _http.RawResponse, now: float) -> CsrRequest:
+            data = parse_envelope(response, "csr_create")
+            return parse_created(
+                data, status=response.status, thumbprint_to_renew=spec.thumbprint_to_renew
+            )
+
+        request = self._request(
+            "csr_create",
+            self.config.profile.csr_create,
+            bearer=bearer,
+            json_body=spec.body(),
+            unrepeatable=True,
+        )
+        return Call(request=request, parse=parse)
+
+    def finalize_csr(
+        self, tokens: TokenSet | str, request_code: str, certificate: CertificateInput
+    ) -> Call[IssuedCertificate]:
+        """Complete the request ``request_code`` with the certificate the partner's CA issued.
+
+        Unrepeatable: a lost answer is an :class:`OutcomeUnknownError` with the request code.
+        """
+        bearer = _bearer(tokens)
+        code = validate_request_code(request_code)
+        issued = certificate_of(certificate)
+        pem = issued.public_bytes(serialization.Encoding.PEM).decode("ascii")
+
+        def parse(response: _http.RawResponse, now: float) -> IssuedCertificate:
+            data = parse_envelope(response, "csr_finalize")
+            return parse_finalized(data, status=response.status, certificate=issued)
+
+        request = self._request(
+            "csr_finalize",
+            self.config.profile.csr_finalize,
+            bearer=bearer,
+            json_body={"requestCode": code, "certificate": pem},
+            unrepeatable=True,
+            request_code=code,
+        )
+        return Call(request=request, parse=parse)
+
+    @staticmethod
+    def check_issuer(issue: object) -> None:
+        """Refuse a missing issuer before anything is sent."""
+        if not callable(issue):
+            raise InvalidInputError("issue", "must be a callable that signs a CSR")
+
+    @staticmethod
+    def issued_for(request: CsrRequest, certificate: object) -> x509.Certificate:
+        """What the issuer returned, as a certificate for the request's key (else refused)."""
+        issued = certificate_of(certificate)
+        check_issued_for(request.csr, issued)
+        return issued
+
     def headers(self, request: ApiRequest, now: float) -> dict[str, str]:
         """Headers for one attempt: a fresh HMAC stamp, and the bearer when there is one."""
         headers = signed_stamp(self.config.partner, self.config.shared_secret, now).headers()
@@ -233,7 +349,9 @@ class ClientCalls:
     def give_up(self, request: ApiRequest, error: TransportError, last: bool) -> Exception | None:
         """The error to raise after a failed attempt, or None to try again."""
         if error.reached_server and request.unrepeatable:
-            return OutcomeUnknownError(operation=request.operation)
+            return OutcomeUnknownError(
+                operation=request.operation, request_code=request.request_code
+            )
         if error.reached_server or last:
             return error
         return None
@@ -339,6 +457,66 @@ class Client(_ClientBase):
         call = self.calls.logout(tokens)
         return False if call is None else self.send(call)
 
+    def create_csr(
+        self,
+        tokens: TokenSet | str,
+        dn: DNInput,
+        *,
+        thumbprint_to_renew: str | None = None,
+        **options: Unpack[CsrOptions],
+    ) -> CsrRequest:
+        """Have Redtrust generate a key pair for the user and a CSR for ``dn``.
+
+        Raises:
+            InvalidInputError: an invalid input (nothing was sent).
+            OutcomeUnknownError: the request was sent but its answer was lost (not retried).
+        """
+        call = self.calls.create_csr(tokens, dn, thumbprint_to_renew=thumbprint_to_renew, **options)
+        return self.send(call)
+
+    def finalize_csr(
+        self, tokens: TokenSet | str, request_code: str, certificate: CertificateInput
+    ) -> IssuedCertificate:
+        """Store the certificate issued for ``request_code`` with its server-held key.
+
+        Raises:
+            InvalidInputError: an invalid input (nothing was sent).
+            OutcomeUnknownError: sent, answer lost; ``request_code`` says which (not retried).
+        """
+        return self.send(self.calls.finalize_csr(tokens, request_code, certificate))
+
+    def enroll(
+        self, tokens: TokenSet | str, dn: DNInput, *, issue: Issuer, **options: Unpack[CsrOptions]
+    ) -> Enrollment:
+        """A new certificate for the user: create, have ``issue`` sign the CSR, finalize."""
+        return self._enroll(tokens, dn, issue, None, options)
+
+    def renew(
+        self,
+        tokens: TokenSet | str,
+        thumbprint: str,
+        dn: DNInput,
+        *,
+        issue: Issuer,
+        **options: Unpack[CsrOptions],
+    ) -> Enrollment:
+        """Renew the user's certificate ``thumbprint``; the new one replaces it at Redtrust."""
+        return self._enroll(tokens, dn, issue, validate_thumbprint(thumbprint), options)
+
+    def _enroll(
+        self,
+        tokens: TokenSet | str,
+        dn: DNInput,
+        issue: Issuer,
+        renewing: str | None,
+        options: CsrOptions,
+    ) -> Enrollment:
+        self.calls.check_issuer(issue)
+        request = self.create_csr(tokens, dn, thumbprint_to_renew=renewing, **options)
+        certificate = self.calls.issued_for(request, issue(request.csr))
+        issued = self.finalize_csr(tokens, request.request_code, certificate)
+        return Enrollment(request=request, issued=issued)
+
     def close(self) -> None:
         """Close the connection pool."""
         self._http.close()
@@ -399,6 +577,64 @@ class AsyncClient(_ClientBase):
         call = self.calls.logout(tokens)
         return False if call is None else await self.send(call)
 
+    async def create_csr(
+        self,
+        tokens: TokenSet | str,
+        dn: DNInput,
+        *,
+        thumbprint_to_renew: str | None = None,
+        **options: Unpack[CsrOptions],
+    ) -> CsrRequest:
+        """Have Redtrust generate a key pair for the user and a CSR for ``dn``."""
+        call = self.calls.create_csr(tokens, dn, thumbprint_to_renew=thumbprint_to_renew, **options)
+        return await self.send(call)
+
+    async def finalize_csr(
+        self, tokens: TokenSet | str, request_code: str, certificate: CertificateInput
+    ) -> IssuedCertificate:
+        """Store the certificate issued for ``request_code`` with its server-held key."""
+        return await self.send(self.calls.finalize_csr(tokens, request_code, certificate))
+
+    async def enroll(
+        self,
+        tokens: TokenSet | str,
+        dn: DNInput,
+        *,
+        issue: AsyncIssuer,
+        **options: Unpack[CsrOptions],
+    ) -> Enrollment:
+        """A new certificate for the user: create, have ``issue`` sign the CSR, finalize."""
+        return await self._enroll(tokens, dn, issue, None, options)
+
+    async def renew(
+        self,
+        tokens: TokenSet | str,
+        thumbprint: str,
+        dn: DNInput,
+        *,
+        issue: AsyncIssuer,
+        **options: Unpack[CsrOptions],
+    ) -> Enrollment:
+        """Renew the user's certificate ``thumbprint``; the new one replaces it at Redtrust."""
+        return await self._enroll(tokens, dn, issue, validate_thumbprint(thumbprint), options)
+
+    async def _enroll(
+        self,
+        tokens: TokenSet | str,
+        dn: DNInput,
+        issue: AsyncIssuer,
+        renewing: str | None,
+        options: CsrOptions,
+    ) -> Enrollment:
+        self.calls.check_issuer(issue)
+        request = await self.create_csr(tokens, dn, thumbprint_to_renew=renewing, **options)
+        signed: object = issue(request.csr)
+        if isawaitable(signed):
+            signed = await signed
+        certificate = self.calls.issued_for(request, signed)
+        issued = await self.finalize_csr(tokens, request.request_code, certificate)
+        return Enrollment(request=request, issued=issued)
+
     async def aclose(self) -> None:
         """Close the connection pool."""
         await self._http.aclose()
@@ -435,8 +671,8 @@ class _BoundToUser:
 class UserClient(_BoundToUser):
     """The app's :class:`Client` bound to one signed-in user's fresh token set.
 
-    Calls made through it act as that user (the RA API calls join it as they are added).
-    To sign the user out, use the logout route: it ends the session here and at Redtrust.
+    Calls made through it act as that user. To sign the user out, use the logout route: it
+    ends the session here and at Redtrust.
     """
 
     __slots__ = ("_client",)
@@ -444,6 +680,32 @@ class UserClient(_BoundToUser):
     def __init__(self, client: Client, tokens: TokenSet) -> None:
         super().__init__(tokens)
         self._client = client
+
+    def create_csr(
+        self,
+        dn: DNInput,
+        *,
+        thumbprint_to_renew: str | None = None,
+        **options: Unpack[CsrOptions],
+    ) -> CsrRequest:
+        """:meth:`Client.create_csr` as this user."""
+        return self._client.create_csr(
+            self.tokens, dn, thumbprint_to_renew=thumbprint_to_renew, **options
+        )
+
+    def finalize_csr(self, request_code: str, certificate: CertificateInput) -> IssuedCertificate:
+        """:meth:`Client.finalize_csr` as this user."""
+        return self._client.finalize_csr(self.tokens, request_code, certificate)
+
+    def enroll(self, dn: DNInput, *, issue: Issuer, **options: Unpack[CsrOptions]) -> Enrollment:
+        """:meth:`Client.enroll` as this user."""
+        return self._client.enroll(self.tokens, dn, issue=issue, **options)
+
+    def renew(
+        self, thumbprint: str, dn: DNInput, *, issue: Issuer, **options: Unpack[CsrOptions]
+    ) -> Enrollment:
+        """:meth:`Client.renew` as this user."""
+        return self._client.renew(self.tokens, thumbprint, dn, issue=issue, **options)
 
 
 class AsyncUserClient(_BoundToUser):
@@ -454,3 +716,33 @@ class AsyncUserClient(_BoundToUser):
     def __init__(self, client: AsyncClient, tokens: TokenSet) -> None:
         super().__init__(tokens)
         self._client = client
+
+    async def create_csr(
+        self,
+        dn: DNInput,
+        *,
+        thumbprint_to_renew: str | None = None,
+        **options: Unpack[CsrOptions],
+    ) -> CsrRequest:
+        """:meth:`AsyncClient.create_csr` as this user."""
+        return await self._client.create_csr(
+            self.tokens, dn, thumbprint_to_renew=thumbprint_to_renew, **options
+        )
+
+    async def finalize_csr(
+        self, request_code: str, certificate: CertificateInput
+    ) -> IssuedCertificate:
+        """:meth:`AsyncClient.finalize_csr` as this user."""
+        return await self._client.finalize_csr(self.tokens, request_code, certificate)
+
+    async def enroll(
+        self, dn: DNInput, *, issue: AsyncIssuer, **options: Unpack[CsrOptions]
+    ) -> Enrollment:
+        """:meth:`AsyncClient.enroll` as this user."""
+        return await self._client.enroll(self.tokens, dn, issue=issue, **options)
+
+    async def renew(
+        self, thumbprint: str, dn: DNInput, *, issue: AsyncIssuer, **options: Unpack[CsrOptions]
+    ) -> Enrollment:
+        """:meth:`AsyncClient.renew` as this user."""
+        return await self._client.renew(self.tokens, thumbprint, dn, issue=issue, **options)

@@ -178,6 +178,11 @@ def test_a_fresh_sandbox_holds_nothing() -> None:
         "session_expiries",
         "refresh_tokens",
         "retired_refresh_tokens",
+        "csr_requests",
+        "csr_request_users",
+        "finalized_requests",
+        "certificates",
+        "certificate_users",
     }
 
 

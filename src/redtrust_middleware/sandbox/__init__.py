@@ -1,15 +1,16 @@
 """A faithful local Redtrust server for tests, demos and development.
 
-One :class:`Sandbox` serves the browser login page and the token API of both profiles
-(``certificate-enroll`` and ``ra-api``) from a single synchronous handler
-(:meth:`Sandbox.handle`), reachable in-process through ``httpx2`` mock transports or over
-sockets through its ASGI app (:func:`serve`, :func:`running`). It checks every HMAC with
-:func:`redtrust_middleware.signing.verify`, signs ES256 access tokens (public keys at
-:meth:`Sandbox.jwks` and ``GET /_sandbox/jwks.json``), counts calls per endpoint and can
-inject faults (:meth:`Sandbox.fail_next`, :meth:`Sandbox.misbehave_next`,
-:meth:`Sandbox.drop_next`, :attr:`Sandbox.latency`). Its memory is bounded: every record
-table is capped and forgets expired and ended records on the sandbox's clock
+One :class:`Sandbox` serves the browser login page, the token API of both profiles
+(``certificate-enroll`` and ``ra-api``) and the RA API certificate requests from a single
+synchronous handler (:meth:`Sandbox.handle`), reachable in-process through ``httpx2`` mock
+transports or over sockets through its ASGI app (:func:`serve`, :func:`running`). It checks
+every HMAC with :func:`redtrust_middleware.signing.verify`, signs ES256 access tokens (public
+keys at :meth:`Sandbox.jwks` and ``GET /_sandbox/jwks.json``), counts calls per endpoint and
+can inject faults (:meth:`Sandbox.fail_next`, :meth:`Sandbox.misbehave_next`,
+:meth:`Sandbox.drop_next`, :attr:`Sandbox.latency`). Its memory is bounded: every record table
+is capped and forgets expired and ended records on the sandbox's clock
 (``SandboxConfig.retention_seconds`` and ``max_*``; :meth:`Sandbox.record_counts`).
+:class:`DemoCA` plays the partner's CA that signs the sandbox's CSRs.
 
 Endpoints:
 
@@ -23,6 +24,8 @@ PUT      ``/authapi/v1/refresh-token``         refresh         token data (beare
 PUT      ``/raapi/v1/auth/refresh-token``      refresh         token data
 POST     ``/raapi/v1/auth/login``              login           token data
 DELETE   ``/raapi/v1/auth/logout``             logout          ``data: {}``
+POST     ``/raapi/v1/csr/create``              csr_create      ``csr`` (PEM), ``requestCode``
+PUT      ``/raapi/v1/csr/finalize``            csr_finalize    ``idCertificate``, ``thumbprint``
 GET      ``/_sandbox/stats``                   (not counted)   ``data.calls``
 POST     ``/_sandbox/reset``                   (not counted)   zeroes the counters
 GET      ``/_sandbox/jwks.json``               (not counted)   bare JWK set
@@ -34,14 +37,18 @@ The ``errorCode`` values and HTTP statuses are listed in :mod:`._errors` and
 
 from __future__ import annotations
 
+from ._ca import DemoCA, pem
 from ._config import ExpirationFormat, SandboxConfig
+from ._enroll import CertificateInfo, thumbprint_of
 from ._errors import (
     EXPIRED_BEARER,
     EXPIRED_LOGIN_ATTEMPT,
     EXPIRED_REFRESH_TOKEN,
     EXPIRED_TEMPORAL_TOKEN,
+    FOREIGN_REQUEST_CODE,
     INTERNAL_ERROR,
     INVALID_BEARER,
+    INVALID_CERTIFICATE,
     INVALID_CONSUMER,
     INVALID_CREDENTIALS,
     INVALID_DOMAIN,
@@ -50,13 +57,17 @@ from ._errors import (
     INVALID_REFRESH_TOKEN,
     INVALID_REQUEST,
     INVALID_TEMPORAL_TOKEN,
+    KEY_MISMATCH,
     METHOD_NOT_ALLOWED,
     MISSING_BEARER,
     NOT_FOUND,
     OK,
     PAYLOAD_TOO_LARGE,
+    REQUEST_CODE_USED,
     SANDBOX_FAULT,
     TOO_MANY_LOGIN_ATTEMPTS,
+    UNKNOWN_CERTIFICATE,
+    UNKNOWN_REQUEST_CODE,
 )
 from ._hostile import HOSTILE_KINDS, HostileKind
 from ._routes import format_expiration
@@ -70,9 +81,11 @@ __all__ = [
     "EXPIRED_LOGIN_ATTEMPT",
     "EXPIRED_REFRESH_TOKEN",
     "EXPIRED_TEMPORAL_TOKEN",
+    "FOREIGN_REQUEST_CODE",
     "HOSTILE_KINDS",
     "INTERNAL_ERROR",
     "INVALID_BEARER",
+    "INVALID_CERTIFICATE",
     "INVALID_CONSUMER",
     "INVALID_CREDENTIALS",
     "INVALID_DOMAIN",
@@ -81,20 +94,28 @@ __all__ = [
     "INVALID_REFRESH_TOKEN",
     "INVALID_REQUEST",
     "INVALID_TEMPORAL_TOKEN",
+    "KEY_MISMATCH",
     "METHOD_NOT_ALLOWED",
     "MISSING_BEARER",
     "NOT_FOUND",
     "OK",
     "PAYLOAD_TOO_LARGE",
     "REFRESH_REUSE",
+    "REQUEST_CODE_USED",
     "SANDBOX_FAULT",
     "TOO_MANY_LOGIN_ATTEMPTS",
+    "UNKNOWN_CERTIFICATE",
+    "UNKNOWN_REQUEST_CODE",
+    "CertificateInfo",
+    "DemoCA",
     "ExpirationFormat",
     "HostileKind",
     "Sandbox",
     "SandboxConfig",
     "SessionInfo",
     "format_expiration",
+    "pem",
     "running",
     "serve",
+    "thumbprint_of",
 ]

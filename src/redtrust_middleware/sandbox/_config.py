@@ -25,6 +25,10 @@ _LIMITS = (
     "max_temp_tokens",
     "max_sessions",
     "max_retired_refresh_tokens",
+    "max_csr_requests",
+    "max_csr_requests_per_user",
+    "max_certificates",
+    "max_certificates_per_user",
 )
 
 # Printable ASCII without space: what a registered redirect URL may be made of.
@@ -122,6 +126,15 @@ class SandboxConfig:
             go first (the longest ended first), then the oldest running ones.
         max_retired_refresh_tokens: at most this many rotated-out refresh tokens are
             remembered for reuse detection; the oldest go first.
+        csr_request_ttl: how long a ``csr/create`` request (and its private key) waits for its
+            ``csr/finalize``, seconds; then its code is unknown.
+        max_csr_requests: at most this many pending requests are kept (the oldest go first),
+            and as many finalized request codes are remembered (``REQUEST_CODE_USED``).
+        max_csr_requests_per_user: at most this many pending requests per user; the user's
+            oldest goes first.
+        max_certificates: at most this many certificates are kept; the oldest go first.
+        max_certificates_per_user: at most this many certificates per user; the user's oldest
+            goes first.
     """
 
     partners: Mapping[str, str]
@@ -143,6 +156,11 @@ class SandboxConfig:
     max_temp_tokens: int = 10_000
     max_sessions: int = 100_000
     max_retired_refresh_tokens: int = 100_000
+    csr_request_ttl: int = 3600
+    max_csr_requests: int = 10_000
+    max_csr_requests_per_user: int = 20
+    max_certificates: int = 10_000
+    max_certificates_per_user: int = 100
 
     def __post_init__(self) -> None:
         _check_credentials("partners", self.partners, key_pattern=PARTNER_PATTERN)
@@ -155,7 +173,13 @@ class SandboxConfig:
         object.__setattr__(self, "domains", _domain_set(self.domains))
         object.__setattr__(self, "redirect_prefixes", _prefix_tuple(self.redirect_prefixes))
         _check_positive("window_seconds", self.window_seconds, minimum=0)
-        for name in ("access_token_ttl", "refresh_token_ttl", "temp_token_ttl", "login_page_ttl"):
+        for name in (
+            "access_token_ttl",
+            "refresh_token_ttl",
+            "temp_token_ttl",
+            "login_page_ttl",
+            "csr_request_ttl",
+        ):
             _check_positive(name, getattr(self, name))
         _check_positive("max_body_bytes", self.max_body_bytes)
         _check_positive("retention_seconds", self.retention_seconds, minimum=0)
@@ -179,7 +203,7 @@ class SandboxConfig:
             f"domains={self.domains!r}, redirect_prefixes={self.redirect_prefixes!r}, "
             f"window_seconds={self.window_seconds}, access_token_ttl={self.access_token_ttl}, "
             f"refresh_token_ttl={self.refresh_token_ttl}, temp_token_ttl={self.temp_token_ttl}, "
-            f"login_page_ttl={self.login_page_ttl}, "
+            f"login_page_ttl={self.login_page_ttl}, csr_request_ttl={self.csr_request_ttl}, "
             f"expiration_format={self.expiration_format!r}, issuer={self.issuer!r}, "
             f"max_body_bytes={self.max_body_bytes}, "
             f"rotate_refresh_tokens={self.rotate_refresh_tokens}, "

@@ -30,7 +30,15 @@ errorCode                    status  when
 ``MISSING_BEARER``           401     no ``Authorization: Bearer`` where one is required
 ``INVALID_BEARER``           401     bearer not signed by this sandbox, wrong partner, or from
                                      another session than the refresh token
-``EXPIRED_BEARER``           401     expired bearer on logout (refresh ignores the expiry)
+``EXPIRED_BEARER``           401     expired bearer on logout and the RA API (refresh ignores
+                                     the expiry)
+``INVALID_CERTIFICATE``      400     ``certificate`` of ``csr/finalize`` is not a PEM certificate
+``KEY_MISMATCH``             400     the certificate's public key is not the request's key
+``FOREIGN_REQUEST_CODE``     403     the request code belongs to another user (or partner)
+``UNKNOWN_REQUEST_CODE``     404     the request code is unknown (never issued, expired after
+                                     ``csr_request_ttl``, or evicted)
+``UNKNOWN_CERTIFICATE``      404     ``thumbprintToRenew`` is not one of the caller's certificates
+``REQUEST_CODE_USED``        409     the request code was already finalized
 ``NOT_FOUND``                404     unknown path
 ``METHOD_NOT_ALLOWED``       405     known path, wrong method (``Allow`` lists the right ones)
 ``PAYLOAD_TOO_LARGE``        413     body larger than ``max_body_bytes``
@@ -48,8 +56,10 @@ __all__ = [
     "EXPIRED_LOGIN_ATTEMPT",
     "EXPIRED_REFRESH_TOKEN",
     "EXPIRED_TEMPORAL_TOKEN",
+    "FOREIGN_REQUEST_CODE",
     "INTERNAL_ERROR",
     "INVALID_BEARER",
+    "INVALID_CERTIFICATE",
     "INVALID_CONSUMER",
     "INVALID_CREDENTIALS",
     "INVALID_DOMAIN",
@@ -58,13 +68,17 @@ __all__ = [
     "INVALID_REFRESH_TOKEN",
     "INVALID_REQUEST",
     "INVALID_TEMPORAL_TOKEN",
+    "KEY_MISMATCH",
     "METHOD_NOT_ALLOWED",
     "MISSING_BEARER",
     "NOT_FOUND",
     "OK",
     "PAYLOAD_TOO_LARGE",
+    "REQUEST_CODE_USED",
     "SANDBOX_FAULT",
     "TOO_MANY_LOGIN_ATTEMPTS",
+    "UNKNOWN_CERTIFICATE",
+    "UNKNOWN_REQUEST_CODE",
     "Reject",
     "bad_request",
     "unauthorized",
@@ -86,6 +100,12 @@ EXPIRED_REFRESH_TOKEN = "EXPIRED_REFRESH_TOKEN"
 MISSING_BEARER = "MISSING_BEARER"
 INVALID_BEARER = "INVALID_BEARER"
 EXPIRED_BEARER = "EXPIRED_BEARER"
+INVALID_CERTIFICATE = "INVALID_CERTIFICATE"
+KEY_MISMATCH = "KEY_MISMATCH"
+FOREIGN_REQUEST_CODE = "FOREIGN_REQUEST_CODE"
+UNKNOWN_REQUEST_CODE = "UNKNOWN_REQUEST_CODE"
+UNKNOWN_CERTIFICATE = "UNKNOWN_CERTIFICATE"
+REQUEST_CODE_USED = "REQUEST_CODE_USED"
 NOT_FOUND = "NOT_FOUND"
 METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
 PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"

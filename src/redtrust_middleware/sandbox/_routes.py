@@ -2,9 +2,8 @@
 
 A handler takes the sandbox's :class:`Services` and the request and returns a response, or
 raises :class:`Reject`; :meth:`Sandbox.handle` does routing, counting, faults, the body size
-cap and error rendering around it. To add an endpoint (``/raapi/v1/csr/create`` and
-``/raapi/v1/csr/finalize`` will come this way), write a handler and add one line to
-:data:`ROUTES`.
+cap and error rendering around it. To add an endpoint, write a handler and add one line to
+:data:`ROUTES` (the RA API handlers live in :mod:`._ra`).
 """
 
 from __future__ import annotations
@@ -18,12 +17,9 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx2
 
-from .._clock import Clock
-from ..exceptions import SignatureError
-from ..signing import HEADER_PARTNER, HEADER_SIGNATURE, HEADER_TIMESTAMP, verify
+from ._auth import Services, header_partner, live_bearer, signed_partner
 from ._config import ExpirationFormat, SandboxConfig
 from ._errors import (
-    EXPIRED_BEARER,
     INVALID_CONSUMER,
     INVALID_CREDENTIALS,
     INVALID_DOMAIN,
@@ -42,12 +38,11 @@ from ._http import (
     query_params,
     raw_json,
     required_text,
-    single_header,
     text_field,
 )
-from ._jwt import AccessTokenSigner
 from ._pages import LOGIN_FORM_PATH, login_page
-from ._state import SandboxState, SessionInfo
+from ._ra import csr_create, csr_finalize
+from ._state import SessionInfo
 
 __all__ = ["CONSUMERS", "ROUTES", "Handler", "Route", "RouteKind", "Services"]
 
@@ -56,16 +51,6 @@ CONSUMERS = frozenset({"RA_API", "SIGN_SERVICE"})
 #: The fixed offset of the ``offset`` expiration format (Redtrust's home, Spain, in winter).
 EXPIRATION_OFFSET = timezone(timedelta(hours=1))
 _URL_CHARS = re.compile(r"[\x21-\x7e]+")
-
-
-@dataclass(frozen=True, slots=True)
-class Services:
-    """What handlers work with: the settings, the state, the JWT signer and the clock."""
-
-    config: SandboxConfig
-    state: SandboxState
-    signer: AccessTokenSigner
-    clock: Clock
 
 
 Handler = Callable[[Services, httpx2.Request], httpx2.Response]
@@ -84,39 +69,6 @@ class Route:
 
 
 # -- shared checks ---------------------------------------------------------------------------
-
-
-def _signed_partner(
-    sv: Services, partner: str | None, timestamp: str | None, signature: str | None
-) -> str:
-    """Verify a partner/timestamp/HMAC triple with :func:`signing.verify`; the partner name."""
-    secret = sv.config.partners.get(partner) if partner else None
-    try:
-        verify(
-            partner=partner,
-            timestamp=timestamp,
-            signature=signature,
-            secret=secret or "",
-            now=sv.clock(),
-            window_seconds=sv.config.window_seconds,
-            # An unknown partner fails verify's own partner check, in its usual order.
-            expected_partner=partner if secret is not None else "",
-        )
-    except SignatureError as exc:
-        raise unauthorized(exc.code, exc.reason) from None
-    if partner is None:  # verify has refused it already; kept for an exact type
-        raise unauthorized("MISSING_SIGNATURE", "partner is required")
-    return partner
-
-
-def _header_partner(sv: Services, request: httpx2.Request) -> str:
-    """The partner of a server-to-server call, from its three HMAC headers."""
-    return _signed_partner(
-        sv,
-        single_header(request, HEADER_PARTNER),
-        single_header(request, HEADER_TIMESTAMP),
-        single_header(request, HEADER_SIGNATURE),
-    )
 
 
 def _checked_domain(config: SandboxConfig, domain: str | None, what: str) -> str | None:
@@ -198,7 +150,7 @@ def loginrequest(sv: Services, request: httpx2.Request) -> httpx2.Response:
     """``GET /authclient/auth/loginrequest``: check the signed link, show the sign-in form."""
     params = query_params(request)
     timestamp = params.get("timestamp")
-    partner = _signed_partner(sv, params.get("partner"), timestamp, params.get("hmac"))
+    partner = signed_partner(sv, params.get("partner"), timestamp, params.get("hmac"))
     consumer = params.get("Consumer")
     if not consumer:
         raise bad_request("parameter 'Consumer' is required")
@@ -244,13 +196,13 @@ def login_form(sv: Services, request: httpx2.Request) -> httpx2.Response:
 
 def exchange(sv: Services, request: httpx2.Request) -> httpx2.Response:
     """``GET``/``POST /authapi/v1/login_by_temp_token``: temporary token to token data."""
-    partner = _header_partner(sv, request)
+    partner = header_partner(sv, request)
     token = required_text(json_object(request), "temporalToken")
     return _granted(sv, sv.state.exchange(partner, token), "temporal token exchanged")
 
 
 def _refresh(sv: Services, request: httpx2.Request, *, with_bearer: bool) -> httpx2.Response:
-    partner = _header_partner(sv, request)
+    partner = header_partner(sv, request)
     refresh_token = required_text(json_object(request), "refreshToken")
     session_id: str | None = None
     if with_bearer:  # its signature and partner must be right; its expiry does not matter
@@ -271,7 +223,7 @@ def refresh_without_bearer(sv: Services, request: httpx2.Request) -> httpx2.Resp
 
 def direct_login(sv: Services, request: httpx2.Request) -> httpx2.Response:
     """``POST /raapi/v1/auth/login``: user name and password to token data."""
-    partner = _header_partner(sv, request)
+    partner = header_partner(sv, request)
     body = json_object(request)
     username = required_text(body, "username")
     password = required_text(body, "password")
@@ -283,10 +235,7 @@ def direct_login(sv: Services, request: httpx2.Request) -> httpx2.Response:
 
 def logout(sv: Services, request: httpx2.Request) -> httpx2.Response:
     """``DELETE /raapi/v1/auth/logout``: end the bearer's session (idempotent)."""
-    partner = _header_partner(sv, request)
-    claims = sv.signer.read(bearer_token(request), audience=partner)
-    if claims["exp"] <= sv.clock():
-        raise unauthorized(EXPIRED_BEARER, "the bearer expired")
+    _, claims = live_bearer(sv, request)
     sv.state.end_session(claims["sid"])
     return envelope(200, OK, "logged out", {})
 
@@ -321,6 +270,8 @@ ROUTES: dict[str, Route] = {
     "/raapi/v1/auth/refresh-token": Route("refresh", "api", {"PUT": refresh_without_bearer}),
     "/raapi/v1/auth/login": Route("login", "api", {"POST": direct_login}),
     "/raapi/v1/auth/logout": Route("logout", "api", {"DELETE": logout}),
+    "/raapi/v1/csr/create": Route("csr_create", "api", {"POST": csr_create}),
+    "/raapi/v1/csr/finalize": Route("csr_finalize", "api", {"PUT": csr_finalize}),
     "/_sandbox/stats": Route("stats", "control", {"GET": stats}),
     "/_sandbox/reset": Route("reset", "control", {"POST": reset}),
     "/_sandbox/jwks.json": Route("jwks", "control", {"GET": jwks}),

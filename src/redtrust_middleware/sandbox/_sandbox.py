@@ -15,6 +15,7 @@ import httpx2
 from .._clock import Clock, system_clock
 from ._asgi import DROP_EXTENSION, ASGIApp, printable
 from ._config import SandboxConfig
+from ._enroll import CertificateInfo, EnrollmentState
 from ._errors import (
     INTERNAL_ERROR,
     METHOD_NOT_ALLOWED,
@@ -42,7 +43,8 @@ _NO_FAULT = FaultPlan()
 
 
 class Sandbox:
-    """A local Redtrust server: login page, token API (both profiles), faults and counters.
+    """A local Redtrust server: login page, token API (both profiles), RA API certificate
+    requests, faults and counters.
 
     All state sits behind one lock, so one sandbox can serve threads, event loops and a
     socket server at once. Time comes from ``clock`` (UNIX seconds): inject a fake clock to
@@ -58,7 +60,8 @@ class Sandbox:
         self.clock = clock
         self._state = SandboxState(config, clock)
         self._signer = AccessTokenSigner(config.issuer)
-        self._services = Services(config, self._state, self._signer, clock)
+        self._enrollment = EnrollmentState(config, clock)
+        self._services = Services(config, self._state, self._signer, clock, self._enrollment)
         #: The ASGI 3 application serving :meth:`handle` over sockets (http and lifespan).
         self.asgi_app = ASGIApp(self)
 
@@ -274,15 +277,23 @@ class Sandbox:
         """Make ``refresh_token`` expired now; False when it is not a live refresh token."""
         return self._state.expire_session(refresh_token)
 
+    def certificates_for(self, username: str) -> list[CertificateInfo]:
+        """The certificates ``username`` holds now, oldest first (a renewal replaced the one
+        it renewed). Read-only: the published API has no list call, so this is for tests and
+        for looking inside the sandbox."""
+        return self._enrollment.certificates_for(username)
+
     def record_counts(self) -> dict[str, int]:
         """How many records each in-memory table holds now (after forgetting what is due).
 
         Keys: ``login_attempts``, ``login_links`` (signed links with open sign-in pages),
         ``temp_tokens``, ``sessions`` (running and ended), ``ended_sessions``,
-        ``session_expiries`` (the expiry queue), ``refresh_tokens`` and
-        ``retired_refresh_tokens``. Each is bounded (see :class:`SandboxConfig`).
+        ``session_expiries`` (the expiry queue), ``refresh_tokens``,
+        ``retired_refresh_tokens``, ``csr_requests`` (pending), ``csr_request_users``,
+        ``finalized_requests``, ``certificates`` and ``certificate_users``. Each is bounded
+        (see :class:`SandboxConfig`).
         """
-        return self._state.record_counts()
+        return self._state.record_counts() | self._enrollment.record_counts()
 
 
 def _count(count: int) -> int:

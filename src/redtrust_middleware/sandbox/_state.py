@@ -506,6 +506,16 @@ class SandboxState:
                 self._mark_ended(session, now)
             return True
 
+    def session_user(self, session_id: str) -> str | None:
+        """The user of a running session; None when it ended, expired or is unknown."""
+        with self.lock:
+            now = self.clock()
+            self._housekeep(now)
+            session = self._sessions.get(session_id)
+            if session is None or not session.active or session.ended_at is not None:
+                return None
+            return session.username
+
     def sessions_for(self, username: str) -> list[SessionInfo]:
         """Snapshots of every session of ``username``, oldest first.
 
