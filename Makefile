@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo walkthrough sandbox test lint bench clean
+.PHONY: demo walkthrough sandbox test lint bench bench-store clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ lint: $(STAMP)
 # half. BENCH_ARGS=--quick for a short run, --no-sockets without wrk.
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+
+# RedisStore next to MemoryStore per signed-in request, and Redis commands per request;
+# starts a throwaway redis-server (apt-get install redis-server). BENCH_ARGS=--quick.
+bench-store: $(STAMP)
+	$(BIN)/python -m benchmarks store $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

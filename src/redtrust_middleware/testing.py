@@ -11,9 +11,22 @@ Enable the fixtures in a ``conftest.py``::
 
 Everything runs in-process (no socket): the sandbox answers through ``httpx2`` mock
 transports. Use :func:`redtrust_middleware.sandbox.running` for a real socket.
+
+For a shared store, the ``redis_server`` fixture starts a throwaway ``redis-server`` (the
+system binary) on a free loopback port; without the binary the test skips, or fails in strict
+mode (``CI=true`` or ``REDTRUST_STRICT_TESTS=1``), so a CI run cannot pass by skipping it.
 """
 
 from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from types import TracebackType
 
 import pytest
 
@@ -28,10 +41,14 @@ __all__ = [
     "TEST_SERVER_URL",
     "TEST_USERS",
     "FakeClock",
+    "RedisServer",
     "make_config",
     "make_sandbox",
+    "redis_server",
     "redtrust_config",
     "redtrust_sandbox",
+    "require_system",
+    "strict_tests",
 ]
 
 TEST_PARTNER = "CA_TEST"
@@ -100,3 +117,159 @@ def redtrust_sandbox() -> Sandbox:
 def redtrust_config() -> RedtrustConfig:
     """A config that talks to :func:`redtrust_sandbox` through its transport."""
     return make_config()
+
+
+# -- system dependencies and strict mode ------------------------------------------------------
+
+
+def strict_tests() -> bool:
+    """True when a missing system dependency must fail a test instead of skipping it.
+
+    Strict mode is on with ``CI=true`` or ``REDTRUST_STRICT_TESTS=1``.
+    """
+    return (
+        os.environ.get("CI", "").strip().lower() == "true"
+        or os.environ.get("REDTRUST_STRICT_TESTS", "").strip() == "1"
+    )
+
+
+def require_system(available: bool, reason: str) -> None:
+    """Skip (or, in strict mode, fail) the current test when ``available`` is false."""
+    if available:
+        return
+    if strict_tests():
+        pytest.fail(f"{reason} (required because CI=true or REDTRUST_STRICT_TESTS=1)")
+    pytest.skip(reason)
+
+
+# -- a real Redis -----------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class RedisServer:
+    """A throwaway ``redis-server`` on a loopback port: no persistence, no password.
+
+    Use it as a context manager; :meth:`stop` and :meth:`start` (same port) play an outage,
+    :meth:`kill` a crash. ``url`` is what :class:`~redtrust_middleware.stores.RedisStore`
+    takes.
+    """
+
+    def __init__(
+        self,
+        *,
+        executable: str = "redis-server",
+        port: int | None = None,
+        startup_timeout: float = 10.0,
+    ) -> None:
+        found = shutil.which(executable)
+        if found is None:
+            raise FileNotFoundError(f"{executable} not found (apt-get install -y redis-server)")
+        self.executable = found
+        self.port = port if port is not None else _free_port()
+        self.startup_timeout = startup_timeout
+        self._process: subprocess.Popen[bytes] | None = None
+        self._workdir = tempfile.TemporaryDirectory(prefix="redtrust-redis-")
+
+    @property
+    def url(self) -> str:
+        """``redis://127.0.0.1:<port>/0``."""
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def running(self) -> bool:
+        """True while the server process is alive."""
+        return self._process is not None and self._process.poll() is None
+
+    def __repr__(self) -> str:
+        return f"RedisServer(port={self.port}, running={self.running})"
+
+    def start(self) -> None:
+        """Start the server and wait until it answers ``PING``."""
+        if self.running:
+            return
+        options = {
+            "port": str(self.port),
+            "bind": "127.0.0.1",
+            "save": "",  # no snapshots and no append-only file: nothing outlives the test
+            "appendonly": "no",
+            "dir": self._workdir.name,
+            "daemonize": "no",
+            "loglevel": "warning",
+        }
+        argv = [self.executable]
+        for name, value in options.items():
+            argv += [f"--{name}", value]
+        self._process = subprocess.Popen(  # noqa: S603 - our own argument list, no shell
+            argv,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + self.startup_timeout
+        while not self.ping():
+            if self._process.poll() is not None:
+                error = self._process.stderr.read() if self._process.stderr else b""
+                self._process = None
+                raise RuntimeError(f"redis-server exited: {error.decode(errors='replace')}")
+            if time.monotonic() > deadline:
+                self.kill()
+                raise RuntimeError(f"redis-server did not answer within {self.startup_timeout} s")
+            time.sleep(0.01)  # polling with a deadline, not waiting a fixed time
+
+    def ping(self, timeout: float = 1.0) -> bool:
+        """True when the server answers ``PING`` (checked over a raw socket)."""
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as conn:
+                conn.sendall(b"PING\r\n")
+                return conn.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the server (SIGTERM, then SIGKILL after ``timeout``) and wait for it."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout)
+        if process.stderr is not None:
+            process.stderr.close()
+
+    def kill(self) -> None:
+        """Kill the server at once (SIGKILL), as a crash would, and reap it."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+        self.stop()
+
+    def __enter__(self) -> RedisServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+        self._workdir.cleanup()
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A fresh ``redis-server`` for one test (skips without the binary, unless strict)."""
+    require_system(
+        shutil.which("redis-server") is not None,
+        "redis-server is missing (apt-get install -y redis-server)",
+    )
+    with RedisServer() as server:
+        yield server

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from redtrust_middleware.testing import require_system
+
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
@@ -28,31 +30,14 @@ CHROMIUM_ARGS = [
 ]
 
 
-def strict() -> bool:
-    """True when a missing system dependency must fail the test instead of skipping it."""
-    return (
-        os.environ.get("CI", "").strip().lower() == "true"
-        or os.environ.get("REDTRUST_STRICT_TESTS", "").strip() == "1"
-    )
-
-
-def require(available: bool, reason: str) -> None:
-    """Skip (or, in strict mode, fail) the current test when ``available`` is false."""
-    if available:
-        return
-    if strict():
-        pytest.fail(f"{reason} (required because CI=true or REDTRUST_STRICT_TESTS=1)")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """A headless Debian Chromium (never a downloaded one: no ``playwright install``)."""
-    require(
+    require_system(
         importlib.util.find_spec("playwright") is not None,
         "the playwright package is missing (pip install -e '.[dev]')",
     )
-    require(
+    require_system(
         os.access(CHROMIUM, os.X_OK),
         f"{CHROMIUM} is missing (apt-get install -y chromium)",
     )

@@ -1,9 +1,12 @@
-"""The browser tests skip when Chromium or Playwright is missing, but fail in strict mode."""
+"""Tests needing a system package (Chromium, redis-server) skip when it is missing, but fail in
+strict mode."""
 
 from __future__ import annotations
 
 import pytest
-from tests.browser.conftest import require, strict
+
+from redtrust_middleware.testing import require_system as require
+from redtrust_middleware.testing import strict_tests as strict
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""MemoryStore (TTL, atomicity, bounds), Keyring (sealing at rest) and the keyed locks."""
+"""The store contract (MemoryStore and RedisStore, sync and async: TTL, atomicity), MemoryStore's
+bounds, Keyring (sealing at rest) and the keyed locks."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Callable
 import anyio
 import anyio.lowlevel
 import pytest
+from tests.stores import StoreHarness
 
 from redtrust_middleware._locks import AsyncKeyedLocks, KeyedLocks
 from redtrust_middleware.stores import AsyncStore, Keyring, MemoryStore, Store
@@ -26,7 +28,7 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def store(clock: FakeClock) -> MemoryStore:
+def memory(clock: FakeClock) -> MemoryStore:
     return MemoryStore(clock=clock)
 
 
@@ -46,38 +48,46 @@ def run_threads(count: int, target: Callable[[int], None]) -> None:
     assert not any(thread.is_alive() for thread in threads)
 
 
-# --- MemoryStore ----------------------------------------------------------------------------
+# --- the store contract: MemoryStore and RedisStore -----------------------------------------
 
 
-def test_memory_store_fulfils_both_protocols(store: MemoryStore) -> None:
-    assert isinstance(store, Store)
-    assert isinstance(store, AsyncStore)
+def test_stores_fulfil_both_protocols(harness: StoreHarness) -> None:
+    assert isinstance(harness.store, Store)
+    assert isinstance(harness.store, AsyncStore)
 
 
-def test_get_set_and_ttl_expiry(store: MemoryStore, clock: FakeClock) -> None:
+def test_get_set_and_ttl_expiry(harness: StoreHarness) -> None:
+    store = harness.store
     assert store.get(SESSION) is None
     store.set(SESSION, b"v1", ttl=10)
     assert store.get(SESSION) == b"v1"
-    clock.advance(9.999)
+    harness.elapse(9.5)
     assert store.get(SESSION) == b"v1"
-    clock.advance(0.001)
+    harness.elapse(0.5)
     assert store.get(SESSION) is None
-    assert len(store) == 0
 
 
-def test_set_overwrites_value_and_ttl(store: MemoryStore, clock: FakeClock) -> None:
+def test_set_overwrites_value_and_ttl(harness: StoreHarness) -> None:
+    store = harness.store
     store.set(SESSION, b"v1", ttl=10)
-    clock.advance(5)
+    harness.elapse(5)
     store.set(SESSION, b"v2", ttl=100)
-    clock.advance(50)
+    harness.elapse(50)
     assert store.get(SESSION) == b"v2"
     store.set(SESSION, b"v3", ttl=1)
-    clock.advance(1)
+    harness.elapse(1)
     assert store.get(SESSION) is None
+
+
+def test_values_are_kept_byte_for_byte(harness: StoreHarness) -> None:
+    for value in (b"", b"\x00\xff" * 100, bytes(range(256)), b"x" * 100_000):
+        harness.store.set(SESSION, value, ttl=10)
+        assert harness.store.get(SESSION) == value
 
 
 @pytest.mark.parametrize("ttl", [0, -1])
-def test_ttl_must_be_positive(store: MemoryStore, ttl: float) -> None:
+def test_ttl_must_be_positive(harness: StoreHarness, ttl: float) -> None:
+    store = harness.store
     with pytest.raises(ValueError, match="ttl"):
         store.set(SESSION, b"v", ttl=ttl)
     with pytest.raises(ValueError, match="ttl"):
@@ -85,26 +95,28 @@ def test_ttl_must_be_positive(store: MemoryStore, ttl: float) -> None:
     assert store.get(SESSION) is None
 
 
-def test_add_only_if_absent(store: MemoryStore, clock: FakeClock) -> None:
+def test_add_only_if_absent(harness: StoreHarness) -> None:
+    store = harness.store
     assert store.add(SESSION, b"first", ttl=10) is True
     assert store.add(SESSION, b"second", ttl=10) is False
     assert store.get(SESSION) == b"first"
-    clock.advance(10)  # the first expired: the key is absent again
+    harness.elapse(10)  # the first expired: the key is absent again
     assert store.add(SESSION, b"third", ttl=10) is True
     assert store.get(SESSION) == b"third"
 
 
-def test_take_gets_and_deletes(store: MemoryStore, clock: FakeClock) -> None:
+def test_take_gets_and_deletes(harness: StoreHarness) -> None:
+    store = harness.store
     store.set(PENDING, b"login", ttl=10)
     assert store.take(PENDING) == b"login"
     assert store.take(PENDING) is None
     assert store.get(PENDING) is None
     store.set(PENDING, b"login", ttl=10)
-    clock.advance(10)
+    harness.elapse(10)
     assert store.take(PENDING) is None
 
 
-def take_race(store: MemoryStore, key: str, threads: int) -> list[bytes]:
+def take_race(store: Store, key: str, threads: int) -> list[bytes]:
     """``threads`` threads take ``key`` at once; return what the winners got."""
     winners: list[bytes] = []
     lock = threading.Lock()
@@ -119,7 +131,8 @@ def take_race(store: MemoryStore, key: str, threads: int) -> list[bytes]:
     return winners
 
 
-def test_take_is_atomic_under_50_threads(store: MemoryStore) -> None:
+def test_take_is_atomic_under_50_threads(harness: StoreHarness) -> None:
+    store = harness.store
     for round_ in range(20):
         key = f"redtrust:pending:race{round_}"
         store.set(key, b"the-one", ttl=60)
@@ -127,12 +140,12 @@ def test_take_is_atomic_under_50_threads(store: MemoryStore) -> None:
         assert store.get(key) is None
 
 
-def test_add_is_atomic_under_50_threads(store: MemoryStore) -> None:
+def test_add_is_atomic_under_50_threads(harness: StoreHarness) -> None:
     results: list[bool] = []
     lock = threading.Lock()
 
     def add(index: int) -> None:
-        stored = store.add("redtrust:lock:x", str(index).encode(), ttl=60)
+        stored = harness.store.add("redtrust:lock:x", str(index).encode(), ttl=60)
         with lock:
             results.append(stored)
 
@@ -141,14 +154,16 @@ def test_add_is_atomic_under_50_threads(store: MemoryStore) -> None:
     assert len(results) == 50
 
 
-def test_delete(store: MemoryStore) -> None:
+def test_delete(harness: StoreHarness) -> None:
+    store = harness.store
     store.delete(SESSION)  # absent: no error
     store.set(SESSION, b"v", ttl=10)
     store.delete(SESSION)
     assert store.get(SESSION) is None
 
 
-def test_delete_if_only_with_the_owner_value(store: MemoryStore, clock: FakeClock) -> None:
+def test_delete_if_only_with_the_owner_value(harness: StoreHarness) -> None:
+    store = harness.store
     store.set("redtrust:lock:s1", b"owner-a", ttl=10)
     assert store.delete_if("redtrust:lock:s1", b"owner-b") is False
     assert store.get("redtrust:lock:s1") == b"owner-a"
@@ -156,8 +171,124 @@ def test_delete_if_only_with_the_owner_value(store: MemoryStore, clock: FakeCloc
     assert store.get("redtrust:lock:s1") is None
     assert store.delete_if("redtrust:lock:s1", b"owner-a") is False
     store.set("redtrust:lock:s1", b"owner-a", ttl=10)
-    clock.advance(10)  # expired: nothing left to delete
+    harness.elapse(10)  # expired: nothing left to delete
     assert store.delete_if("redtrust:lock:s1", b"owner-a") is False
+
+
+def test_replace_if_is_a_compare_and_set(harness: StoreHarness) -> None:
+    store = harness.store
+    assert store.replace_if(SESSION, b"v1", b"v2", ttl=10) is False  # absent: not created
+    assert store.get(SESSION) is None
+    store.set(SESSION, b"v1", ttl=10)
+    assert store.replace_if(SESSION, b"other", b"v2", ttl=10) is False
+    assert store.get(SESSION) == b"v1"
+    assert store.replace_if(SESSION, b"v1", b"v2", ttl=100) is True
+    assert store.get(SESSION) == b"v2"
+    harness.elapse(50)  # the new ttl counts from the replacement
+    assert store.get(SESSION) == b"v2"
+    assert store.replace_if(SESSION, b"v2", b"v2", ttl=10) is True  # a lease renewal
+    harness.elapse(10)
+    assert store.replace_if(SESSION, b"v2", b"v3", ttl=10) is False  # expired meanwhile
+    assert store.get(SESSION) is None
+
+
+def test_replace_if_lets_one_of_many_writers_win(harness: StoreHarness) -> None:
+    store = harness.store
+    store.set(SESSION, b"read-by-all", ttl=60)
+    wins: list[int] = []
+    lock = threading.Lock()
+
+    def swap(index: int) -> None:
+        if store.replace_if(SESSION, b"read-by-all", str(index).encode(), ttl=60):
+            with lock:
+                wins.append(index)
+
+    run_threads(30, swap)
+    assert len(wins) == 1
+    assert store.get(SESSION) == str(wins[0]).encode()
+
+
+def test_delete_if_lets_one_of_many_owners_release(harness: StoreHarness) -> None:
+    store = harness.store
+    store.set("redtrust:lock:s1", b"owner", ttl=60)
+    released: list[bool] = []
+    lock = threading.Lock()
+
+    def release(index: int) -> None:
+        done = store.delete_if("redtrust:lock:s1", b"owner")
+        with lock:
+            released.append(done)
+
+    run_threads(30, release)
+    assert released.count(True) == 1
+
+
+def test_repr_shows_no_values(harness: StoreHarness) -> None:
+    harness.store.set(SESSION, b"secret-session-blob", ttl=10)
+    assert "secret-session-blob" not in repr(harness.store)
+    assert SESSION not in repr(harness.store)
+
+
+@pytest.mark.anyio
+async def test_async_methods_mirror_sync_ones(async_harness: StoreHarness) -> None:
+    harness = async_harness
+    store = harness.store
+    assert await store.aget(SESSION) is None
+    await store.aset(SESSION, b"v1", ttl=10)
+    assert store.get(SESSION) == b"v1"
+    assert await store.aget(SESSION) == b"v1"
+    assert await store.aadd(SESSION, b"v2", ttl=10) is False
+    assert await store.aadd(PENDING, b"p", ttl=10) is True
+    assert await store.atake(PENDING) == b"p"
+    assert await store.atake(PENDING) is None
+    assert await store.adelete_if(SESSION, b"other") is False
+    assert await store.adelete_if(SESSION, b"v1") is True
+    await store.aset(SESSION, b"v3", ttl=10)
+    assert await store.areplace_if(SESSION, b"v1", b"v4", ttl=10) is False
+    assert await store.areplace_if(SESSION, b"v3", b"v4", ttl=10) is True
+    assert store.get(SESSION) == b"v4"
+    await store.adelete(SESSION)
+    assert store.get(SESSION) is None
+    await store.aset(SESSION, b"v4", ttl=10)
+    harness.elapse(10)
+    assert await store.aget(SESSION) is None
+    with pytest.raises(ValueError, match="ttl"):
+        await store.aset(SESSION, b"v", ttl=0)
+    await store.aset(SESSION, b"v", ttl=10)
+    with pytest.raises(ValueError, match="ttl"):
+        await store.areplace_if(SESSION, b"v", b"w", ttl=-1)
+    assert await store.aget(SESSION) == b"v"
+
+
+@pytest.mark.anyio
+async def test_async_take_and_add_are_atomic_under_50_tasks(
+    async_harness: StoreHarness,
+) -> None:
+    store = async_harness.store
+    await store.aset(PENDING, b"the-one", ttl=60)
+    taken: list[bytes | None] = []
+    added: list[bool] = []
+
+    async def race(index: int) -> None:
+        taken.append(await store.atake(PENDING))
+        added.append(await store.aadd("redtrust:lock:y", str(index).encode(), ttl=60))
+
+    async with anyio.create_task_group() as group:
+        for index in range(50):
+            group.start_soon(race, index)
+    assert [value for value in taken if value is not None] == [b"the-one"]
+    assert added.count(True) == 1
+
+
+# --- MemoryStore only: bounds ---------------------------------------------------------------
+
+
+def test_memory_store_counts_live_entries(memory: MemoryStore, clock: FakeClock) -> None:
+    memory.set(SESSION, b"v1", ttl=10)
+    assert len(memory) == 1
+    clock.advance(10)
+    assert memory.get(SESSION) is None
+    assert len(memory) == 0
 
 
 def test_flooding_pending_logins_never_evicts_sessions(clock: FakeClock) -> None:
@@ -200,34 +331,6 @@ def test_least_recently_written_is_evicted_when_all_are_live(clock: FakeClock) -
 def test_max_entries_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_entries"):
         MemoryStore(max_entries=0)
-
-
-def test_repr_shows_no_values(store: MemoryStore) -> None:
-    store.set(SESSION, b"secret-session-blob", ttl=10)
-    assert "secret-session-blob" not in repr(store)
-    assert SESSION not in repr(store)
-
-
-@pytest.mark.anyio
-async def test_async_methods_mirror_sync_ones(store: MemoryStore, clock: FakeClock) -> None:
-    assert await store.aget(SESSION) is None
-    await store.aset(SESSION, b"v1", ttl=10)
-    assert store.get(SESSION) == b"v1"
-    assert await store.aget(SESSION) == b"v1"
-    assert await store.aadd(SESSION, b"v2", ttl=10) is False
-    assert await store.aadd(PENDING, b"p", ttl=10) is True
-    assert await store.atake(PENDING) == b"p"
-    assert await store.atake(PENDING) is None
-    assert await store.adelete_if(SESSION, b"other") is False
-    assert await store.adelete_if(SESSION, b"v1") is True
-    await store.aset(SESSION, b"v3", ttl=10)
-    await store.adelete(SESSION)
-    assert store.get(SESSION) is None
-    await store.aset(SESSION, b"v4", ttl=10)
-    clock.advance(10)
-    assert await store.aget(SESSION) is None
-    with pytest.raises(ValueError, match="ttl"):
-        await store.aset(SESSION, b"v", ttl=0)
 
 
 # --- Keyring --------------------------------------------------------------------------------

@@ -1,15 +1,20 @@
-"""A world for session tests: the sandbox, a fake clock, a countable store, either driver."""
+"""A world for session tests: the sandbox, a fake clock, a countable store (memory or Redis),
+either driver."""
 
 from __future__ import annotations
 
 import concurrent.futures
-from collections.abc import Awaitable, Callable
+import itertools
+import shutil
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
 import pytest
+import redis
+from tests.stores import redis_dump, shift_ttls
 
 from redtrust_middleware import (
     CERTIFICATE_ENROLL,
@@ -26,27 +31,50 @@ from redtrust_middleware import (
 )
 from redtrust_middleware.sandbox import Sandbox, SandboxConfig
 from redtrust_middleware.session import LoginStart
-from redtrust_middleware.testing import FakeClock
+from redtrust_middleware.stores.redis import RedisStore
+from redtrust_middleware.testing import FakeClock, RedisServer, require_system
 
 SECRET = "session-test-secret-0123456789"
 APP = "https://app.example"
 
 
-class FlakyStore(MemoryStore):
-    """A MemoryStore that counts calls and can fail on demand (its async face follows)."""
+class SuiteClock(FakeClock):
+    """A fake clock that Redis follows: letting time pass shortens the TTLs there too."""
 
-    def __init__(self, clock: FakeClock) -> None:
-        super().__init__(clock=clock)
-        self.inner = MemoryStore(clock=clock)  # direct access that bypasses the faults
-        self.inner._spaces = self._spaces  # test-only: one shared table
-        self.inner._lock = self._lock
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        super().__init__(start)
+        self.followers: list[Callable[[float], None]] = []
+
+    def advance(self, seconds: float) -> None:
+        super().advance(seconds)
+        for follow in self.followers:
+            follow(seconds)
+
+
+class FlakyStore:
+    """A store that counts calls and can fail on demand, over a MemoryStore or a RedisStore.
+
+    ``inner`` is the store itself, for direct access that bypasses the faults.
+    """
+
+    def __init__(self, inner: MemoryStore | RedisStore) -> None:
+        self.inner = inner
         self.reads = 0
         self.writes = 0
         self.down = False
         self.fail_writes_to: str | None = None
 
     def snapshot(self) -> dict[str, bytes]:
-        return {k: v for space in self._spaces.values() for k, (_, v) in space.items()}
+        """Every live key (as the session layer names it) and its value."""
+        inner = self.inner
+        if isinstance(inner, MemoryStore):
+            return {k: v for space in inner._spaces.values() for k, (_, v) in space.items()}
+        dump = redis_dump(SUITE_REDIS.url)
+        return {
+            k.decode()[len(inner.prefix) :]: v
+            for k, v in dump.items()
+            if k.startswith(inner.prefix.encode())
+        }
 
     def _check(self, key: str, write: bool) -> None:
         if self.down:
@@ -60,31 +88,97 @@ class FlakyStore(MemoryStore):
 
     def get(self, key: str) -> bytes | None:
         self._check(key, False)
-        return super().get(key)
+        return self.inner.get(key)
 
     def set(self, key: str, value: bytes, *, ttl: float) -> None:
         self._check(key, True)
-        super().set(key, value, ttl=ttl)
+        self.inner.set(key, value, ttl=ttl)
 
     def add(self, key: str, value: bytes, *, ttl: float) -> bool:
         self._check(key, True)
-        return super().add(key, value, ttl=ttl)
+        return self.inner.add(key, value, ttl=ttl)
 
     def take(self, key: str) -> bytes | None:
         self._check(key, True)
-        return super().take(key)
+        return self.inner.take(key)
 
     def delete(self, key: str) -> None:
         self._check(key, True)
-        super().delete(key)
+        self.inner.delete(key)
 
     def delete_if(self, key: str, value: bytes) -> bool:
         self._check(key, True)
-        return super().delete_if(key, value)
+        return self.inner.delete_if(key, value)
 
     def replace_if(self, key: str, expected: bytes, value: bytes, *, ttl: float) -> bool:
         self._check(key, True)
-        return super().replace_if(key, expected, value, ttl=ttl)
+        return self.inner.replace_if(key, expected, value, ttl=ttl)
+
+    async def aget(self, key: str) -> bytes | None:
+        self._check(key, False)
+        return await self.inner.aget(key)
+
+    async def aset(self, key: str, value: bytes, *, ttl: float) -> None:
+        self._check(key, True)
+        await self.inner.aset(key, value, ttl=ttl)
+
+    async def aadd(self, key: str, value: bytes, *, ttl: float) -> bool:
+        self._check(key, True)
+        return await self.inner.aadd(key, value, ttl=ttl)
+
+    async def atake(self, key: str) -> bytes | None:
+        self._check(key, True)
+        return await self.inner.atake(key)
+
+    async def adelete(self, key: str) -> None:
+        self._check(key, True)
+        await self.inner.adelete(key)
+
+    async def adelete_if(self, key: str, value: bytes) -> bool:
+        self._check(key, True)
+        return await self.inner.adelete_if(key, value)
+
+    async def areplace_if(self, key: str, expected: bytes, value: bytes, *, ttl: float) -> bool:
+        self._check(key, True)
+        return await self.inner.areplace_if(key, expected, value, ttl=ttl)
+
+
+class SuiteRedis:
+    """The session suite's one redis-server; each world gets its own key prefix."""
+
+    def __init__(self) -> None:
+        self.server: RedisServer | None = None
+        self.opened: list[RedisStore] = []
+        self.opened_raw: list[redis.Redis] = []
+        self._worlds = itertools.count()
+
+    @property
+    def url(self) -> str:
+        if self.server is None:
+            raise RuntimeError("request a '*-redis' kind to start the suite's redis-server")
+        return self.server.url
+
+    def store(self, clock: SuiteClock) -> FlakyStore:
+        """A RedisStore under a fresh prefix whose TTLs follow ``clock``."""
+        prefix = f"world{next(self._worlds)}:"
+        store = RedisStore(url=self.url, prefix=prefix)
+        self.opened.append(store)
+        raw = redis.Redis.from_url(self.url)
+        self.opened_raw.append(raw)
+        clock.followers.append(lambda seconds: shift_ttls(raw, seconds, match=prefix + "*"))
+        return FlakyStore(store)
+
+    async def close(self) -> None:
+        for store in self.opened:
+            store.close()
+            await store.aclose()
+        for raw in self.opened_raw:
+            raw.close()
+        self.opened.clear()
+        self.opened_raw.clear()
+
+
+SUITE_REDIS = SuiteRedis()
 
 
 class Driver:
@@ -135,7 +229,7 @@ class Driver:
 class World:
     kind: str
     sandbox: Sandbox
-    clock: FakeClock
+    clock: SuiteClock
     store: FlakyStore
     keyring: Keyring
     config: RedtrustConfig
@@ -171,7 +265,7 @@ def make_world(
     *,
     sandbox: Sandbox | None = None,
     store: FlakyStore | None = None,
-    clock: FakeClock | None = None,
+    clock: SuiteClock | None = None,
     keyring: Keyring | None = None,
     profile: Profile = CERTIFICATE_ENROLL,
     fake_sleep: bool = False,
@@ -179,7 +273,7 @@ def make_world(
     sandbox_options: dict[str, Any] | None = None,
     **config_options: Any,
 ) -> World:
-    clock = clock if clock is not None else FakeClock()
+    clock = clock if clock is not None else SuiteClock()
     options: dict[str, Any] = {"access_token_ttl": 300, **(sandbox_options or {})}
     sandbox = (
         sandbox
@@ -194,7 +288,12 @@ def make_world(
             clock=(lambda: clock() + sandbox_skew) if sandbox_skew else clock,
         )
     )
-    store = store if store is not None else FlakyStore(clock)
+    if store is None:
+        store = (
+            SUITE_REDIS.store(clock)
+            if kind.endswith("-redis")
+            else FlakyStore(MemoryStore(clock=clock))
+        )
     keyring = keyring if keyring is not None else Keyring(["k" * 32])
     config = RedtrustConfig(
         server_url="https://redtrust.test",
@@ -205,7 +304,7 @@ def make_world(
         **config_options,
     )
     manager: SessionManager | AsyncSessionManager
-    if kind == "sync":
+    if kind.startswith("sync"):
         client = Client(config, transport=sandbox.transport(), clock=clock)
         manager = SessionManager(
             config,
@@ -236,8 +335,34 @@ def make_world(
     )
 
 
-@pytest.fixture(params=["sync", "async"])
+@pytest.fixture(scope="session")
+def suite_redis_server() -> Iterator[RedisServer]:
+    require_system(
+        shutil.which("redis-server") is not None,
+        "redis-server is missing (apt-get install -y redis-server)",
+    )
+    with RedisServer() as server:
+        SUITE_REDIS.server = server
+        try:
+            yield server
+        finally:
+            SUITE_REDIS.server = None
+
+
+@pytest.fixture
+async def redis_worlds(
+    suite_redis_server: RedisServer, anyio_backend: str
+) -> AsyncIterator[SuiteRedis]:
+    """Closes the test's Redis connection pools on the test's own event loop."""
+    yield SUITE_REDIS
+    await SUITE_REDIS.close()
+
+
+@pytest.fixture(params=["sync", "async", "sync-redis", "async-redis"])
 def kind(request: pytest.FixtureRequest) -> str:
+    """The driver (sync or async) and the store (memory, or Redis with ``-redis``)."""
+    if str(request.param).endswith("-redis"):
+        request.getfixturevalue("redis_worlds")
     return str(request.param)
 
 

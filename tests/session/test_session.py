@@ -19,9 +19,8 @@ from redtrust_middleware import (
 )
 from redtrust_middleware.sandbox import Sandbox, SandboxConfig
 from redtrust_middleware.session import ActiveSession
-from redtrust_middleware.testing import FakeClock
 
-from .conftest import APP, SECRET, World, make_world
+from .conftest import APP, SECRET, SuiteClock, World, make_world
 
 pytestmark = pytest.mark.anyio
 
@@ -157,7 +156,7 @@ async def test_a_concurrent_double_callback_exchanges_once(world: World) -> None
 
 async def test_callback_without_a_pending_login_in_this_browser(world: World) -> None:
     _, query = await world.start_and_authenticate()
-    before = len(world.store.inner)
+    before = len(world.store.snapshot())
     with pytest.raises(LoginExpiredError) as caught:
         await world.driver.complete_login(query=query, browser_nonces=())
     assert caught.value.code == "NO_PENDING_LOGIN"
@@ -166,7 +165,7 @@ async def test_callback_without_a_pending_login_in_this_browser(world: World) ->
         await world.driver.complete_login(query=query, browser_nonces=other.browser_nonces[-1:])
     assert foreign.value.code == "FOREIGN_LOGIN"
     assert world.sandbox.calls["exchange"] == 0
-    assert len(world.store.inner) == before + 1  # only the second login start wrote
+    assert len(world.store.snapshot()) == before + 1  # only the second login start wrote
 
 
 @pytest.mark.parametrize(
@@ -315,7 +314,7 @@ async def test_refresh_errors_that_are_not_a_rejection_keep_the_session(
 
 
 async def test_a_signature_refusal_on_refresh_is_not_a_sign_out(kind: str) -> None:
-    clock, skew = FakeClock(), [0.0]
+    clock, skew = SuiteClock(), [0.0]
     sandbox = Sandbox(
         SandboxConfig(
             partners={"CA_DEMO": SECRET}, users={"demo": "demo"}, redirect_prefixes=(APP + "/",)
@@ -471,7 +470,9 @@ async def test_a_dead_lock_holder_delays_only_until_its_lease_expires(kind: str)
     assert session is not None
     assert session.refreshed
     assert world.sandbox.calls["refresh"] == 1
-    assert flows.lock_lease <= world.clock() - started <= flows.lock_lease + 1
+    # A real Redis also counts the real time the test takes, so it may expire a poll sooner.
+    slack = 0.5 if kind.endswith("-redis") else 0.0
+    assert flows.lock_lease - slack <= world.clock() - started <= flows.lock_lease + 1
 
 
 async def test_a_busy_lock_serves_a_still_valid_token_at_once(kind: str) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import anyio
 import pytest
 
-from redtrust_middleware import RA_API, MemoryStore, TokenSet
+from redtrust_middleware import RA_API, Store, TokenSet
 from redtrust_middleware.session import (
     Refresh,
     RefreshNeeded,
@@ -23,7 +23,7 @@ from .conftest import World, make_world
 pytestmark = pytest.mark.anyio
 
 
-def perform(store: MemoryStore, effect: Any) -> Any:
+def perform(store: Store, effect: Any) -> Any:
     """Carry out one store effect the way a driver would."""
     name = type(effect).__name__
     if name == "Get":
@@ -43,7 +43,7 @@ def perform(store: MemoryStore, effect: Any) -> Any:
     raise AssertionError(f"not a store effect: {effect!r}")
 
 
-def finish(flow: Any, value: Any, store: MemoryStore) -> Any:
+def finish(flow: Any, value: Any, store: Store) -> Any:
     """Send ``value`` into a paused flow and run its remaining store effects; its result."""
     try:
         effect = flow.send(value)

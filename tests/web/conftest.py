@@ -12,7 +12,13 @@ import pytest
 from examples.fastapi_app import create_app as create_fastapi_app
 from examples.starlette_app import create_app
 
-from redtrust_middleware import AsyncClient, AsyncSessionManager, MemoryStore, RedtrustConfig
+from redtrust_middleware import (
+    AsyncClient,
+    AsyncSessionManager,
+    AsyncStore,
+    MemoryStore,
+    RedtrustConfig,
+)
 from redtrust_middleware.sandbox import Sandbox
 from redtrust_middleware.testing import (
     TEST_APP_URL,
@@ -59,15 +65,17 @@ def path_of(url: str) -> str:
 
 
 def make_site(
-    app_factory: Callable[..., Any] = create_app, **config_options: Any
+    app_factory: Callable[..., Any] = create_app,
+    *,
+    store: AsyncStore | None = None,
+    **config_options: Any,
 ) -> tuple[Site, Any]:
     clock = FakeClock()
     sandbox = make_sandbox(clock=clock)
     config = make_config(**config_options)
     client = AsyncClient(config, transport=sandbox.async_transport(), clock=clock)
-    manager = AsyncSessionManager(
-        config, store=MemoryStore(clock=clock), client=client, clock=clock
-    )
+    store = store if store is not None else MemoryStore(clock=clock)
+    manager = AsyncSessionManager(config, store=store, client=client, clock=clock)
     app = app_factory(config, manager=manager)
     browser = httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url=TEST_APP_URL)
     return Site(sandbox=sandbox, clock=clock, config=config, manager=manager, browser=browser), app

@@ -1,7 +1,27 @@
-"""Session stores: the protocol, the in-memory default, and sealing of records at rest."""
+"""Session stores: the protocol, the in-memory default, Redis, and sealing of records at rest.
+
+``RedisStore`` is imported on first use (``from redtrust_middleware.stores import RedisStore``)
+so that the package works without the optional ``redis`` dependency.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from .base import AsyncStore, Store
 from .memory import MemoryStore
 from .sealing import Keyring
 
+if TYPE_CHECKING:
+    from .redis import RedisStore as RedisStore
+
+# RedisStore is left out of __all__: a star import must not require the redis extra.
 __all__ = ["AsyncStore", "Keyring", "MemoryStore", "Store"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "RedisStore":
+        from .redis import RedisStore
+
+        return RedisStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
