@@ -38,7 +38,7 @@ def test_the_fixtures_work_in_a_users_suite(pytester: pytest.Pytester) -> None:
             assert tokens.subject == "alice"
         """
     )
-    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:django")
     result.assert_outcomes(passed=1)
 
 
@@ -56,7 +56,7 @@ def test_the_redis_fixture_works_in_a_users_suite(pytester: pytest.Pytester) -> 
             store.close()
         """
     )
-    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:django")
     result.assert_outcomes(passed=1)
 
 
