@@ -56,7 +56,7 @@ SESSION_COOKIE_SECURE = env("REDTRUST_PUBLIC_URL", "").startswith("https://")
 USE_TZ = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-REDTRUST = {
+REDTRUST: dict[str, str | float] = {
     "SERVER_URL": env("REDTRUST_SERVER_URL", "http://127.0.0.1:8083"),
     "PARTNER": env("REDTRUST_PARTNER", "CA_DEMO"),
     # The sandbox's public demo secret, for local use only.

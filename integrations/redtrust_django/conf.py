@@ -100,11 +100,12 @@ def read_settings() -> tuple[RedtrustConfig, dict[str, Any]]:
         raise _problem("ENDPOINTS", 'must map names to "METHOD /path"')
     profile = values.get("profile", "certificate-enroll")
     profile = PROFILES.get(profile, profile) if isinstance(profile, str) else profile
+    paths = _route_paths()  # raises ConfigurationError('urls', ...) as it is
     try:
         if endpoints:
             overrides = {name: Endpoint.parse(str(text)) for name, text in endpoints.items()}
             values["profile"] = dataclasses.replace(profile, **overrides)
-        values.update(_route_paths())
+        values.update(paths)
         config = RedtrustConfig(**values)
     except ConfigurationError as error:
         key = error.field.upper() if error.field.upper() in _CONFIG_FIELDS else error.field

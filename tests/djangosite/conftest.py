@@ -91,4 +91,4 @@ def dsite(mode: str, settings: Any) -> Iterator[DjangoSite]:
     caches["default"].clear()
 
 
-__all__ = ["ORIGIN", "PAGE", "DjangoSite", "TEST_USERS"]
+__all__ = ["ORIGIN", "PAGE", "TEST_USERS", "DjangoSite"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from examples.django_site.settings import *  # noqa: F403
+
 from redtrust_middleware.testing import TEST_APP_URL, TEST_PARTNER, TEST_SECRET, TEST_SERVER_URL
 
 SECRET_KEY = "tests-only-django-secret-key-0123456789abcdefghijklmnopqrstuvwxyz"

@@ -79,7 +79,10 @@ def test_protected_pages_redirect_and_api_callers_get_401(dsite: DjangoSite) -> 
     assert page["location"] == "/redtrust/login?next=%2Fme%3Fx%3D1"
     api = dsite.get("/api/me")
     assert api.status_code == 401
-    assert _json(api) == {"error": "not_authenticated", "login_url": "/redtrust/login?next=%2Fapi%2Fme"}
+    assert _json(api) == {
+        "error": "not_authenticated",
+        "login_url": "/redtrust/login?next=%2Fapi%2Fme",
+    }
     assert dsite.get("/me", {"accept": "application/json"}).status_code == 401
 
 
