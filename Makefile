@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo walkthrough sandbox test lint bench bench-store clean
+# demo-django: the sandbox and the example Django site (runserver) on 127.0.0.1:8000.
+.PHONY: demo demo-django walkthrough sandbox test lint bench bench-store clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,6 +15,11 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/redtrust demo
+
+demo-django: $(STAMP)
+	$(BIN)/redtrust sandbox --access-ttl 60 & sandbox=$$!; \
+	trap 'kill $$sandbox 2>/dev/null' EXIT INT TERM; \
+	REDTRUST_REFRESH_LEEWAY=30 $(BIN)/python examples/django_site/manage.py runserver 127.0.0.1:8000 --noreload
 
 walkthrough: $(STAMP)
 	$(BIN)/redtrust walkthrough
