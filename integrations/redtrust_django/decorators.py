@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, TypeVar, cast
 
 from asgiref.sync import iscoroutinefunction
 from django.http import HttpRequest, HttpResponse
+
+from redtrust_middleware import AsyncUserClient, UserClient
 
 from ._web import http_response, web_request
 from .conf import get_runtime
@@ -39,6 +42,15 @@ def redtrust_refusal(request: HttpRequest) -> HttpResponse | None:
     return http_response(gate.unauthenticated(web_request(request), request.get_full_path()))
 
 
+def _sync_client(request: HttpRequest) -> None:
+    """A sync view under ASGI gets the sync client: it runs in a worker thread, where the
+    async client (bound to the server's event loop) cannot be awaited."""
+    context = request.redtrust  # type: ignore[attr-defined]
+    if isinstance(context.client, AsyncUserClient):
+        client = UserClient(get_runtime().sync_manager.client, context.tokens)
+        request.redtrust = replace(context, client=client)  # type: ignore[attr-defined]
+
+
 def redtrust_required(view: V) -> V:
     """Let only signed-in users reach ``view`` (sync or async function views)."""
     if iscoroutinefunction(view):
@@ -51,7 +63,11 @@ def redtrust_required(view: V) -> V:
 
     @functools.wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-        return redtrust_refusal(request) or view(request, *args, **kwargs)
+        refusal = redtrust_refusal(request)
+        if refusal is not None:
+            return refusal
+        _sync_client(request)
+        return view(request, *args, **kwargs)
 
     return cast(V, wrapper)
 
@@ -62,6 +78,8 @@ class RedtrustRequiredMixin:
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         refusal = redtrust_refusal(request)
         if refusal is None:
+            if not getattr(self, "view_is_async", False):
+                _sync_client(request)
             return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
         if getattr(self, "view_is_async", False):
 

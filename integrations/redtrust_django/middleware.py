@@ -17,7 +17,13 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
 
-from redtrust_middleware import AsyncUserClient, RefreshFailedError, StoreError, UpstreamError
+from redtrust_middleware import (
+    AsyncUserClient,
+    RefreshFailedError,
+    StoreError,
+    UpstreamError,
+    UserClient,
+)
 from redtrust_middleware.session import ActiveSession
 from redtrust_middleware.web import SESSION_PROBLEMS, RedtrustContext
 
@@ -101,8 +107,6 @@ class RedtrustMiddleware:
         """The app's client bound to this user, for the mode this request runs in."""
         if self.async_mode:
             return AsyncUserClient(runtime.async_manager.client, context.tokens)
-        from redtrust_middleware import UserClient
-
         return UserClient(runtime.sync_manager.client, context.tokens)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
