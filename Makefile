@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 # demo-django: the sandbox and the example Django site (runserver) on 127.0.0.1:8000.
-.PHONY: demo demo-django walkthrough sandbox test lint bench bench-store clean
+# bench-django: Django's SessionMiddleware + AuthenticationMiddleware + login_required vs ours.
+.PHONY: bench-django demo demo-django walkthrough sandbox test lint bench bench-store clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +43,9 @@ bench: $(STAMP)
 
 # RedisStore next to MemoryStore per signed-in request, and Redis commands per request;
 # starts a throwaway redis-server (apt-get install redis-server). BENCH_ARGS=--quick.
+bench-django: $(STAMP)
+	$(BIN)/python -m benchmarks.bench_django $(BENCH_ARGS)
+
 bench-store: $(STAMP)
 	$(BIN)/python -m benchmarks store $(BENCH_ARGS)
 
