@@ -99,6 +99,9 @@ class SandboxConfig:
             it must close the host with ``/`` or ``?``).
         window_seconds: accepted distance of a signed timestamp from the sandbox clock.
         access_token_ttl: lifetime of an access token (JWT ``exp`` - ``iat``), seconds.
+        refreshed_access_token_ttl: lifetime of an access token issued by a refresh, seconds;
+            ``None`` (the default) uses ``access_token_ttl``. Lets a test start with a token
+            that is due for refresh at once and get a fresh one from the refresh.
         refresh_token_ttl: lifetime of a refresh token from its issue, seconds.
         temp_token_ttl: lifetime of a temporary ``tkn``, seconds.
         login_page_ttl: lifetime of a login attempt (the form shown by ``loginrequest``).
@@ -143,6 +146,7 @@ class SandboxConfig:
     redirect_prefixes: tuple[str, ...]
     window_seconds: int = 300
     access_token_ttl: int = 300
+    refreshed_access_token_ttl: int | None = None
     refresh_token_ttl: int = 8 * 3600
     temp_token_ttl: int = 60
     login_page_ttl: int = 600
@@ -181,6 +185,8 @@ class SandboxConfig:
             "csr_request_ttl",
         ):
             _check_positive(name, getattr(self, name))
+        if self.refreshed_access_token_ttl is not None:
+            _check_positive("refreshed_access_token_ttl", self.refreshed_access_token_ttl)
         _check_positive("max_body_bytes", self.max_body_bytes)
         _check_positive("retention_seconds", self.retention_seconds, minimum=0)
         for name in _LIMITS:
@@ -202,6 +208,7 @@ class SandboxConfig:
             f"SandboxConfig(partners={{{partners}}}, users={{{users}}}, "
             f"domains={self.domains!r}, redirect_prefixes={self.redirect_prefixes!r}, "
             f"window_seconds={self.window_seconds}, access_token_ttl={self.access_token_ttl}, "
+            f"refreshed_access_token_ttl={self.refreshed_access_token_ttl}, "
             f"refresh_token_ttl={self.refresh_token_ttl}, temp_token_ttl={self.temp_token_ttl}, "
             f"login_page_ttl={self.login_page_ttl}, csr_request_ttl={self.csr_request_ttl}, "
             f"expiration_format={self.expiration_format!r}, issuer={self.issuer!r}, "

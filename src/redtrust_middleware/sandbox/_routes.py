@@ -120,10 +120,14 @@ def format_expiration(expires_at: int, style: ExpirationFormat) -> str:
     return moment.astimezone(EXPIRATION_OFFSET).isoformat(timespec="seconds")
 
 
-def _token_data(sv: Services, session: SessionInfo) -> dict[str, str]:
+def _token_data(
+    sv: Services, session: SessionInfo, *, refreshed: bool = False
+) -> dict[str, str]:
     """``{"accessToken", "refreshToken", "expiration"}`` with a fresh access token."""
     now = int(sv.clock())
     ttl = sv.config.access_token_ttl
+    if refreshed and sv.config.refreshed_access_token_ttl is not None:
+        ttl = sv.config.refreshed_access_token_ttl
     access_token = sv.signer.sign(
         subject=session.username,
         audience=session.partner,
@@ -139,8 +143,10 @@ def _token_data(sv: Services, session: SessionInfo) -> dict[str, str]:
     }
 
 
-def _granted(sv: Services, session: SessionInfo, message: str) -> httpx2.Response:
-    return envelope(200, OK, message, _token_data(sv, session))
+def _granted(
+    sv: Services, session: SessionInfo, message: str, *, refreshed: bool = False
+) -> httpx2.Response:
+    return envelope(200, OK, message, _token_data(sv, session, refreshed=refreshed))
 
 
 # -- browser login ---------------------------------------------------------------------------
@@ -208,7 +214,7 @@ def _refresh(sv: Services, request: httpx2.Request, *, with_bearer: bool) -> htt
     if with_bearer:  # its signature and partner must be right; its expiry does not matter
         session_id = sv.signer.read(bearer_token(request), audience=partner)["sid"]
     session = sv.state.refresh(partner, refresh_token, bearer_session=session_id)
-    return _granted(sv, session, "token refreshed")
+    return _granted(sv, session, "token refreshed", refreshed=True)
 
 
 def refresh_with_bearer(sv: Services, request: httpx2.Request) -> httpx2.Response:
