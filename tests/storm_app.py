@@ -1,0 +1,26 @@
+"""The Starlette example on a shared Redis store, for the multi-process storm test.
+
+    REDTRUST_REDIS_URL=redis://... REDTRUST_*=... \
+    python -m uvicorn tests.storm_app:app --workers 4
+
+Built on the first request, in each worker, from the ``REDTRUST_*`` variables.
+"""
+
+from __future__ import annotations
+
+from examples._shared import FromEnvironment
+from examples.starlette_app import create_app
+
+from redtrust_middleware import AsyncSessionManager, RedtrustConfig
+from redtrust_middleware.asgi import ASGIApp
+from redtrust_middleware.stores import RedisStore
+
+
+def build() -> ASGIApp:
+    """The example app whose sessions live in the Redis at ``REDTRUST_REDIS_URL``."""
+    config = RedtrustConfig.from_env()
+    manager = AsyncSessionManager(config, store=RedisStore.from_env())
+    return create_app(config, manager=manager)
+
+
+app = FromEnvironment(build)

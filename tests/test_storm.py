@@ -1,0 +1,257 @@
+"""A refresh storm across worker processes: the example apps under several uvicorn workers
+sharing one Redis, the sandbox on a real socket, 1,000 concurrent requests (50 at a time,
+loopback only) on a session whose access token is due for refresh. Exactly one refresh
+reaches the sandbox, every request succeeds and nobody is signed out."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from contextlib import suppress
+from pathlib import Path
+
+import httpx2
+import pytest
+
+from redtrust_middleware.sandbox import Sandbox, SandboxConfig, running
+from redtrust_middleware.testing import TEST_PARTNER, TEST_SECRET, TEST_USERS, RedisServer
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKERS = 4
+REQUESTS = 1000
+CONCURRENCY = 50
+ENCRYPTION_KEY = "storm-test-encryption-key-0123456789abcdef"
+STARTUP_TIMEOUT = 60.0
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait(seconds: float) -> None:
+    threading.Event().wait(seconds)
+
+
+class Processes:
+    """Subprocesses of one test, their output in files, dumped to stderr on failure."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.logs: list[Path] = []
+        self._running: list[subprocess.Popen[bytes]] = []
+
+    def run(self, name: str, argv: list[str], env: Mapping[str, str], timeout: float) -> None:
+        """Run a command to its end; fail the test if it fails."""
+        log = self.folder / f"{name}.log"
+        self.logs.append(log)
+        with log.open("wb") as out:
+            done = subprocess.run(
+                argv,
+                cwd=ROOT,
+                env=dict(env),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                timeout=timeout,
+                check=False,
+            )
+        assert done.returncode == 0, f"{name} exited with {done.returncode}"
+
+    def start(self, name: str, argv: list[str], env: Mapping[str, str]) -> None:
+        """Start a server in its own process group (so its workers can be reaped too)."""
+        log = self.folder / f"{name}.log"
+        self.logs.append(log)
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                argv,
+                cwd=ROOT,
+                env=dict(env),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self._running.append(process)
+
+    def check_alive(self) -> None:
+        for process in self._running:
+            assert process.poll() is None, f"{process.args!r} exited with {process.returncode}"
+
+    def stop(self) -> None:
+        """SIGTERM each server (uvicorn stops its workers), then SIGKILL its group."""
+        for process in self._running:
+            if process.poll() is None:
+                process.terminate()
+        for process in self._running:
+            with suppress(subprocess.TimeoutExpired):
+                process.wait(15)
+            # Workers left behind by a stuck supervisor: its own group, started by this test.
+            with suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(15)
+        self._running.clear()
+
+    def dump(self) -> None:
+        for log in self.logs:
+            text = log.read_text("utf-8", errors="replace") if log.exists() else "(no file)"
+            sys.stderr.write(f"\n===== {log.name} =====\n{text[-20_000:]}\n")
+
+
+@pytest.fixture
+def processes(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Processes]:
+    procs = Processes(tmp_path)
+    failures = request.session.testsfailed
+    try:
+        yield procs
+    finally:
+        procs.stop()
+        if request.session.testsfailed != failures:
+            procs.dump()
+
+
+def _wait_until_ready(url: str, procs: Processes) -> None:
+    """Poll ``GET /`` until it answers 200 (a deadline, not a fixed wait)."""
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    with httpx2.Client(timeout=2) as client:
+        while True:
+            procs.check_alive()
+            try:
+                if client.get(url + "/").status_code == 200:
+                    return
+            except httpx2.TransportError:
+                pass
+            assert time.monotonic() < deadline, f"{url} not ready in {STARTUP_TIMEOUT} s"
+            _wait(0.1)
+
+
+def _wait_until(moment: float) -> None:
+    """Wait until ``time.time()`` reaches ``moment`` (polling a deadline)."""
+    while time.time() < moment:
+        _wait(min(0.05, max(moment - time.time(), 0.001)))
+
+
+def _sign_in(app_url: str, sandbox: Sandbox) -> httpx2.Cookies:
+    """Sign alice in through the app's own routes; the browser's cookies."""
+    with httpx2.Client(base_url=app_url, timeout=10) as browser:
+        start = browser.get("/redtrust/login", params={"next": "/me"})
+        assert start.status_code == 302, start.text
+        callback = sandbox.sign_in(start.headers["location"], "alice", TEST_USERS["alice"])
+        assert callback.startswith(app_url + "/redtrust/callback")
+        done = browser.get(callback)
+        assert done.status_code in (302, 303), done.text
+        return httpx2.Cookies(browser.cookies)
+
+
+async def _storm(app_url: str, cookies: httpx2.Cookies) -> Counter[str]:
+    """``REQUESTS`` GETs of /api/me, ``CONCURRENCY`` at a time: outcome counts."""
+    outcomes: Counter[str] = Counter()
+    gate = asyncio.Semaphore(CONCURRENCY)
+    limits = httpx2.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+    async with httpx2.AsyncClient(
+        base_url=app_url, cookies=cookies, limits=limits, timeout=30
+    ) as client:
+
+        async def one() -> None:
+            async with gate:
+                try:
+                    answer = await client.get("/api/me")
+                except httpx2.HTTPError as error:
+                    outcomes[type(error).__name__] += 1
+                    return
+                outcomes[str(answer.status_code)] += 1
+                if answer.status_code == 200 and answer.json().get("user") != "alice":
+                    outcomes["wrong user"] += 1
+
+        await asyncio.gather(*(one() for _ in range(REQUESTS)))
+    return outcomes
+
+
+def _base_env(redis: RedisServer, sandbox_url: str, app_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDTRUST_", "DJANGO_"))}
+    env.update(
+        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
+        REDTRUST_SERVER_URL=sandbox_url,
+        REDTRUST_PARTNER=TEST_PARTNER,
+        REDTRUST_SHARED_SECRET=TEST_SECRET,
+        REDTRUST_PUBLIC_URL=app_url,
+        REDTRUST_ENCRYPTION_KEYS=ENCRYPTION_KEY,
+        REDTRUST_REDIS_URL=redis.url,
+    )
+    return env
+
+
+def _uvicorn(target: str, port: int) -> list[str]:
+    return [
+        sys.executable, "-m", "uvicorn", target, "--workers", str(WORKERS),
+        "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning",
+    ]  # fmt: skip
+
+
+def _start_starlette(procs: Processes, env: dict[str, str], port: int) -> None:
+    procs.start("starlette", _uvicorn("tests.storm_app:app", port), env)
+
+
+def _start_django(procs: Processes, env: dict[str, str], port: int) -> None:
+    env.update(
+        DJANGO_DB=str(procs.folder / "django.sqlite3"),
+        DJANGO_DEBUG="0",
+        DJANGO_SECRET_KEY="storm-test-django-secret-key-0123456789abcdef",
+        DJANGO_SETTINGS_MODULE="examples.django_site.settings",
+    )
+    manage = [sys.executable, str(ROOT / "examples" / "django_site" / "manage.py")]
+    procs.run("migrate", [*manage, "migrate", "--no-input"], env, timeout=120)
+    procs.start("django", _uvicorn("examples.django_site.asgi:application", port), env)
+
+
+@pytest.mark.network
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("site", ["starlette", "django"])
+def test_one_refresh_for_a_storm_across_workers(
+    site: str, redis_server: RedisServer, processes: Processes
+) -> None:
+    port = _free_port()
+    app_url = f"http://127.0.0.1:{port}"
+    sandbox = Sandbox(
+        SandboxConfig(
+            partners={TEST_PARTNER: TEST_SECRET},
+            users=TEST_USERS,
+            redirect_prefixes=(app_url + "/",),
+            # Inside the default 60 s refresh leeway one second after its issue (not at
+            # once: the sign-in itself must not refresh); the refreshed token stays fresh.
+            access_token_ttl=61,
+            refreshed_access_token_ttl=3600,
+        )
+    )
+    with running(sandbox) as sandbox_url:
+        env = _base_env(redis_server, sandbox_url, app_url)
+        start = _start_starlette if site == "starlette" else _start_django
+        start(processes, env, port)
+        _wait_until_ready(app_url, processes)
+
+        cookies = _sign_in(app_url, sandbox)
+        assert sandbox.calls["refresh"] == 0
+        # The app measures the 61 s lifetime from when it got the token, before now: one
+        # second on, the token is within the 60 s leeway on every worker.
+        _wait_until(time.time() + 1.05)
+
+        began = time.monotonic()
+        outcomes = asyncio.run(_storm(app_url, cookies))
+        elapsed = time.monotonic() - began
+
+        assert outcomes == Counter({"200": REQUESTS}), outcomes
+        assert sandbox.calls["refresh"] == 1, (dict(sandbox.calls), elapsed)
+        assert sandbox.calls["refresh_reuse"] == 0
+        with httpx2.Client(base_url=app_url, cookies=cookies, timeout=10) as browser:
+            me = browser.get("/me")
+            assert me.status_code == 200, me.text
+            assert "alice" in me.text
+        assert sandbox.calls["refresh"] == 1
+        processes.check_alive()
