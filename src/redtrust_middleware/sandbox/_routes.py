@@ -120,9 +120,7 @@ def format_expiration(expires_at: int, style: ExpirationFormat) -> str:
     return moment.astimezone(EXPIRATION_OFFSET).isoformat(timespec="seconds")
 
 
-def _token_data(
-    sv: Services, session: SessionInfo, *, refreshed: bool = False
-) -> dict[str, str]:
+def _token_data(sv: Services, session: SessionInfo, *, refreshed: bool = False) -> dict[str, str]:
     """``{"accessToken", "refreshToken", "expiration"}`` with a fresh access token."""
     now = int(sv.clock())
     ttl = sv.config.access_token_ttl
