@@ -3,7 +3,8 @@
     REDTRUST_SERVER_URL=... REDTRUST_PARTNER=... REDTRUST_SHARED_SECRET=... \
     REDTRUST_PUBLIC_URL=http://127.0.0.1:8000 uvicorn --no-access-log examples.fastapi_app:app
 
-Paths: ``/`` public, ``/me`` protected page, ``/api/me`` protected JSON, sign-out by POST.
+Paths: ``/`` public, ``/me`` protected page, ``/api/me`` protected JSON, ``/certificates``
+(the Starlette example's page, mounted as is), sign-out by POST.
 """
 
 from __future__ import annotations
@@ -14,19 +15,27 @@ from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 
 from examples._shared import FromEnvironment, describe, me_body, page
+from examples.starlette_app import certificate_routes
 from redtrust_middleware import AsyncSessionManager, RedtrustConfig
+from redtrust_middleware.sandbox import DemoCA
 from redtrust_starlette import RedtrustMiddleware
 from redtrust_starlette.fastapi import OptionalRedtrustSession, RedtrustSession
 
 
 def create_app(
-    config: RedtrustConfig | None = None, *, manager: AsyncSessionManager | None = None
+    config: RedtrustConfig | None = None,
+    *,
+    manager: AsyncSessionManager | None = None,
+    ca: DemoCA | None = None,
 ) -> FastAPI:
-    """The app; ``config`` defaults to ``RedtrustConfig.from_env()``."""
+    """The app; ``config`` defaults to ``RedtrustConfig.from_env()``, ``ca`` to a new
+    :class:`DemoCA`."""
     config = config or RedtrustConfig.from_env()
     logout = config.logout_path
     app = FastAPI(title="Redtrust example")
     app.add_middleware(RedtrustMiddleware, config=config, manager=manager)
+    # Plain Starlette endpoints (protected by requires_redtrust) work in FastAPI as they are.
+    app.router.routes.extend(certificate_routes(logout, ca if ca is not None else DemoCA()))
 
     @app.get("/", response_class=HTMLResponse)
     async def home(session: OptionalRedtrustSession) -> str:

@@ -3,7 +3,8 @@
     REDTRUST_SERVER_URL=... REDTRUST_PARTNER=... REDTRUST_SHARED_SECRET=... \
     REDTRUST_PUBLIC_URL=http://127.0.0.1:8000 uvicorn --no-access-log examples.starlette_app:app
 
-Paths: ``/`` public, ``/me`` protected page, ``/api/me`` protected JSON, sign-out by POST.
+Paths: ``/`` public, ``/me`` protected page, ``/api/me`` protected JSON, ``/certificates``
+(request, list and renew certificates; the demo CA signs them), sign-out by POST.
 """
 
 from __future__ import annotations
@@ -13,20 +14,136 @@ import html
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse
-from starlette.routing import Route
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
 
-from examples._shared import FromEnvironment, describe, me_body, page
-from redtrust_middleware import AsyncSessionManager, RedtrustConfig
+from examples._shared import (
+    MAX_FORM_BYTES,
+    CertificateBook,
+    FromEnvironment,
+    certificates_body,
+    describe,
+    dn_from_form,
+    error_body,
+    form_nonce,
+    form_thumbprint,
+    me_body,
+    page,
+    parse_form,
+    renewal_dn,
+    user_key,
+)
+from redtrust_middleware import (
+    AsyncSessionManager,
+    InvalidInputError,
+    RedtrustConfig,
+    UpstreamError,
+)
+from redtrust_middleware.asgi import GATE_KEY, request_from_scope
+from redtrust_middleware.sandbox import DemoCA
 from redtrust_starlette import RedtrustMiddleware, get_redtrust, requires_redtrust
+from redtrust_starlette.decorators import to_response
+
+CERTIFICATES = "/certificates"
+RENEW = "/certificates/renew"
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """The urlencoded form of a POST, read with a size cap (no python-multipart needed)."""
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != (
+        "application/x-www-form-urlencoded"
+    ):
+        raise InvalidInputError("form", "must be application/x-www-form-urlencoded")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            raise InvalidInputError("form", f"must be at most {MAX_FORM_BYTES} bytes")
+    return parse_form(bytes(body))
+
+
+def certificate_routes(
+    logout: str, ca: DemoCA, book: CertificateBook | None = None
+) -> list[BaseRoute]:
+    """``/certificates`` (GET: form and list; POST: request one) and ``/certificates/renew``.
+
+    Every POST answers a 303 back to the page (post/redirect/get), and each form submission
+    is acted on once (a double click does not issue twice). Bad input is a 400 page, before
+    anything is sent; Redtrust failing a clear 502/503 (and the form can be sent again).
+    """
+    book = book if book is not None else CertificateBook()
+
+    def bad(error: InvalidInputError) -> HTMLResponse:
+        body = error_body(error, CERTIFICATES)
+        return HTMLResponse(
+            page("Certificates", body, logout_path=logout, signed_in=True), status_code=400
+        )
+
+    def unavailable(request: Request, error: UpstreamError) -> Response:
+        """Redtrust failing: the middleware's own clear 502/503 (as Django's answers)."""
+        gate = request.scope[GATE_KEY]
+        return to_response(gate.unavailable(request_from_scope(request.scope), error))
+
+    @requires_redtrust
+    async def certificates(request: Request) -> Response:
+        context = request.state.redtrust
+        user = user_key(context)
+        if request.method == "GET":
+            body = certificates_body(
+                book.certificates(user), action=CERTIFICATES, renew_action=RENEW
+            )
+            return HTMLResponse(page("Certificates", body, logout_path=logout, signed_in=True))
+        try:
+            form = await read_form(request)
+            dn = dn_from_form(form)
+            with book.once(user, "request:" + form_nonce(form)) as fresh:
+                if fresh:
+                    enrolled = await context.client.enroll(dn, issue=ca.issue)
+                    book.add(user, enrolled.issued)
+        except InvalidInputError as error:
+            return bad(error)
+        except UpstreamError as error:
+            return unavailable(request, error)
+        return RedirectResponse(CERTIFICATES, status_code=303)
+
+    @requires_redtrust
+    async def renew(request: Request) -> Response:
+        context = request.state.redtrust
+        user = user_key(context)
+        try:
+            thumbprint = form_thumbprint(await read_form(request))
+            with book.once(user, "renew:" + thumbprint) as fresh:
+                if fresh:
+                    old = book.find(user, thumbprint)
+                    if old is None:
+                        raise InvalidInputError("thumbprint", "not one of your certificates")
+                    renewed = await context.client.renew(
+                        thumbprint, renewal_dn(old), issue=ca.issue
+                    )
+                    book.add(user, renewed.issued, replaces=thumbprint)
+        except InvalidInputError as error:
+            return bad(error)
+        except UpstreamError as error:
+            return unavailable(request, error)
+        return RedirectResponse(CERTIFICATES, status_code=303)
+
+    return [
+        Route(CERTIFICATES, certificates, methods=["GET", "POST"]),
+        Route(RENEW, renew, methods=["POST"]),
+    ]
 
 
 def create_app(
-    config: RedtrustConfig | None = None, *, manager: AsyncSessionManager | None = None
+    config: RedtrustConfig | None = None,
+    *,
+    manager: AsyncSessionManager | None = None,
+    ca: DemoCA | None = None,
 ) -> Starlette:
-    """The app; ``config`` defaults to ``RedtrustConfig.from_env()``."""
+    """The app; ``config`` defaults to ``RedtrustConfig.from_env()``, ``ca`` to a new
+    :class:`DemoCA` (the partner's CA that signs the certificates)."""
     config = config or RedtrustConfig.from_env()
     logout = config.logout_path
+    ca = ca if ca is not None else DemoCA()
 
     async def home(request: Request) -> HTMLResponse:
         context = get_redtrust(request)
@@ -49,7 +166,12 @@ def create_app(
         return JSONResponse(describe(request.state.redtrust))
 
     return Starlette(
-        routes=[Route("/", home), Route("/me", me), Route("/api/me", api_me)],
+        routes=[
+            Route("/", home),
+            Route("/me", me),
+            Route("/api/me", api_me),
+            *certificate_routes(logout, ca),
+        ],
         middleware=[Middleware(RedtrustMiddleware, config=config, manager=manager)],
     )
 

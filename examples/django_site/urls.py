@@ -10,5 +10,7 @@ urlpatterns = [
     path("", views.home),
     path("me", views.me),
     path("api/me", views.api_me),
+    path("certificates", views.certificates, name="certificates"),
+    path("certificates/renew", views.renew_certificate, name="certificates-renew"),
     path("redtrust/", include("redtrust_django.urls")),
 ]

@@ -1,20 +1,54 @@
-"""The example's views: a public page, a protected page (sync) and protected JSON (async)."""
+"""The example's views: a public page, a protected page (sync), protected JSON (async) and the
+Certificates page (request, list and renew certificates signed by the demo CA)."""
 
 from __future__ import annotations
 
 import html
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.middleware.csrf import get_token
 from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
 
-from examples._shared import describe, me_body, page
+from examples._shared import (
+    CertificateBook,
+    certificates_body,
+    describe,
+    dn_from_form,
+    error_body,
+    form_nonce,
+    form_thumbprint,
+    hidden_input,
+    me_body,
+    page,
+    renewal_dn,
+    user_key,
+)
 from redtrust_django.decorators import redtrust_required
+from redtrust_middleware import InvalidInputError
+from redtrust_middleware.sandbox import DemoCA
+
+#: The partner's CA (development only) and each user's certificates, once per process.
+CA = DemoCA()
+BOOK = CertificateBook()
 
 
-def _page(request: HttpRequest, title: str, body: str) -> HttpResponse:
+def _hidden(request: HttpRequest) -> str:
+    """The CSRF field every form on a page carries."""
+    return hidden_input("csrfmiddlewaretoken", get_token(request))
+
+
+def _page(request: HttpRequest, title: str, body: str, status: int = 200) -> HttpResponse:
     signed_in = getattr(request, "redtrust", None) is not None
     return HttpResponse(
-        page(title, body, logout_path=reverse("redtrust:logout"), signed_in=signed_in)
+        page(
+            title,
+            body,
+            logout_path=reverse("redtrust:logout"),
+            signed_in=signed_in,
+            hidden=_hidden(request),
+        ),
+        status=status,
     )
 
 
@@ -36,3 +70,58 @@ def me(request: HttpRequest) -> HttpResponse:
 @redtrust_required
 async def api_me(request: HttpRequest) -> JsonResponse:  # an async view works the same
     return JsonResponse(describe(request.redtrust))  # type: ignore[attr-defined]
+
+
+def _bad(request: HttpRequest, error: InvalidInputError) -> HttpResponse:
+    return _page(request, "Certificates", error_body(error, reverse("certificates")), 400)
+
+
+def _back() -> HttpResponse:
+    """Post/redirect/get: a reload of the result page does not submit again."""
+    return HttpResponseRedirect(reverse("certificates"), status=303)
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+@redtrust_required
+def certificates(request: HttpRequest) -> HttpResponse:
+    """GET: the request form and the user's certificates; POST: request a new one."""
+    context = request.redtrust  # type: ignore[attr-defined]
+    user = user_key(context)
+    if request.method != "POST":
+        body = certificates_body(
+            BOOK.certificates(user),
+            action=reverse("certificates"),
+            renew_action=reverse("certificates-renew"),
+            hidden=_hidden(request),
+        )
+        return _page(request, "Certificates", body)
+    form = request.POST.dict()
+    try:
+        dn = dn_from_form(form)
+        with BOOK.once(user, "request:" + form_nonce(form)) as fresh:
+            if fresh:  # a double submit of the same form is acted on once
+                enrolled = context.client.enroll(dn, issue=CA.issue)
+                BOOK.add(user, enrolled.issued)
+    except InvalidInputError as error:
+        return _bad(request, error)
+    return _back()
+
+
+@require_POST
+@redtrust_required
+def renew_certificate(request: HttpRequest) -> HttpResponse:
+    """Renew one of the user's certificates (same subject); the new one replaces it."""
+    context = request.redtrust  # type: ignore[attr-defined]
+    user = user_key(context)
+    try:
+        thumbprint = form_thumbprint(request.POST.dict())
+        with BOOK.once(user, "renew:" + thumbprint) as fresh:
+            if fresh:
+                old = BOOK.find(user, thumbprint)
+                if old is None:
+                    raise InvalidInputError("thumbprint", "not one of your certificates")
+                renewed = context.client.renew(thumbprint, renewal_dn(old), issue=CA.issue)
+                BOOK.add(user, renewed.issued, replaces=thumbprint)
+    except InvalidInputError as error:
+        return _bad(request, error)
+    return _back()
