@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,11 @@ import pytest
 from redtrust_middleware.stores import RedisStore
 
 GUIDE = Path(__file__).resolve().parents[1] / "docs" / "deployment.md"
-BLOCKS = re.findall(r"```python\n(.*?)```", GUIDE.read_text("utf-8"), flags=re.S)
+# Blocks inside list items are indented: dedent them as Markdown does.
+BLOCKS = [
+    textwrap.dedent(block)
+    for block in re.findall(r"```python\n(.*?)```", GUIDE.read_text("utf-8"), flags=re.S)
+]
 
 
 @pytest.mark.parametrize("source", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
