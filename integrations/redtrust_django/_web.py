@@ -20,13 +20,22 @@ HANDLE_KEY = "_redtrust_handle"
 NONCES_KEY = "_redtrust_login"
 
 
+def _raw_query(request: HttpRequest) -> bytes:
+    """The query as the browser sent it: ASGI gives the bytes, WSGI a latin-1 string."""
+    scope = getattr(request, "scope", None)
+    raw = scope.get("query_string") if isinstance(scope, dict) else None
+    if isinstance(raw, bytes):
+        return raw
+    return str(request.META.get("QUERY_STRING", "")).encode("latin-1", "replace")
+
+
 def web_request(request: HttpRequest) -> WebRequest:
     """The neutral request for a Django one (header names lower-case)."""
     headers = {name.lower(): value for name, value in request.headers.items()}
     return WebRequest(
         method=request.method or "GET",
-        path=request.path,
-        query=request.META.get("QUERY_STRING", "").encode("latin-1", "replace"),
+        path=request.path_info,  # the routed path, as API_PREFIXES are written
+        query=_raw_query(request),
         headers=headers,
         scheme=request.scheme or "http",
     )

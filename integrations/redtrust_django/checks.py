@@ -10,6 +10,7 @@
 | W001 | ``SERVER_URL`` or ``PUBLIC_URL`` uses plain http while ``DEBUG`` is off |
 | W002 | a cookie-based session engine would send the (sealed) tokens to the browser |
 | W003 | the lock cache is local to one process: refresh is single-flight per process only |
+| W004 | ``SESSION_COOKIE_SAMESITE`` is not Lax or Strict: sign-out relies on it against CSRF |
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ def check_middleware(**_: Any) -> list[checks.CheckMessage]:
 
 
 def check_storage(**_: Any) -> list[checks.CheckMessage]:
-    """W002-W003: where tokens and locks are kept."""
+    """W002-W004: where tokens and locks are kept, and how the session cookie travels."""
     found: list[checks.CheckMessage] = []
     if settings.SESSION_ENGINE == "django.contrib.sessions.backends.signed_cookies":
         found.append(
@@ -103,6 +104,15 @@ def check_storage(**_: Any) -> list[checks.CheckMessage]:
                 "browser, and a copied cookie would outlive a sign-out.",
                 hint="Use the database, cache or cached_db session engine.",
                 id="redtrust.W002",
+            )
+        )
+    if str(settings.SESSION_COOKIE_SAMESITE).lower() not in ("lax", "strict"):
+        found.append(
+            checks.Warning(
+                "SESSION_COOKIE_SAMESITE is not 'Lax' or 'Strict': another site could post "
+                "to the sign-out view with the session cookie (it checks Origin when sent).",
+                hint="Keep Django's default, SESSION_COOKIE_SAMESITE = 'Lax'.",
+                id="redtrust.W004",
             )
         )
     raw = getattr(settings, "REDTRUST", None)

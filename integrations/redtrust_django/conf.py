@@ -218,9 +218,10 @@ def _build() -> Runtime:
 def reset_runtime() -> None:
     """Forget the runtime: the next request builds it from the settings again."""
     global _runtime
-    old, _runtime = _runtime, None
-    if old is not None and old._sync is not None:
-        old._sync.close()
+    with _build_lock:  # never interleaved with a build from the previous settings
+        _runtime = None
+    # The old managers' connection pools are left to the garbage collector: requests still
+    # running on the old settings may be using them.
 
 
 @contextmanager

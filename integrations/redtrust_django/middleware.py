@@ -55,8 +55,13 @@ class RedtrustMiddleware:
         if self.async_mode:
             return self.__acall__(request)
         runtime = get_runtime()
-        handle = _session(request).get(HANDLE_KEY)
         request.redtrust = None  # type: ignore[attr-defined]
+        session = _session(request)
+        try:
+            handle = session.get(HANDLE_KEY)
+        except Exception as error:  # the session engine is down: protected views say 503
+            handle = None
+            setattr(request, PROBLEM_ATTRIBUTE, _unreadable(error))
         if isinstance(handle, str) and handle:
             manager = runtime.sync_manager.using(store_for(request, runtime))
             try:
@@ -64,13 +69,18 @@ class RedtrustMiddleware:
             except SESSION_PROBLEMS as error:
                 loaded = error
             for signal, arguments in self._publish(request, runtime, loaded):
-                signal.send(sender=type(self), request=request, **arguments)
+                signal.send_robust(sender=type(self), request=request, **arguments)
         return self.get_response(request)
 
     async def __acall__(self, request: HttpRequest) -> HttpResponse:
         runtime = get_runtime()
-        handle = await _session(request).aget(HANDLE_KEY)
         request.redtrust = None  # type: ignore[attr-defined]
+        session = _session(request)
+        try:
+            handle = await session.aget(HANDLE_KEY)
+        except Exception as error:
+            handle = None
+            setattr(request, PROBLEM_ATTRIBUTE, _unreadable(error))
         if isinstance(handle, str) and handle:
             manager = runtime.async_manager.using(store_for(request, runtime))
             try:
@@ -78,7 +88,7 @@ class RedtrustMiddleware:
             except SESSION_PROBLEMS as error:
                 loaded = error
             for signal, arguments in self._publish(request, runtime, loaded):
-                await signal.asend(sender=type(self), request=request, **arguments)
+                await signal.asend_robust(sender=type(self), request=request, **arguments)
             if loaded is None:
                 await request.session.apop(HANDLE_KEY, None)
         response: Awaitable[HttpResponse] = self.get_response(request)
@@ -114,6 +124,10 @@ class RedtrustMiddleware:
         if not isinstance(exception, _UNAVAILABLE):
             return None
         return http_response(get_runtime().gate.unavailable(web_request(request), exception))
+
+
+def _unreadable(error: Exception) -> StoreError:
+    return StoreError(f"the Django session is unavailable ({type(error).__name__})")
 
 
 def _session(request: HttpRequest) -> Any:

@@ -115,10 +115,29 @@ class DjangoStore:
             await self._session.aset(SESSION_KEY, changed)
         return result
 
+    # A record taken from the session (a pending login) is taken once: every request holds
+    # its own copy of the session, so the claim is made in the cache, where `add` is atomic.
+    _CLAIM_SECONDS = 3600
+
+    def _claim(self, key: str) -> bool:
+        claim = f"{key}:taken"
+        return bool(
+            _guarded("cache", lambda: self._cache.add(claim, b"1", timeout=self._CLAIM_SECONDS))
+        )
+
+    async def _aclaim(self, key: str) -> bool:
+        claim = f"{key}:taken"
+        added = await _aguarded(
+            "cache", lambda: self._cache.aadd(claim, b"1", timeout=self._CLAIM_SECONDS)
+        )
+        return bool(added)
+
     # -- the dispatch: session or cache ------------------------------------------------------
 
     def _run(self, op: str, key: str, value: Any = None, expected: Any = None, ttl: float = 0):  # type: ignore[no-untyped-def]
         if self._is_browser_record(key):
+            if op == "take" and not self._claim(key):
+                return None  # a concurrent request (another copy of this session) took it
             return _guarded("session", lambda: self._session_op(key, op, value, expected, ttl))
         return _guarded("cache", lambda: _cache_op(self._cache, op, key, value, expected, ttl))
 
@@ -126,6 +145,8 @@ class DjangoStore:
         self, op: str, key: str, value: Any = None, expected: Any = None, ttl: float = 0
     ):
         if self._is_browser_record(key):
+            if op == "take" and not await self._aclaim(key):
+                return None
             return await _aguarded(
                 "session", lambda: self._asession_op(key, op, value, expected, ttl)
             )

@@ -8,6 +8,7 @@ on logout, which the gate guards itself with an Origin check (``SameSite=Lax`` s
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +17,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_variables
 
+from redtrust_middleware import RedtrustError, StoreError
 from redtrust_middleware.session import SessionManager
 from redtrust_middleware.web import Browser, Gate, RouteAnswer, RouteFlow, run_gate
 
@@ -24,6 +26,8 @@ from ._web import HANDLE_KEY, NONCES_KEY, browser, http_response, store_for, web
 from .conf import get_runtime
 
 __all__ = ["callback", "login", "logout"]
+
+logger = logging.getLogger(__name__)
 
 Route = Callable[[Gate, Any, Browser], RouteFlow]
 
@@ -41,7 +45,10 @@ def _keep(request: HttpRequest, answer: RouteAnswer) -> None:
 
 def _signal(answer: RouteAnswer, manager: SessionManager) -> tuple[Any, dict[str, Any]] | None:
     if answer.handle is not None:
-        context = get_runtime().gate.after_load(manager.get(answer.handle)).context
+        try:
+            context = get_runtime().gate.after_load(manager.get(answer.handle)).context
+        except RedtrustError:  # the sign-in is done; the signal just carries less
+            context = None
         return signals.redtrust_logged_in, {"context": context}
     if answer.signed_out:
         return signals.redtrust_logged_out, {"reason": "logout"}
@@ -60,12 +67,23 @@ def _view(route: Route) -> Callable[[HttpRequest], HttpResponse]:
     def view(request: HttpRequest) -> HttpResponse:
         runtime = get_runtime()
         manager = runtime.sync_manager.using(store_for(request, runtime))
-        flow = route(runtime.gate, web_request(request), browser(request, runtime))
-        answer = run_gate(flow, manager)
-        _keep(request, answer)
+        neutral = web_request(request)
+        try:
+            flow = route(runtime.gate, neutral, browser(request, runtime))
+            answer = run_gate(flow, manager)
+            _keep(request, answer)
+        except Exception as error:  # the session engine failed (database, cache): a 503
+            if isinstance(error, RedtrustError) and not isinstance(error, StoreError):
+                raise
+            problem = StoreError(f"the Django session is unavailable ({type(error).__name__})")
+            return http_response(runtime.gate.unavailable(neutral, problem))
         sent = _signal(answer, manager)
         if sent is not None:
-            sent[0].send(sender=view, request=request, **sent[1])
+            # A failing receiver must not undo a completed sign-in (nor show the callback's
+            # URL, with its token, on an error page): receivers' errors are logged.
+            for receiver, result in sent[0].send_robust(sender=view, request=request, **sent[1]):
+                if isinstance(result, Exception):
+                    logger.error("redtrust: signal receiver %r failed: %r", receiver, result)
         return http_response(answer.response)
 
     view.__name__ = view.__qualname__ = route.__name__

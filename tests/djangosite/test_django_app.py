@@ -57,6 +57,7 @@ def _ids() -> set[str]:
             "redtrust.W002",
         ),
         ({"SILENCED_SYSTEM_CHECKS": []}, "redtrust.W003"),
+        ({"SESSION_COOKIE_SAMESITE": "None"}, "redtrust.W004"),
     ],
 )
 def test_each_system_check_by_id(overrides: dict[str, Any], expected: str) -> None:

@@ -253,3 +253,53 @@ def test_a_hostile_exchange_answer_is_a_502_not_a_crash(dsite: DjangoSite) -> No
     assert answer.status_code == 502
     assert b"Sign in again" in answer.content
     assert dsite.get("/me").status_code == 302
+
+
+def test_two_concurrent_callbacks_exchange_once(dsite: DjangoSite) -> None:
+    callback = dsite.start()
+    dsite.sandbox.latency = 0.05
+    tabs = [dsite.same_browser() for _ in range(2)]
+    answers: list[Any] = [None, None]
+    start = threading.Barrier(2)
+
+    def visit(index: int) -> None:
+        start.wait()
+        answers[index] = tabs[index].get(callback)
+
+    threads = [threading.Thread(target=visit, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(a.status_code for a in answers) == [303, 400]
+    assert dsite.sandbox.calls["exchange"] == 1
+
+
+def test_a_failing_session_engine_is_a_503_not_a_500(
+    dsite: DjangoSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dsite.sign_in()
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise ConnectionError("the session database is down")
+
+    monkeypatch.setattr(SessionStore, "load", broken)
+    monkeypatch.setattr(SessionStore, "aload", broken)
+    assert dsite.get("/me", PAGE).status_code == 503
+    assert dsite.get("/").status_code == 200  # public pages still work
+    assert dsite.get("/redtrust/login?next=/me").status_code == 503
+    monkeypatch.undo()
+    assert dsite.get("/me").status_code == 200  # nothing was lost
+
+
+def test_a_failing_signal_receiver_does_not_undo_a_sign_in(dsite: DjangoSite) -> None:
+    def explode(**kwargs: Any) -> None:
+        raise RuntimeError("a receiver bug")
+
+    redtrust_logged_in.connect(explode, weak=False)
+    try:
+        done = dsite.sign_in()
+    finally:
+        redtrust_logged_in.disconnect(explode)
+    assert done.status_code == 303
+    assert dsite.get("/me").status_code == 200
