@@ -208,6 +208,13 @@ class RedtrustASGIMiddleware:
             if started:
                 raise
             await send_response(send, refusal.response, outcome_headers(outcome))
+        except SESSION_PROBLEMS as error:
+            # Redtrust or the store failed inside the app (an RA call, say): the same clear
+            # 502/503 as everywhere else, never a traceback.
+            if started:
+                raise
+            answer = self.gate.unavailable(request_from_scope(scope), error)
+            await send_response(send, answer, outcome_headers(outcome))
 
     async def _load(self, scope: Scope) -> Proceed:
         """The gate's session step (``Gate._load``) on the hot path: only the cookie header is

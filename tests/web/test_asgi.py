@@ -233,3 +233,23 @@ async def test_logout_works_for_an_ipv6_public_url() -> None:
         method="POST", path="/redtrust/logout", headers={"origin": "http://[::1]:8000"}
     )
     assert gate._same_origin(request)
+
+
+async def test_redtrust_errors_raised_by_the_app_are_a_clear_502() -> None:
+    from redtrust_middleware import UpstreamError
+    from redtrust_middleware.asgi import RedtrustASGIMiddleware
+    from redtrust_middleware.testing import make_config
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        raise UpstreamError("create_csr failed", status=500)
+
+    import httpx2
+
+    middleware = RedtrustASGIMiddleware(app, config=make_config())
+    async with httpx2.AsyncClient(
+        transport=httpx2.ASGITransport(app=middleware), base_url="https://app.test"
+    ) as browser:
+        answer = await browser.get("/certificates", headers={"accept": "text/html"})
+    assert answer.status_code == 502
+    assert "Traceback" not in answer.text
+    await middleware.aclose()
