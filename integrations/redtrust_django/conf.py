@@ -155,36 +155,26 @@ class Runtime:
     @property
     def sync_manager(self) -> SessionManager:
         """The manager for WSGI requests and sync views."""
-        manager = self._sync
-        if manager is None:
-            config, parts = self.config, self.parts
-            manager = self._made(
-                "_sync",
-                lambda: SessionManager(
-                    config,
-                    client=Client(config, transport=parts.transport, clock=parts.clock),
-                    keyring=self.keyring,
-                    clock=parts.clock,
-                ),
-            )
+        manager: SessionManager = self._sync or self._made("_sync", self._new_sync)
         return manager
 
     @property
     def async_manager(self) -> AsyncSessionManager:
         """The manager for ASGI requests."""
-        manager = self._async
-        if manager is None:
-            config, parts = self.config, self.parts
-            manager = self._made(
-                "_async",
-                lambda: AsyncSessionManager(
-                    config,
-                    client=AsyncClient(config, transport=parts.async_transport, clock=parts.clock),
-                    keyring=self.keyring,
-                    clock=parts.clock,
-                ),
-            )
+        manager: AsyncSessionManager = self._async or self._made("_async", self._new_async)
         return manager
+
+    def _new_sync(self) -> SessionManager:
+        parts = self.parts
+        client = Client(self.config, transport=parts.transport, clock=parts.clock)
+        return SessionManager(self.config, client=client, keyring=self.keyring, clock=parts.clock)
+
+    def _new_async(self) -> AsyncSessionManager:
+        parts = self.parts
+        client = AsyncClient(self.config, transport=parts.async_transport, clock=parts.clock)
+        return AsyncSessionManager(
+            self.config, client=client, keyring=self.keyring, clock=parts.clock
+        )
 
 
 _runtime: Runtime | None = None

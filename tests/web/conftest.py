@@ -94,3 +94,14 @@ async def site(request: pytest.FixtureRequest) -> AsyncIterator[Site]:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+#: Callbacks mangled from a good one: each must be a 400 that changes nothing.
+BAD_CALLBACKS: dict[str, Callable[[str], str]] = {
+    "TKN": lambda q: q.replace("tkn=", "TKN="),
+    "empty": lambda q: q.split("&tkn=")[0] + "&tkn=",
+    "missing": lambda q: q.split("&tkn=")[0],
+    "duplicated": lambda q: q + "&tkn=other",
+    "oversized": lambda q: q.split("&tkn=")[0] + "&tkn=" + "a" * 1100,
+    "markup": lambda q: q.split("&tkn=")[0] + "&tkn=%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+}
