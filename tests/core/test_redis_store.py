@@ -5,6 +5,8 @@ The store contract itself (shared with MemoryStore) is in ``test_stores.py``.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import socket
 import subprocess
 import sys
@@ -359,3 +361,140 @@ def test_a_wrong_password_is_a_store_error(redis_server: RedisServer, raw: redis
     finally:
         raw.auth("the-right-one")
         raw.config_set("requirepass", "")
+
+
+# --- the connection pools: waiting for a free connection, bounded ----------------------------
+
+
+@pytest.mark.parametrize("size", [0, -1, 2.5, "10", True, None])
+def test_the_pool_size_must_be_a_whole_number_of_connections(size: object) -> None:
+    with pytest.raises(ConfigurationError, match=r"max_connections: .*at least 1.*default is 50"):
+        RedisStore(url="redis://127.0.0.1:1/0", max_connections=size)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("timeout", [0, -1, float("inf"), float("nan"), "5"])
+def test_the_pool_timeout_must_be_positive_seconds(timeout: object) -> None:
+    with pytest.raises(ConfigurationError, match="pool_timeout"):
+        RedisStore(url="redis://127.0.0.1:1/0", pool_timeout=timeout)  # type: ignore[arg-type]
+
+
+def test_the_pool_size_default_from_keywords_env_or_url() -> None:
+    url = "redis://127.0.0.1:1/0"
+    assert RedisStore(url=url).max_connections == 50
+    assert RedisStore(url=url, max_connections=7).max_connections == 7
+    env = {"REDTRUST_REDIS_URL": url, "REDTRUST_REDIS_MAX_CONNECTIONS": " 12 "}
+    assert RedisStore.from_env(env).max_connections == 12
+    assert RedisStore.from_env(env, max_connections=3).max_connections == 3  # a keyword wins
+    assert RedisStore.from_env({"REDTRUST_REDIS_URL": url}).max_connections == 50
+    assert RedisStore(url=url + "?max_connections=4", max_connections=9).max_connections == 4
+
+
+@pytest.mark.parametrize("size", ["0", "-3", "ten", "2.5", "1e3"])
+def test_from_env_names_the_variable_for_a_bad_pool_size(size: str) -> None:
+    env = {"REDTRUST_REDIS_URL": "redis://127.0.0.1:1/0", "REDTRUST_REDIS_MAX_CONNECTIONS": size}
+    with pytest.raises(
+        ConfigurationError, match=r"^REDTRUST_REDIS_MAX_CONNECTIONS: must be a whole number"
+    ):
+        RedisStore.from_env(env)
+
+
+Outcome = tuple[float, bytes | BaseException | None]
+
+
+def concurrent_gets(
+    store: RedisStore, face: str, count: int, *, injected: redis.asyncio.Redis | None = None
+) -> list[Outcome]:
+    """``count`` concurrent ``get`` calls (threads, or tasks on one event loop): for each, the
+    seconds it took and its value or exception. The asyncio pools are closed on that loop."""
+
+    def timed_sync() -> Outcome:
+        started = time.monotonic()
+        try:
+            value: bytes | BaseException | None = store.get(KEY)
+        except StoreError as error:
+            value = error
+        return time.monotonic() - started, value
+
+    async def timed_async() -> Outcome:
+        started = time.monotonic()
+        try:
+            value: bytes | BaseException | None = await store.aget(KEY)
+        except StoreError as error:
+            value = error
+        return time.monotonic() - started, value
+
+    if face == "sync":
+        with concurrent.futures.ThreadPoolExecutor(count) as threads:
+            return list(threads.map(lambda _: timed_sync(), range(count)))
+
+    async def tasks() -> list[Outcome]:
+        try:
+            return list(await asyncio.gather(*(timed_async() for _ in range(count))))
+        finally:
+            await store.aclose()
+            if injected is not None:
+                await injected.aclose()
+
+    return asyncio.run(tasks())
+
+
+def clients(raw: redis.Redis) -> int:
+    """Connections open to the server, not counting ``raw``'s own."""
+    return int(raw.info("clients")["connected_clients"]) - 1
+
+
+@pytest.mark.parametrize("face", ["sync", "async"])
+def test_more_concurrent_operations_than_the_pool_wait_and_all_succeed(
+    redis_server: RedisServer, raw: redis.Redis, face: str
+) -> None:
+    store = RedisStore(url=redis_server.url, max_connections=3, socket_timeout=5)
+    raw.set(KEY, VALUE)
+    # Redis holds every command for 0.3 s: all 30 operations are in flight together, 3 on
+    # the pool's connections, 27 waiting for one of them.
+    raw.client_pause(300)
+    outcomes = concurrent_gets(store, face, 30)
+    assert [value for _, value in outcomes] == [VALUE] * 30
+    assert clients(raw) <= 3  # the pool never grew past its bound (closed ones are gone)
+    store.close()
+
+
+@pytest.mark.parametrize("face", ["sync", "async"])
+def test_a_pool_busy_for_longer_than_its_timeout_is_a_prompt_store_error(
+    redis_server: RedisServer, raw: redis.Redis, face: str
+) -> None:
+    store = RedisStore(url=redis_server.url, max_connections=1, pool_timeout=0.2, socket_timeout=5)
+    raw.set(KEY, VALUE)
+    raw.client_pause(1500)  # the one connection waits 1.5 s for its answer
+    outcomes = sorted(concurrent_gets(store, face, 2), key=lambda outcome: outcome[0])
+    (waited, error), (answered, value) = outcomes
+    assert value == VALUE  # the operation holding the connection got its answer
+    assert answered >= 1.4
+    assert isinstance(error, StoreError)  # the one waiting for it gave up after 0.2 s
+    assert 0.2 <= waited < 1.0
+    assert str(error) == (
+        "Redis store: get failed: no free connection: all 1 of the pool were busy for 0.2 s; "
+        "raise max_connections (RedisStore(max_connections=...) or "
+        "REDTRUST_REDIS_MAX_CONNECTIONS), or look for slow Redis commands"
+    )
+    assert_clean(error)
+    assert store.get(KEY) == VALUE  # the pool serves again once its connection is back
+    store.close()
+
+
+@pytest.mark.parametrize("face", ["sync", "async"])
+def test_an_injected_client_keeps_its_own_pool(
+    redis_server: RedisServer, raw: redis.Redis, face: str
+) -> None:
+    # redis-py's default pool does not wait: with all of its connections busy it refuses.
+    sync_client = redis.Redis.from_url(redis_server.url, max_connections=2)
+    async_client = redis.asyncio.Redis.from_url(redis_server.url, max_connections=2)
+    store = RedisStore(client=sync_client, async_client=async_client)
+    assert store.max_connections == 2
+    raw.set(KEY, VALUE)
+    raw.client_pause(300)
+    values = [value for _, value in concurrent_gets(store, face, 3, injected=async_client)]
+    sync_client.close()
+    assert values.count(VALUE) == 2
+    (error,) = [value for value in values if isinstance(value, StoreError)]
+    assert "no free connection: all 2 of the pool were busy;" in str(error)
+    assert "the injected client's pool is too small" in str(error)

@@ -20,6 +20,11 @@ failure (refused, timed out, an error reply) raises :class:`~redtrust_middleware
 StoreError` naming the operation, never a key or a value; short socket timeouts make a slow
 Redis fail fast instead of holding a request.
 
+Each face has a bounded, blocking pool (``max_connections``, 50 by default): when every
+connection is busy an operation waits for one to come back, for up to ``pool_timeout``, so a
+burst of requests larger than the pool queues instead of failing; only a pool that stays busy
+that long is a StoreError (which names the pool size and how to raise it).
+
 redis-py is an optional dependency: ``pip install "redtrust-middleware[redis]"``.
 """
 
@@ -47,10 +52,22 @@ except ImportError as error:  # pragma: no cover - exercised without the extra i
         'RedisStore needs the redis package: pip install "redtrust-middleware[redis]"'
     ) from error
 
-__all__ = ["REDIS_URL_ENV", "RedisStore"]
+__all__ = ["DEFAULT_MAX_CONNECTIONS", "MAX_CONNECTIONS_ENV", "REDIS_URL_ENV", "RedisStore"]
 
 #: The environment variable :meth:`RedisStore.from_env` reads.
 REDIS_URL_ENV = "REDTRUST_REDIS_URL"
+#: The optional environment variable for ``max_connections`` in :meth:`RedisStore.from_env`.
+MAX_CONNECTIONS_ENV = "REDTRUST_REDIS_MAX_CONNECTIONS"
+#: Connections per pool (one pool per face and process) unless configured otherwise.
+DEFAULT_MAX_CONNECTIONS = 50
+# What redis-py's blocking pools raise when no connection came back in time, and what its
+# default pools raise when full (in the releases that have it).
+_POOL_TIMED_OUT = "No connection available."
+_POOL_FULL: tuple[type[Exception], ...] = tuple(
+    getattr(redis.exceptions, name)
+    for name in ("MaxConnectionsError",)
+    if hasattr(redis.exceptions, name)
+)
 
 # KEYS[1] is deleted only while it holds ARGV[1]: the owner releases its lock, nobody else.
 _DELETE_IF = """
@@ -94,6 +111,25 @@ def _redacted(url: str) -> str:
     return f"{parts.scheme}://{userinfo}{host}{port}{parts.path}{query}"
 
 
+def _pool_size(value: object, field: str = "max_connections") -> int:
+    """``value`` if it is a pool size, else a ConfigurationError that names the fix."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(
+            field,
+            f"must be a whole number of connections, at least 1 "
+            f"(per pool and process; the default is {DEFAULT_MAX_CONNECTIONS})",
+        )
+    return value
+
+
+def _exhausted(error: Exception) -> bool:
+    """True for a pool with no free connection (redis-py's wait timed out, or a non-blocking
+    pool of an injected client was full)."""
+    return isinstance(error, _POOL_FULL) or (
+        isinstance(error, redis.exceptions.ConnectionError) and str(error) == _POOL_TIMED_OUT
+    )
+
+
 def _describe(error: Exception) -> str:
     """A short cause for a StoreError: the kind of failure, never the server's text."""
     if isinstance(error, redis.exceptions.AuthenticationError):
@@ -107,6 +143,36 @@ def _describe(error: Exception) -> str:
     if isinstance(error, redis.exceptions.ResponseError):
         return f"error reply ({type(error).__name__})"
     return type(error).__name__
+
+
+class _AsyncPool(redis.asyncio.BlockingConnectionPool):
+    """redis-py's asyncio blocking pool, with the cost of its default pool when no one waits.
+
+    The blocking pool arms a timer and takes a condition for every checkout: a checkout and
+    release cost 29 µs of CPU against 10 µs in the default pool (14 µs here, measured with
+    redis-py 8.1), and a signed-in request makes one. While a connection is free and no task
+    is queued for one, taking it cannot wait, so it is taken as the default pool does;
+    otherwise the task joins the blocking pool's queue (first come, first served, bounded by
+    ``timeout``), and newcomers queue behind it.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._queued = 0  # tasks inside the blocking checkout
+
+    async def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+        if (
+            not self._queued
+            and not getattr(self, "_in_maintenance", False)
+            and self.can_get_connection()
+        ):
+            # One event loop: nothing can take the free connection before this call does.
+            return await redis.asyncio.ConnectionPool.get_connection(self, *args, **kwargs)  # type: ignore[no-untyped-call]
+        self._queued += 1
+        try:
+            return await super().get_connection(*args, **kwargs)  # type: ignore[no-untyped-call]
+        finally:
+            self._queued -= 1
 
 
 class _Face(NamedTuple):
@@ -126,7 +192,7 @@ class RedisStore:
 
     Args:
         url: ``redis://``, ``rediss://`` (TLS) or ``unix://`` URL; both clients are built
-            from it with the timeouts below (options in the URL's query win).
+            from it with the settings below (options in the URL's query win).
         client: an injected ``redis.Redis`` for the synchronous methods.
         async_client: an injected ``redis.asyncio.Redis`` for the asynchronous ones.
         prefix: put before every key, to share one Redis between applications. The session
@@ -134,15 +200,22 @@ class RedisStore:
             nothing.
         socket_timeout: seconds to wait for a reply before failing with StoreError.
         connect_timeout: seconds to wait for a connection.
-        max_connections: a bound on each connection pool (None: unbounded).
+        max_connections: the size of each connection pool (one per face, so per process at
+            most twice this many connections to Redis). When all are busy an operation waits.
+        pool_timeout: seconds an operation waits for a free connection when all
+            ``max_connections`` are busy, before failing with StoreError.
 
-    Give either ``url`` or the client(s); injected clients must not decode responses, and
-    are not closed by :meth:`close` / :meth:`aclose` (their owner closes them). A store built
-    from a URL makes one pooled client per face; use its asynchronous face from one event
-    loop (one store per application).
+    Give either ``url`` or the client(s); injected clients must not decode responses, are
+    used as given (their own pool and its size) and are not closed by :meth:`close` /
+    :meth:`aclose` (their owner closes them). A store built from a URL makes one client per
+    face, each on its own ``BlockingConnectionPool``; use its asynchronous face from one
+    event loop (one store per application).
 
     A failure to connect is retried once at once (a pooled connection may have gone stale);
     a timeout is never retried, since the command may have run.
+
+    Raises:
+        ConfigurationError: naming the setting at fault.
     """
 
     def __init__(
@@ -154,14 +227,23 @@ class RedisStore:
         prefix: str = "",
         socket_timeout: float = 1.0,
         connect_timeout: float = 1.0,
-        max_connections: int | None = None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        pool_timeout: float = 5.0,
     ) -> None:
         if url is not None and (client is not None or async_client is not None):
             raise ConfigurationError("url", "give either a URL or clients, not both")
         if url is None and client is None and async_client is None:
             raise ConfigurationError("url", "give a Redis URL or a client")
-        if socket_timeout <= 0 or connect_timeout <= 0:
-            raise ConfigurationError("socket_timeout", "timeouts must be positive")
+        for name, timeout in (
+            ("socket_timeout", socket_timeout),
+            ("connect_timeout", connect_timeout),
+            ("pool_timeout", pool_timeout),
+        ):
+            if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+                raise ConfigurationError(name, "must be a number of seconds")
+            if not 0 < timeout < math.inf:
+                raise ConfigurationError(name, "timeouts must be positive and finite")
+        max_connections = _pool_size(max_connections)
         self.prefix = prefix
         self._url = url
         self._owns_clients = url is not None
@@ -170,22 +252,27 @@ class RedisStore:
                 "socket_timeout": socket_timeout,
                 "socket_connect_timeout": connect_timeout,
                 "max_connections": max_connections,
+                "timeout": pool_timeout,  # the blocking pool's wait for a free connection
                 "decode_responses": False,
             }
             try:
-                client = redis.Redis.from_url(
-                    url,
-                    retry=redis.retry.Retry(
-                        redis.backoff.NoBackoff(), 1, (redis.exceptions.ConnectionError,)
-                    ),
-                    **options,
+                client = redis.Redis.from_pool(
+                    redis.BlockingConnectionPool.from_url(
+                        url,
+                        retry=redis.retry.Retry(
+                            redis.backoff.NoBackoff(), 1, (redis.exceptions.ConnectionError,)
+                        ),
+                        **options,
+                    )
                 )
-                async_client = redis.asyncio.Redis.from_url(
-                    url,
-                    retry=redis.asyncio.retry.Retry(
-                        redis.backoff.NoBackoff(), 1, (redis.exceptions.ConnectionError,)
-                    ),
-                    **options,
+                async_client = redis.asyncio.Redis.from_pool(
+                    _AsyncPool.from_url(
+                        url,
+                        retry=redis.asyncio.retry.Retry(
+                            redis.backoff.NoBackoff(), 1, (redis.exceptions.ConnectionError,)
+                        ),
+                        **options,
+                    )
                 )
             except ValueError:
                 raise ConfigurationError("url", "is not a valid Redis URL") from None
@@ -209,21 +296,35 @@ class RedisStore:
                 async_client.register_script(_REPLACE_IF),
             )
         )
+        pool = (client or async_client).connection_pool  # type: ignore[union-attr]
+        #: The size of each pool (as the URL's query may have set it, or an injected one's).
+        self.max_connections: int = pool.max_connections
+        self._pool_timeout: float | None = getattr(pool, "timeout", None)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> RedisStore:
         """A store for the URL in ``REDTRUST_REDIS_URL``; keywords as for the constructor.
 
+        ``REDTRUST_REDIS_MAX_CONNECTIONS``, when set, gives ``max_connections`` (a keyword
+        wins over it).
+
         Raises:
-            ConfigurationError: the variable is unset or not a Redis URL.
+            ConfigurationError: naming the variable at fault (unset, not a Redis URL, not a
+                pool size).
         """
         env = os.environ if environ is None else environ
         url = env.get(REDIS_URL_ENV, "").strip()
         if not url:
             raise ConfigurationError(REDIS_URL_ENV, "is not set")
+        size = env.get(MAX_CONNECTIONS_ENV, "").strip()
+        if size and "max_connections" not in options:
+            number = int(size) if size.isdecimal() else None
+            options["max_connections"] = _pool_size(number, MAX_CONNECTIONS_ENV)
         try:
             return cls(url=url, **options)
         except ConfigurationError as error:
+            if error.field != "url":
+                raise
             raise ConfigurationError(REDIS_URL_ENV, error.problem) from None
 
     def __repr__(self) -> str:
@@ -242,7 +343,20 @@ class RedisStore:
             yield
         except (redis.exceptions.RedisError, OSError) as error:
             # Not chained: a driver's message may quote the command it was running.
-            raise StoreError(f"Redis store: {operation} failed: {_describe(error)}") from None
+            cause = self._no_free_connection() if _exhausted(error) else _describe(error)
+            raise StoreError(f"Redis store: {operation} failed: {cause}") from None
+
+    def _no_free_connection(self) -> str:
+        waited = "" if self._pool_timeout is None else f" for {self._pool_timeout:g} s"
+        fix = (
+            "the injected client's pool is too small"
+            if not self._owns_clients
+            else f"raise max_connections (RedisStore(max_connections=...) or {MAX_CONNECTIONS_ENV})"
+        )
+        return (
+            f"no free connection: all {self.max_connections} of the pool were busy{waited}; "
+            f"{fix}, or look for slow Redis commands"
+        )
 
     def _face(self) -> _Face:
         if self._sync is None:
