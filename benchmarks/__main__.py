@@ -1,7 +1,8 @@
 """``python -m benchmarks``: the Starlette/ASGI benchmark (see :mod:`benchmarks.bench_asgi`).
 
 ``python -m benchmarks store`` runs the store benchmark instead (RedisStore next to
-MemoryStore, see :mod:`benchmarks.bench_store`).
+MemoryStore, see :mod:`benchmarks.bench_store`), ``python -m benchmarks memory`` the full
+memory store one (logins per second, empty and full, see :mod:`benchmarks.bench_memory`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,11 @@ if sys.argv[1:2] == ["store"]:
     from benchmarks.bench_store import main
 
     sys.exit(main(sys.argv[2:]))
+
+if sys.argv[1:2] == ["memory"]:
+    from benchmarks.bench_memory import main as memory_main
+
+    sys.exit(memory_main(sys.argv[2:]))
 
 from benchmarks.bench_asgi import main
 

@@ -10,6 +10,8 @@ from collections.abc import Callable
 import anyio
 import anyio.lowlevel
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tests.stores import StoreHarness
 
 from redtrust_middleware._locks import AsyncKeyedLocks, KeyedLocks
@@ -326,6 +328,104 @@ def test_least_recently_written_is_evicted_when_all_are_live(clock: FakeClock) -
     store.set("ns:c", b"c", ttl=100)
     assert store.get("ns:b") is None
     assert (store.get("ns:a"), store.get("ns:c")) == (b"a2", b"c")
+
+
+def test_expired_entries_are_freed_by_the_next_write_to_their_namespace(
+    clock: FakeClock,
+) -> None:
+    store = MemoryStore(max_entries=100, clock=clock)  # far from full
+    for i in range(50):
+        store.set(f"redtrust:pending:{i}", b"p", ttl=600)
+    store.set(SESSION, b"s", ttl=3600)
+    clock.advance(600)
+    assert len(store) == 51  # expired but not yet freed: nothing was written since
+    store.set("redtrust:pending:new", b"p", ttl=600)
+    assert len(store) == 2  # the 50 expired pending logins are gone, the session stays
+
+
+def test_a_full_namespace_stays_bounded_under_rewrites_and_deletes(clock: FakeClock) -> None:
+    store = MemoryStore(max_entries=10, clock=clock)
+    for round_ in range(2_000):
+        key = f"ns:{round_ % 25}"
+        store.set(key, b"v", ttl=100 + round_ % 7)
+        if round_ % 3 == 0:
+            store.take(key)
+        assert len(store) <= 10
+    # The expiry order holds each live entry once, plus a bounded number of stale places.
+    queue = store._queues["ns"]
+    assert len(queue.order) <= len(store)
+    assert len(queue.late) <= 2 * (len(store) - len(queue.order)) + 64
+
+
+# One MemoryStore operation: (name, namespace, key number, ttl or seconds to advance).
+Operation = tuple[str, str, int, int]
+OPERATIONS = st.tuples(
+    st.sampled_from(["set", "add", "take", "delete", "advance"]),
+    st.sampled_from(["a", "b"]),
+    st.integers(0, 5),
+    st.integers(1, 6),
+)
+
+
+class ModelStore:
+    """What MemoryStore must do, the slow and obvious way (a scan for every decision)."""
+
+    def __init__(self, max_entries: int) -> None:
+        self.max = max_entries
+        self.now = 0.0
+        self.writes = 0
+        self.entries: dict[str, tuple[float, int, bytes]] = {}  # key: (expires, write, value)
+
+    def live(self, key: str) -> bytes | None:
+        entry = self.entries.get(key)
+        if entry is not None and entry[0] <= self.now:
+            del self.entries[key]
+            return None
+        return None if entry is None else entry[2]
+
+    def put(self, key: str, value: bytes, ttl: float) -> None:
+        space = key.rpartition(":")[0]
+        mates = [k for k in self.entries if k.rpartition(":")[0] == space]
+        for k in mates:  # a write frees its namespace's expired entries
+            if self.entries[k][0] <= self.now:
+                del self.entries[k]
+        self.entries.pop(key, None)
+        while True:
+            mates = [k for k in self.entries if k.rpartition(":")[0] == space]
+            if len(mates) < self.max:
+                break
+            del self.entries[min(mates, key=lambda k: self.entries[k][:2])]
+        self.writes += 1
+        self.entries[key] = (self.now + ttl, self.writes, value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(OPERATIONS, max_size=60))
+def test_memory_store_matches_a_model_of_its_bounds(operations: list[Operation]) -> None:
+    clock = FakeClock(0.0)
+    store, model = MemoryStore(max_entries=3, clock=clock), ModelStore(3)
+    keys = [f"{space}:{i}" for space in "ab" for i in range(6)]
+    for step, (name, space, number, amount) in enumerate(operations):
+        key, value = f"{space}:{number}", f"v{step}".encode()
+        if name == "advance":
+            clock.advance(amount)
+            model.now += amount
+        elif name == "set":
+            store.set(key, value, ttl=amount)
+            model.put(key, value, amount)
+        elif name == "add":
+            stored = model.live(key) is None
+            if stored:
+                model.put(key, value, amount)
+            assert store.add(key, value, ttl=amount) is stored
+        elif name == "take":
+            assert store.take(key) == model.live(key)
+            model.entries.pop(key, None)
+        else:
+            store.delete(key)
+            model.entries.pop(key, None)
+        assert len(store) == len(model.entries)
+    assert [store.get(key) for key in keys] == [model.live(key) for key in keys]
 
 
 def test_max_entries_must_be_positive() -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import heapq
+import itertools
+import math
 import threading
 from collections import OrderedDict
 
@@ -9,17 +12,84 @@ from .._clock import Clock, system_clock
 
 __all__ = ["MemoryStore"]
 
+_Entry = tuple[float, bytes]  # (expires at, value)
+# A late entry's place: (expires at, write number, key, the entry). Write numbers are unique,
+# so ties go to the earlier write and the rest is never compared.
+_Place = tuple[float, int, str, _Entry]
+
 # Stand-in for a namespace that does not exist yet; never written to.
-_NOWHERE: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+_NOWHERE: dict[str, _Entry] = {}
+
+
+class _Queue:
+    """One namespace's entries in expiry order (ties: the earlier write first).
+
+    An entry that expires no earlier than every entry written before it joins ``order``, a
+    queue in write order and so in expiry order too: O(1) in and out. That is every entry of
+    a namespace whose entries share a TTL (pending logins, grace records). An entry that
+    expires sooner than one already there (a session near its absolute timeout) waits in
+    ``late``, a heap: O(log m) for those m entries alone.
+    """
+
+    __slots__ = ("horizon", "late", "order")
+
+    def __init__(self) -> None:
+        self.order: OrderedDict[str, int] = OrderedDict()  # key: write number
+        self.late: list[_Place] = []  # may hold stale places (of rewritten or removed keys)
+        self.horizon = -math.inf  # the latest expiry in ``order`` so far
+
+    def push(self, key: str, entry: _Entry, write: int) -> None:
+        if entry[0] >= self.horizon:
+            self.horizon = entry[0]
+            self.order[key] = write
+        else:
+            heapq.heappush(self.late, (entry[0], write, key, entry))
+
+    def discard(self, key: str) -> None:
+        """Forget ``key``, whose entry was removed or replaced (a late place goes stale)."""
+        self.order.pop(key, None)
+
+    def pop_first(self, space: dict[str, _Entry], expired_by: float = math.inf) -> bool:
+        """Remove the entry that expires first, if it expires by ``expired_by``; True if so."""
+        late, order = self.late, self.order
+        while late and space.get(late[0][2]) is not late[0][3]:
+            heapq.heappop(late)  # stale: each place is dropped once
+        if order:
+            key = next(iter(order))
+            expires = space[key][0]
+            if late and late[0][:2] < (expires, order[key]):
+                expires, _, key, _ = late[0]
+        elif late:
+            expires, _, key, _ = late[0]
+        else:
+            return False
+        if expires > expired_by:
+            return False
+        if order.pop(key, None) is None:
+            heapq.heappop(late)
+        del space[key]
+        return True
+
+    def compact(self, space: dict[str, _Entry]) -> None:
+        """Drop stale late places once they outnumber the live ones (linear, rarely)."""
+        if len(self.late) > 2 * (len(space) - len(self.order)) + 64:
+            self.late = [place for place in self.late if space.get(place[2]) is place[3]]
+            heapq.heapify(self.late)
 
 
 class MemoryStore:
     """A process-local store with TTLs and a size bound per namespace.
 
     Keys are grouped by namespace (the text before the last ``:``) and each namespace keeps at
-    most ``max_entries``: when full, expired entries go first, then the least recently written.
-    So a flood of login starts can evict only other pending logins, never signed-in sessions.
+    most ``max_entries``: when full, the entry that expires soonest goes, so expired entries
+    go first and, among entries of one TTL (pending logins), the least recently written. So
+    a flood of login starts can evict only other pending logins, never signed-in sessions.
     Safe from threads and from event loops (no operation blocks for long).
+
+    A write first frees its namespace's expired entries, then evicts one entry if the
+    namespace is full, never scanning: each namespace keeps its entries in expiry order, a
+    queue where they share a TTL, so a write costs the same whether the namespace is empty
+    or full. Expired entries are never returned.
 
     Sessions live only as long as the process: use a shared store (Redis) to run several.
     """
@@ -30,7 +100,9 @@ class MemoryStore:
         self._max = max_entries
         self._clock = clock
         self._lock = threading.Lock()
-        self._spaces: dict[str, OrderedDict[str, tuple[float, bytes]]] = {}
+        self._spaces: dict[str, dict[str, _Entry]] = {}
+        self._queues: dict[str, _Queue] = {}
+        self._writes = itertools.count()
 
     def __repr__(self) -> str:
         return f"MemoryStore(entries={len(self)}, max_entries={self._max})"
@@ -39,32 +111,40 @@ class MemoryStore:
         with self._lock:
             return sum(len(space) for space in self._spaces.values())
 
-    def _space(self, key: str) -> OrderedDict[str, tuple[float, bytes]]:
+    def _space(self, key: str) -> dict[str, _Entry]:
         """The namespace of ``key``; reads of an unknown one do not create it."""
         return self._spaces.get(key.rpartition(":")[0], _NOWHERE)
 
+    def _remove(self, key: str) -> None:
+        name = key.rpartition(":")[0]
+        if self._spaces.get(name, _NOWHERE).pop(key, None) is not None:
+            self._queues[name].discard(key)
+
     def _live(self, key: str) -> bytes | None:
-        space = self._space(key)
-        entry = space.get(key)
+        entry = self._space(key).get(key)
         if entry is None:
             return None
         if entry[0] <= self._clock():
-            del space[key]
+            self._remove(key)
             return None
         return entry[1]
 
     def _put(self, key: str, value: bytes, ttl: float) -> None:
         if ttl <= 0:
             raise ValueError("ttl must be positive")
-        space = self._spaces.setdefault(key.rpartition(":")[0], OrderedDict())
-        space.pop(key, None)
-        if len(space) >= self._max:
-            now = self._clock()
-            for stale in [k for k, (expires, _) in space.items() if expires <= now]:
-                del space[stale]
-            while len(space) >= self._max:
-                space.popitem(last=False)
-        space[key] = (self._clock() + ttl, value)
+        name = key.rpartition(":")[0]
+        space = self._spaces.setdefault(name, {})
+        queue = self._queues.setdefault(name, _Queue())
+        now = self._clock()
+        while queue.pop_first(space, expired_by=now):
+            pass
+        if space.pop(key, None) is not None:
+            queue.discard(key)
+        while len(space) >= self._max:
+            queue.pop_first(space)
+        entry = space[key] = (now + ttl, value)
+        queue.push(key, entry, next(self._writes))
+        queue.compact(space)
 
     def get(self, key: str) -> bytes | None:
         """The value, or None when absent or expired."""
@@ -93,20 +173,20 @@ class MemoryStore:
         with self._lock:
             value = self._live(key)
             if value is not None:
-                del self._space(key)[key]
+                self._remove(key)
             return value
 
     def delete(self, key: str) -> None:
         """Delete if present."""
         with self._lock:
-            self._space(key).pop(key, None)
+            self._remove(key)
 
     def delete_if(self, key: str, value: bytes) -> bool:
         """Delete only while ``key`` still holds ``value``."""
         with self._lock:
             if self._live(key) != value:
                 return False
-            del self._space(key)[key]
+            self._remove(key)
             return True
 
     def replace_if(self, key: str, expected: bytes, value: bytes, *, ttl: float) -> bool:
