@@ -357,6 +357,25 @@ def test_a_full_namespace_stays_bounded_under_rewrites_and_deletes(clock: FakeCl
     assert len(queue.late) <= 2 * (len(store) - len(queue.order)) + 64
 
 
+def test_a_full_namespace_under_concurrent_writers_keeps_its_bound() -> None:
+    store = MemoryStore(max_entries=50)
+    store.set(SESSION, b"session", ttl=3600)
+
+    def writer(index: int) -> None:
+        for round_ in range(500):
+            key = f"redtrust:pending:{index}-{round_}"
+            store.set(key, b"p", ttl=60 + (index + round_) % 5)
+            store.get(key)
+            if round_ % 7 == 0:
+                store.take(key)
+
+    run_threads(8, writer)
+    assert len(store) == 51  # 50 pending logins (the bound) and the session
+    assert store.get(SESSION) == b"session"
+    queue = store._queues["redtrust:pending"]
+    assert set(queue.order) <= set(store._spaces["redtrust:pending"])
+
+
 # One MemoryStore operation: (name, namespace, key number, ttl or seconds to advance).
 Operation = tuple[str, str, int, int]
 OPERATIONS = st.tuples(
