@@ -1,25 +1,44 @@
-"""The Starlette example on a shared Redis store, for the multi-process storm test.
+"""The Starlette example on a shared Redis store, for the storm tests (tests/test_storm.py).
 
     REDTRUST_REDIS_URL=redis://... REDTRUST_*=... \
     python -m uvicorn tests.storm_app:app --workers 4
 
-Built on the first request, in each worker, from the ``REDTRUST_*`` variables.
+Built on the first request, in each worker, from the ``REDTRUST_*`` variables (the pool size
+from ``REDTRUST_REDIS_MAX_CONNECTIONS`` when set).
 """
 
 from __future__ import annotations
 
+import contextlib
+import sys
+from collections.abc import Iterator
+
 from examples._shared import FromEnvironment
 from examples.starlette_app import create_app
 
-from redtrust_middleware import AsyncSessionManager, RedtrustConfig
+from redtrust_middleware import AsyncSessionManager, RedtrustConfig, StoreError
 from redtrust_middleware.asgi import ASGIApp
 from redtrust_middleware.stores import RedisStore
+
+
+class ReportingRedisStore(RedisStore):
+    """A RedisStore that also prints why each operation failed (the app logs only the type),
+    so that a failed storm says which timeout or bound was reached."""
+
+    @contextlib.contextmanager
+    def _failures(self, operation: str) -> Iterator[None]:
+        try:
+            with super()._failures(operation):
+                yield
+        except StoreError as error:
+            sys.stderr.write(f"storm_app: {error}\n")
+            raise
 
 
 def build() -> ASGIApp:
     """The example app whose sessions live in the Redis at ``REDTRUST_REDIS_URL``."""
     config = RedtrustConfig.from_env()
-    manager = AsyncSessionManager(config, store=RedisStore.from_env())
+    manager = AsyncSessionManager(config, store=ReportingRedisStore.from_env())
     return create_app(config, manager=manager)
 
 
