@@ -129,6 +129,8 @@ class SignoutCase:
             return "?" + field, b"", "application/x-www-form-urlencoded"
         if self.carrier == "json":
             return "", f'{{"redtrust_signout": "{token}"}}'.encode(), "application/json"
+        if self.carrier == "oversized":
+            return "", f"{field}&pad={'a' * 5000}".encode(), "application/x-www-form-urlencoded"
         if self.carrier == "twice":
             return "", f"{field}&{field}".encode(), "application/x-www-form-urlencoded"
         return "", field.encode(), "application/x-www-form-urlencoded"
@@ -151,6 +153,7 @@ SIGNOUT_CASES: dict[str, SignoutCase] = {
     "token in the query": SignoutCase({}, "page", status=403, carrier="query"),
     "token as JSON": SignoutCase({}, "page", status=403, carrier="json"),
     "token twice": SignoutCase({}, "page", status=403, carrier="twice"),
+    "token in an oversized form": SignoutCase({}, "page", status=403, carrier="oversized"),
     "cross-site Origin, with token": SignoutCase(
         {"origin": "https://evil.example"}, "page", status=403
     ),

@@ -20,7 +20,7 @@ from redtrust_middleware.sandbox import running
 from redtrust_middleware.testing import TEST_USERS, make_config, make_sandbox
 from redtrust_starlette import RedtrustMiddleware, get_redtrust, redtrust_routes
 
-from .conftest import make_site
+from .conftest import make_site, page_signout_token
 
 pytestmark = pytest.mark.anyio
 
@@ -123,6 +123,13 @@ async def test_routes_can_be_mounted_in_the_app_instead() -> None:
         done = await site.sign_in("/")
         assert done.status_code == 303
         assert (await site.browser.get("/")).text == "alice"
+        confirm = await site.browser.get("/redtrust/logout")
+        form = {"redtrust_signout": page_signout_token(confirm.text)}
+        bare = await site.browser.post("/redtrust/logout", headers={"origin": "null"})
+        assert bare.status_code == 403
+        out = await site.browser.post("/redtrust/logout", data=form, headers={"origin": "null"})
+        assert out.status_code == 303
+        assert (await site.browser.get("/")).text == "anonymous"
 
 
 @pytest.fixture
