@@ -53,6 +53,13 @@ def page(
     )
 
 
+def page_headers(context: RedtrustContext | None) -> dict[str, str]:
+    """The headers of a response: one made for a signed-in user is never stored
+    (``Cache-Control: no-store``), so that after sign-out the back button cannot bring it
+    back from the browser's back/forward cache or HTTP cache; it asks the server again."""
+    return {"cache-control": "no-store"} if context is not None else {}
+
+
 def describe(context: RedtrustContext) -> dict[str, str | None]:
     """Who is signed in and until when: safe to show (never the token itself)."""
     return {

@@ -29,6 +29,7 @@ from examples._shared import (
     form_thumbprint,
     me_body,
     page,
+    page_headers,
     parse_form,
     renewal_dn,
     user_key,
@@ -77,7 +78,9 @@ def certificate_routes(
         body = error_body(error, CERTIFICATES)
         context = request.state.redtrust
         return HTMLResponse(
-            page("Certificates", body, logout_path=logout, context=context), status_code=400
+            page("Certificates", body, logout_path=logout, context=context),
+            status_code=400,
+            headers=page_headers(context),
         )
 
     def unavailable(request: Request, error: UpstreamError) -> Response:
@@ -93,7 +96,10 @@ def certificate_routes(
             body = certificates_body(
                 book.certificates(user), action=CERTIFICATES, renew_action=RENEW
             )
-            return HTMLResponse(page("Certificates", body, logout_path=logout, context=context))
+            return HTMLResponse(
+                page("Certificates", body, logout_path=logout, context=context),
+                headers=page_headers(context),
+            )
         try:
             form = await read_form(request)
             dn = dn_from_form(form)
@@ -153,16 +159,23 @@ def create_app(
             if context
             else "<p>This page is public. <a href='/me'>/me</a> needs a sign-in.</p>"
         )
-        return HTMLResponse(page("Redtrust example", text, logout_path=logout, context=context))
+        return HTMLResponse(
+            page("Redtrust example", text, logout_path=logout, context=context),
+            headers=page_headers(context),
+        )
 
     @requires_redtrust
     async def me(request: Request) -> HTMLResponse:
         context = request.state.redtrust
-        return HTMLResponse(page("Me", me_body(context), logout_path=logout, context=context))
+        return HTMLResponse(
+            page("Me", me_body(context), logout_path=logout, context=context),
+            headers=page_headers(context),
+        )
 
     @requires_redtrust
     def api_me(request: Request) -> JSONResponse:  # a sync endpoint works the same
-        return JSONResponse(describe(request.state.redtrust))
+        context = request.state.redtrust
+        return JSONResponse(describe(context), headers=page_headers(context))
 
     return Starlette(
         routes=[
