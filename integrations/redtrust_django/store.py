@@ -5,14 +5,26 @@ A browser's own records (its signed-in session, its pending logins) live in
 (database, cache, Redis) and end with it. Records shared between requests and processes
 (refresh locks, grace records of rotated refresh tokens) live in the Django cache, so a
 shared cache (Redis, Memcached) makes refresh single-flight across workers.
+
+A Django session is saved whole, from each request's own copy, and the last save wins. So a
+request writes its session only for what it did itself: a sign-in or sign-out, a pending
+login, a refresh it made (holding the refresh lock). Other requests that see the same due
+refresh or idle-time touch claim the version they would replace in the cache: the first
+writes it, the rest write nothing (and serve the refreshed tokens from the grace records).
+A request that saves its session for its own reasons (the app's data) takes the stored
+Redtrust records if they changed since it read them, so it never brings back an old
+refresh token.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.core.cache import BaseCache
 
 from redtrust_middleware import StoreError
@@ -24,6 +36,14 @@ __all__ = ["SESSION_KEY", "DjangoStore"]
 SESSION_KEY = "_redtrust"
 #: At most this many records per browser (one session and a few pending logins).
 _MAX_RECORDS = 16
+#: How long the right to replace one version of a record stays with the request that
+#: claimed it: longer than requests that read that version take to save, shorter than the
+#: grace records (60 s), so a refresh whose save was lost (its request failed or was
+#: cancelled) is saved by a later request while the grace record still has its tokens.
+_REPLACE_CLAIM_SECONDS = 10
+#: The raw records before this request first read them.
+_UNREAD: Any = object()
+logger = logging.getLogger(__name__)
 T = TypeVar("T")
 Records = dict[str, list[Any]]  # key -> [base64 value, expires at]
 
@@ -50,12 +70,19 @@ class DjangoStore:
     """A per-request :class:`~redtrust_middleware.stores.Store` (sync and async).
 
     ``is_browser_record`` tells which keys belong in the session (the core's
-    ``SessionFlows.is_browser_record``). The session's compare-and-set is local to this
-    request, as every write to a Django session is; across processes, the cache lock and
-    the grace records keep refresh single-flight.
+    ``SessionFlows.is_browser_record``). One store serves one request (see the module
+    docstring for when it writes); call :meth:`before_save` once the view has run.
     """
 
-    __slots__ = ("_cache", "_clock", "_is_browser_record", "_session")
+    __slots__ = (
+        "_cache",
+        "_clock",
+        "_is_browser_record",
+        "_leases",
+        "_loaded",
+        "_own_change",
+        "_session",
+    )
 
     def __init__(
         self,
@@ -68,6 +95,14 @@ class DjangoStore:
         self._cache = cache
         self._clock = clock
         self._is_browser_record = is_browser_record
+        self._leases: set[str] = set()  # cache records this request added: its refresh lock
+        self._loaded: Any = _UNREAD
+        self._own_change = False  # a change made on this request's own authority
+
+    @property
+    def session(self) -> Any:
+        """The Django session this store keeps the browser's records in."""
+        return self._session
 
     # -- the browser's records, in request.session ----------------------------------------
 
@@ -100,59 +135,139 @@ class DjangoStore:
                 records.pop(min(records, key=lambda k: records[k][1]))
         return records
 
+    def _decide(
+        self, raw: Any, key: str, op: str, value: Any, expected: Any, ttl: float
+    ) -> tuple[Any, Records | None, str | None]:
+        """One store operation on the records (pure over the dict): its result, the records
+        to save (None: unchanged) and, for a replacement, the claim to win first."""
+        if self._loaded is _UNREAD:
+            self._loaded = raw
+        result, changed = _apply(self, self._live(raw), key, op, value, expected, ttl)
+        if changed is None or op != "replace_if":
+            self._own_change = self._own_change or changed is not None
+            return result, changed, None
+        self._own_change = self._own_change or self.refreshing
+        return result, changed, f"{key}:from:{hashlib.sha256(expected).hexdigest()[:32]}"
+
     def _session_op(self, key: str, op: str, value: Any, expected: Any, ttl: float) -> Any:
-        """One store operation on the records (pure over the dict): (result, new records)."""
-        records = self._live(self._session.get(SESSION_KEY))
-        result, changed = _apply(self, records, key, op, value, expected, ttl)
+        result, changed, claim = self._decide(
+            self._session.get(SESSION_KEY), key, op, value, expected, ttl
+        )
+        if claim is not None:
+            # Claimed even by the request refreshing (which writes anyway), so that the
+            # requests behind it, holding the same version, lose the claim.
+            won = self._claim(claim, _REPLACE_CLAIM_SECONDS)
+            if not (won or self.refreshing):
+                return False  # a concurrent request replaces this version: its write counts
         if changed is not None:
             self._session[SESSION_KEY] = changed
         return result
 
     async def _asession_op(self, key: str, op: str, value: Any, expected: Any, ttl: float) -> Any:
-        records = self._live(await self._session.aget(SESSION_KEY))
-        result, changed = _apply(self, records, key, op, value, expected, ttl)
+        result, changed, claim = self._decide(
+            await self._session.aget(SESSION_KEY), key, op, value, expected, ttl
+        )
+        if claim is not None:
+            won = await self._aclaim(claim, _REPLACE_CLAIM_SECONDS)
+            if not (won or self.refreshing):
+                return False
         if changed is not None:
             await self._session.aset(SESSION_KEY, changed)
         return result
 
     # A record taken from the session (a pending login) is taken once: every request holds
     # its own copy of the session, so the claim is made in the cache, where `add` is atomic.
-    _CLAIM_SECONDS = 3600
+    _TAKE_CLAIM_SECONDS = 3600
 
-    def _claim(self, key: str) -> bool:
-        claim = f"{key}:taken"
-        return bool(
-            _guarded("cache", lambda: self._cache.add(claim, b"1", timeout=self._CLAIM_SECONDS))
-        )
+    def _claim(self, claim: str, seconds: int) -> bool:
+        """Claim ``claim`` in the cache (atomic ``add``); True when this request won it."""
+        return bool(_guarded("cache", lambda: self._cache.add(claim, b"1", timeout=seconds)))
 
-    async def _aclaim(self, key: str) -> bool:
-        claim = f"{key}:taken"
-        added = await _aguarded(
-            "cache", lambda: self._cache.aadd(claim, b"1", timeout=self._CLAIM_SECONDS)
-        )
+    async def _aclaim(self, claim: str, seconds: int) -> bool:
+        added = await _aguarded("cache", lambda: self._cache.aadd(claim, b"1", timeout=seconds))
         return bool(added)
+
+    @property
+    def refreshing(self) -> bool:
+        """True while this request holds a lease in the cache: the refresh lock, the one
+        record ever added there. The request holding it is the one refreshing."""
+        return bool(self._leases)
+
+    def _held(self, op: str, key: str, result: Any) -> Any:
+        """Track the leases this request holds (see :attr:`refreshing`)."""
+        if op == "add" and result:
+            self._leases.add(key)
+        elif op in ("delete", "delete_if", "take"):
+            self._leases.discard(key)
+        return result
+
+    # -- before SessionMiddleware saves ------------------------------------------------------
+
+    def _stale(self) -> bool:
+        """True when this request will save a session whose records it read but did not
+        change on its own authority: the stored ones may be newer."""
+        session = self._session
+        return (
+            not self._own_change
+            and self._loaded is not _UNREAD
+            and session.session_key is not None
+            and (session.modified or settings.SESSION_SAVE_EVERY_REQUEST)
+        )
+
+    def _keep_stored(self, stored: Any) -> None:
+        if stored == self._loaded:
+            return  # nothing changed meanwhile: this request's own copy is current
+        if stored is None:
+            self._session.pop(SESSION_KEY, None)
+        else:
+            self._session[SESSION_KEY] = stored
+
+    def before_save(self) -> None:
+        """Take the stored records into this request's session if it would otherwise save
+        records older than the stored ones (one extra read, only then)."""
+        if not self._stale():
+            return
+        try:
+            stored = type(self._session)(self._session.session_key).get(SESSION_KEY)
+        except Exception as error:  # the engine is down: the save fails the same way
+            logger.warning("redtrust: could not re-read the session (%s)", type(error).__name__)
+            return
+        self._keep_stored(stored)
+
+    async def abefore_save(self) -> None:
+        """:meth:`before_save` for async requests."""
+        if not self._stale():
+            return
+        try:
+            stored = await type(self._session)(self._session.session_key).aget(SESSION_KEY)
+        except Exception as error:
+            logger.warning("redtrust: could not re-read the session (%s)", type(error).__name__)
+            return
+        self._keep_stored(stored)
 
     # -- the dispatch: session or cache ------------------------------------------------------
 
     def _run(self, op: str, key: str, value: Any = None, expected: Any = None, ttl: float = 0):  # type: ignore[no-untyped-def]
         if self._is_browser_record(key):
-            if op == "take" and not self._claim(key):
+            if op == "take" and not self._claim(f"{key}:taken", self._TAKE_CLAIM_SECONDS):
                 return None  # a concurrent request (another copy of this session) took it
             return _guarded("session", lambda: self._session_op(key, op, value, expected, ttl))
-        return _guarded("cache", lambda: _cache_op(self._cache, op, key, value, expected, ttl))
+        result = _guarded("cache", lambda: _cache_op(self._cache, op, key, value, expected, ttl))
+        return self._held(op, key, result)
 
     async def _arun(  # type: ignore[no-untyped-def]
         self, op: str, key: str, value: Any = None, expected: Any = None, ttl: float = 0
     ):
         if self._is_browser_record(key):
-            if op == "take" and not await self._aclaim(key):
+            if op == "take" and not await self._aclaim(f"{key}:taken", self._TAKE_CLAIM_SECONDS):
                 return None
             return await _aguarded(
                 "session", lambda: self._asession_op(key, op, value, expected, ttl)
             )
-        return await _aguarded(
+        result = await _aguarded(
             "cache", lambda: _acache_op(self._cache, op, key, value, expected, ttl)
         )
+        return self._held(op, key, result)
 
     def get(self, key: str) -> bytes | None:
         return self._run("get", key)  # type: ignore[no-any-return]
