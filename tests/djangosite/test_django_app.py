@@ -58,6 +58,7 @@ def _ids() -> set[str]:
         ),
         ({"SILENCED_SYSTEM_CHECKS": []}, "redtrust.W003"),
         ({"SESSION_COOKIE_SAMESITE": "None"}, "redtrust.W004"),
+        ({"SESSION_SAVE_EVERY_REQUEST": True}, "redtrust.W005"),
     ],
 )
 def test_each_system_check_by_id(overrides: dict[str, Any], expected: str) -> None:
