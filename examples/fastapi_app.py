@@ -44,11 +44,11 @@ def create_app(
             if session
             else "<p>This page is public. <a href='/me'>/me</a> needs a sign-in.</p>"
         )
-        return page("Redtrust example", text, logout_path=logout, signed_in=session is not None)
+        return page("Redtrust example", text, logout_path=logout, context=session)
 
     @app.get("/me", response_class=HTMLResponse)
     async def me(session: RedtrustSession) -> str:
-        return page("Me", me_body(session), logout_path=logout, signed_in=True)
+        return page("Me", me_body(session), logout_path=logout, context=session)
 
     @app.get("/api/me")
     def api_me(session: RedtrustSession) -> dict[str, str | None]:  # sync works the same

@@ -39,13 +39,12 @@ def _hidden(request: HttpRequest) -> str:
 
 
 def _page(request: HttpRequest, title: str, body: str, status: int = 200) -> HttpResponse:
-    signed_in = getattr(request, "redtrust", None) is not None
     return HttpResponse(
         page(
             title,
             body,
             logout_path=reverse("redtrust:logout"),
-            signed_in=signed_in,
+            context=getattr(request, "redtrust", None),
             hidden=_hidden(request),
         ),
         status=status,

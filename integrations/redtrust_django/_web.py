@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from django.core.cache import caches
 from django.http import HttpRequest, HttpResponse
 
 from redtrust_middleware.session import SessionFlows
-from redtrust_middleware.web import Browser, WebRequest, WebResponse
+from redtrust_middleware.web import MAX_FORM_BYTES, Browser, Gate, WebRequest, WebResponse
 
 from .conf import Runtime
 from .store import DjangoStore
@@ -38,16 +39,22 @@ def _raw_query(request: HttpRequest) -> bytes:
     return str(request.META.get("QUERY_STRING", "")).encode("latin-1", "replace")
 
 
-def web_request(request: HttpRequest) -> WebRequest:
-    """The neutral request for a Django one (header names lower-case)."""
+def web_request(request: HttpRequest, *, gate: Gate | None = None) -> WebRequest:
+    """The neutral request for a Django one (header names lower-case); with ``gate``, the
+    body too where the gate needs it (the sign-out form's token)."""
     headers = {name.lower(): value for name, value in request.headers.items()}
-    return WebRequest(
+    neutral = WebRequest(
         method=request.method or "GET",
         path=request.path_info,  # the routed path, as API_PREFIXES are written
         query=_raw_query(request),
         headers=headers,
         scheme=request.scheme or "http",
     )
+    if gate is not None and gate.wants_body(neutral):
+        declared = str(request.META.get("CONTENT_LENGTH") or "0")
+        if declared.isdigit() and int(declared) <= MAX_FORM_BYTES:
+            neutral = replace(neutral, body=request.body)
+    return neutral
 
 
 def http_response(answer: WebResponse) -> HttpResponse:

@@ -15,7 +15,7 @@ from asgiref.sync import async_to_sync
 from django.conf import settings as django_settings
 from django.contrib.sessions.backends.base import UpdateError
 from django.contrib.sessions.backends.cache import SessionStore
-from tests.web.conftest import BAD_CALLBACKS
+from tests.web.conftest import BAD_CALLBACKS, SIGNOUT_CASES, SignoutCase, page_signout_token
 
 from redtrust_django import store as django_store
 from redtrust_django.signals import redtrust_logged_in
@@ -333,6 +333,23 @@ def test_logout_needs_a_post_from_this_site(dsite: DjangoSite) -> None:
     assert dsite.get("/me").status_code == 302
 
 
+@pytest.mark.parametrize("case", SIGNOUT_CASES.values(), ids=SIGNOUT_CASES.keys())
+def test_signout_needs_proof_it_came_from_this_site(dsite: DjangoSite, case: SignoutCase) -> None:
+    dsite.sign_in()
+    token = page_signout_token(dsite.get("/redtrust/logout").content.decode())
+    query, body, content_type = case.body(token)
+    out = dsite.post("/redtrust/logout" + query, case.headers, body, content_type)
+    assert out.status_code == case.status, out.content
+    assert dsite.get("/me").status_code == (302 if case.status == 303 else 200)
+
+
+def test_the_sites_signout_button_carries_the_sessions_token(dsite: DjangoSite) -> None:
+    dsite.sign_in()
+    me = dsite.get("/me").content.decode()
+    confirm = dsite.get("/redtrust/logout").content.decode()
+    assert page_signout_token(me) == page_signout_token(confirm)
+
+
 @pytest.mark.parametrize(
     ("method", "path", "allow"),
     [
@@ -387,7 +404,11 @@ def test_a_failing_session_engine_is_a_503_not_a_500(
 
     monkeypatch.setattr(SessionStore, "load", broken)
     monkeypatch.setattr(SessionStore, "aload", broken)
-    assert dsite.get("/me", PAGE).status_code == 503
+    page = dsite.get("/me", PAGE)
+    assert page.status_code == 503
+    assert b"Sessions are unavailable" in page.content  # the store, not Redtrust
+    api = dsite.get("/api/me", {"accept": "application/json"})
+    assert _json(api) == {"error": "store_unavailable"}
     assert dsite.get("/").status_code == 200  # public pages still work
     assert dsite.get("/redtrust/login?next=/me").status_code == 503
     monkeypatch.undo()
