@@ -18,7 +18,6 @@ refresh token.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import logging
 from collections.abc import Callable
@@ -30,22 +29,22 @@ from django.core.cache import BaseCache
 from redtrust_middleware import StoreError
 from redtrust_middleware._clock import Clock
 
+from ._cache import acache_op, cache_op
+from ._records import Records, apply, live
+
 __all__ = ["SESSION_KEY", "DjangoStore"]
 
 #: The ``request.session`` entry holding this browser's sealed records.
 SESSION_KEY = "_redtrust"
-#: At most this many records per browser (one session and a few pending logins).
-_MAX_RECORDS = 16
 #: How long the right to replace one version of a record stays with the request that
 #: claimed it: longer than requests that read that version take to save, shorter than the
 #: grace records (60 s), so a refresh whose save was lost (its request failed or was
 #: cancelled) is saved by a later request while the grace record still has its tokens.
 _REPLACE_CLAIM_SECONDS = 10
-#: The raw records before this request first read them.
+#: ``DjangoStore._loaded`` until the request first reads its records.
 _UNREAD: Any = object()
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
-Records = dict[str, list[Any]]  # key -> [base64 value, expires at]
 
 
 def _guarded(what: str, call: Callable[[], T]) -> T:
@@ -104,37 +103,6 @@ class DjangoStore:
         """The Django session this store keeps the browser's records in."""
         return self._session
 
-    # -- the browser's records, in request.session ----------------------------------------
-
-    def _live(self, records: Any) -> Records:
-        now = self._clock()
-        if not isinstance(records, dict):
-            return {}
-        return {
-            k: v
-            for k, v in records.items()
-            if isinstance(v, list) and len(v) == 2 and isinstance(v[1], int | float) and v[1] > now
-        }
-
-    def _value(self, records: Records, key: str) -> bytes | None:
-        entry = records.get(key)
-        if entry is None:
-            return None
-        try:
-            return base64.b64decode(entry[0], validate=True)
-        except (ValueError, TypeError):
-            return None
-
-    def _with(self, records: Records, key: str, value: bytes | None, ttl: float = 0) -> Records:
-        records = dict(records)
-        if value is None:
-            records.pop(key, None)
-        else:
-            records[key] = [base64.b64encode(value).decode(), self._clock() + ttl]
-            while len(records) > _MAX_RECORDS:
-                records.pop(min(records, key=lambda k: records[k][1]))
-        return records
-
     def _decide(
         self, raw: Any, key: str, op: str, value: Any, expected: Any, ttl: float
     ) -> tuple[Any, Records | None, str | None]:
@@ -142,7 +110,8 @@ class DjangoStore:
         to save (None: unchanged) and, for a replacement, the claim to win first."""
         if self._loaded is _UNREAD:
             self._loaded = raw
-        result, changed = _apply(self, self._live(raw), key, op, value, expected, ttl)
+        now = self._clock()
+        result, changed = apply(live(raw, now), key, op, value, expected, ttl, now)
         if changed is None or op != "replace_if":
             self._own_change = self._own_change or changed is not None
             return result, changed, None
@@ -252,7 +221,7 @@ class DjangoStore:
             if op == "take" and not self._claim(f"{key}:taken", self._TAKE_CLAIM_SECONDS):
                 return None  # a concurrent request (another copy of this session) took it
             return _guarded("session", lambda: self._session_op(key, op, value, expected, ttl))
-        result = _guarded("cache", lambda: _cache_op(self._cache, op, key, value, expected, ttl))
+        result = _guarded("cache", lambda: cache_op(self._cache, op, key, value, expected, ttl))
         return self._held(op, key, result)
 
     async def _arun(  # type: ignore[no-untyped-def]
@@ -265,7 +234,7 @@ class DjangoStore:
                 "session", lambda: self._asession_op(key, op, value, expected, ttl)
             )
         result = await _aguarded(
-            "cache", lambda: _acache_op(self._cache, op, key, value, expected, ttl)
+            "cache", lambda: acache_op(self._cache, op, key, value, expected, ttl)
         )
         return self._held(op, key, result)
 
@@ -310,85 +279,3 @@ class DjangoStore:
 
     async def areplace_if(self, key: str, expected: bytes, value: bytes, *, ttl: float) -> bool:
         return await self._arun("replace_if", key, value, expected, ttl)  # type: ignore[no-any-return]
-
-
-def _apply(
-    store: DjangoStore, records: Records, key: str, op: str, value: Any, expected: Any, ttl: float
-) -> tuple[Any, Records | None]:
-    """A store operation on this browser's records: its result and the records to save
-    (None: unchanged)."""
-    current = store._value(records, key)
-    if op == "get":
-        return current, None
-    if op == "set":
-        return None, store._with(records, key, value, ttl)
-    if op == "add":
-        return (
-            (False, None) if current is not None else (True, store._with(records, key, value, ttl))
-        )
-    if op in ("take", "delete"):
-        changed = store._with(records, key, None) if key in records else None
-        return (current if op == "take" else None), changed
-    if op == "delete_if":
-        return (True, store._with(records, key, None)) if current == expected else (False, None)
-    if op == "replace_if":
-        if current != expected or current is None:
-            return False, None
-        return True, store._with(records, key, value, ttl)
-    raise ValueError(op)  # pragma: no cover
-
-
-def _cache_timeout(ttl: float) -> int:
-    return max(1, round(ttl + 0.499))  # Django caches count whole seconds: never round to 0
-
-
-def _cache_op(cache: BaseCache, op: str, key: str, value: Any, expected: Any, ttl: float) -> Any:
-    """A store operation on a Django cache. Caches have no compare-and-set: ``take`` counts on
-    ``delete`` reporting whether it deleted (atomic on Redis, Memcached and local memory)."""
-    if op == "get":
-        return cache.get(key)
-    if op == "set":
-        return cache.set(key, value, timeout=_cache_timeout(ttl))
-    if op == "add":
-        return cache.add(key, value, timeout=_cache_timeout(ttl))
-    if op == "take":
-        current = cache.get(key)
-        return current if current is not None and cache.delete(key) else None
-    if op == "delete":
-        return cache.delete(key)
-    if op == "delete_if":
-        return cache.get(key) == expected and cache.delete(key)
-    if op == "replace_if":
-        if cache.get(key) != expected:
-            return False
-        if value == expected:  # a lease renewal: extend without rewriting
-            return cache.touch(key, timeout=_cache_timeout(ttl))
-        cache.set(key, value, timeout=_cache_timeout(ttl))
-        return True
-    raise ValueError(op)  # pragma: no cover
-
-
-async def _acache_op(
-    cache: BaseCache, op: str, key: str, value: Any, expected: Any, ttl: float
-) -> Any:
-    if op == "get":
-        return await cache.aget(key)
-    if op == "set":
-        return await cache.aset(key, value, timeout=_cache_timeout(ttl))
-    if op == "add":
-        return await cache.aadd(key, value, timeout=_cache_timeout(ttl))
-    if op == "take":
-        current = await cache.aget(key)
-        return current if current is not None and await cache.adelete(key) else None
-    if op == "delete":
-        return await cache.adelete(key)
-    if op == "delete_if":
-        return await cache.aget(key) == expected and await cache.adelete(key)
-    if op == "replace_if":
-        if await cache.aget(key) != expected:
-            return False
-        if value == expected:
-            return await cache.atouch(key, timeout=_cache_timeout(ttl))
-        await cache.aset(key, value, timeout=_cache_timeout(ttl))
-        return True
-    raise ValueError(op)  # pragma: no cover
