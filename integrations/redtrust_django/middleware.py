@@ -73,7 +73,7 @@ class RedtrustMiddleware:
         response = self.get_response(request)
         store = used_store(request)
         if store is not None:  # SessionMiddleware saves next: never with older records
-            store.before_save()
+            store.before_save(response.status_code)
         return response
 
     async def __acall__(self, request: HttpRequest) -> HttpResponse:
@@ -98,7 +98,7 @@ class RedtrustMiddleware:
         response: HttpResponse = await self.get_response(request)
         store = used_store(request)
         if store is not None:
-            await store.abefore_save()
+            await store.abefore_save(response.status_code)
         return response
 
     def _publish(

@@ -38,8 +38,8 @@ __all__ = ["SESSION_KEY", "DjangoStore"]
 SESSION_KEY = "_redtrust"
 #: How long the right to replace one version of a record stays with the request that
 #: claimed it: longer than requests that read that version take to save, shorter than the
-#: grace records (60 s), so a refresh whose save was lost (its request failed or was
-#: cancelled) is saved by a later request while the grace record still has its tokens.
+#: grace records (60 s), so a refresh whose save was lost (its client hung up, the database
+#: refused the write) is saved by a later request while the grace record has its tokens.
 _REPLACE_CLAIM_SECONDS = 10
 #: ``DjangoStore._loaded`` until the request first reads its records.
 _UNREAD: Any = object()
@@ -75,6 +75,7 @@ class DjangoStore:
 
     __slots__ = (
         "_cache",
+        "_claims",
         "_clock",
         "_is_browser_record",
         "_leases",
@@ -95,6 +96,7 @@ class DjangoStore:
         self._clock = clock
         self._is_browser_record = is_browser_record
         self._leases: set[str] = set()  # cache records this request added: its refresh lock
+        self._claims: list[str] = []  # the versions this request replaces
         self._loaded: Any = _UNREAD
         self._own_change = False  # a change made on this request's own authority
 
@@ -128,6 +130,7 @@ class DjangoStore:
             won = self._claim(claim, _REPLACE_CLAIM_SECONDS)
             if not (won or self.refreshing):
                 return False  # a concurrent request replaces this version: its write counts
+            self._claims.append(claim)
         if changed is not None:
             self._session[SESSION_KEY] = changed
         return result
@@ -140,6 +143,7 @@ class DjangoStore:
             won = await self._aclaim(claim, _REPLACE_CLAIM_SECONDS)
             if not (won or self.refreshing):
                 return False
+            self._claims.append(claim)
         if changed is not None:
             await self._session.aset(SESSION_KEY, changed)
         return result
@@ -172,16 +176,22 @@ class DjangoStore:
 
     # -- before SessionMiddleware saves ------------------------------------------------------
 
-    def _stale(self) -> bool:
-        """True when this request will save a session whose records it read but did not
-        change on its own authority: the stored ones may be newer."""
+    def _after_view(self, status: int) -> str:
+        """What to do once the view has answered, before SessionMiddleware saves:
+
+        - ``"release"``: a 5xx, which SessionMiddleware does not save; the versions this
+          request claimed are released, so a later request saves (from the grace record) the
+          refresh this one made;
+        - ``"reread"``: the session is saved with records this request read but did not
+          change on its own authority, and the stored ones may be newer;
+        - ``""``: nothing.
+        """
         session = self._session
-        return (
-            not self._own_change
-            and self._loaded is not _UNREAD
-            and session.session_key is not None
-            and (session.modified or settings.SESSION_SAVE_EVERY_REQUEST)
-        )
+        if status >= 500:
+            return "release" if self._claims else ""
+        saving = session.modified or settings.SESSION_SAVE_EVERY_REQUEST
+        unchanged = not self._own_change and self._loaded is not _UNREAD
+        return "reread" if saving and unchanged and session.session_key is not None else ""
 
     def _keep_stored(self, stored: Any) -> None:
         if stored == self._loaded:
@@ -191,28 +201,29 @@ class DjangoStore:
         else:
             self._session[SESSION_KEY] = stored
 
-    def before_save(self) -> None:
-        """Take the stored records into this request's session if it would otherwise save
-        records older than the stored ones (one extra read, only then)."""
-        if not self._stale():
-            return
+    def before_save(self, status: int) -> None:
+        """Once the view answered ``status``: see :meth:`_after_view` (a cache write or a
+        session read, only then)."""
+        todo = self._after_view(status)
         try:
-            stored = type(self._session)(self._session.session_key).get(SESSION_KEY)
-        except Exception as error:  # the engine is down: the save fails the same way
-            logger.warning("redtrust: could not re-read the session (%s)", type(error).__name__)
-            return
-        self._keep_stored(stored)
+            if todo == "release":
+                self._cache.delete_many(self._claims)
+            elif todo == "reread":
+                self._keep_stored(type(self._session)(self._session.session_key).get(SESSION_KEY))
+        except Exception as error:  # the engine or cache is down: the request goes on
+            logger.warning("redtrust: could not %s (%s)", todo, type(error).__name__)
 
-    async def abefore_save(self) -> None:
+    async def abefore_save(self, status: int) -> None:
         """:meth:`before_save` for async requests."""
-        if not self._stale():
-            return
+        todo = self._after_view(status)
         try:
-            stored = await type(self._session)(self._session.session_key).aget(SESSION_KEY)
+            if todo == "release":
+                await self._cache.adelete_many(self._claims)
+            elif todo == "reread":
+                fresh = type(self._session)(self._session.session_key)
+                self._keep_stored(await fresh.aget(SESSION_KEY))
         except Exception as error:
-            logger.warning("redtrust: could not re-read the session (%s)", type(error).__name__)
-            return
-        self._keep_stored(stored)
+            logger.warning("redtrust: could not %s (%s)", todo, type(error).__name__)
 
     # -- the dispatch: session or cache ------------------------------------------------------
 

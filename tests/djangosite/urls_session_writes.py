@@ -1,5 +1,6 @@
-"""The example's URLconf plus a view that writes the app's own data into the session, late:
-it reads the session, waits until the test lets it go, then saves it."""
+"""The example's URLconf plus two views for the session-write tests: one writes the app's
+own data into the session late (it waits until the test lets it go), one answers 502 (whose
+session Django does not save)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,12 @@ def write_late(request: HttpRequest) -> HttpResponse:
     return HttpResponse("written")
 
 
+def broken(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("the app failed", status=502)
+
+
 urlpatterns = [
     path("write-late", write_late),
+    path("broken", broken),
     path("", include("examples.django_site.urls")),
 ]
