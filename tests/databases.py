@@ -22,7 +22,6 @@ import time
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
-from types import TracebackType
 from typing import Any, ClassVar
 
 import psycopg
@@ -70,12 +69,19 @@ class PostgresServer:
         self.port = _free_port()
         self.startup_timeout = startup_timeout
         self._process: subprocess.Popen[bytes] | None = None
-        self.folder = Path(tempfile.mkdtemp(prefix="redtrust-pg-"))
         self._as: dict[str, Any] = {}
         if os.geteuid() == 0:  # postgres will not run as root: run it as its system user
-            user = pwd.getpwnam(_SYSTEM_USER)
-            os.chown(self.folder, user.pw_uid, user.pw_gid)
+            try:
+                user = pwd.getpwnam(_SYSTEM_USER)
+            except KeyError:
+                raise RuntimeError(
+                    "PostgreSQL refuses to run as root and there is no 'postgres' user to run "
+                    "it as (apt-get install -y postgresql creates it)"
+                ) from None
             self._as = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
+        self.folder = Path(tempfile.mkdtemp(prefix="redtrust-pg-"))
+        if self._as:
+            os.chown(self.folder, self._as["user"], self._as["group"])
         self.log = self.folder / "postgres.log"
 
     def __repr__(self) -> str:
@@ -165,22 +171,21 @@ class PostgresServer:
             process.kill()
             process.wait(timeout)
 
+    def close(self) -> None:
+        """Stop the server and delete its data."""
+        self.stop()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
     def __enter__(self) -> PostgresServer:
         try:
             self.start()
         except BaseException:
-            self.__exit__(None, None, None)
+            self.close()
             raise
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
-        shutil.rmtree(self.folder, ignore_errors=True)
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def require_postgres() -> Path:
