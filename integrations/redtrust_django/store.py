@@ -6,14 +6,14 @@ A browser's own records (its signed-in session, its pending logins) live in
 (refresh locks, grace records of rotated refresh tokens) live in the Django cache, so a
 shared cache (Redis, Memcached) makes refresh single-flight across workers.
 
-A Django session is saved whole, from each request's own copy, and the last save wins. So a
-request writes its session only for what it did itself: a sign-in or sign-out, a pending
-login, a refresh it made (holding the refresh lock). Other requests that see the same due
-refresh or idle-time touch claim the version they would replace in the cache: the first
-writes it, the rest write nothing (and serve the refreshed tokens from the grace records).
-A request that saves its session for its own reasons (the app's data) takes the stored
-Redtrust records if they changed since it read them, so it never brings back an old
-refresh token.
+A Django session is saved whole, from each request's own copy, and the last save wins. So
+a request changes its session only for what it did itself, and each version of a record is
+replaced once: the replacement (a refresh, an idle-time touch) first claims the version it
+starts from in the cache, and a request that finds it claimed treats it as replaced by the
+request that claimed it, and writes nothing (the grace records carry a refresh meanwhile).
+A request that saves its session with records it did not itself create or remove (it
+replaced one, or only saves the app's data) first re-reads them and keeps the stored ones if
+they changed since it read them, so it never brings back an old refresh token.
 """
 
 from __future__ import annotations
@@ -78,7 +78,6 @@ class DjangoStore:
         "_claims",
         "_clock",
         "_is_browser_record",
-        "_leases",
         "_loaded",
         "_own_change",
         "_session",
@@ -95,10 +94,9 @@ class DjangoStore:
         self._cache = cache
         self._clock = clock
         self._is_browser_record = is_browser_record
-        self._leases: set[str] = set()  # cache records this request added: its refresh lock
         self._claims: list[str] = []  # the versions this request replaces
         self._loaded: Any = _UNREAD
-        self._own_change = False  # a change made on this request's own authority
+        self._own_change = False  # a record created or removed: a sign-in, a sign-out...
 
     @property
     def session(self) -> Any:
@@ -117,7 +115,6 @@ class DjangoStore:
         if changed is None or op != "replace_if":
             self._own_change = self._own_change or changed is not None
             return result, changed, None
-        self._own_change = self._own_change or self.refreshing
         return result, changed, f"{key}:from:{hashlib.sha256(expected).hexdigest()[:32]}"
 
     def _session_op(self, key: str, op: str, value: Any, expected: Any, ttl: float) -> Any:
@@ -125,11 +122,8 @@ class DjangoStore:
             self._session.get(SESSION_KEY), key, op, value, expected, ttl
         )
         if claim is not None:
-            # Claimed even by the request refreshing (which writes anyway), so that the
-            # requests behind it, holding the same version, lose the claim.
-            won = self._claim(claim, _REPLACE_CLAIM_SECONDS)
-            if not (won or self.refreshing):
-                return False  # a concurrent request replaces this version: its write counts
+            if not self._claim(claim, _REPLACE_CLAIM_SECONDS):
+                return True  # replaced by the concurrent request that claimed it first
             self._claims.append(claim)
         if changed is not None:
             self._session[SESSION_KEY] = changed
@@ -140,9 +134,8 @@ class DjangoStore:
             await self._session.aget(SESSION_KEY), key, op, value, expected, ttl
         )
         if claim is not None:
-            won = await self._aclaim(claim, _REPLACE_CLAIM_SECONDS)
-            if not (won or self.refreshing):
-                return False
+            if not await self._aclaim(claim, _REPLACE_CLAIM_SECONDS):
+                return True
             self._claims.append(claim)
         if changed is not None:
             await self._session.aset(SESSION_KEY, changed)
@@ -160,20 +153,6 @@ class DjangoStore:
         added = await _aguarded("cache", lambda: self._cache.aadd(claim, b"1", timeout=seconds))
         return bool(added)
 
-    @property
-    def refreshing(self) -> bool:
-        """True while this request holds a lease in the cache: the refresh lock, the one
-        record ever added there. The request holding it is the one refreshing."""
-        return bool(self._leases)
-
-    def _held(self, op: str, key: str, result: Any) -> Any:
-        """Track the leases this request holds (see :attr:`refreshing`)."""
-        if op == "add" and result:
-            self._leases.add(key)
-        elif op in ("delete", "delete_if", "take"):
-            self._leases.discard(key)
-        return result
-
     # -- before SessionMiddleware saves ------------------------------------------------------
 
     def _after_view(self, status: int) -> str:
@@ -182,8 +161,8 @@ class DjangoStore:
         - ``"release"``: a 5xx, which SessionMiddleware does not save; the versions this
           request claimed are released, so a later request saves (from the grace record) the
           refresh this one made;
-        - ``"reread"``: the session is saved with records this request read but did not
-          change on its own authority, and the stored ones may be newer;
+        - ``"reread"``: the session is saved with records that this request read and left
+          alone or only replaced (a refresh, a touch), and the stored ones may be newer;
         - ``""``: nothing.
         """
         session = self._session
@@ -232,8 +211,7 @@ class DjangoStore:
             if op == "take" and not self._claim(f"{key}:taken", self._TAKE_CLAIM_SECONDS):
                 return None  # a concurrent request (another copy of this session) took it
             return _guarded("session", lambda: self._session_op(key, op, value, expected, ttl))
-        result = _guarded("cache", lambda: cache_op(self._cache, op, key, value, expected, ttl))
-        return self._held(op, key, result)
+        return _guarded("cache", lambda: cache_op(self._cache, op, key, value, expected, ttl))
 
     async def _arun(  # type: ignore[no-untyped-def]
         self, op: str, key: str, value: Any = None, expected: Any = None, ttl: float = 0
@@ -244,10 +222,9 @@ class DjangoStore:
             return await _aguarded(
                 "session", lambda: self._asession_op(key, op, value, expected, ttl)
             )
-        result = await _aguarded(
+        return await _aguarded(
             "cache", lambda: acache_op(self._cache, op, key, value, expected, ttl)
         )
-        return self._held(op, key, result)
 
     def get(self, key: str) -> bytes | None:
         return self._run("get", key)  # type: ignore[no-any-return]
