@@ -14,11 +14,20 @@ from redtrust_middleware.web import MAX_FORM_BYTES, Browser, Gate, WebRequest, W
 from .conf import Runtime
 from .store import DjangoStore
 
-__all__ = ["HANDLE_KEY", "NONCES_KEY", "browser", "http_response", "store_for", "web_request"]
+__all__ = [
+    "HANDLE_KEY",
+    "NONCES_KEY",
+    "browser",
+    "http_response",
+    "store_for",
+    "used_store",
+    "web_request",
+]
 
 #: ``request.session`` entries: this browser's session handle and pending-login nonces.
 HANDLE_KEY = "_redtrust_handle"
 NONCES_KEY = "_redtrust_login"
+_STORE_ATTRIBUTE = "_redtrust_store"
 
 
 def _raw_query(request: HttpRequest) -> bytes:
@@ -71,10 +80,21 @@ def browser(request: HttpRequest, runtime: Runtime) -> Browser:
 
 
 def store_for(request: HttpRequest, runtime: Runtime) -> DjangoStore:
-    """The store this request's session step runs over."""
-    return DjangoStore(
-        request.session,
-        caches[runtime.cache_alias],
-        runtime.parts.clock,
-        SessionFlows.is_browser_record,
-    )
+    """The store this request's session steps run over: one per request (the middleware's
+    and the views'), so it knows what this request changed before the session is saved."""
+    store: DjangoStore | None = getattr(request, _STORE_ATTRIBUTE, None)
+    if store is None or store.session is not request.session:
+        store = DjangoStore(
+            request.session,
+            caches[runtime.cache_alias],
+            runtime.parts.clock,
+            SessionFlows.is_browser_record,
+        )
+        setattr(request, _STORE_ATTRIBUTE, store)
+    return store
+
+
+def used_store(request: HttpRequest) -> DjangoStore | None:
+    """The store this request used, if any (for :meth:`DjangoStore.before_save`)."""
+    store: DjangoStore | None = getattr(request, _STORE_ATTRIBUTE, None)
+    return store
