@@ -55,10 +55,15 @@ def django_command(server: str, port: int) -> list[str]:
 
 def example_env(sandbox_url: str, app_url: str, **extra: str) -> dict[str, str]:
     """The environment of an example app signing in against the sandbox at ``sandbox_url``
-    (partner ``CA_DEMO`` with the public demo secret); ``extra`` variables on top."""
+    (partner ``CA_DEMO`` with the public demo secret), none of the caller's ``REDTRUST_*``,
+    ``DJANGO_*`` or ``DATABASE_URL``; ``extra`` variables on top."""
     from redtrust_middleware.sandbox.cli import DEMO_SECRET
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDTRUST_", "DJANGO_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("REDTRUST_", "DJANGO_")) and k != "DATABASE_URL"
+    }
     env.update(
         PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
         REDTRUST_SERVER_URL=sandbox_url,
