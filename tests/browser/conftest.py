@@ -3,7 +3,7 @@
 Without Chromium or the ``playwright`` package these tests skip, except under CI (``CI=true``)
 or ``REDTRUST_STRICT_TESTS=1``, where a missing browser is a failure: the check must run there.
 
-One browser per session, a fresh context (cookies, cache, history) per test, one server and
+One browser for the package, a fresh context (cookies, cache, history) per test, one server and
 sandbox per example app per module. When a test fails, every page of its context is saved
 (screenshot and HTML) in a temporary folder that the failure report names.
 """
@@ -44,9 +44,11 @@ TIMEOUT_MS = 15_000
 _CONTEXTS = pytest.StashKey[list["BrowserContext"]]()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
-    """A headless Debian Chromium (never a downloaded one: no ``playwright install``).
+    """A headless Debian Chromium (never a downloaded one: no ``playwright install``), one for
+    all the browser tests; closed after them, as Playwright's event loop would disturb
+    asyncio in the tests that follow.
 
     Playwright starts it on a fresh temporary profile (user-data dir), removed on close. Its
     back/forward cache stays on (Playwright turns it off by default), as in users' browsers:
