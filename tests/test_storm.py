@@ -3,8 +3,9 @@ Redis, the sandbox on a real socket, 1,000 requests (loopback only) on one sessi
 
 - Across 4 workers, 50 at a time, on a fresh token and on one due for refresh: every request
   succeeds, the expiring token is refreshed exactly once (the fresh one never) and nobody is
-  signed out. The same with all 1,000 at once (the burst that gave 600 x 503 when the pool
-  refused instead of waiting).
+  signed out. The Django site keeps its sessions in its database, sqlite or PostgreSQL: only
+  the request that refreshed writes its session row. The same with all 1,000 at once (the
+  burst that gave 600 x 503 when the pool refused instead of waiting).
 - On ONE worker, all 1,000 at once: far more requests in flight than the store's connection
   pool (the default pool, and a pool of 10), so requests wait for a connection; every one
   succeeds (a healthy Redis never causes a 503) and the pool never grows past its bound.
@@ -30,6 +31,7 @@ from pathlib import Path
 import httpx2
 import pytest
 import redis
+from tests.databases import PostgresServer, SessionWrites
 
 from redtrust_middleware.sandbox import Sandbox, SandboxConfig, running
 from redtrust_middleware.testing import TEST_PARTNER, TEST_SECRET, TEST_USERS, RedisServer
@@ -44,7 +46,7 @@ STARTUP_TIMEOUT = 60.0
 class Storm:
     """One storm: the app, its workers, the requests in flight at once, the token's state."""
 
-    site: str  # "starlette" or "django"
+    site: str  # "starlette", "django" (sqlite sessions) or "django-postgresql"
     workers: int = 4
     concurrency: int = 50
     token: str = "expiring"  # "fresh": no refresh is due; "expiring": due at once
@@ -64,7 +66,7 @@ class Storm:
 STORMS = [
     *(
         Storm(site, token=token)
-        for site in ("starlette", "django")
+        for site in ("starlette", "django", "django-postgresql")
         for token in ("fresh", "expiring")
     ),
     # The burst that used to answer 503 more often than 200: all 1,000 at once on 4 workers.
@@ -251,16 +253,29 @@ def _start_starlette(procs: Processes, env: dict[str, str], port: int, workers: 
     procs.start("starlette", _uvicorn("tests.storm_app:app", port, workers), env)
 
 
-def _start_django(procs: Processes, env: dict[str, str], port: int, workers: int) -> None:
+def _start_django(
+    procs: Processes, env: dict[str, str], port: int, workers: int, database: str
+) -> SessionWrites:
+    """Migrate and start the example Django site on ``database`` (a sqlite file or a
+    PostgreSQL URL); a count of its session writes from now on."""
     env.update(
-        DJANGO_DB=str(procs.folder / "django.sqlite3"),
+        {"DATABASE_URL" if database.startswith("postgresql://") else "DJANGO_DB": database},
         DJANGO_DEBUG="0",
         DJANGO_SECRET_KEY="storm-test-django-secret-key-0123456789abcdef",
         DJANGO_SETTINGS_MODULE="examples.django_site.settings",
     )
     manage = [sys.executable, str(ROOT / "examples" / "django_site" / "manage.py")]
     procs.run("migrate", [*manage, "migrate", "--no-input"], env, timeout=120)
+    writes = SessionWrites(database)
     procs.start("django", _uvicorn("examples.django_site.asgi:application", port, workers), env)
+    return writes
+
+
+def _database(site: str, folder: Path, request: pytest.FixtureRequest) -> str:
+    if site == "django-postgresql":
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        return server.create_database("storm")
+    return str(folder / "django.sqlite3")
 
 
 def _redis_clients(redis_server: RedisServer) -> int:
@@ -273,7 +288,7 @@ def _redis_clients(redis_server: RedisServer) -> int:
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("storm", STORMS, ids=lambda storm: storm.id)
 def test_a_storm_of_signed_in_requests(
-    storm: Storm, redis_server: RedisServer, processes: Processes
+    storm: Storm, redis_server: RedisServer, processes: Processes, request: pytest.FixtureRequest
 ) -> None:
     _allow_open_files(2 * storm.concurrency + 1024)
     port = _free_port()
@@ -293,12 +308,17 @@ def test_a_storm_of_signed_in_requests(
         env = _base_env(redis_server, sandbox_url, app_url)
         if storm.max_connections is not None:
             env["REDTRUST_REDIS_MAX_CONNECTIONS"] = str(storm.max_connections)
-        start = _start_starlette if storm.site == "starlette" else _start_django
-        start(processes, env, port, storm.workers)
+        writes = None
+        if storm.site == "starlette":
+            _start_starlette(processes, env, port, storm.workers)
+        else:
+            database = _database(storm.site, processes.folder, request)
+            writes = _start_django(processes, env, port, storm.workers, database)
         _wait_until_ready(app_url, processes)
 
         cookies = _sign_in(app_url, sandbox)
         assert sandbox.calls["refresh"] == 0
+        signed_in = writes.count() if writes is not None else 0
         if storm.token == "expiring":
             # The app measures the 61 s lifetime from when it got the token, before now: one
             # second on, the token is within the 60 s leeway on every worker.
@@ -319,4 +339,6 @@ def test_a_storm_of_signed_in_requests(
             assert me.status_code == 200, me.text
             assert "alice" in me.text
         assert sandbox.calls["refresh"] == storm.refreshes
+        if writes is not None:  # the refresh, saved once; no other request wrote its session
+            assert writes.count() - signed_in == storm.refreshes
         processes.check_alive()

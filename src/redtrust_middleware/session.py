@@ -271,29 +271,32 @@ class _Failure(enum.Enum):
     """What a failed refresh means for the session."""
 
     REJECTED = "rejected"  # Redtrust refused the refresh token: the session is over
-    TRANSIENT = "transient"  # no usable answer: keep it, try again after a cool-down
-    SPENT = "spent"  # Redtrust answered "success" unusably: it may have rotated, so never
-    # present that refresh token again
+    TRANSIENT = "transient"  # Redtrust certainly did not rotate: keep it, try again later
+    UNKNOWN = "unknown"  # Redtrust may have rotated (the request reached it, no usable
+    # answer came back): never present that refresh token again
 
 
 def classify_refresh_failure(error: Exception) -> _Failure:
-    """Sort a refresh failure: rejected, transient, or a refresh token that may be spent."""
+    """Sort a refresh failure: rejected, transient, or an unknown outcome.
+
+    Only answers that prove Redtrust did not rotate are transient: a request that never left
+    this machine, and a well-formed error envelope or an unreadable error status (5xx, 429).
+    A timeout or a connection lost after the request was sent, and a "success" that cannot be
+    read, leave the refresh token possibly spent (THREATS 35, F19): a real Redtrust that
+    detects reuse would see a second presentation as a replay and end the user's session.
+    """
     if isinstance(error, APIError):
         if error.status is not None and error.status < 300:
-            return _Failure.SPENT  # Redtrust answered "success" with an error: it may have rotated
+            return _Failure.UNKNOWN  # "success" with an error envelope: it may have rotated
         return _Failure.REJECTED if error.is_rejection else _Failure.TRANSIENT
     if isinstance(error, TransportError):
-        # Slow or dropped: keep the session (THREATS 36). If Redtrust did rotate before the
-        # answer was lost, the next attempt is refused and the user signs in once (F12).
-        return _Failure.TRANSIENT
+        return _Failure.UNKNOWN if error.reached_server else _Failure.TRANSIENT
     if isinstance(error, ProtocolError):
         # A 2xx that we could not read may carry a rotation; an error status carries none.
-        return (
-            _Failure.SPENT
-            if error.status is not None and error.status < 300
-            else (_Failure.TRANSIENT)
-        )
-    return _Failure.SPENT  # TokenError: the answer arrived, the tokens in it are unusable
+        if error.status is not None and error.status < 300:
+            return _Failure.UNKNOWN
+        return _Failure.TRANSIENT
+    return _Failure.UNKNOWN  # TokenError: the answer arrived, the tokens in it are unusable
 
 
 class SessionFlows:
@@ -718,18 +721,18 @@ class SessionFlows:
         if kind is _Failure.REJECTED:
             yield from self._best_effort(DeleteIf(need.key, current.blob), "end a session")
             return None
-        if kind is _Failure.SPENT:
+        if kind is _Failure.UNKNOWN:
             # Never present this refresh token again; use the access token while it lasts.
             yield from self._mark_spent(current.record.tokens)
+            if current.record.tokens.is_expired(self.clock()):
+                yield from self._best_effort(DeleteIf(need.key, current.blob), "end a session")
+                return None
             spent = replace(
                 current.record, tokens=replace(current.record.tokens, refresh_token=None)
             )
             yield from self._best_effort(
                 self._swap(need.key, current.blob, spent, self.clock()), "mark a refresh spent"
             )
-            if current.record.tokens.is_expired(self.clock()):
-                yield from self._best_effort(DeleteIf(need.key, current.blob), "end a session")
-                return None
             return self._active(need.handle, spent, refreshed=False)
         self._remember(self._cooldown, need.key, self.clock() + self.COOLDOWN_SECONDS)
         return self._fallback(need.handle, current.record, self.COOLDOWN_SECONDS)

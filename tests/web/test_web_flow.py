@@ -11,7 +11,7 @@ import pytest
 
 from redtrust_middleware.sandbox import HostileKind
 
-from .conftest import BAD_CALLBACKS, Site
+from .conftest import BAD_CALLBACKS, SIGNOUT_CASES, SignoutCase, Site, page_signout_token
 
 pytestmark = pytest.mark.anyio
 
@@ -231,19 +231,22 @@ async def test_no_token_reaches_the_logs(site: Site, caplog: pytest.LogCaptureFi
         assert secret not in text
 
 
-async def test_a_slow_redtrust_is_a_503_page_and_the_session_is_kept() -> None:
+async def test_a_refresh_answer_too_late_sends_the_user_to_sign_in_once() -> None:
     from .conftest import APPS, make_site
 
     site, _ = make_site(APPS["starlette"], timeout=0.2, connect_retries=0)
     async with site.browser:
         await site.sign_in()
-        handle = site.session_cookie()
-        site.clock.advance(400)
-        site.sandbox.latency = 0.5
+        site.clock.advance(400)  # expired: the refresh is needed now
+        site.sandbox.latency = 0.5  # and its answer comes after the timeout
         page = await site.browser.get("/me")
-        assert page.status_code == 503
-        assert site.session_cookie() == handle  # the cookie is not cleared
-        assert site.manager.store.get(site.manager.flows.session_key(handle or ""))  # type: ignore[attr-defined]
+        site.sandbox.latency = 0
+        assert page.status_code == 302
+        assert page.headers["location"].startswith(site.config.login_path)
+        assert site.session_cookie() is None  # signed out here: no loop
+        assert (await site.browser.get("/me")).status_code == 302
+        assert site.sandbox.calls["refresh"] == 1
+        assert site.sandbox.calls["refresh_reuse"] == 0
 
 
 async def test_the_public_page_knows_who_is_signed_in(site: Site) -> None:
@@ -328,13 +331,27 @@ async def test_wrong_methods_get_405_with_allow(
     assert site.browser.cookies.get("__Host-redtrust_login") is None
 
 
-@pytest.mark.parametrize("origin", [None, "https://app.test", "https://app.test:443"])
-async def test_logout_from_this_site_is_accepted(site: Site, origin: str | None) -> None:
+@pytest.mark.parametrize("case", SIGNOUT_CASES.values(), ids=SIGNOUT_CASES.keys())
+async def test_signout_needs_proof_it_came_from_this_site(site: Site, case: SignoutCase) -> None:
     await site.sign_in()
-    headers = {"origin": origin} if origin else {}
-    out = await site.browser.post("/redtrust/logout", headers=headers)
-    assert out.status_code == 303
-    assert (await site.browser.get("/me")).status_code == 302
+    token = page_signout_token((await site.browser.get("/redtrust/logout")).text)
+    query, body, content_type = case.body(token)
+    headers = {**case.headers, "content-type": content_type}
+    out = await site.browser.post("/redtrust/logout" + query, content=body, headers=headers)
+    assert out.status_code == case.status, out.text
+    after = await site.browser.get("/me")
+    assert after.status_code == (302 if case.status == 303 else 200)
+
+
+async def test_the_apps_signout_button_carries_the_sessions_token(site: Site) -> None:
+    await site.sign_in()
+    me = (await site.browser.get("/me")).text
+    assert page_signout_token(me) == page_signout_token(
+        (await site.browser.get("/redtrust/logout")).text
+    )
+    other = site  # a second sign-in in this browser is a new session with a new token
+    await other.sign_in()
+    assert page_signout_token((await site.browser.get("/me")).text) != page_signout_token(me)
 
 
 async def test_the_context_offers_a_client_bound_to_the_user() -> None:
