@@ -1,7 +1,8 @@
 """``python -m benchmarks``: the Starlette/ASGI benchmark (see :mod:`benchmarks.bench_asgi`).
 
 ``python -m benchmarks store`` runs the store benchmark instead (RedisStore next to
-MemoryStore, see :mod:`benchmarks.bench_store`).
+MemoryStore, see :mod:`benchmarks.bench_store`); ``python -m benchmarks faults`` the
+refresh-deadline experiment (see :mod:`benchmarks.bench_faults`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,10 @@ if sys.argv[1:2] == ["store"]:
     from benchmarks.bench_store import main
 
     sys.exit(main(sys.argv[2:]))
+if sys.argv[1:2] == ["faults"]:
+    from benchmarks.bench_faults import main as faults_main
+
+    sys.exit(faults_main(sys.argv[2:]))
 
 from benchmarks.bench_asgi import main
 
