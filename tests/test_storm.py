@@ -174,7 +174,8 @@ async def _storm(app_url: str, cookies: httpx2.Cookies) -> Counter[str]:
     return outcomes
 
 
-def _base_env(redis: RedisServer, sandbox_url: str, app_url: str) -> dict[str, str]:
+def _base_env(redis: RedisServer | None, sandbox_url: str, app_url: str) -> dict[str, str]:
+    """The apps' environment; sessions in ``redis``, or in each worker's memory if None."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REDTRUST_", "DJANGO_"))}
     env.update(
         PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
@@ -183,23 +184,26 @@ def _base_env(redis: RedisServer, sandbox_url: str, app_url: str) -> dict[str, s
         REDTRUST_SHARED_SECRET=TEST_SECRET,
         REDTRUST_PUBLIC_URL=app_url,
         REDTRUST_ENCRYPTION_KEYS=ENCRYPTION_KEY,
-        REDTRUST_REDIS_URL=redis.url,
     )
+    if redis is not None:
+        env["REDTRUST_REDIS_URL"] = redis.url
     return env
 
 
-def _uvicorn(target: str, port: int) -> list[str]:
+def _uvicorn(target: str, port: int, workers: int = WORKERS) -> list[str]:
     return [
-        sys.executable, "-m", "uvicorn", target, "--workers", str(WORKERS),
+        sys.executable, "-m", "uvicorn", target, "--workers", str(workers),
         "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning",
     ]  # fmt: skip
 
 
-def _start_starlette(procs: Processes, env: dict[str, str], port: int) -> None:
-    procs.start("starlette", _uvicorn("tests.storm_app:app", port), env)
+def _start_starlette(
+    procs: Processes, env: dict[str, str], port: int, workers: int = WORKERS
+) -> None:
+    procs.start("starlette", _uvicorn("tests.storm_app:app", port, workers), env)
 
 
-def _start_django(procs: Processes, env: dict[str, str], port: int) -> None:
+def _start_django(procs: Processes, env: dict[str, str], port: int, workers: int = WORKERS) -> None:
     env.update(
         DJANGO_DB=str(procs.folder / "django.sqlite3"),
         DJANGO_DEBUG="0",
@@ -208,7 +212,7 @@ def _start_django(procs: Processes, env: dict[str, str], port: int) -> None:
     )
     manage = [sys.executable, str(ROOT / "examples" / "django_site" / "manage.py")]
     procs.run("migrate", [*manage, "migrate", "--no-input"], env, timeout=120)
-    procs.start("django", _uvicorn("examples.django_site.asgi:application", port), env)
+    procs.start("django", _uvicorn("examples.django_site.asgi:application", port, workers), env)
 
 
 @pytest.mark.network

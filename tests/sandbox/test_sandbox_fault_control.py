@@ -9,6 +9,7 @@ import re
 import socket
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx2
@@ -475,3 +476,16 @@ def test_the_redtrust_command_knows_sandbox_fault(capsys: pytest.CaptureFixture[
     with pytest.raises(SystemExit):
         main(["sandbox-fault", "--help"])
     assert "--fail-next ENDPOINT:STATUS[:COUNT]" in capsys.readouterr().out
+
+
+@pytest.mark.network
+def test_answers_over_a_socket_are_dated_by_the_sandbox_clock() -> None:
+    moment = 1_900_000_000
+    config = SandboxConfig(
+        partners={PARTNER: SECRET}, users={}, redirect_prefixes=("http://127.0.0.1:8000/",)
+    )
+    sandbox = Sandbox(config, clock=lambda: moment + 0.75)  # a fake clock, far from ours
+    with running(sandbox) as url, httpx2.Client(base_url=url) as client:
+        answer = client.get("/_sandbox/stats")
+    expected = datetime.fromtimestamp(moment, UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
+    assert answer.headers.get_list("date") == [expected]  # one Date, the sandbox's

@@ -2,9 +2,11 @@
 
 The app reads the body under the size cap, builds an ``httpx2.Request`` (carrying the peer's
 address for the control routes), runs the one synchronous handler, holds the answer for the
-configured latency and sends it. It logs one line per request (method, path without the
-query string, status) on ``redtrust_middleware.sandbox``: query strings carry signatures and
-tokens, so they are never logged.
+configured latency and sends it with a ``Date`` header from the sandbox's own clock (the
+server's must be off: :func:`serve` and :func:`running` turn uvicorn's off). It logs one
+line per request (method, path without the query string, status) on
+``redtrust_middleware.sandbox``: query strings carry signatures and tokens, so they are
+never logged.
 
 A response marked by ``drop_next`` is not delivered: the call was handled (state changed),
 then the connection is closed without a byte of the answer, just like an answer lost on the
@@ -21,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
+from email.utils import formatdate
 from typing import TYPE_CHECKING, Any
 
 import httpx2
@@ -143,11 +146,19 @@ async def _close_unanswered(receive: Receive, send: Send) -> bool:
     return True
 
 
-async def _deliver(receive: Receive, send: Send, response: httpx2.Response) -> str:
-    """Hold the answer for its latency, then send or drop it; a note for the log line."""
+async def _deliver(
+    sandbox: Sandbox, receive: Receive, send: Send, response: httpx2.Response
+) -> str:
+    """Hold the answer for its latency, then send or drop it; a note for the log line.
+
+    The ``Date`` header is the sandbox's clock at sending (whole seconds, as HTTP dates
+    are), so a sandbox on an injected clock is consistent with its tokens' ``iat``.
+    """
     latency = float(response.extensions.get(LATENCY_EXTENSION, 0.0))
     if latency > 0:
         await asyncio.sleep(latency)
+    if "date" not in response.headers:
+        response.headers["Date"] = formatdate(int(sandbox.clock()), usegmt=True)
     if not response.extensions.get(DROP_EXTENSION):
         await _send(send, response)
         return ""
@@ -178,7 +189,7 @@ async def _serve(sandbox: Sandbox, scope: Scope, receive: Receive, send: Send) -
             response = envelope(400, INVALID_REQUEST, "the request line is not a valid URL")
         else:
             response = sandbox.handle(request)
-    note = await _deliver(receive, send, response)
+    note = await _deliver(sandbox, receive, send, response)
     logger.info(
         "%s %s %d%s",
         printable(scope["method"], 16),

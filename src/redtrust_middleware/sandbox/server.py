@@ -39,6 +39,7 @@ def _uvicorn_server(sandbox: Sandbox, host: str, port: int) -> Any:
         log_config=None,  # leave the application's logging alone
         proxy_headers=False,
         server_header=False,
+        date_header=False,  # the sandbox dates its answers with its own clock
         timeout_graceful_shutdown=2,
     )
     return uvicorn.Server(config)
