@@ -8,7 +8,6 @@ import logging
 import re
 import socket
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,11 +24,12 @@ from ._support import (
     RA_REFRESH_PATH,
     SECRET,
     envelope_of,
-    hmac_hex,
     token_data,
 )
 from .test_sandbox_config_cli import served as served  # the fixture: main() without a server
-from .test_sandbox_socket import Channel, http_scope
+from .test_sandbox_socket import Channel, headers_now, http_scope
+from .test_sandbox_socket import base_url as base_url  # the fixtures: a sandbox on a socket
+from .test_sandbox_socket import live as live
 
 ENDPOINT_NAMES = frozenset(
     {
@@ -196,41 +196,16 @@ def test_a_bad_change_names_the_key_at_fault(body: dict[str, Any], message: str)
 # -- over a socket -----------------------------------------------------------------------------
 
 
-def signed_now() -> dict[str, str]:
-    now = int(time.time())
-    return {
-        "x-partner-name": PARTNER,
-        "x-request-timestamp": str(now),
-        "x-hmac-signature": hmac_hex(PARTNER, now),
-    }
-
-
-@pytest.fixture
-def live() -> Sandbox:
-    config = SandboxConfig(
-        partners={PARTNER: SECRET},
-        users={"alice": "wonderland"},
-        redirect_prefixes=("http://127.0.0.1:8000/",),
-    )
-    return Sandbox(config)
-
-
-@pytest.fixture
-def base_url(live: Sandbox) -> Iterator[str]:
-    with running(live) as url:
-        yield url
-
-
 def signed_in(live: Sandbox, client: httpx2.Client) -> str:
     """A fresh session for alice (over the socket); its refresh token."""
     token = live.issue_temp_token("alice")
     body = {"temporalToken": token}
-    return token_data(client.post(EXCHANGE_PATH, json=body, headers=signed_now()))["refreshToken"]
+    return token_data(client.post(EXCHANGE_PATH, json=body, headers=headers_now()))["refreshToken"]
 
 
 def refresh(client: httpx2.Client, refresh_token: str, **options: Any) -> httpx2.Response:
     body = {"refreshToken": refresh_token}
-    return client.put(RA_REFRESH_PATH, json=body, headers=signed_now(), **options)
+    return client.put(RA_REFRESH_PATH, json=body, headers=headers_now(), **options)
 
 
 def control(client: httpx2.Client, body: dict[str, Any]) -> dict[str, Any]:
@@ -289,7 +264,7 @@ def raw_exchange(base_url: str, token: str) -> bytes:
     """Send one exchange over a plain socket; every byte that comes back before EOF."""
     host, _, port = base_url.removeprefix("http://").rpartition(":")
     body = json.dumps({"temporalToken": token}).encode()
-    head = "".join(f"{k}: {v}\r\n" for k, v in signed_now().items())
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers_now().items())
     request = (
         f"POST {EXCHANGE_PATH} HTTP/1.1\r\nHost: {host}\r\n{head}"
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
