@@ -25,15 +25,24 @@ STYLE = (
 )
 
 
-def page(title: str, body: str, *, logout_path: str, signed_in: bool, hidden: str = "") -> str:
+def page(
+    title: str,
+    body: str,
+    *,
+    logout_path: str,
+    context: RedtrustContext | None,
+    hidden: str = "",
+) -> str:
     """A whole page: navigation, a title and ``body`` (already escaped HTML).
 
-    ``hidden`` is HTML for hidden fields every form on the page carries (Django's CSRF token).
+    ``context`` is the signed-in user (None: a sign-in link instead of the sign-out button,
+    whose form carries the user's sign-out token). ``hidden`` is HTML for hidden fields every
+    form on the page carries (Django's CSRF token).
     """
     sign = (
         f'<form method="post" action="{html.escape(logout_path)}" style="display:inline">'
-        f'{hidden}<button type="submit">Sign out</button></form>'
-        if signed_in
+        f'{hidden}{context.signout_input}<button type="submit">Sign out</button></form>'
+        if context is not None
         else '<a href="/redtrust/login?next=/me">Sign in with Redtrust</a>'
     )
     return (
@@ -42,6 +51,13 @@ def page(title: str, body: str, *, logout_path: str, signed_in: bool, hidden: st
         "<a href='/certificates'>Certificates</a>"
         f"<a href='/api/me'>/api/me</a>{sign}</nav><h1>{html.escape(title)}</h1>{body}</html>"
     )
+
+
+def page_headers(context: RedtrustContext | None) -> dict[str, str]:
+    """The headers of a response: one made for a signed-in user is never stored
+    (``Cache-Control: no-store``), so that after sign-out the back button cannot bring it
+    back from the browser's back/forward cache or HTTP cache; it asks the server again."""
+    return {"cache-control": "no-store"} if context is not None else {}
 
 
 def describe(context: RedtrustContext) -> dict[str, str | None]:

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import html
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 from fastapi.responses import HTMLResponse
 
-from examples._shared import FromEnvironment, describe, me_body, page
+from examples._shared import FromEnvironment, describe, me_body, page, page_headers
 from examples.starlette_app import certificate_routes
 from redtrust_middleware import AsyncSessionManager, RedtrustConfig
 from redtrust_middleware.sandbox import DemoCA
@@ -38,20 +38,28 @@ def create_app(
     app.router.routes.extend(certificate_routes(logout, ca if ca is not None else DemoCA()))
 
     @app.get("/", response_class=HTMLResponse)
-    async def home(session: OptionalRedtrustSession) -> str:
+    async def home(session: OptionalRedtrustSession) -> HTMLResponse:
         text = (
             f"<p>Hello {html.escape(session.subject or '?')}. <a href='/me'>Your session</a>.</p>"
             if session
             else "<p>This page is public. <a href='/me'>/me</a> needs a sign-in.</p>"
         )
-        return page("Redtrust example", text, logout_path=logout, signed_in=session is not None)
+        return HTMLResponse(
+            page("Redtrust example", text, logout_path=logout, context=session),
+            headers=page_headers(session),
+        )
 
     @app.get("/me", response_class=HTMLResponse)
-    async def me(session: RedtrustSession) -> str:
-        return page("Me", me_body(session), logout_path=logout, signed_in=True)
+    async def me(session: RedtrustSession) -> HTMLResponse:
+        return HTMLResponse(
+            page("Me", me_body(session), logout_path=logout, context=session),
+            headers=page_headers(session),
+        )
 
     @app.get("/api/me")
-    def api_me(session: RedtrustSession) -> dict[str, str | None]:  # sync works the same
+    def api_me(session: RedtrustSession, response: Response) -> dict[str, str | None]:
+        # A sync endpoint works the same.
+        response.headers.update(page_headers(session))
         return describe(session)
 
     return app

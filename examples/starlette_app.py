@@ -29,6 +29,7 @@ from examples._shared import (
     form_thumbprint,
     me_body,
     page,
+    page_headers,
     parse_form,
     renewal_dn,
     user_key,
@@ -73,10 +74,13 @@ def certificate_routes(
     """
     book = book if book is not None else CertificateBook()
 
-    def bad(error: InvalidInputError) -> HTMLResponse:
+    def bad(request: Request, error: InvalidInputError) -> HTMLResponse:
         body = error_body(error, CERTIFICATES)
+        context = request.state.redtrust
         return HTMLResponse(
-            page("Certificates", body, logout_path=logout, signed_in=True), status_code=400
+            page("Certificates", body, logout_path=logout, context=context),
+            status_code=400,
+            headers=page_headers(context),
         )
 
     def unavailable(request: Request, error: UpstreamError) -> Response:
@@ -92,7 +96,10 @@ def certificate_routes(
             body = certificates_body(
                 book.certificates(user), action=CERTIFICATES, renew_action=RENEW
             )
-            return HTMLResponse(page("Certificates", body, logout_path=logout, signed_in=True))
+            return HTMLResponse(
+                page("Certificates", body, logout_path=logout, context=context),
+                headers=page_headers(context),
+            )
         try:
             form = await read_form(request)
             dn = dn_from_form(form)
@@ -101,7 +108,7 @@ def certificate_routes(
                     enrolled = await context.client.enroll(dn, issue=ca.issue)
                     book.add(user, enrolled.issued)
         except InvalidInputError as error:
-            return bad(error)
+            return bad(request, error)
         except UpstreamError as error:
             return unavailable(request, error)
         return RedirectResponse(CERTIFICATES, status_code=303)
@@ -122,7 +129,7 @@ def certificate_routes(
                     )
                     book.add(user, renewed.issued, replaces=thumbprint)
         except InvalidInputError as error:
-            return bad(error)
+            return bad(request, error)
         except UpstreamError as error:
             return unavailable(request, error)
         return RedirectResponse(CERTIFICATES, status_code=303)
@@ -153,17 +160,22 @@ def create_app(
             else "<p>This page is public. <a href='/me'>/me</a> needs a sign-in.</p>"
         )
         return HTMLResponse(
-            page("Redtrust example", text, logout_path=logout, signed_in=context is not None)
+            page("Redtrust example", text, logout_path=logout, context=context),
+            headers=page_headers(context),
         )
 
     @requires_redtrust
     async def me(request: Request) -> HTMLResponse:
         context = request.state.redtrust
-        return HTMLResponse(page("Me", me_body(context), logout_path=logout, signed_in=True))
+        return HTMLResponse(
+            page("Me", me_body(context), logout_path=logout, context=context),
+            headers=page_headers(context),
+        )
 
     @requires_redtrust
     def api_me(request: Request) -> JSONResponse:  # a sync endpoint works the same
-        return JSONResponse(describe(request.state.redtrust))
+        context = request.state.redtrust
+        return JSONResponse(describe(context), headers=page_headers(context))
 
     return Starlette(
         routes=[

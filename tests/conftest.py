@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import redis
+from tests.databases import postgres_server as postgres_server  # the fixture
 from tests.stores import StoreHarness, shift_ttls
 
 from redtrust_middleware.stores import MemoryStore

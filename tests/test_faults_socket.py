@@ -135,8 +135,10 @@ def app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
             REDTRUST_REFRESH_LEEWAY=str(LEEWAY),
         )
         workers = 2 if redis is not None else 1  # memory is per process
-        start = _start_starlette if face == "starlette" else _start_django
-        start(procs, env, port, workers)
+        if face == "starlette":
+            _start_starlette(procs, env, port, workers)
+        else:
+            _start_django(procs, env, port, str(procs.folder / "django.sqlite3"), workers)
         _wait_until_ready(app_url, procs)
         yield App(face, store, app_url, sandbox, sandbox_url, procs)
 

@@ -1,7 +1,9 @@
 """A refresh storm across worker processes: the example apps under several uvicorn workers
 sharing one Redis, the sandbox on a real socket, 1,000 concurrent requests (50 at a time,
 loopback only) on a session whose access token is due for refresh. Exactly one refresh
-reaches the sandbox, every request succeeds and nobody is signed out."""
+reaches the sandbox, every request succeeds and nobody is signed out. The Django site keeps
+its sessions in its database, sqlite or PostgreSQL: only the request that refreshed writes
+its session row."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from pathlib import Path
 
 import httpx2
 import pytest
+from tests.databases import PostgresServer, SessionWrites
 
 from redtrust_middleware.sandbox import Sandbox, SandboxConfig, running
 from redtrust_middleware.testing import TEST_PARTNER, TEST_SECRET, TEST_USERS, RedisServer
@@ -203,23 +206,36 @@ def _start_starlette(
     procs.start("starlette", _uvicorn("tests.storm_app:app", port, workers), env)
 
 
-def _start_django(procs: Processes, env: dict[str, str], port: int, workers: int = WORKERS) -> None:
+def _start_django(
+    procs: Processes, env: dict[str, str], port: int, database: str, workers: int = WORKERS
+) -> SessionWrites:
+    """Migrate and start the example Django site on ``database`` (a sqlite file or a
+    PostgreSQL URL); a count of its session writes from now on."""
     env.update(
-        DJANGO_DB=str(procs.folder / "django.sqlite3"),
+        {"DATABASE_URL" if database.startswith("postgresql://") else "DJANGO_DB": database},
         DJANGO_DEBUG="0",
         DJANGO_SECRET_KEY="storm-test-django-secret-key-0123456789abcdef",
         DJANGO_SETTINGS_MODULE="examples.django_site.settings",
     )
     manage = [sys.executable, str(ROOT / "examples" / "django_site" / "manage.py")]
     procs.run("migrate", [*manage, "migrate", "--no-input"], env, timeout=120)
+    writes = SessionWrites(database)
     procs.start("django", _uvicorn("examples.django_site.asgi:application", port, workers), env)
+    return writes
+
+
+def _database(site: str, folder: Path, request: pytest.FixtureRequest) -> str:
+    if site == "django-postgresql":
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        return server.create_database("storm")
+    return str(folder / "django.sqlite3")
 
 
 @pytest.mark.network
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("site", ["starlette", "django"])
+@pytest.mark.parametrize("site", ["starlette", "django", "django-postgresql"])
 def test_one_refresh_for_a_storm_across_workers(
-    site: str, redis_server: RedisServer, processes: Processes
+    site: str, redis_server: RedisServer, processes: Processes, request: pytest.FixtureRequest
 ) -> None:
     port = _free_port()
     app_url = f"http://127.0.0.1:{port}"
@@ -236,12 +252,17 @@ def test_one_refresh_for_a_storm_across_workers(
     )
     with running(sandbox) as sandbox_url:
         env = _base_env(redis_server, sandbox_url, app_url)
-        start = _start_starlette if site == "starlette" else _start_django
-        start(processes, env, port)
+        writes = None
+        if site == "starlette":
+            _start_starlette(processes, env, port)
+        else:
+            database = _database(site, processes.folder, request)
+            writes = _start_django(processes, env, port, database)
         _wait_until_ready(app_url, processes)
 
         cookies = _sign_in(app_url, sandbox)
         assert sandbox.calls["refresh"] == 0
+        signed_in = writes.count() if writes is not None else 0
         # The app measures the 61 s lifetime from when it got the token, before now: one
         # second on, the token is within the 60 s leeway on every worker.
         _wait_until(time.time() + 1.05)
@@ -258,4 +279,6 @@ def test_one_refresh_for_a_storm_across_workers(
             assert me.status_code == 200, me.text
             assert "alice" in me.text
         assert sandbox.calls["refresh"] == 1
+        if writes is not None:  # the refresh, saved once; no other request wrote its session
+            assert writes.count() - signed_in == 1
         processes.check_alive()

@@ -2,7 +2,7 @@
 """The example Django site: ``python examples/django_site/manage.py runserver 127.0.0.1:8000``.
 
 Configured by the ``REDTRUST_*`` environment variables (defaults: the local sandbox of
-``redtrust sandbox``). ``runserver`` applies the (sqlite) migrations first.
+``redtrust sandbox``). ``runserver`` applies the migrations first.
 """
 
 from __future__ import annotations

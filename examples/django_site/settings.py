@@ -3,15 +3,20 @@
 ``REDTRUST_SERVER_URL``, ``REDTRUST_PARTNER``, ``REDTRUST_SHARED_SECRET``, ``REDTRUST_DOMAIN``,
 ``REDTRUST_PROFILE`` and ``REDTRUST_PUBLIC_URL`` (defaults: the local sandbox and
 http://127.0.0.1:8000), ``REDTRUST_TIMEOUT``, ``REDTRUST_REFRESH_TIMEOUT`` and
-``REDTRUST_REFRESH_LEEWAY`` (seconds); ``DJANGO_SECRET_KEY``, ``DJANGO_DEBUG``,
-``DJANGO_DB`` (sqlite file) and ``REDTRUST_REDIS_URL`` (a shared cache for refresh locks, for
-several workers).
+``REDTRUST_REFRESH_LEEWAY`` (seconds); ``DJANGO_SECRET_KEY``, ``DJANGO_DEBUG``;
+``DATABASE_URL`` (``postgresql://user:password@host:port/name``) or else ``DJANGO_DB`` (a
+sqlite file), where the sessions live; and ``REDTRUST_REDIS_URL`` (a shared cache for refresh
+locks, for several workers).
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent
 env = os.environ.get
@@ -38,8 +43,35 @@ MIDDLEWARE = [
 ]
 ROOT_URLCONF = "examples.django_site.urls"
 WSGI_APPLICATION = "examples.django_site.wsgi.application"
+
+
+def _database_from_url(url: str) -> dict[str, Any]:
+    """Django's settings for a ``postgresql://user:password@host:port/name`` URL (query
+    parameters become connection options, e.g. ``?sslmode=require``)."""
+    parts = urlsplit(url)
+    name = unquote(parts.path.lstrip("/"))
+    if parts.scheme not in ("postgresql", "postgres") or not name:
+        raise ImproperlyConfigured(
+            "DATABASE_URL must look like postgresql://user:password@host:5432/name "
+            "(or unset it and set DJANGO_DB to a sqlite file)"
+        )
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": name,
+        "USER": unquote(parts.username or ""),
+        "PASSWORD": unquote(parts.password or ""),
+        "HOST": parts.hostname or "",
+        "PORT": str(parts.port or ""),
+        "OPTIONS": dict(parse_qsl(parts.query)),
+    }
+
+
+# Sessions live in the database (Django's default session engine), migrated by
+# `manage.py migrate`.
 DATABASES = {
-    "default": {
+    "default": _database_from_url(env("DATABASE_URL", ""))
+    if env("DATABASE_URL")
+    else {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": env("DJANGO_DB", str(BASE_DIR / "db.sqlite3")),
     }

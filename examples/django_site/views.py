@@ -21,6 +21,7 @@ from examples._shared import (
     hidden_input,
     me_body,
     page,
+    page_headers,
     renewal_dn,
     user_key,
 )
@@ -39,16 +40,17 @@ def _hidden(request: HttpRequest) -> str:
 
 
 def _page(request: HttpRequest, title: str, body: str, status: int = 200) -> HttpResponse:
-    signed_in = getattr(request, "redtrust", None) is not None
+    context = getattr(request, "redtrust", None)
     return HttpResponse(
         page(
             title,
             body,
             logout_path=reverse("redtrust:logout"),
-            signed_in=signed_in,
+            context=context,
             hidden=_hidden(request),
         ),
         status=status,
+        headers=page_headers(context),
     )
 
 
@@ -69,7 +71,8 @@ def me(request: HttpRequest) -> HttpResponse:
 
 @redtrust_required
 async def api_me(request: HttpRequest) -> JsonResponse:  # an async view works the same
-    return JsonResponse(describe(request.redtrust))  # type: ignore[attr-defined]
+    context = request.redtrust  # type: ignore[attr-defined]
+    return JsonResponse(describe(context), headers=page_headers(context))
 
 
 def _bad(request: HttpRequest, error: InvalidInputError) -> HttpResponse:

@@ -2,22 +2,32 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from django.core.cache import caches
 from django.http import HttpRequest, HttpResponse
 
 from redtrust_middleware.session import SessionFlows
-from redtrust_middleware.web import Browser, WebRequest, WebResponse
+from redtrust_middleware.web import MAX_FORM_BYTES, Browser, Gate, WebRequest, WebResponse
 
 from .conf import Runtime
 from .store import DjangoStore
 
-__all__ = ["HANDLE_KEY", "NONCES_KEY", "browser", "http_response", "store_for", "web_request"]
+__all__ = [
+    "HANDLE_KEY",
+    "NONCES_KEY",
+    "browser",
+    "http_response",
+    "store_for",
+    "used_store",
+    "web_request",
+]
 
 #: ``request.session`` entries: this browser's session handle and pending-login nonces.
 HANDLE_KEY = "_redtrust_handle"
 NONCES_KEY = "_redtrust_login"
+_STORE_ATTRIBUTE = "_redtrust_store"
 
 
 def _raw_query(request: HttpRequest) -> bytes:
@@ -29,16 +39,22 @@ def _raw_query(request: HttpRequest) -> bytes:
     return str(request.META.get("QUERY_STRING", "")).encode("latin-1", "replace")
 
 
-def web_request(request: HttpRequest) -> WebRequest:
-    """The neutral request for a Django one (header names lower-case)."""
+def web_request(request: HttpRequest, *, gate: Gate | None = None) -> WebRequest:
+    """The neutral request for a Django one (header names lower-case); with ``gate``, the
+    body too where the gate needs it (the sign-out form's token)."""
     headers = {name.lower(): value for name, value in request.headers.items()}
-    return WebRequest(
+    neutral = WebRequest(
         method=request.method or "GET",
         path=request.path_info,  # the routed path, as API_PREFIXES are written
         query=_raw_query(request),
         headers=headers,
         scheme=request.scheme or "http",
     )
+    if gate is not None and gate.wants_body(neutral):
+        declared = str(request.META.get("CONTENT_LENGTH") or "0")
+        if declared.isdigit() and int(declared) <= MAX_FORM_BYTES:
+            neutral = replace(neutral, body=request.body)
+    return neutral
 
 
 def http_response(answer: WebResponse) -> HttpResponse:
@@ -64,10 +80,21 @@ def browser(request: HttpRequest, runtime: Runtime) -> Browser:
 
 
 def store_for(request: HttpRequest, runtime: Runtime) -> DjangoStore:
-    """The store this request's session step runs over."""
-    return DjangoStore(
-        request.session,
-        caches[runtime.cache_alias],
-        runtime.parts.clock,
-        SessionFlows.is_browser_record,
-    )
+    """The store this request's session steps run over: one per request (the middleware's
+    and the views'), so it knows what this request changed before the session is saved."""
+    store: DjangoStore | None = getattr(request, _STORE_ATTRIBUTE, None)
+    if store is None or store.session is not request.session:
+        store = DjangoStore(
+            request.session,
+            caches[runtime.cache_alias],
+            runtime.parts.clock,
+            SessionFlows.is_browser_record,
+        )
+        setattr(request, _STORE_ATTRIBUTE, store)
+    return store
+
+
+def used_store(request: HttpRequest) -> DjangoStore | None:
+    """The store this request used, if any (for :meth:`DjangoStore.before_save`)."""
+    store: DjangoStore | None = getattr(request, _STORE_ATTRIBUTE, None)
+    return store

@@ -11,6 +11,7 @@
 | W002 | a cookie-based session engine would send the (sealed) tokens to the browser |
 | W003 | the lock cache is local to one process: refresh is single-flight per process only |
 | W004 | ``SESSION_COOKIE_SAMESITE`` is not Lax or Strict: sign-out relies on it against CSRF |
+| W005 | ``SESSION_SAVE_EVERY_REQUEST`` writes the session on every request |
 """
 
 from __future__ import annotations
@@ -95,7 +96,8 @@ def check_middleware(**_: Any) -> list[checks.CheckMessage]:
 
 
 def check_storage(**_: Any) -> list[checks.CheckMessage]:
-    """W002-W004: where tokens and locks are kept, and how the session cookie travels."""
+    """W002-W005: where tokens and locks are kept, how the session cookie travels, and
+    when the session is written."""
     found: list[checks.CheckMessage] = []
     if settings.SESSION_ENGINE == "django.contrib.sessions.backends.signed_cookies":
         found.append(
@@ -125,6 +127,17 @@ def check_storage(**_: Any) -> list[checks.CheckMessage]:
                 hint="Point REDTRUST['CACHE'] at a shared cache, e.g. "
                 "django.core.cache.backends.redis.RedisCache.",
                 id="redtrust.W003",
+            )
+        )
+    if settings.SESSION_SAVE_EVERY_REQUEST:
+        found.append(
+            checks.Warning(
+                "SESSION_SAVE_EVERY_REQUEST writes the session on every request: concurrent "
+                "requests of one browser contend for its row (sqlite answers 'database is "
+                "locked'), and each re-reads it first to keep Redtrust's records current.",
+                hint="Keep Django's default, SESSION_SAVE_EVERY_REQUEST = False: Redtrust "
+                "writes the session only when it changed.",
+                id="redtrust.W005",
             )
         )
     return found

@@ -9,7 +9,7 @@ Errors from Redtrust raised by views become a clear 502/503 here, in one place.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -28,7 +28,7 @@ from redtrust_middleware.session import ActiveSession
 from redtrust_middleware.web import SESSION_PROBLEMS, RedtrustContext
 
 from . import signals
-from ._web import HANDLE_KEY, http_response, store_for, web_request
+from ._web import HANDLE_KEY, http_response, store_for, used_store, web_request
 from .conf import Runtime, get_runtime
 
 __all__ = ["PROBLEM_ATTRIBUTE", "RedtrustMiddleware"]
@@ -70,7 +70,11 @@ class RedtrustMiddleware:
                 loaded = error
             for signal, arguments in self._publish(request, runtime, loaded):
                 signal.send_robust(sender=type(self), request=request, **arguments)
-        return self.get_response(request)
+        response = self.get_response(request)
+        store = used_store(request)
+        if store is not None:  # SessionMiddleware saves next: never with older records
+            store.before_save(response.status_code)
+        return response
 
     async def __acall__(self, request: HttpRequest) -> HttpResponse:
         runtime = get_runtime()
@@ -91,8 +95,11 @@ class RedtrustMiddleware:
                 await signal.asend_robust(sender=type(self), request=request, **arguments)
             if loaded is None:
                 await request.session.apop(HANDLE_KEY, None)
-        response: Awaitable[HttpResponse] = self.get_response(request)
-        return await response
+        response: HttpResponse = await self.get_response(request)
+        store = used_store(request)
+        if store is not None:
+            await store.abefore_save(response.status_code)
+        return response
 
     def _publish(
         self, request: HttpRequest, runtime: Runtime, loaded: ActiveSession | Exception | None

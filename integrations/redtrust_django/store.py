@@ -5,27 +5,46 @@ A browser's own records (its signed-in session, its pending logins) live in
 (database, cache, Redis) and end with it. Records shared between requests and processes
 (refresh locks, grace records of rotated refresh tokens) live in the Django cache, so a
 shared cache (Redis, Memcached) makes refresh single-flight across workers.
+
+A Django session is saved whole, from each request's own copy, and the last save wins. So
+a request changes its session only for what it did itself, and each version of a record is
+replaced once: the replacement (a refresh, an idle-time touch) first claims the version it
+starts from in the cache, and a request that finds it claimed treats it as replaced by the
+request that claimed it, and writes nothing (the grace records carry a refresh meanwhile).
+A request that saves its session with records it did not itself create or remove (it
+replaced one, or only saves the app's data) first re-reads them and keeps the stored ones if
+they changed since it read them, so it never brings back an old refresh token.
 """
 
 from __future__ import annotations
 
-import base64
+import hashlib
+import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.core.cache import BaseCache
 
 from redtrust_middleware import StoreError
 from redtrust_middleware._clock import Clock
 
+from ._cache import acache_op, cache_op
+from ._records import Records, apply, live
+
 __all__ = ["SESSION_KEY", "DjangoStore"]
 
 #: The ``request.session`` entry holding this browser's sealed records.
 SESSION_KEY = "_redtrust"
-#: At most this many records per browser (one session and a few pending logins).
-_MAX_RECORDS = 16
+#: How long the right to replace one version of a record stays with the request that
+#: claimed it: longer than requests that read that version take to save, shorter than the
+#: grace records (60 s), so a refresh whose save was lost (its client hung up, the database
+#: refused the write) is saved by a later request while the grace record has its tokens.
+_REPLACE_CLAIM_SECONDS = 10
+#: ``DjangoStore._loaded`` until the request first reads its records.
+_UNREAD: Any = object()
+logger = logging.getLogger(__name__)
 T = TypeVar("T")
-Records = dict[str, list[Any]]  # key -> [base64 value, expires at]
 
 
 def _guarded(what: str, call: Callable[[], T]) -> T:
@@ -50,12 +69,19 @@ class DjangoStore:
     """A per-request :class:`~redtrust_middleware.stores.Store` (sync and async).
 
     ``is_browser_record`` tells which keys belong in the session (the core's
-    ``SessionFlows.is_browser_record``). The session's compare-and-set is local to this
-    request, as every write to a Django session is; across processes, the cache lock and
-    the grace records keep refresh single-flight.
+    ``SessionFlows.is_browser_record``). One store serves one request (see the module
+    docstring for when it writes); call :meth:`before_save` once the view has run.
     """
 
-    __slots__ = ("_cache", "_clock", "_is_browser_record", "_session")
+    __slots__ = (
+        "_cache",
+        "_claims",
+        "_clock",
+        "_is_browser_record",
+        "_loaded",
+        "_own_change",
+        "_session",
+    )
 
     def __init__(
         self,
@@ -68,90 +94,136 @@ class DjangoStore:
         self._cache = cache
         self._clock = clock
         self._is_browser_record = is_browser_record
+        self._claims: list[str] = []  # the versions this request replaces
+        self._loaded: Any = _UNREAD
+        self._own_change = False  # a record created or removed: a sign-in, a sign-out...
 
-    # -- the browser's records, in request.session ----------------------------------------
+    @property
+    def session(self) -> Any:
+        """The Django session this store keeps the browser's records in."""
+        return self._session
 
-    def _live(self, records: Any) -> Records:
+    def _decide(
+        self, raw: Any, key: str, op: str, value: Any, expected: Any, ttl: float
+    ) -> tuple[Any, Records | None, str | None]:
+        """One store operation on the records (pure over the dict): its result, the records
+        to save (None: unchanged) and, for a replacement, the claim to win first."""
+        if self._loaded is _UNREAD:
+            self._loaded = raw
         now = self._clock()
-        if not isinstance(records, dict):
-            return {}
-        return {
-            k: v
-            for k, v in records.items()
-            if isinstance(v, list) and len(v) == 2 and isinstance(v[1], int | float) and v[1] > now
-        }
-
-    def _value(self, records: Records, key: str) -> bytes | None:
-        entry = records.get(key)
-        if entry is None:
-            return None
-        try:
-            return base64.b64decode(entry[0], validate=True)
-        except (ValueError, TypeError):
-            return None
-
-    def _with(self, records: Records, key: str, value: bytes | None, ttl: float = 0) -> Records:
-        records = dict(records)
-        if value is None:
-            records.pop(key, None)
-        else:
-            records[key] = [base64.b64encode(value).decode(), self._clock() + ttl]
-            while len(records) > _MAX_RECORDS:
-                records.pop(min(records, key=lambda k: records[k][1]))
-        return records
+        result, changed = apply(live(raw, now), key, op, value, expected, ttl, now)
+        if changed is None or op != "replace_if":
+            self._own_change = self._own_change or changed is not None
+            return result, changed, None
+        return result, changed, f"{key}:from:{hashlib.sha256(expected).hexdigest()[:32]}"
 
     def _session_op(self, key: str, op: str, value: Any, expected: Any, ttl: float) -> Any:
-        """One store operation on the records (pure over the dict): (result, new records)."""
-        records = self._live(self._session.get(SESSION_KEY))
-        result, changed = _apply(self, records, key, op, value, expected, ttl)
+        result, changed, claim = self._decide(
+            self._session.get(SESSION_KEY), key, op, value, expected, ttl
+        )
+        if claim is not None:
+            if not self._claim(claim, _REPLACE_CLAIM_SECONDS):
+                return True  # replaced by the concurrent request that claimed it first
+            self._claims.append(claim)
         if changed is not None:
             self._session[SESSION_KEY] = changed
         return result
 
     async def _asession_op(self, key: str, op: str, value: Any, expected: Any, ttl: float) -> Any:
-        records = self._live(await self._session.aget(SESSION_KEY))
-        result, changed = _apply(self, records, key, op, value, expected, ttl)
+        result, changed, claim = self._decide(
+            await self._session.aget(SESSION_KEY), key, op, value, expected, ttl
+        )
+        if claim is not None:
+            if not await self._aclaim(claim, _REPLACE_CLAIM_SECONDS):
+                return True
+            self._claims.append(claim)
         if changed is not None:
             await self._session.aset(SESSION_KEY, changed)
         return result
 
     # A record taken from the session (a pending login) is taken once: every request holds
     # its own copy of the session, so the claim is made in the cache, where `add` is atomic.
-    _CLAIM_SECONDS = 3600
+    _TAKE_CLAIM_SECONDS = 3600
 
-    def _claim(self, key: str) -> bool:
-        claim = f"{key}:taken"
-        return bool(
-            _guarded("cache", lambda: self._cache.add(claim, b"1", timeout=self._CLAIM_SECONDS))
-        )
+    def _claim(self, claim: str, seconds: int) -> bool:
+        """Claim ``claim`` in the cache (atomic ``add``); True when this request won it."""
+        return bool(_guarded("cache", lambda: self._cache.add(claim, b"1", timeout=seconds)))
 
-    async def _aclaim(self, key: str) -> bool:
-        claim = f"{key}:taken"
-        added = await _aguarded(
-            "cache", lambda: self._cache.aadd(claim, b"1", timeout=self._CLAIM_SECONDS)
-        )
+    async def _aclaim(self, claim: str, seconds: int) -> bool:
+        added = await _aguarded("cache", lambda: self._cache.aadd(claim, b"1", timeout=seconds))
         return bool(added)
+
+    # -- before SessionMiddleware saves ------------------------------------------------------
+
+    def _after_view(self, status: int) -> str:
+        """What to do once the view has answered, before SessionMiddleware saves:
+
+        - ``"release"``: a 5xx, which SessionMiddleware does not save; the versions this
+          request claimed are released, so a later request saves (from the grace record) the
+          refresh this one made;
+        - ``"reread"``: the session is saved with records that this request read and left
+          alone or only replaced (a refresh, a touch), and the stored ones may be newer;
+        - ``""``: nothing.
+        """
+        session = self._session
+        if status >= 500:
+            return "release" if self._claims else ""
+        saving = session.modified or settings.SESSION_SAVE_EVERY_REQUEST
+        unchanged = not self._own_change and self._loaded is not _UNREAD
+        return "reread" if saving and unchanged and session.session_key is not None else ""
+
+    def _keep_stored(self, stored: Any) -> None:
+        if stored == self._loaded:
+            return  # nothing changed meanwhile: this request's own copy is current
+        if stored is None:
+            self._session.pop(SESSION_KEY, None)
+        else:
+            self._session[SESSION_KEY] = stored
+
+    def before_save(self, status: int) -> None:
+        """Once the view answered ``status``: see :meth:`_after_view` (a cache write or a
+        session read, only then)."""
+        todo = self._after_view(status)
+        try:
+            if todo == "release":
+                self._cache.delete_many(self._claims)
+            elif todo == "reread":
+                self._keep_stored(type(self._session)(self._session.session_key).get(SESSION_KEY))
+        except Exception as error:  # the engine or cache is down: the request goes on
+            logger.warning("redtrust: could not %s (%s)", todo, type(error).__name__)
+
+    async def abefore_save(self, status: int) -> None:
+        """:meth:`before_save` for async requests."""
+        todo = self._after_view(status)
+        try:
+            if todo == "release":
+                await self._cache.adelete_many(self._claims)
+            elif todo == "reread":
+                fresh = type(self._session)(self._session.session_key)
+                self._keep_stored(await fresh.aget(SESSION_KEY))
+        except Exception as error:
+            logger.warning("redtrust: could not %s (%s)", todo, type(error).__name__)
 
     # -- the dispatch: session or cache ------------------------------------------------------
 
     def _run(self, op: str, key: str, value: Any = None, expected: Any = None, ttl: float = 0):  # type: ignore[no-untyped-def]
         if self._is_browser_record(key):
-            if op == "take" and not self._claim(key):
+            if op == "take" and not self._claim(f"{key}:taken", self._TAKE_CLAIM_SECONDS):
                 return None  # a concurrent request (another copy of this session) took it
             return _guarded("session", lambda: self._session_op(key, op, value, expected, ttl))
-        return _guarded("cache", lambda: _cache_op(self._cache, op, key, value, expected, ttl))
+        return _guarded("cache", lambda: cache_op(self._cache, op, key, value, expected, ttl))
 
     async def _arun(  # type: ignore[no-untyped-def]
         self, op: str, key: str, value: Any = None, expected: Any = None, ttl: float = 0
     ):
         if self._is_browser_record(key):
-            if op == "take" and not await self._aclaim(key):
+            if op == "take" and not await self._aclaim(f"{key}:taken", self._TAKE_CLAIM_SECONDS):
                 return None
             return await _aguarded(
                 "session", lambda: self._asession_op(key, op, value, expected, ttl)
             )
         return await _aguarded(
-            "cache", lambda: _acache_op(self._cache, op, key, value, expected, ttl)
+            "cache", lambda: acache_op(self._cache, op, key, value, expected, ttl)
         )
 
     def get(self, key: str) -> bytes | None:
@@ -195,85 +267,3 @@ class DjangoStore:
 
     async def areplace_if(self, key: str, expected: bytes, value: bytes, *, ttl: float) -> bool:
         return await self._arun("replace_if", key, value, expected, ttl)  # type: ignore[no-any-return]
-
-
-def _apply(
-    store: DjangoStore, records: Records, key: str, op: str, value: Any, expected: Any, ttl: float
-) -> tuple[Any, Records | None]:
-    """A store operation on this browser's records: its result and the records to save
-    (None: unchanged)."""
-    current = store._value(records, key)
-    if op == "get":
-        return current, None
-    if op == "set":
-        return None, store._with(records, key, value, ttl)
-    if op == "add":
-        return (
-            (False, None) if current is not None else (True, store._with(records, key, value, ttl))
-        )
-    if op in ("take", "delete"):
-        changed = store._with(records, key, None) if key in records else None
-        return (current if op == "take" else None), changed
-    if op == "delete_if":
-        return (True, store._with(records, key, None)) if current == expected else (False, None)
-    if op == "replace_if":
-        if current != expected or current is None:
-            return False, None
-        return True, store._with(records, key, value, ttl)
-    raise ValueError(op)  # pragma: no cover
-
-
-def _cache_timeout(ttl: float) -> int:
-    return max(1, round(ttl + 0.499))  # Django caches count whole seconds: never round to 0
-
-
-def _cache_op(cache: BaseCache, op: str, key: str, value: Any, expected: Any, ttl: float) -> Any:
-    """A store operation on a Django cache. Caches have no compare-and-set: ``take`` counts on
-    ``delete`` reporting whether it deleted (atomic on Redis, Memcached and local memory)."""
-    if op == "get":
-        return cache.get(key)
-    if op == "set":
-        return cache.set(key, value, timeout=_cache_timeout(ttl))
-    if op == "add":
-        return cache.add(key, value, timeout=_cache_timeout(ttl))
-    if op == "take":
-        current = cache.get(key)
-        return current if current is not None and cache.delete(key) else None
-    if op == "delete":
-        return cache.delete(key)
-    if op == "delete_if":
-        return cache.get(key) == expected and cache.delete(key)
-    if op == "replace_if":
-        if cache.get(key) != expected:
-            return False
-        if value == expected:  # a lease renewal: extend without rewriting
-            return cache.touch(key, timeout=_cache_timeout(ttl))
-        cache.set(key, value, timeout=_cache_timeout(ttl))
-        return True
-    raise ValueError(op)  # pragma: no cover
-
-
-async def _acache_op(
-    cache: BaseCache, op: str, key: str, value: Any, expected: Any, ttl: float
-) -> Any:
-    if op == "get":
-        return await cache.aget(key)
-    if op == "set":
-        return await cache.aset(key, value, timeout=_cache_timeout(ttl))
-    if op == "add":
-        return await cache.aadd(key, value, timeout=_cache_timeout(ttl))
-    if op == "take":
-        current = await cache.aget(key)
-        return current if current is not None and await cache.adelete(key) else None
-    if op == "delete":
-        return await cache.adelete(key)
-    if op == "delete_if":
-        return await cache.aget(key) == expected and await cache.adelete(key)
-    if op == "replace_if":
-        if await cache.aget(key) != expected:
-            return False
-        if value == expected:
-            return await cache.atouch(key, timeout=_cache_timeout(ttl))
-        await cache.aset(key, value, timeout=_cache_timeout(ttl))
-        return True
-    raise ValueError(op)  # pragma: no cover

@@ -2,8 +2,9 @@
 
 The browser's pending-login nonces and session handle live in ``request.session``; the
 session key is cycled when a user signs in (no fixation) and the session is flushed when
-they sign out. The views are exempt from ``LoginRequiredMiddleware`` and from CSRF checks
-on logout, which the gate guards itself with an Origin check (``SameSite=Lax`` sessions).
+they sign out. The views are exempt from ``LoginRequiredMiddleware`` and from Django's CSRF
+check on logout, which the gate guards itself: a sign-out POST must carry the session's
+sign-out token or a same-origin ``Origin``, ``Referer`` or ``Sec-Fetch-Site``.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def _view(route: Route) -> Callable[[HttpRequest], HttpResponse]:
     def view(request: HttpRequest) -> HttpResponse:
         runtime = get_runtime()
         manager = runtime.sync_manager.using(store_for(request, runtime))
-        neutral = web_request(request)
+        neutral = web_request(request, gate=runtime.gate)
         try:
             flow = route(runtime.gate, neutral, browser(request, runtime))
             answer = run_gate(flow, manager)
@@ -94,5 +95,5 @@ def _view(route: Route) -> Callable[[HttpRequest], HttpResponse]:
 login = _view(Gate.login)
 #: Redtrust's redirect back, carrying ``tkn``.
 callback = _view(Gate.callback)
-#: ``GET`` shows a confirmation form; ``POST`` (same origin) signs out.
+#: ``GET`` shows a confirmation form; ``POST`` (proven to come from this site) signs out.
 logout = csrf_exempt(_view(Gate.logout))

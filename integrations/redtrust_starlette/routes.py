@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from redtrust_middleware.asgi import GATE_KEY, MANAGER_KEY, request_from_scope
+from redtrust_middleware.asgi import GATE_KEY, MANAGER_KEY, read_route_request
 from redtrust_middleware.config import RedtrustConfig
 from redtrust_middleware.session import AsyncSessionManager
 from redtrust_middleware.web import Gate, WebResponse, arun_gate
@@ -20,7 +20,8 @@ async def _serve(request: Request) -> Response:
     gate, manager = request.scope.get(GATE_KEY), request.scope.get(MANAGER_KEY)
     if not isinstance(gate, Gate) or not isinstance(manager, AsyncSessionManager):
         raise RuntimeError("RedtrustMiddleware(serve_routes=False) must wrap the app")
-    outcome = await arun_gate(gate.handle(request_from_scope(request.scope)), manager)
+    neutral = await read_route_request(gate, request.scope, request.receive)
+    outcome = await arun_gate(gate.handle(neutral), manager)
     if not isinstance(outcome, WebResponse):  # pragma: no cover - the routes always answer
         raise RuntimeError("not a Redtrust route")
     return to_response(outcome)

@@ -12,12 +12,14 @@ request is kept on the instance, and a cookie is written only when it changes.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from .config import RedtrustConfig
 from .session import ActiveSession, AsyncSessionManager
 from .stores import AsyncStore
 from .web import (
+    MAX_FORM_BYTES,
     SESSION_PROBLEMS,
     Gate,
     Proceed,
@@ -34,6 +36,7 @@ __all__ = [
     "SCOPE_KEY",
     "RedtrustASGIMiddleware",
     "Refusal",
+    "read_route_request",
     "request_from_scope",
     "send_response",
 ]
@@ -69,6 +72,32 @@ def request_from_scope(scope: Scope) -> WebRequest:
         headers=headers,
         scheme=scope.get("scheme", "http"),
     )
+
+
+async def read_body(receive: Receive, limit: int) -> bytes:
+    """The request body, or ``b""`` once it grows past ``limit`` bytes (not read further)."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b""  # the client went away
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return b""
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def read_route_request(gate: Gate, scope: Scope, receive: Receive) -> WebRequest:
+    """The neutral request for one of the library's routes, with the body where the gate
+    needs it (the sign-out form's token)."""
+    request = request_from_scope(scope)
+    if gate.wants_body(request):
+        request = replace(request, body=await read_body(receive, MAX_FORM_BYTES))
+    return request
 
 
 def full_path(scope: Scope) -> str:
@@ -171,7 +200,8 @@ class RedtrustASGIMiddleware:
             if not self.serve_routes:
                 await self.app(self.publish(scope, None, None), receive, send)
                 return
-            answer = await arun_gate(self.gate.handle(request_from_scope(scope)), self.manager)
+            request = await read_route_request(self.gate, scope, receive)
+            answer = await arun_gate(self.gate.handle(request), self.manager)
             if isinstance(answer, WebResponse):
                 await send_response(send, answer)
                 return

@@ -13,6 +13,9 @@ manager (:class:`BeginLogin`, :class:`CompleteLogin`, :class:`LoadSession`,
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import html
 import json
 import logging
@@ -20,7 +23,7 @@ import re
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias, TypeVar
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from .client import AsyncClient, AsyncUserClient, Client, UserClient
 from .config import RedtrustConfig
@@ -39,6 +42,7 @@ from .session import ActiveSession, AsyncSessionManager, LoginDone, LoginStart, 
 from .tokens import TokenSet
 
 __all__ = [
+    "SIGNOUT_FIELD",
     "BeginLogin",
     "Browser",
     "CompleteLogin",
@@ -53,11 +57,29 @@ __all__ = [
     "arun_gate",
     "parse_cookies",
     "run_gate",
+    "signout_token",
 ]
 
 logger = logging.getLogger(__name__)
 
 MAX_COOKIE_HEADER = 8192
+#: The sign-out form's hidden field, carrying :attr:`RedtrustContext.signout_token`.
+SIGNOUT_FIELD = "redtrust_signout"
+#: The most of a sign-out POST's body that is read (the form holds one short field).
+MAX_FORM_BYTES = 4096
+
+
+def signout_token(handle: str) -> str:
+    """The token a sign-out form carries for the session ``handle``.
+
+    A one-way digest of the handle: only the browser holding the session (its HttpOnly
+    cookie) and the server can make it, it reveals nothing of the handle, and it needs no
+    key shared between processes. It proves a sign-out came from this site's own form when
+    the browser sends no ``Origin`` (a page with ``Referrer-Policy: no-referrer`` makes
+    browsers send ``Origin: null``).
+    """
+    digest = hashlib.sha256(b"redtrust-signout\x00" + handle.encode()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,6 +88,7 @@ class WebRequest:
 
     ``headers`` has lower-case names (several values joined by ``, ``; cookies by ``; ``).
     ``path`` is the routed path (already percent-decoded by the server), ``query`` raw bytes.
+    ``body`` is read only where :meth:`Gate.wants_body` says so (the sign-out POST).
     """
 
     method: str
@@ -73,6 +96,7 @@ class WebRequest:
     query: bytes = b""
     headers: Mapping[str, str] = field(default_factory=dict)
     scheme: str = "http"
+    body: bytes = field(default=b"", repr=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -98,6 +122,17 @@ class RedtrustContext:
     #: The app's Redtrust client bound to this user's fresh token (:class:`AsyncUserClient`
     #: in async apps, :class:`UserClient` in sync ones), for calls as this user.
     client: AsyncUserClient | UserClient | None = field(default=None, repr=False, compare=False)
+    #: What this user's sign-out form sends as :data:`SIGNOUT_FIELD` (see
+    #: :attr:`signout_input`), so the sign-out works whatever the page's referrer policy.
+    signout_token: str = field(default="", repr=False)
+
+    @property
+    def signout_input(self) -> str:
+        """The hidden field for a sign-out form (``<form method=post action=logout_path>``)."""
+        return (
+            f'<input type="hidden" name="{SIGNOUT_FIELD}" '
+            f'value="{html.escape(self.signout_token)}">'
+        )
 
     @property
     def access_token(self) -> str:
@@ -260,6 +295,20 @@ def _page(
     return WebResponse(status=status, headers=_PAGE_HEADERS, body=body.encode())
 
 
+def _form_field(request: WebRequest, name: str) -> str | None:
+    """The one value of ``name`` in an urlencoded form body; None if absent, repeated or
+    the body is not such a form (or too large)."""
+    content_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded" or len(request.body) > MAX_FORM_BYTES:
+        return None
+    try:
+        fields = parse_qs(request.body.decode("ascii"), max_num_fields=20, strict_parsing=False)
+    except (UnicodeDecodeError, ValueError):
+        return None
+    values = fields.get(name, [])
+    return values[0] if len(values) == 1 else None
+
+
 def _not_allowed(allow: str, message: str) -> WebResponse:
     page = _page(405, "Method not allowed", message)
     return WebResponse(status=405, headers=(*page.headers, ("allow", allow)), body=page.body)
@@ -354,11 +403,8 @@ class Gate:
             return self.config.login_path
         return f"{self.config.login_path}?next={quote(next_url, safe='')}"
 
-    def _same_origin(self, request: WebRequest) -> bool:
-        """Origin (or Referer) of a state-changing request matches this app, when sent."""
-        sent = request.headers.get("origin") or request.headers.get("referer")
-        if not sent or sent == "null":
-            return sent != "null"  # SameSite=Lax already keeps cross-site POSTs cookieless
+    def _same_origin(self, sent: str) -> bool:
+        """True when the URL or origin ``sent`` (an ``Origin`` or ``Referer``) is this app's."""
         parts = urlsplit(sent)
         try:
             port = parts.port
@@ -384,18 +430,25 @@ class Gate:
         return WebResponse(status=302, headers=(("location", login), ("cache-control", "no-store")))
 
     def unavailable(self, request: WebRequest, error: RedtrustError) -> WebResponse:
-        """A clear 502/503 (JSON for API callers), never a traceback or a token."""
+        """A clear 502/503 (JSON for API callers), never a traceback or a token.
+
+        A store failure (``store_unavailable``) is told apart from Redtrust failing
+        (``redtrust_unavailable``): the operator looks in a different place.
+        """
         status = error.http_status if error.http_status in (502, 503) else 503
         retry = str(getattr(error, "retry_after", 5))
         extra = (("retry-after", retry),) if status == 503 else ()
+        store = isinstance(error, StoreError)
         if self.wants_json(request):
-            return _json(status, {"error": "redtrust_unavailable"}, extra)
-        page = _page(
-            status,
-            "Sign-in service unavailable",
-            "Redtrust could not be reached just now; your session is kept. "
-            "Please try again in a moment.",
-        )
+            code = "store_unavailable" if store else "redtrust_unavailable"
+            return _json(status, {"error": code}, extra)
+        if store:
+            title = "Sessions are unavailable"
+            message = "This site could not reach its session store just now; your session is kept."
+        else:
+            title = "Sign-in service unavailable"
+            message = "Redtrust could not be reached just now; your session is kept."
+        page = _page(status, title, f"{message} Please try again in a moment.")
         return WebResponse(status=status, headers=page.headers + extra, body=page.body)
 
     # -- the gate ---------------------------------------------------------------------------
@@ -492,15 +545,22 @@ class Gate:
     def _callback_unavailable(self, request: WebRequest, error: RedtrustError) -> WebResponse:
         """Redtrust or the store failed mid-sign-in: the pending login is used, start again."""
         status = 503 if isinstance(error, StoreError | TransportError) else 502
+        store = isinstance(error, StoreError)
         logger.warning("redtrust: sign-in not completed (%s)", type(error).__name__)
         if self.wants_json(request):
             return _json(
-                status, {"error": "sign_in_not_completed", "login_url": self.login_url(None)}
+                status,
+                {
+                    "error": "sign_in_not_completed",
+                    "cause": "store_unavailable" if store else "redtrust_unavailable",
+                    "login_url": self.login_url(None),
+                },
             )
+        who = "This site could not save" if store else "Redtrust could not complete"
         return _page(
             status,
             "Sign-in not completed",
-            "Redtrust or this site could not complete the sign-in just now. Please sign in again.",
+            f"{who} the sign-in just now. Please sign in again.",
             (self.login_url(None), "Sign in again"),
         )
 
@@ -519,23 +579,65 @@ class Gate:
             (self.login_url(None), "Sign in again"),
         )
 
+    def wants_body(self, request: WebRequest) -> bool:
+        """True when the face must read the body into :attr:`WebRequest.body` (at most
+        :data:`MAX_FORM_BYTES`): the sign-out POST, whose form carries the sign-out token."""
+        return request.method == "POST" and request.path == self.config.logout_path
+
+    def _signout_proven(self, request: WebRequest, browser: Browser) -> bool:
+        """A sign-out POST came from this site: refused from another site whatever it carries;
+        otherwise proven by the session's token, a same-origin ``Origin`` or ``Referer``, or
+        ``Sec-Fetch-Site: same-origin``. With none of them (a bare POST) it is refused."""
+        headers = request.headers
+        origin = headers.get("origin")
+        if origin and origin != "null" and not self._same_origin(origin):
+            return False
+        if headers.get("sec-fetch-site") in ("cross-site", "same-site"):
+            return False
+        handle = browser.handle
+        sent = _form_field(request, SIGNOUT_FIELD)
+        if (
+            sent
+            and handle
+            and is_handle(handle)
+            and hmac.compare_digest(sent.encode(), signout_token(handle).encode())
+        ):
+            return True
+        if origin and origin != "null":
+            return True  # same origin, checked above
+        if headers.get("sec-fetch-site") == "same-origin":
+            return True
+        referer = headers.get("referer")
+        return bool(referer) and self._same_origin(referer or "")
+
     def logout(self, request: WebRequest, browser: Browser) -> RouteFlow:
-        """Sign out: a confirmation form on GET; on a same-origin POST, end the session."""
+        """Sign out: a confirmation form on GET; on a POST proven to come from this site
+        (see :meth:`_signout_proven`), end the session."""
+        handle = browser.handle
         if request.method in ("GET", "HEAD"):
+            token = ""
+            if handle and is_handle(handle):
+                token = f'<input type=hidden name={SIGNOUT_FIELD} value="{signout_token(handle)}">'
             form = (
                 f'<form method=post action="{html.escape(self.config.logout_path)}">'
-                "<button type=submit>Sign out</button></form>"
+                f"{token}<button type=submit>Sign out</button></form>"
             )
             return RouteAnswer(
                 response=_page(200, "Sign out?", "Confirm to end your session.", form=form)
             )
         if request.method != "POST":
             return RouteAnswer(response=_not_allowed("GET, HEAD, POST", "Sign out with the form."))
-        if not self._same_origin(request):
+        if not self._signout_proven(request, browser):
+            logger.info("redtrust: sign-out refused (no proof it came from this site)")
             return RouteAnswer(
-                response=_page(403, "Sign-out refused", "This request came from another site.")
+                response=_page(
+                    403,
+                    "Sign-out refused",
+                    "This request did not come from this site's sign-out form, so your "
+                    "session is kept. To sign out, use the button on the sign-out page.",
+                    (self.config.logout_path, "Go to the sign-out page"),
+                )
             )
-        handle = browser.handle
         if handle and is_handle(handle):
             try:
                 yield EndSession(handle)
@@ -595,6 +697,7 @@ class Gate:
             created_at=session.created_at,
             refreshed=session.refreshed,
             client=bound,
+            signout_token=signout_token(session.handle),
         )
 
     def _load(self, request: WebRequest) -> GateFlow:

@@ -29,18 +29,26 @@ class DjangoSite:
     mode: str
     client: Any = field(repr=False)
 
-    def _call(self, method: str, path: str, headers: dict[str, str] | None) -> HttpResponse:
+    def _call(
+        self, method: str, path: str, headers: dict[str, str] | None, **body: Any
+    ) -> HttpResponse:
         send = getattr(self.client, method)
         if self.mode == "asgi":
             send = async_to_sync(send)
-        response: HttpResponse = send(path, headers=headers or {})
+        response: HttpResponse = send(path, headers=headers or {}, **body)
         return response
 
     def get(self, path: str, headers: dict[str, str] | None = None) -> HttpResponse:
         return self._call("get", path, headers)
 
-    def post(self, path: str, headers: dict[str, str] | None = None) -> HttpResponse:
-        return self._call("post", path, headers)
+    def post(
+        self,
+        path: str,
+        headers: dict[str, str] | None = None,
+        body: bytes = b"",
+        content_type: str = "application/x-www-form-urlencoded",
+    ) -> HttpResponse:
+        return self._call("post", path, headers, data=body, content_type=content_type)
 
     def start(self, next_url: str = "/me", user: str = "alice") -> str:
         """Start a login and sign in on the sandbox: the callback path (not yet visited)."""

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
 from django.test import RequestFactory, override_settings
 from django.views import View
@@ -58,6 +59,7 @@ def _ids() -> set[str]:
         ),
         ({"SILENCED_SYSTEM_CHECKS": []}, "redtrust.W003"),
         ({"SESSION_COOKIE_SAMESITE": "None"}, "redtrust.W004"),
+        ({"SESSION_SAVE_EVERY_REQUEST": True}, "redtrust.W005"),
     ],
 )
 def test_each_system_check_by_id(overrides: dict[str, Any], expected: str) -> None:
@@ -65,6 +67,49 @@ def test_each_system_check_by_id(overrides: dict[str, Any], expected: str) -> No
     with override_settings(**overrides):
         found = {i for i in _ids() if i.startswith("redtrust.")}
     assert found == {expected}
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (
+            "postgresql://site:p%40ss@db.internal:5433/redtrust?sslmode=require",
+            {
+                "ENGINE": "django.db.backends.postgresql",
+                "NAME": "redtrust",
+                "USER": "site",
+                "PASSWORD": "p@ss",
+                "HOST": "db.internal",
+                "PORT": "5433",
+                "OPTIONS": {"sslmode": "require"},
+            },
+        ),
+        (
+            "postgres://127.0.0.1/storm",
+            {
+                "ENGINE": "django.db.backends.postgresql",
+                "NAME": "storm",
+                "USER": "",
+                "PASSWORD": "",
+                "HOST": "127.0.0.1",
+                "PORT": "",
+                "OPTIONS": {},
+            },
+        ),
+    ],
+)
+def test_the_example_site_reads_database_url(url: str, expected: dict[str, Any]) -> None:
+    from examples.django_site.settings import _database_from_url
+
+    assert _database_from_url(url) == expected
+
+
+@pytest.mark.parametrize("url", ["mysql://db/site", "postgresql://db.internal", "/var/db.sqlite3"])
+def test_a_database_url_the_example_cannot_use_is_named(url: str) -> None:
+    from examples.django_site.settings import _database_from_url
+
+    with pytest.raises(ImproperlyConfigured, match=r"DATABASE_URL must look like postgresql://"):
+        _database_from_url(url)
 
 
 def test_no_http_warning_while_debugging() -> None:

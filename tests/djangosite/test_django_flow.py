@@ -5,17 +5,23 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from collections.abc import Callable
+from importlib import import_module
 from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
+from django.conf import settings as django_settings
+from django.contrib.sessions.backends.base import UpdateError
 from django.contrib.sessions.backends.cache import SessionStore
-from tests.web.conftest import BAD_CALLBACKS
+from tests.web.conftest import BAD_CALLBACKS, SIGNOUT_CASES, SignoutCase, page_signout_token
 
+from redtrust_django import store as django_store
 from redtrust_django.signals import redtrust_logged_in
 from redtrust_django.store import SESSION_KEY
 
+from . import urls_session_writes as app
 from .conftest import ORIGIN, PAGE, DjangoSite
 
 
@@ -160,34 +166,148 @@ def test_the_token_is_refreshed_before_it_expires(dsite: DjangoSite) -> None:
     assert dsite.sandbox.calls["refresh"] == 1
 
 
-def test_concurrent_requests_on_an_expiring_session_refresh_once(dsite: DjangoSite) -> None:
-    dsite.sign_in()
-    dsite.clock.advance(310)
-    dsite.sandbox.latency = 0.05
-    tabs = [dsite.same_browser() for _ in range(12)]
+def _count_session_writes(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
+    """Every save of a Django session from now on (the session engine's ``save``)."""
+    engine: Any = import_module(django_settings.SESSION_ENGINE).SessionStore
+    writes: list[str | None] = []
+    save = engine.save
+
+    def counted(self: Any, must_create: bool = False) -> None:
+        writes.append(self.session_key)
+        save(self, must_create)
+
+    monkeypatch.setattr(engine, "save", counted)
+    return writes
+
+
+def _browse_at_once(dsite: DjangoSite, tabs: list[DjangoSite], path: str) -> list[Any]:
+    """``GET path`` from every tab at once: gathered on one event loop under ASGI, one
+    thread per request under WSGI (released together)."""
     answers: list[Any] = [None] * len(tabs)
     if dsite.mode == "asgi":  # one event loop, as under an ASGI server
 
         async def browse_all() -> None:
-            answers[:] = await asyncio.gather(*(t.client.get("/api/me") for t in tabs))
+            answers[:] = await asyncio.gather(*(t.client.get(path) for t in tabs))
 
         async_to_sync(browse_all)()
-    else:  # WSGI: one thread per request
-        start = threading.Barrier(len(tabs))
+        return answers
+    start = threading.Barrier(len(tabs))
 
-        def browse(index: int) -> None:
-            start.wait()
-            answers[index] = tabs[index].get("/api/me")
+    def browse(index: int) -> None:
+        start.wait()
+        answers[index] = tabs[index].get(path)
 
-        threads = [threading.Thread(target=browse, args=(i,)) for i in range(len(tabs))]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+    threads = [threading.Thread(target=browse, args=(i,)) for i in range(len(tabs))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return answers
+
+
+# Signed in at 0 with a 300 s token, a 60 s refresh leeway and a 1800 s idle timeout: at
+# 310 the token has expired (one refresh), at 200 the idle time wants extending (one
+# touch), at 10 nothing is due (no write at all).
+@pytest.mark.parametrize(
+    ("later", "refreshes", "writes"),
+    [(310, 1, 1), (200, 0, 1), (10, 0, 0)],
+    ids=["expired", "idle", "fresh"],
+)
+def test_concurrent_requests_write_the_session_only_for_what_changed(
+    dsite: DjangoSite, monkeypatch: pytest.MonkeyPatch, later: int, refreshes: int, writes: int
+) -> None:
+    dsite.sign_in()
+    dsite.clock.advance(later)
+    dsite.sandbox.latency = 0.05
+    saved = _count_session_writes(monkeypatch)
+    tabs = [dsite.same_browser() for _ in range(40)]
+    answers = _browse_at_once(dsite, tabs, "/api/me")
     assert [a.status_code for a in answers] == [200] * len(tabs)
     assert len({_json(a)["token_expires_at"] for a in answers}) == 1
-    assert dsite.sandbox.calls["refresh"] == 1
+    assert dsite.sandbox.calls["refresh"] == refreshes
+    assert saved == [dsite.session_id()] * writes
     assert dsite.get("/me").status_code == 200  # nobody was signed out
+    assert dsite.get("/api/me").status_code == 200
+    assert dsite.sandbox.calls["refresh"] == refreshes
+    assert len(saved) == writes  # and the requests after it read what was saved
+
+
+def test_a_late_save_of_app_data_keeps_the_refreshed_tokens(
+    dsite: DjangoSite, settings: Any
+) -> None:
+    """Django saves a session whole, from each request's copy: a request that read the
+    session before a refresh and saves its own data after it keeps the refreshed records."""
+    settings.ROOT_URLCONF = app.__name__
+    app.HOLDUP = app.Holdup()
+    dsite.sign_in()
+    dsite.clock.advance(100)  # nothing due yet when the slow request reads the session
+    slow: list[Any] = []
+    reader = threading.Thread(target=lambda: slow.append(dsite.same_browser().get("/write-late")))
+    reader.start()
+    try:
+        assert app.HOLDUP.reached.wait(10)
+        dsite.clock.advance(150)  # due now: another request refreshes and saves
+        refreshed = _json(dsite.same_browser().get("/api/me"))
+        assert refreshed["refreshed_now"] == "true"
+        engine: Any = import_module(settings.SESSION_ENGINE).SessionStore
+        after_refresh = engine(dsite.session_id()).load()[SESSION_KEY]
+    finally:
+        app.HOLDUP.go.set()
+        reader.join(10)
+    assert slow[0].status_code == 200
+    stored = engine(dsite.session_id()).load()
+    assert stored["cart"] == "apples"
+    assert stored[SESSION_KEY] == after_refresh
+    again = _json(dsite.get("/api/me"))
+    assert again["token_expires_at"] == refreshed["token_expires_at"]
+    assert dsite.sandbox.calls["refresh"] == 1
+
+
+@pytest.mark.parametrize("lost", ["answered 502", "save refused"])
+def test_a_refresh_whose_save_was_lost_is_saved_by_a_later_request(
+    dsite: DjangoSite, settings: Any, monkeypatch: pytest.MonkeyPatch, lost: str
+) -> None:
+    """The request that refreshed did not save its session: the requests after it are
+    served the refreshed tokens (from the grace record) and one of them saves them: the
+    next one after a 5xx (Django saves no 5xx; its claim is released), the first after its
+    claim lapsed when the save itself failed. Nobody is signed out, and the rotated refresh
+    token never reaches Redtrust again."""
+    settings.ROOT_URLCONF = app.__name__
+    dsite.sign_in()
+    dsite.clock.advance(250)
+    engine: Any = import_module(django_settings.SESSION_ENGINE).SessionStore
+    before = engine(dsite.session_id()).load()[SESSION_KEY]
+    if lost == "answered 502":
+        assert dsite.get("/broken").status_code == 502
+    else:
+        monkeypatch.setattr(django_store, "_REPLACE_CLAIM_SECONDS", 1)
+        with monkeypatch.context() as failing:
+
+            def refused(self: Any, must_create: bool = False) -> None:
+                raise UpdateError
+
+            failing.setattr(engine, "save", refused)
+            assert dsite.get("/api/me").status_code == 400  # Django's SessionInterrupted
+    assert dsite.sandbox.calls["refresh"] == 1
+    assert engine(dsite.session_id()).load()[SESSION_KEY] == before  # not saved
+    saved = _count_session_writes(monkeypatch)
+    deadline = time.monotonic() + 10
+    expires: list[str] = []
+    while not saved:  # each answer is served meanwhile, with the refreshed token
+        assert time.monotonic() < deadline, "the refreshed tokens were never saved"
+        answer = dsite.get("/api/me")
+        assert answer.status_code == 200
+        expires.append(_json(answer)["token_expires_at"])
+        if not saved:
+            threading.Event().wait(0.05)
+    assert len(saved) == 1
+    if lost == "answered 502":
+        assert len(expires) == 1  # the very next request saved it
+    assert engine(dsite.session_id()).load()[SESSION_KEY] != before
+    assert len(set(expires)) == 1
+    assert _json(dsite.get("/api/me"))["token_expires_at"] == expires[0]
+    assert dsite.sandbox.calls["refresh"] == 1
+    assert dsite.sandbox.calls["refresh_reuse"] == 0
 
 
 def test_redtrust_down_is_a_clear_503_and_the_session_survives(dsite: DjangoSite) -> None:
@@ -219,6 +339,23 @@ def test_logout_needs_a_post_from_this_site(dsite: DjangoSite) -> None:
     assert out.status_code == 303
     assert out["location"] == "/"
     assert dsite.get("/me").status_code == 302
+
+
+@pytest.mark.parametrize("case", SIGNOUT_CASES.values(), ids=SIGNOUT_CASES.keys())
+def test_signout_needs_proof_it_came_from_this_site(dsite: DjangoSite, case: SignoutCase) -> None:
+    dsite.sign_in()
+    token = page_signout_token(dsite.get("/redtrust/logout").content.decode())
+    query, body, content_type = case.body(token)
+    out = dsite.post("/redtrust/logout" + query, case.headers, body, content_type)
+    assert out.status_code == case.status, out.content
+    assert dsite.get("/me").status_code == (302 if case.status == 303 else 200)
+
+
+def test_the_sites_signout_button_carries_the_sessions_token(dsite: DjangoSite) -> None:
+    dsite.sign_in()
+    me = dsite.get("/me").content.decode()
+    confirm = dsite.get("/redtrust/logout").content.decode()
+    assert page_signout_token(me) == page_signout_token(confirm)
 
 
 @pytest.mark.parametrize(
@@ -275,7 +412,11 @@ def test_a_failing_session_engine_is_a_503_not_a_500(
 
     monkeypatch.setattr(SessionStore, "load", broken)
     monkeypatch.setattr(SessionStore, "aload", broken)
-    assert dsite.get("/me", PAGE).status_code == 503
+    page = dsite.get("/me", PAGE)
+    assert page.status_code == 503
+    assert b"Sessions are unavailable" in page.content  # the store, not Redtrust
+    api = dsite.get("/api/me", {"accept": "application/json"})
+    assert _json(api) == {"error": "store_unavailable"}
     assert dsite.get("/").status_code == 200  # public pages still work
     assert dsite.get("/redtrust/login?next=/me").status_code == 503
     monkeypatch.undo()

@@ -6,11 +6,7 @@ the test process's pytest-django settings; a browser (``httpx2``) walks the whol
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,16 +14,12 @@ from urllib.parse import urlsplit
 
 import httpx2
 import pytest
+from tests.servers import django_command, example_env, free_port, migrate, served
 
 from redtrust_middleware.sandbox import Sandbox, SandboxConfig, running
 from redtrust_middleware.sandbox.cli import DEMO_SECRET
 
 pytestmark = pytest.mark.network
-
-ROOT = Path(__file__).resolve().parents[2]
-MANAGE = str(ROOT / "examples" / "django_site" / "manage.py")
-START_TIMEOUT = 30.0
-STOP_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
@@ -39,58 +31,10 @@ class Site:
     sandbox: Sandbox
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
-def _server_command(server: str, port: int) -> list[str]:
-    if server == "runserver":
-        return [sys.executable, MANAGE, "runserver", f"127.0.0.1:{port}", "--noreload"]
-    return [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "examples.django_site.asgi:application",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-
-
-def _wait_until_ready(process: subprocess.Popen[bytes], url: str) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    with httpx2.Client(timeout=2.0) as probe:
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the site exited during start-up ({process.returncode})")
-            try:
-                if probe.get(url + "/").status_code == 200:
-                    return
-            except httpx2.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the site did not answer within {START_TIMEOUT} s")
-            time.sleep(0.05)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=STOP_TIMEOUT)
-
-
 @pytest.fixture(params=["runserver", "uvicorn"])
 def site(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Site]:
     """The example site under a real server, its sandbox served over a real socket."""
-    port = _free_port()
+    port = free_port()
     app_url = f"http://127.0.0.1:{port}"
     sandbox = Sandbox(
         SandboxConfig(
@@ -99,43 +43,16 @@ def site(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Site]:
             redirect_prefixes=(f"{app_url}/",),
         )
     )
-    log_path = tmp_path / "server.log"
-    with running(sandbox) as sandbox_url, log_path.open("wb") as log:
-        env = {
-            **os.environ,
-            "REDTRUST_SERVER_URL": sandbox_url,
-            "REDTRUST_PARTNER": "CA_DEMO",
-            "REDTRUST_SHARED_SECRET": DEMO_SECRET,
-            "REDTRUST_PUBLIC_URL": app_url,
-            "DJANGO_DB": str(tmp_path / "db.sqlite3"),
-            "DJANGO_SETTINGS_MODULE": "examples.django_site.settings",
-            "PYTHONPATH": str(ROOT),
-        }
-        # runserver only warns about unapplied migrations: the session table needs migrate.
-        subprocess.run(
-            [sys.executable, MANAGE, "migrate", "--noinput"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            check=True,
-            timeout=START_TIMEOUT,
-        )
-        process = subprocess.Popen(
-            _server_command(str(request.param), port),
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    log = tmp_path / "server.log"
+    with running(sandbox) as sandbox_url:
+        env = example_env(sandbox_url, app_url, DJANGO_DB=str(tmp_path / "db.sqlite3"))
         try:
-            _wait_until_ready(process, app_url)
-            yield Site(url=app_url, sandbox_url=sandbox_url, sandbox=sandbox)
+            migrate(env, log)
+            with served(django_command(str(request.param), port), env, log, app_url):
+                yield Site(url=app_url, sandbox_url=sandbox_url, sandbox=sandbox)
         finally:
-            _stop(process)
-            log.flush()
             # Captured by pytest: shown with the report only when the test fails.
-            sys.stdout.write(log_path.read_text(errors="replace"))
+            sys.stdout.write(log.read_text(errors="replace") if log.exists() else "")
 
 
 def test_login_and_logout_over_real_sockets(site: Site) -> None:

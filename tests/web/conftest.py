@@ -105,3 +105,71 @@ BAD_CALLBACKS: dict[str, Callable[[str], str]] = {
     "oversized": lambda q: q.split("&tkn=")[0] + "&tkn=" + "a" * 1100,
     "markup": lambda q: q.split("&tkn=")[0] + "&tkn=%3Cscript%3Ealert(1)%3C%2Fscript%3E",
 }
+
+
+@dataclass(frozen=True)
+class SignoutCase:
+    """A sign-out POST as a browser or an attacker might send it: headers, and what its
+    form sends as the sign-out token ("page": the one the confirmation page carries)."""
+
+    headers: dict[str, str]
+    token: str | None = None
+    #: 303: signed out; 403: refused, the session lives on.
+    status: int = 303
+    #: How the token travels: in an urlencoded form (as browsers send it), or elsewhere.
+    carrier: str = "form"
+
+    def body(self, page_token: str) -> tuple[str, bytes, str]:
+        """The query suffix, body and content type to send."""
+        token = page_token if self.token == "page" else self.token
+        if token is None:
+            return "", b"", "application/x-www-form-urlencoded"
+        field = f"redtrust_signout={token}"
+        if self.carrier == "query":
+            return "?" + field, b"", "application/x-www-form-urlencoded"
+        if self.carrier == "json":
+            return "", f'{{"redtrust_signout": "{token}"}}'.encode(), "application/json"
+        if self.carrier == "oversized":
+            return "", f"{field}&pad={'a' * 5000}".encode(), "application/x-www-form-urlencoded"
+        if self.carrier == "twice":
+            return "", f"{field}&{field}".encode(), "application/x-www-form-urlencoded"
+        return "", field.encode(), "application/x-www-form-urlencoded"
+
+
+OTHER_SESSIONS_TOKEN = "pVxM8m0hYtqQ2c1Kq9yW3eLr7dZfB4uN6sTa0gHjIkE"
+#: Each sign-out POST and its expected answer; the Starlette, FastAPI and Django suites run
+#: them all. Expected values follow the rule in docs/security.md (rows 12, 46, 47).
+SIGNOUT_CASES: dict[str, SignoutCase] = {
+    "token, Origin null (no-referrer page)": SignoutCase({"origin": "null"}, "page"),
+    "token, no Origin or Referer": SignoutCase({}, "page"),
+    "same-origin Origin": SignoutCase({"origin": TEST_APP_URL}),
+    "same-origin Origin, default port": SignoutCase({"origin": TEST_APP_URL + ":443"}),
+    "same-origin Referer": SignoutCase({"referer": TEST_APP_URL + "/me"}),
+    "Sec-Fetch-Site same-origin": SignoutCase({"sec-fetch-site": "same-origin"}),
+    "no proof at all": SignoutCase({}, status=403),
+    "Origin null, no token": SignoutCase({"origin": "null"}, status=403),
+    "wrong token": SignoutCase({}, "x" * 43, status=403),
+    "another session's token": SignoutCase({}, OTHER_SESSIONS_TOKEN, status=403),
+    "token in the query": SignoutCase({}, "page", status=403, carrier="query"),
+    "token as JSON": SignoutCase({}, "page", status=403, carrier="json"),
+    "token twice": SignoutCase({}, "page", status=403, carrier="twice"),
+    "token in an oversized form": SignoutCase({}, "page", status=403, carrier="oversized"),
+    "cross-site Origin, with token": SignoutCase(
+        {"origin": "https://evil.example"}, "page", status=403
+    ),
+    "cross-site Sec-Fetch-Site, with token": SignoutCase(
+        {"sec-fetch-site": "cross-site"}, "page", status=403
+    ),
+    "same-site sibling, with token": SignoutCase({"sec-fetch-site": "same-site"}, "page", 403),
+    "cross-site Referer": SignoutCase({"referer": "https://evil.example/"}, status=403),
+    "look-alike Origin": SignoutCase({"origin": TEST_APP_URL + ".evil.example"}, status=403),
+}
+
+
+def page_signout_token(html: str) -> str:
+    """The sign-out token a page's form carries (as a browser would send it)."""
+    import re
+
+    found: list[str] = re.findall(r'name="?redtrust_signout"? value="([^"]*)"', html)
+    assert len(found) == 1, html
+    return found[0]

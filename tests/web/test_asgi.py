@@ -20,7 +20,7 @@ from redtrust_middleware.sandbox import running
 from redtrust_middleware.testing import TEST_USERS, make_config, make_sandbox
 from redtrust_starlette import RedtrustMiddleware, get_redtrust, redtrust_routes
 
-from .conftest import make_site
+from .conftest import make_site, page_signout_token
 
 pytestmark = pytest.mark.anyio
 
@@ -123,6 +123,13 @@ async def test_routes_can_be_mounted_in_the_app_instead() -> None:
         done = await site.sign_in("/")
         assert done.status_code == 303
         assert (await site.browser.get("/")).text == "alice"
+        confirm = await site.browser.get("/redtrust/logout")
+        form = {"redtrust_signout": page_signout_token(confirm.text)}
+        bare = await site.browser.post("/redtrust/logout", headers={"origin": "null"})
+        assert bare.status_code == 403
+        out = await site.browser.post("/redtrust/logout", data=form, headers={"origin": "null"})
+        assert out.status_code == 303
+        assert (await site.browser.get("/")).text == "anonymous"
 
 
 @pytest.fixture
@@ -226,13 +233,15 @@ async def test_a_state_dict_shared_by_the_server_is_never_written() -> None:
 
 
 async def test_logout_works_for_an_ipv6_public_url() -> None:
-    from redtrust_middleware.web import Gate, WebRequest
+    from redtrust_middleware.session import SessionManager
+    from redtrust_middleware.web import Browser, Gate, WebRequest, run_gate
 
-    gate = Gate(make_config(public_url="http://[::1]:8000"))
-    request = WebRequest(
-        method="POST", path="/redtrust/logout", headers={"origin": "http://[::1]:8000"}
-    )
-    assert gate._same_origin(request)
+    config = make_config(public_url="http://[::1]:8000")
+    gate = Gate(config)
+    for origin, status in (("http://[::1]:8000", 303), ("http://[::1]:8001", 403)):
+        request = WebRequest(method="POST", path="/redtrust/logout", headers={"origin": origin})
+        answer = run_gate(gate.logout(request, Browser()), SessionManager(config))
+        assert answer.response.status == status, origin
 
 
 async def test_redtrust_errors_raised_by_the_app_are_a_clear_502() -> None:

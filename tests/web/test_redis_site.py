@@ -23,8 +23,11 @@ async def test_redis_down_is_a_503_for_signed_in_pages_only(redis_server: RedisS
             redis_server.kill()
             page = await site.browser.get("/me")
             assert page.status_code == 503
+            assert "Sessions are unavailable" in page.text  # the store, not Redtrust
+            assert "Redtrust" not in page.text
             api = await site.browser.get("/api/me")
             assert api.status_code == 503
+            assert api.json() == {"error": "store_unavailable"}
             assert site.session_cookie() is not None  # the browser keeps its session
             home = await site.browser.get("/")
             assert home.status_code == 200  # a public page runs, without the session

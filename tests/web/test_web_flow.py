@@ -11,7 +11,7 @@ import pytest
 
 from redtrust_middleware.sandbox import HostileKind
 
-from .conftest import BAD_CALLBACKS, Site
+from .conftest import BAD_CALLBACKS, SIGNOUT_CASES, SignoutCase, Site, page_signout_token
 
 pytestmark = pytest.mark.anyio
 
@@ -331,13 +331,27 @@ async def test_wrong_methods_get_405_with_allow(
     assert site.browser.cookies.get("__Host-redtrust_login") is None
 
 
-@pytest.mark.parametrize("origin", [None, "https://app.test", "https://app.test:443"])
-async def test_logout_from_this_site_is_accepted(site: Site, origin: str | None) -> None:
+@pytest.mark.parametrize("case", SIGNOUT_CASES.values(), ids=SIGNOUT_CASES.keys())
+async def test_signout_needs_proof_it_came_from_this_site(site: Site, case: SignoutCase) -> None:
     await site.sign_in()
-    headers = {"origin": origin} if origin else {}
-    out = await site.browser.post("/redtrust/logout", headers=headers)
-    assert out.status_code == 303
-    assert (await site.browser.get("/me")).status_code == 302
+    token = page_signout_token((await site.browser.get("/redtrust/logout")).text)
+    query, body, content_type = case.body(token)
+    headers = {**case.headers, "content-type": content_type}
+    out = await site.browser.post("/redtrust/logout" + query, content=body, headers=headers)
+    assert out.status_code == case.status, out.text
+    after = await site.browser.get("/me")
+    assert after.status_code == (302 if case.status == 303 else 200)
+
+
+async def test_the_apps_signout_button_carries_the_sessions_token(site: Site) -> None:
+    await site.sign_in()
+    me = (await site.browser.get("/me")).text
+    assert page_signout_token(me) == page_signout_token(
+        (await site.browser.get("/redtrust/logout")).text
+    )
+    other = site  # a second sign-in in this browser is a new session with a new token
+    await other.sign_in()
+    assert page_signout_token((await site.browser.get("/me")).text) != page_signout_token(me)
 
 
 async def test_the_context_offers_a_client_bound_to_the_user() -> None:

@@ -1,0 +1,59 @@
+"""The Starlette and FastAPI examples as the browser suite serves them::
+
+    REDTRUST_*=... uvicorn tests.browser.apps:starlette   (or :fastapi)
+
+Each is the example's ``create_app`` with ``RedtrustConfig.from_env()``, built on the first
+request, plus what the suite varies and the examples do not read from the environment:
+``REDTRUST_REFRESH_LEEWAY`` (seconds, so that a refresh comes soon after a sign-in) and
+``BROWSER_REFERRER_POLICY`` (a ``Referrer-Policy`` on every page that sets none, as a host site
+with a strict policy sends; Django's ``SECURE_REFERRER_POLICY`` does the same).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from examples import fastapi_app, starlette_app
+from examples._shared import FromEnvironment
+
+from redtrust_middleware import RedtrustConfig
+from redtrust_middleware.asgi import ASGIApp, Message, Receive, Scope, Send
+
+
+class ReferrerPolicy:
+    """Adds ``Referrer-Policy: policy`` to every HTTP response that has none."""
+
+    def __init__(self, app: ASGIApp, policy: str) -> None:
+        self._app = app
+        self._policy = policy.encode("latin-1")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def with_policy(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                if not any(name.lower() == b"referrer-policy" for name, _ in headers):
+                    headers.append((b"referrer-policy", self._policy))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self._app(scope, receive, with_policy if scope["type"] == "http" else send)
+
+
+def _build(create_app: Callable[[RedtrustConfig], ASGIApp]) -> Callable[[], ASGIApp]:
+    def build() -> ASGIApp:
+        leeway = os.environ.get("REDTRUST_REFRESH_LEEWAY")
+        config = (
+            RedtrustConfig.from_env(refresh_leeway=float(leeway))
+            if leeway
+            else RedtrustConfig.from_env()
+        )
+        app = create_app(config)
+        policy = os.environ.get("BROWSER_REFERRER_POLICY")
+        return ReferrerPolicy(app, policy) if policy else app
+
+    return build
+
+
+starlette = FromEnvironment(_build(starlette_app.create_app))
+fastapi = FromEnvironment(_build(fastapi_app.create_app))
