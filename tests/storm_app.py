@@ -1,4 +1,5 @@
-"""The Starlette example on a shared Redis store, for the storm tests (tests/test_storm.py).
+"""The Starlette example on a shared Redis store, for the multi-process storm test and the
+fault tests (on a MemoryStore when ``REDTRUST_REDIS_URL`` is not set: one worker only).
 
     REDTRUST_REDIS_URL=redis://... REDTRUST_*=... \
     python -m uvicorn tests.storm_app:app --workers 4
@@ -10,6 +11,7 @@ from ``REDTRUST_REDIS_MAX_CONNECTIONS`` when set).
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Iterator
 
@@ -18,7 +20,7 @@ from examples.starlette_app import create_app
 
 from redtrust_middleware import AsyncSessionManager, RedtrustConfig, StoreError
 from redtrust_middleware.asgi import ASGIApp
-from redtrust_middleware.stores import RedisStore
+from redtrust_middleware.stores import MemoryStore, RedisStore
 
 
 class ReportingRedisStore(RedisStore):
@@ -38,7 +40,9 @@ class ReportingRedisStore(RedisStore):
 def build() -> ASGIApp:
     """The example app whose sessions live in the Redis at ``REDTRUST_REDIS_URL``."""
     config = RedtrustConfig.from_env()
-    manager = AsyncSessionManager(config, store=ReportingRedisStore.from_env())
+    shared = bool(os.environ.get("REDTRUST_REDIS_URL"))
+    store = ReportingRedisStore.from_env() if shared else MemoryStore()
+    manager = AsyncSessionManager(config, store=store)
     return create_app(config, manager=manager)
 
 

@@ -228,7 +228,8 @@ async def _storm(app_url: str, cookies: httpx2.Cookies, concurrency: int) -> Cou
     return outcomes
 
 
-def _base_env(redis_server: RedisServer, sandbox_url: str, app_url: str) -> dict[str, str]:
+def _base_env(redis: RedisServer | None, sandbox_url: str, app_url: str) -> dict[str, str]:
+    """The apps' environment; sessions in ``redis``, or in each worker's memory if None."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REDTRUST_", "DJANGO_"))}
     env.update(
         PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
@@ -237,8 +238,9 @@ def _base_env(redis_server: RedisServer, sandbox_url: str, app_url: str) -> dict
         REDTRUST_SHARED_SECRET=TEST_SECRET,
         REDTRUST_PUBLIC_URL=app_url,
         REDTRUST_ENCRYPTION_KEYS=ENCRYPTION_KEY,
-        REDTRUST_REDIS_URL=redis_server.url,
     )
+    if redis is not None:
+        env["REDTRUST_REDIS_URL"] = redis.url
     return env
 
 

@@ -2,10 +2,11 @@
 
 ``REDTRUST_SERVER_URL``, ``REDTRUST_PARTNER``, ``REDTRUST_SHARED_SECRET``, ``REDTRUST_DOMAIN``,
 ``REDTRUST_PROFILE`` and ``REDTRUST_PUBLIC_URL`` (defaults: the local sandbox and
-http://127.0.0.1:8000); ``DJANGO_SECRET_KEY``, ``DJANGO_DEBUG``; ``DATABASE_URL``
-(``postgresql://user:password@host:port/name``) or else ``DJANGO_DB`` (a sqlite file), where
-the sessions live; and ``REDTRUST_REDIS_URL`` (a shared cache for refresh locks, for several
-workers).
+http://127.0.0.1:8000), ``REDTRUST_TIMEOUT``, ``REDTRUST_REFRESH_TIMEOUT`` and
+``REDTRUST_REFRESH_LEEWAY`` (seconds); ``DJANGO_SECRET_KEY``, ``DJANGO_DEBUG``;
+``DATABASE_URL`` (``postgresql://user:password@host:port/name``) or else ``DJANGO_DB`` (a
+sqlite file), where the sessions live; and ``REDTRUST_REDIS_URL`` (a shared cache for refresh
+locks, for several workers).
 """
 
 from __future__ import annotations
@@ -99,8 +100,9 @@ REDTRUST: dict[str, str | float] = {
 }
 if env("REDTRUST_DOMAIN"):
     REDTRUST["DOMAIN"] = env("REDTRUST_DOMAIN", "")
-if env("REDTRUST_REFRESH_LEEWAY"):
-    REDTRUST["REFRESH_LEEWAY"] = float(env("REDTRUST_REFRESH_LEEWAY", "60"))
+for _name in ("TIMEOUT", "REFRESH_TIMEOUT", "REFRESH_LEEWAY"):  # seconds, as from_env reads
+    if env(f"REDTRUST_{_name}"):
+        REDTRUST[_name] = float(env(f"REDTRUST_{_name}", ""))
 
 LOGGING = {
     "version": 1,

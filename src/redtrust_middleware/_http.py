@@ -103,8 +103,13 @@ def _build(
     url: str,
     headers: Mapping[str, str],
     json_body: Mapping[str, Any] | None,
+    time_limit: float,
 ) -> httpx2.Request:
-    return client.build_request(method, url, headers=dict(headers), json=json_body)
+    # Reads and writes get the call's own limit (a refresh may have a longer one than the
+    # client's default); connecting and waiting for the pool keep the client's.
+    default = client.timeout
+    timeout = httpx2.Timeout(time_limit, connect=default.connect, pool=default.pool)
+    return client.build_request(method, url, headers=dict(headers), json=json_body, timeout=timeout)
 
 
 def _transport_error(error: Exception, operation: str) -> TransportError:
@@ -190,7 +195,7 @@ def send(
     time_limit: float,
 ) -> RawResponse:
     """Send one request; read at most ``limit`` bytes of the answer within ``time_limit`` s."""
-    request = _build(client, method, url, headers, json_body)
+    request = _build(client, method, url, headers, json_body, time_limit)
     deadline = time.monotonic() + time_limit
     try:
         response = client.send(request, stream=True)
@@ -217,7 +222,7 @@ async def async_send(
     time_limit: float,
 ) -> RawResponse:
     """The asynchronous twin of :func:`send`; the deadline also covers the headers."""
-    request = _build(client, method, url, headers, json_body)
+    request = _build(client, method, url, headers, json_body, time_limit)
     deadline = time.monotonic() + time_limit
     try:
         # One second more than the transport's own timeouts, so that a connect or pool

@@ -17,6 +17,7 @@ _USAGE = """usage: redtrust COMMAND [options]
 
 commands:
   sandbox       run a local Redtrust (the sandbox) on 127.0.0.1:8083
+  sandbox-fault show or change the latency and planned faults of a running sandbox
   demo          the sandbox and the Starlette example app together on localhost: open the
                 page, sign in as demo/demo, watch the token refresh; Ctrl-C stops both
   walkthrough   login, exchange, refresh, replay, logout and direct login, step by step,
@@ -32,6 +33,12 @@ def _sandbox(argv: Sequence[str]) -> int:
     from .sandbox.cli import main as sandbox_main
 
     return sandbox_main(argv)
+
+
+def _sandbox_fault(argv: Sequence[str]) -> int:
+    from .sandbox.cli import fault_main
+
+    return fault_main(argv)
 
 
 def _demo(argv: Sequence[str]) -> int:
@@ -104,6 +111,7 @@ def _doctor(argv: Sequence[str]) -> int:
 
 _COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "sandbox": _sandbox,
+    "sandbox-fault": _sandbox_fault,
     "demo": _demo,
     "walkthrough": _walkthrough,
     "login-url": _login_url,

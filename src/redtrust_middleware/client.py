@@ -105,6 +105,8 @@ class ApiRequest:
     unrepeatable: bool = False
     #: The certificate request this call concerns (carried by :class:`OutcomeUnknownError`).
     request_code: str | None = None
+    #: Seconds the call may take (read and write); ``None``: the config's ``timeout``.
+    time_limit: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -235,6 +237,7 @@ class ClientCalls:
             profile.refresh,
             bearer=bearer,
             json_body={"refreshToken": tokens.refresh_token},
+            time_limit=self.config.refresh_deadline,  # an answer cut off leaves it unknown
         )
         return Call(request=request, parse=self._tokens("refresh", tokens.refresh_token))
 
@@ -383,7 +386,7 @@ class _ClientBase:
             "headers": self.calls.headers(request, self._clock()),
             "json_body": request.json_body,
             "limit": self.config.max_response_bytes,
-            "time_limit": self.config.timeout,
+            "time_limit": request.time_limit or self.config.timeout,
         }
 
     def _failed(

@@ -192,6 +192,12 @@ class RedtrustConfig:
     verify_tls: bool = True
     #: Timeout of each call to Redtrust (connect, read, write and pool).
     timeout: float = 10.0
+    #: Deadline of the token refresh call (read and write; connecting stays within
+    #: ``timeout``). ``None``: three times ``timeout``. A refresh that outlives it has an
+    #: unknown outcome, so its refresh token is never presented again; a longer deadline
+    #: lets a slow Redtrust finish the rotation. Requests whose access token is still valid
+    #: do not wait for it longer than ``timeout`` (see :attr:`refresh_deadline`).
+    refresh_timeout: float | None = None
     #: Retries of a call that never reached the server (connection refused), with jitter.
     connect_retries: int = 2
     #: Largest response body accepted from Redtrust.
@@ -286,6 +292,8 @@ class RedtrustConfig:
             "absolute_timeout": (60, 90 * 86400),
             "jwt_leeway": (0, 60),
         }
+        if self.refresh_timeout is not None:
+            bounds["refresh_timeout"] = (self.timeout, 900)
         for name, (low, high) in bounds.items():
             value = getattr(self, name)
             if (
@@ -293,7 +301,17 @@ class RedtrustConfig:
                 or not isinstance(value, int | float)
                 or not (low <= value <= high)
             ):
-                raise ConfigurationError(name, f"must be a number from {low:g} to {high:g}")
+                at_least = " (at least timeout)" if name == "refresh_timeout" else ""
+                raise ConfigurationError(
+                    name, f"must be a number from {low:g} to {high:g}{at_least}"
+                )
+
+    @property
+    def refresh_deadline(self) -> float:
+        """Seconds a refresh call may take: ``refresh_timeout``, else three times ``timeout``."""
+        if self.refresh_timeout is not None:
+            return float(self.refresh_timeout)
+        return 3.0 * self.timeout
 
     @property
     def redirect_url(self) -> str | None:
@@ -310,9 +328,10 @@ class RedtrustConfig:
 
         Reads ``REDTRUST_SERVER_URL``, ``REDTRUST_PARTNER``, ``REDTRUST_SHARED_SECRET``,
         ``REDTRUST_DOMAIN``, ``REDTRUST_PROFILE``, ``REDTRUST_PUBLIC_URL``,
-        ``REDTRUST_CA_BUNDLE``, ``REDTRUST_TIMEOUT``, ``REDTRUST_ENCRYPTION_KEYS`` (comma
-        separated), ``REDTRUST_JWKS_FILE``, and ``REDTRUST_ENDPOINT_<NAME>`` (``"PUT /path"``)
-        to override one endpoint of the profile.
+        ``REDTRUST_CA_BUNDLE``, ``REDTRUST_TIMEOUT``, ``REDTRUST_REFRESH_TIMEOUT``,
+        ``REDTRUST_REFRESH_LEEWAY``, ``REDTRUST_ENCRYPTION_KEYS`` (comma separated),
+        ``REDTRUST_JWKS_FILE``, and ``REDTRUST_ENDPOINT_<NAME>`` (``"PUT /path"``) to override
+        one endpoint of the profile.
 
         Raises:
             ConfigurationError: naming the environment variable at fault.
@@ -345,11 +364,17 @@ class RedtrustConfig:
                 except ConfigurationError as error:
                     raise ConfigurationError(var, error.problem) from None
         values["profile"] = replace(profile, **endpoint_overrides)  # type: ignore[arg-type]
-        if env.get("REDTRUST_TIMEOUT"):
-            try:
-                values["timeout"] = float(env["REDTRUST_TIMEOUT"])
-            except ValueError:
-                raise ConfigurationError("REDTRUST_TIMEOUT", "must be a number") from None
+        numbers = {
+            "timeout": "REDTRUST_TIMEOUT",
+            "refresh_timeout": "REDTRUST_REFRESH_TIMEOUT",
+            "refresh_leeway": "REDTRUST_REFRESH_LEEWAY",
+        }
+        for name, var in numbers.items():
+            if env.get(var):
+                try:
+                    values[name] = float(env[var])
+                except ValueError:
+                    raise ConfigurationError(var, "must be a number") from None
         if env.get("REDTRUST_ENCRYPTION_KEYS"):
             values["encryption_keys"] = tuple(
                 k.strip() for k in env["REDTRUST_ENCRYPTION_KEYS"].split(",") if k.strip()
@@ -362,7 +387,7 @@ class RedtrustConfig:
         values.update(overrides)
         variables = {
             **text_fields,
-            "timeout": "REDTRUST_TIMEOUT",
+            **numbers,
             "encryption_keys": "REDTRUST_ENCRYPTION_KEYS",
             "jwks": "REDTRUST_JWKS_FILE",
         }

@@ -234,6 +234,9 @@ class RefreshNeeded:
 
     handle: str = field(repr=False)
     key: str
+    #: The session as read, served instead when a refresh outlasts ``timeout`` while its
+    #: access token is still valid (see :meth:`SessionFlows.serve_meanwhile`).
+    current: ActiveSession | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -330,9 +333,10 @@ class SessionFlows:
         self._spent: dict[str, tuple[float, bool]] = {}
         self._keys: dict[str, str] = {}
         self._opened: dict[tuple[str, bytes], tuple[SessionRecord, ActiveSession]] = {}
-        # Each call attempt is cut off at `timeout` (see _http), so the lease outlives the
-        # slowest refresh with its retries; a killed holder blocks no one longer than this.
-        self.lock_lease = config.timeout * (config.connect_retries + 1) + 10.0
+        # The refresh call is cut off at `refresh_deadline`, each attempt that could not
+        # connect at `timeout` (see _http), so the lease outlives the slowest refresh with
+        # its retries; a killed holder blocks no one longer than this.
+        self.lock_lease = config.refresh_deadline + config.timeout * config.connect_retries + 10.0
         self._max_polls = int(self.lock_lease / self._MAX_POLL_DELAY) + 10
 
     #: Namespaces whose records belong to one browser (its session, its pending logins);
@@ -546,11 +550,21 @@ class SessionFlows:
         if not self._alive(record, now):
             return None
         if record.tokens.expires_in(now) <= self.config.refresh_leeway:
-            return RefreshNeeded(handle=handle, key=key)
+            return RefreshNeeded(handle=handle, key=key, current=active)
         if now - record.seen_at > self.config.idle_timeout / 10:
             # Sliding idle timeout, written rarely: most requests make no write at all.
             return Touch(active=active, key=key, blob=blob or b"", record=record)
         return active
+
+    def serve_meanwhile(self, need: RefreshNeeded) -> ActiveSession | None:
+        """What a request may serve while a refresh for it takes longer than ``timeout``:
+        the session as it was read, if its access token is still valid now; else None
+        (the request must wait for the refresh). Never when the refresh call has no longer
+        deadline than ``timeout``: then waiting costs nothing more."""
+        current = need.current
+        if current is None or self.config.refresh_deadline <= self.config.timeout:
+            return None
+        return None if current.tokens.is_expired(self.clock()) else current
 
     def touch(self, touch: Touch) -> Flow[ActiveSession]:
         """Extend the idle timeout (compare-and-set; a failure changes nothing for the user)."""
@@ -921,10 +935,16 @@ class SessionManager:
             return self._run(self.flows.touch(loaded))
         if not isinstance(loaded, RefreshNeeded):
             return loaded
+        # A thread refreshing this session (the call may take `refresh_timeout`): wait for
+        # it at most `timeout` while our token is still valid, then serve that token.
+        meanwhile = self.flows.serve_meanwhile(loaded) is not None
+        wait = self.config.timeout if meanwhile else self.flows.lock_lease + 5
         try:
-            with self._locks.hold(loaded.key, timeout=self.flows.lock_lease + 5):
+            with self._locks.hold(loaded.key, timeout=wait):
                 return self._run(self.flows.refresh(loaded))
         except TimeoutError:
+            if (current := self.flows.serve_meanwhile(loaded)) is not None:
+                return current
             raise RefreshFailedError("the session is being refreshed; try again") from None
 
     def logout(self, handle: str | None) -> bool:
@@ -974,6 +994,9 @@ class AsyncSessionManager:
         self.flows = SessionFlows(config, _keyring(config, keyring), clock)
         self._locks = AsyncKeyedLocks()
         self._inflight: dict[tuple[str, int], asyncio.Task[ActiveSession | None]] = {}
+        # session key -> the first refresh task in flight for it, over whichever store
+        self._refreshing: dict[str, asyncio.Task[ActiveSession | None]] = {}
+        self._lasting_store = True  # False for per-request stores (`using`)
         self._sleep = sleep
 
     def using(self, store: AsyncStore) -> AsyncSessionManager:
@@ -981,6 +1004,7 @@ class AsyncSessionManager:
         tasks: for faces whose browser records live in a per-request store."""
         bound = copy.copy(self)
         bound.store = store
+        bound._lasting_store = False
         return bound
 
     async def _perform(self, effect: Effect) -> Any:
@@ -1076,13 +1100,38 @@ class AsyncSessionManager:
         # with tokens rotated upstream but not saved and the store lock left to expire.
         # Requests over another store (a per-request one, see `using`) queue on the lock
         # instead and then find the result in the grace memo, saving it into their own.
+        # The call may take `refresh_timeout`: a request whose token is still valid waits at
+        # most `timeout` and is served that token meanwhile, unless it must save the result
+        # into a per-request store (the request whose own task makes the call).
+        meanwhile = self.flows.serve_meanwhile(loaded) is not None
+        if meanwhile and not self._lasting_store:
+            running = self._refreshing.get(loaded.key)  # another request's, saving its own
+            served = None if running is None else await self._serve_meanwhile(running, loaded)
+            if served is not None:
+                return served
+        task = self._refresh_task(loop, loaded)
+        lasting = meanwhile and self._lasting_store
+        served = await self._serve_meanwhile(task, loaded) if lasting else None
+        return served if served is not None else await asyncio.shield(task)
+
+    def _refresh_task(
+        self, loop: asyncio.AbstractEventLoop, loaded: RefreshNeeded
+    ) -> asyncio.Task[ActiveSession | None]:
         inflight = (loaded.key, id(self.store))
         task = self._inflight.get(inflight)
         if task is None:
             task = loop.create_task(self._refresh_locked(loaded))
             self._inflight[inflight] = task
+            self._refreshing.setdefault(loaded.key, task)
             task.add_done_callback(functools.partial(self._forget, inflight))
-        return await asyncio.shield(task)
+        return task
+
+    async def _serve_meanwhile(
+        self, task: asyncio.Task[ActiveSession | None], loaded: RefreshNeeded
+    ) -> ActiveSession | None:
+        """Wait for ``task`` at most ``timeout``; the still-valid session if it still runs."""
+        await asyncio.wait({task}, timeout=self.config.timeout)
+        return None if task.done() else self.flows.serve_meanwhile(loaded)
 
     async def _refresh_locked(self, loaded: RefreshNeeded) -> ActiveSession | None:
         async with self._locks.hold(loaded.key):
@@ -1090,6 +1139,8 @@ class AsyncSessionManager:
 
     def _forget(self, key: tuple[str, int], task: asyncio.Task[ActiveSession | None]) -> None:
         self._inflight.pop(key, None)
+        if self._refreshing.get(key[0]) is task:
+            del self._refreshing[key[0]]
         if not task.cancelled():
             task.exception()  # retrieved here, so an unawaited failure is not reported twice
 

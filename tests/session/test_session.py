@@ -264,7 +264,7 @@ async def test_a_refresh_slower_than_the_timeout_is_never_presented_again(
     kind: str, expired: bool
 ) -> None:
     """The request reached Redtrust, the answer came too late: it may have rotated."""
-    world = make_world(kind, timeout=0.2, connect_retries=0)
+    world = make_world(kind, timeout=0.2, refresh_timeout=0.2, connect_retries=0)
     handle = await world.sign_in()
     world.clock.advance(400 if expired else 270)
     world.sandbox.latency = 0.5
@@ -473,7 +473,8 @@ async def test_refresh_ok_but_store_write_failed(world: World) -> None:
 
 
 async def test_a_dead_lock_holder_delays_only_until_its_lease_expires(kind: str) -> None:
-    world = make_world(kind, fake_sleep=True)  # waiting lets time pass instantly
+    # Waiting lets time pass instantly; a 40 s lease (10 s refresh deadline, two retries).
+    world = make_world(kind, fake_sleep=True, refresh_timeout=10)
     handle = await world.sign_in()
     world.clock.advance(310)  # expired: the request must wait for the lock
     flows = world.driver.flows

@@ -234,7 +234,7 @@ async def test_no_token_reaches_the_logs(site: Site, caplog: pytest.LogCaptureFi
 async def test_a_refresh_answer_too_late_sends_the_user_to_sign_in_once() -> None:
     from .conftest import APPS, make_site
 
-    site, _ = make_site(APPS["starlette"], timeout=0.2, connect_retries=0)
+    site, _ = make_site(APPS["starlette"], timeout=0.2, refresh_timeout=0.2, connect_retries=0)
     async with site.browser:
         await site.sign_in()
         site.clock.advance(400)  # expired: the refresh is needed now

@@ -7,8 +7,9 @@ transports or over sockets through its ASGI app (:func:`serve`, :func:`running`)
 every HMAC with :func:`redtrust_middleware.signing.verify`, signs ES256 access tokens (public
 keys at :meth:`Sandbox.jwks` and ``GET /_sandbox/jwks.json``), counts calls per endpoint and
 can inject faults (:meth:`Sandbox.fail_next`, :meth:`Sandbox.misbehave_next`,
-:meth:`Sandbox.drop_next`, :attr:`Sandbox.latency`). Its memory is bounded: every record table
-is capped and forgets expired and ended records on the sandbox's clock
+:meth:`Sandbox.drop_next`, :attr:`Sandbox.latency`, :meth:`Sandbox.change_faults`; over a
+socket ``POST /_sandbox/faults`` and ``redtrust sandbox-fault``). Its memory is bounded:
+every record table is capped and forgets expired and ended records on the sandbox's clock
 (``SandboxConfig.retention_seconds`` and ``max_*``; :meth:`Sandbox.record_counts`).
 :class:`DemoCA` plays the partner's CA that signs the sandbox's CSRs.
 
@@ -29,6 +30,7 @@ PUT      ``/raapi/v1/csr/finalize``            csr_finalize    ``idCertificate``
 GET      ``/_sandbox/stats``                   (not counted)   ``data.calls``
 POST     ``/_sandbox/reset``                   (not counted)   zeroes the counters
 GET      ``/_sandbox/jwks.json``               (not counted)   bare JWK set
+GET/POST ``/_sandbox/faults``                  (not counted)   the fault plan; POST changes it
 =======  ====================================  ==============  ============================
 
 The ``errorCode`` values and HTTP statuses are listed in :mod:`._errors` and
@@ -41,6 +43,7 @@ from ._ca import DemoCA, pem
 from ._config import ExpirationFormat, SandboxConfig
 from ._enroll import CertificateInfo, thumbprint_of
 from ._errors import (
+    CONTROL_FORBIDDEN,
     EXPIRED_BEARER,
     EXPIRED_LOGIN_ATTEMPT,
     EXPIRED_REFRESH_TOKEN,
@@ -69,6 +72,7 @@ from ._errors import (
     UNKNOWN_CERTIFICATE,
     UNKNOWN_REQUEST_CODE,
 )
+from ._faults import Fault, FaultChange
 from ._hostile import HOSTILE_KINDS, HostileKind
 from ._routes import format_expiration
 from ._sandbox import ENDPOINTS, Sandbox
@@ -76,6 +80,7 @@ from ._state import REFRESH_REUSE, SessionInfo
 from .server import running, serve
 
 __all__ = [
+    "CONTROL_FORBIDDEN",
     "ENDPOINTS",
     "EXPIRED_BEARER",
     "EXPIRED_LOGIN_ATTEMPT",
@@ -109,6 +114,8 @@ __all__ = [
     "CertificateInfo",
     "DemoCA",
     "ExpirationFormat",
+    "Fault",
+    "FaultChange",
     "HostileKind",
     "Sandbox",
     "SandboxConfig",

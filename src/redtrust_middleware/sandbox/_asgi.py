@@ -1,21 +1,29 @@
 """Serving :meth:`Sandbox.handle` as an ASGI 3 application (over real sockets via uvicorn).
 
-The app reads the body under the size cap, builds an ``httpx2.Request``, waits the configured
-latency, runs the one synchronous handler and sends its answer. It logs one line per request
-(method, path without the query string, status) on ``redtrust_middleware.sandbox``: query
-strings carry signatures and tokens, so they are never logged.
+The app reads the body under the size cap, builds an ``httpx2.Request`` (carrying the peer's
+address for the control routes), runs the one synchronous handler, holds the answer for the
+configured latency and sends it with a ``Date`` header from the sandbox's own clock (the
+server's must be off: :func:`serve` and :func:`running` turn uvicorn's off). It logs one
+line per request (method, path without the query string, status) on
+``redtrust_middleware.sandbox``: query strings carry signatures and tokens, so they are
+never logged.
 
-A response marked by ``drop_next`` is not delivered: the app sends the status line and headers,
-then returns without a body, and the server closes the connection (uvicorn logs "ASGI callable
-returned without completing response."). The client sees a broken connection *after* the
-sandbox changed its state, just like a response lost on the way back.
+A response marked by ``drop_next`` is not delivered: the call was handled (state changed),
+then the connection is closed without a byte of the answer, just like an answer lost on the
+way back. ASGI has no message for that (an app that raises or returns before
+``http.response.start`` gets a 500 from uvicorn, which is an answer), so the app closes the
+connection's transport, which uvicorn's ``send`` carries (``send.__self__.transport``), and
+waits for uvicorn to see the disconnect. Under a server without that attribute it falls back
+to sending the status line and headers and then closing before the body.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
+from email.utils import formatdate
 from typing import TYPE_CHECKING, Any
 
 import httpx2
@@ -26,7 +34,16 @@ from ._http import envelope
 if TYPE_CHECKING:
     from ._sandbox import Sandbox
 
-__all__ = ["DROP_EXTENSION", "ASGIApp", "Receive", "Scope", "Send", "printable"]
+__all__ = [
+    "DROP_EXTENSION",
+    "LATENCY_EXTENSION",
+    "PEER_EXTENSION",
+    "ASGIApp",
+    "Receive",
+    "Scope",
+    "Send",
+    "printable",
+]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -35,6 +52,12 @@ Send = Callable[[Message], Awaitable[None]]
 
 #: Response extension set on answers that the transports must not deliver (``drop_next``).
 DROP_EXTENSION = "redtrust_sandbox.drop"
+#: Response extension: seconds to hold the answer back (``Sandbox.latency``).
+LATENCY_EXTENSION = "redtrust_sandbox.latency"
+#: Request extension: the peer's IP address, set on requests that came over a network socket.
+PEER_EXTENSION = "redtrust_sandbox.peer"
+#: How long a dropping app waits for the server to notice the closed connection.
+_DISCONNECT_WAIT = 5.0
 
 logger = logging.getLogger("redtrust_middleware.sandbox")
 
@@ -83,10 +106,14 @@ def _build_request(scope: Scope, body: bytes) -> httpx2.Request:
     target = (scope.get("raw_path") or scope["path"].encode("utf-8")).decode("latin-1")
     query = scope.get("query_string", b"").decode("latin-1")
     url = f"{scope.get('scheme', 'http')}://{host}:{port}{target}" + (f"?{query}" if query else "")
-    return httpx2.Request(scope["method"], url, headers=scope["headers"], content=body)
+    request = httpx2.Request(scope["method"], url, headers=scope["headers"], content=body)
+    client = scope.get("client")
+    if client:  # a network peer (None for a Unix socket)
+        request.extensions[PEER_EXTENSION] = str(client[0])
+    return request
 
 
-async def _send(send: Send, response: httpx2.Response, *, drop: bool) -> None:
+async def _send(send: Send, response: httpx2.Response, *, head_only: bool = False) -> None:
     await send(
         {
             "type": "http.response.start",
@@ -94,10 +121,51 @@ async def _send(send: Send, response: httpx2.Response, *, drop: bool) -> None:
             "headers": list(response.headers.raw),
         }
     )
-    if not drop:
+    if not head_only:
         # The body as it goes on the wire: a still-unread stream (a gzip-bomb answer) raw.
         raw = response.content if response.is_stream_consumed else b"".join(response.iter_raw())
         await send({"type": "http.response.body", "body": raw})
+
+
+async def _close_unanswered(receive: Receive, send: Send) -> bool:
+    """Close the connection without a byte of the answer; False if the server has no way.
+
+    uvicorn's ``send`` is a bound method of its per-request cycle, which holds the asyncio
+    transport of the connection. After closing it, wait for ``http.disconnect``: uvicorn
+    then knows the client is gone and answers no 500 of its own.
+    """
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    close = getattr(transport, "close", None)
+    if not callable(close):
+        return False
+    close()
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(_DISCONNECT_WAIT):
+            while (await receive())["type"] != "http.disconnect":
+                pass
+    return True
+
+
+async def _deliver(
+    sandbox: Sandbox, receive: Receive, send: Send, response: httpx2.Response
+) -> str:
+    """Hold the answer for its latency, then send or drop it; a note for the log line.
+
+    The ``Date`` header is the sandbox's clock at sending (whole seconds, as HTTP dates
+    are), so a sandbox on an injected clock is consistent with its tokens' ``iat``.
+    """
+    latency = float(response.extensions.get(LATENCY_EXTENSION, 0.0))
+    if latency > 0:
+        await asyncio.sleep(latency)
+    if "date" not in response.headers:
+        response.headers["Date"] = formatdate(int(sandbox.clock()), usegmt=True)
+    if not response.extensions.get(DROP_EXTENSION):
+        await _send(send, response)
+        return ""
+    if await _close_unanswered(receive, send):
+        return " (dropped)"
+    await _send(send, response, head_only=True)
+    return " (dropped after the headers)"
 
 
 async def _serve(sandbox: Sandbox, scope: Scope, receive: Receive, send: Send) -> None:
@@ -120,18 +188,14 @@ async def _serve(sandbox: Sandbox, scope: Scope, receive: Receive, send: Send) -
         except (httpx2.InvalidURL, ValueError, UnicodeError):
             response = envelope(400, INVALID_REQUEST, "the request line is not a valid URL")
         else:
-            latency = sandbox.latency
-            if latency > 0:
-                await asyncio.sleep(latency)
             response = sandbox.handle(request)
-    drop = bool(response.extensions.get(DROP_EXTENSION))
-    await _send(send, response, drop=drop)
+    note = await _deliver(sandbox, receive, send, response)
     logger.info(
         "%s %s %d%s",
         printable(scope["method"], 16),
         printable(scope["path"]),
         response.status_code,
-        " (dropped)" if drop else "",
+        note,
     )
 
 

@@ -43,6 +43,7 @@ errorCode                    status  when
 ``METHOD_NOT_ALLOWED``       405     known path, wrong method (``Allow`` lists the right ones)
 ``PAYLOAD_TOO_LARGE``        413     body larger than ``max_body_bytes``
 ``SANDBOX_FAULT``            (set)   injected by :meth:`Sandbox.fail_next` (503 by default)
+``CONTROL_FORBIDDEN``        403     ``/_sandbox/faults`` from another host or from a browser
 ``INTERNAL_ERROR``           500     a sandbox bug (logged; never a traceback in the answer)
 ===========================  ======  ==========================================================
 """
@@ -52,6 +53,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 __all__ = [
+    "CONTROL_FORBIDDEN",
     "EXPIRED_BEARER",
     "EXPIRED_LOGIN_ATTEMPT",
     "EXPIRED_REFRESH_TOKEN",
@@ -110,6 +112,7 @@ NOT_FOUND = "NOT_FOUND"
 METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
 PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
 SANDBOX_FAULT = "SANDBOX_FAULT"
+CONTROL_FORBIDDEN = "CONTROL_FORBIDDEN"
 INTERNAL_ERROR = "INTERNAL_ERROR"
 # The signature codes (MISSING_SIGNATURE, INVALID_PARTNER, INVALID_TIMESTAMP, STALE_TIMESTAMP,
 # INVALID_SIGNATURE) are SignatureError.code values from redtrust_middleware.signing.verify.

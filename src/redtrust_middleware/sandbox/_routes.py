@@ -8,6 +8,7 @@ cap and error rendering around it. To add an endpoint, write a handler and add o
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -17,9 +18,11 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx2
 
+from ._asgi import PEER_EXTENSION
 from ._auth import Services, header_partner, live_bearer, signed_partner
 from ._config import ExpirationFormat, SandboxConfig
 from ._errors import (
+    CONTROL_FORBIDDEN,
     INVALID_CONSUMER,
     INVALID_CREDENTIALS,
     INVALID_DOMAIN,
@@ -29,6 +32,7 @@ from ._errors import (
     bad_request,
     unauthorized,
 )
+from ._faults import FaultChange, plan_json
 from ._http import (
     bearer_token,
     envelope,
@@ -44,7 +48,7 @@ from ._pages import LOGIN_FORM_PATH, login_page
 from ._ra import csr_create, csr_finalize
 from ._state import SessionInfo
 
-__all__ = ["CONSUMERS", "ROUTES", "Handler", "Route", "RouteKind", "Services"]
+__all__ = ["CONSUMERS", "ENDPOINTS", "ROUTES", "Handler", "Route", "RouteKind", "Services"]
 
 #: Accepted ``Consumer`` values on the login request.
 CONSUMERS = frozenset({"RA_API", "SIGN_SERVICE"})
@@ -263,6 +267,49 @@ def jwks(sv: Services, request: httpx2.Request) -> httpx2.Response:
     return raw_json(sv.signer.jwks())
 
 
+def _is_loopback(host: str) -> bool:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
+
+
+def _fault_control_caller(request: httpx2.Request) -> None:
+    """Fault control is for scripts and tests on this machine: a caller on another host, or
+    a browser (it sends ``Origin`` on every POST, also from a page on another site), is
+    refused. In-process and Unix-socket callers carry no peer address."""
+    peer = request.extensions.get(PEER_EXTENSION)
+    if isinstance(peer, str) and not _is_loopback(peer):
+        raise Reject(403, CONTROL_FORBIDDEN, "fault control answers loopback clients only")
+    if "origin" in request.headers:
+        raise Reject(403, CONTROL_FORBIDDEN, "fault control refuses browser requests (Origin)")
+
+
+def _fault_plan(sv: Services, message: str) -> httpx2.Response:
+    return envelope(200, OK, message, plan_json(*sv.state.fault_plan()))
+
+
+def faults(sv: Services, request: httpx2.Request) -> httpx2.Response:
+    """``GET /_sandbox/faults``: the latency and the planned faults."""
+    _fault_control_caller(request)
+    return _fault_plan(sv, "sandbox faults")
+
+
+def change_faults(sv: Services, request: httpx2.Request) -> httpx2.Response:
+    """``POST /_sandbox/faults``: change the latency and the planned faults (JSON body, see
+    :meth:`FaultChange.from_json`); the answer is the plan as it now stands."""
+    _fault_control_caller(request)
+    try:
+        change = FaultChange.from_json(json_object(request), ENDPOINTS)
+    except ValueError as error:
+        raise bad_request(str(error)) from None
+    sv.state.change_faults(change)
+    return _fault_plan(sv, "sandbox faults changed")
+
+
 #: Path -> route. Both profiles are served at once.
 ROUTES: dict[str, Route] = {
     "/authclient/auth/loginrequest": Route("loginrequest", "browser", {"GET": loginrequest}),
@@ -279,4 +326,9 @@ ROUTES: dict[str, Route] = {
     "/_sandbox/stats": Route("stats", "control", {"GET": stats}),
     "/_sandbox/reset": Route("reset", "control", {"POST": reset}),
     "/_sandbox/jwks.json": Route("jwks", "control", {"GET": jwks}),
+    "/_sandbox/faults": Route("faults", "control", {"GET": faults, "POST": change_faults}),
 }
+
+#: Endpoint names used by the counters and the faults (both refresh shapes are ``refresh``,
+#: both exchange shapes ``exchange``); control routes have none.
+ENDPOINTS = frozenset(route.name for route in ROUTES.values() if route.kind != "control")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections import Counter
 from html.parser import HTMLParser
@@ -13,7 +12,7 @@ from typing import Any
 import httpx2
 
 from .._clock import Clock, system_clock
-from ._asgi import DROP_EXTENSION, ASGIApp, printable
+from ._asgi import DROP_EXTENSION, LATENCY_EXTENSION, ASGIApp, printable
 from ._config import SandboxConfig
 from ._enroll import CertificateInfo, EnrollmentState
 from ._errors import (
@@ -24,21 +23,18 @@ from ._errors import (
     SANDBOX_FAULT,
     Reject,
 )
-from ._hostile import HOSTILE_KINDS, HostileKind, hostile_response
+from ._faults import Fault, FaultChange, FaultKind, check_latency
+from ._hostile import HostileKind, hostile_response
 from ._http import envelope, html_response
 from ._jwt import AccessTokenSigner
 from ._pages import error_page
-from ._routes import ROUTES, Route, Services
+from ._routes import ENDPOINTS, ROUTES, Handler, Route, Services
 from ._state import FaultPlan, SandboxState, SessionInfo
 
 __all__ = ["ENDPOINTS", "Sandbox"]
 
 logger = logging.getLogger("redtrust_middleware.sandbox")
 
-#: Endpoint names used by :attr:`Sandbox.calls`, :meth:`Sandbox.fail_next` and
-#: :meth:`Sandbox.drop_next` (both refresh shapes are ``refresh``, both exchange shapes
-#: ``exchange``).
-ENDPOINTS = frozenset(route.name for route in ROUTES.values() if route.kind != "control")
 _NO_FAULT = FaultPlan()
 
 
@@ -98,6 +94,20 @@ class Sandbox:
             reject = Reject(405, METHOD_NOT_ALLOWED, "method not allowed here", headers=allow)
             return self._refusal(route, reject)
         plan = _NO_FAULT if route.kind == "control" else self._state.count_call(route.name)
+        response = self._answer(route, handler, request, plan)
+        if plan.latency:
+            response.extensions[LATENCY_EXTENSION] = plan.latency
+        if plan.drop:
+            response.extensions[DROP_EXTENSION] = True
+        return response
+
+    def _answer(
+        self,
+        route: Route,
+        handler: Handler,
+        request: httpx2.Request,
+        plan: FaultPlan,
+    ) -> httpx2.Response:
         if plan.fail_status is not None:
             fault = Reject(plan.fail_status, SANDBOX_FAULT, "fault injected by the sandbox")
             return self._refusal(route, fault)
@@ -106,12 +116,9 @@ class Sandbox:
         try:
             if len(request.content) > self.config.max_body_bytes:
                 raise Reject(413, PAYLOAD_TOO_LARGE, "the request body is too large")
-            response = handler(self._services, request)
+            return handler(self._services, request)
         except Reject as reject:
-            response = self._refusal(route, reject)
-        if plan.drop:
-            response.extensions[DROP_EXTENSION] = True
-        return response
+            return self._refusal(route, reject)
 
     @staticmethod
     def _refusal(route: Route, reject: Reject) -> httpx2.Response:
@@ -123,24 +130,26 @@ class Sandbox:
     # -- serving -------------------------------------------------------------------------
 
     def transport(self) -> httpx2.MockTransport:
-        """A transport for a sync ``httpx2.Client`` (sleeps :attr:`latency` first)."""
+        """A transport for a sync ``httpx2.Client`` (handles the call, then sleeps
+        :attr:`latency` before the answer)."""
         return httpx2.MockTransport(self._sync_handler)
 
     def async_transport(self) -> httpx2.MockTransport:
-        """A transport for an ``httpx2.AsyncClient`` (awaits :attr:`latency` first)."""
+        """A transport for an ``httpx2.AsyncClient`` (handles the call, then awaits
+        :attr:`latency` before the answer)."""
         return httpx2.MockTransport(self._async_handler)
 
     def _sync_handler(self, request: httpx2.Request) -> httpx2.Response:
-        latency = self.latency
-        if latency > 0:
+        response = self.handle(request)
+        if latency := response.extensions.get(LATENCY_EXTENSION, 0.0):
             time.sleep(latency)
-        return self._deliver(request, self.handle(request))
+        return self._deliver(request, response)
 
     async def _async_handler(self, request: httpx2.Request) -> httpx2.Response:
-        latency = self.latency
-        if latency > 0:
+        response = self.handle(request)
+        if latency := response.extensions.get(LATENCY_EXTENSION, 0.0):
             await asyncio.sleep(latency)
-        return self._deliver(request, self.handle(request))
+        return self._deliver(request, response)
 
     @staticmethod
     def _deliver(request: httpx2.Request, response: httpx2.Response) -> httpx2.Response:
@@ -152,18 +161,18 @@ class Sandbox:
 
     @property
     def latency(self) -> float:
-        """Seconds every call waits before it is handled (0 = none). Thread-safe."""
+        """Seconds every answer is held back (0 = none). Thread-safe.
+
+        The call is handled first (state changes happen at once), then the answer waits:
+        so a client that gives up before the answer comes has still had its call served,
+        like a slow network on the way back. Control routes (``/_sandbox/*``) never wait.
+        """
         with self._state.lock:
             return self._state.latency
 
     @latency.setter
     def latency(self, seconds: float) -> None:
-        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
-            raise TypeError("latency must be a number of seconds")
-        if not math.isfinite(seconds) or seconds < 0:
-            raise ValueError("latency must be a finite number of seconds >= 0")
-        with self._state.lock:
-            self._state.latency = float(seconds)
+        self._state.change_faults(FaultChange(latency=check_latency(seconds)))
 
     def fail_next(self, count: int = 1, status: int = 503, *, endpoint: str | None = None) -> None:
         """Answer the next ``count`` calls (to ``endpoint`` only, if given) with ``status``.
@@ -171,18 +180,17 @@ class Sandbox:
         The answer is an ERROR envelope (an HTML page on the browser routes) with ``errorCode``
         ``SANDBOX_FAULT``; the call is counted but changes no state. Faults queue up in order.
         """
-        if isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599:
-            raise ValueError("status must be an HTTP error status (400-599)")
-        self._state.add_fault("fail", _count(count), _endpoint(endpoint), status=status)
+        self._plan("fail", count=count, endpoint=endpoint, status=status)
 
     def drop_next(self, count: int = 1, *, endpoint: str | None = None) -> None:
         """Lose the responses of the next ``count`` calls (to ``endpoint`` only, if given).
 
         The call is handled normally (state changes happen), then the answer is lost: the
-        mock transports raise ``httpx2.ReadError``; over sockets the connection closes after
-        the status line, before the body (the client sees a protocol/read error).
+        mock transports raise ``httpx2.ReadError``; over a socket served by :func:`serve` or
+        :func:`running` the connection is closed without a byte of the answer (the client
+        sees ``RemoteProtocolError: Server disconnected without sending a response``).
         """
-        self._state.add_fault("drop", _count(count), _endpoint(endpoint))
+        self._plan("drop", count=count, endpoint=endpoint)
 
     def misbehave_next(
         self, kind: HostileKind, count: int = 1, *, endpoint: str | None = None
@@ -197,14 +205,41 @@ class Sandbox:
         ``bad-expiration`` (``expiration`` "tomorrow"), ``huge`` (an 8 MiB JSON body),
         ``gzip-bomb`` (64 MiB of JSON in ~64 KiB of gzip) and ``redirect`` (302 elsewhere).
         """
-        if kind not in HOSTILE_KINDS:
-            raise ValueError(f"kind must be one of {', '.join(sorted(HOSTILE_KINDS))}")
-        self._state.add_fault("hostile", _count(count), _endpoint(endpoint), variant=kind)
+        self._plan("hostile", count=count, endpoint=endpoint, variant=kind)
+
+    def _plan(
+        self,
+        kind: FaultKind,
+        *,
+        count: object,
+        endpoint: object,
+        status: object = 503,
+        variant: object = "",
+    ) -> None:
+        fault = Fault.checked(
+            kind,
+            endpoints=ENDPOINTS,
+            count=count,
+            endpoint=endpoint,
+            status=status,
+            variant=variant,
+        )
+        self._state.change_faults(FaultChange(faults=(fault,)))
+
+    def change_faults(self, change: FaultChange) -> None:
+        """Apply a whole change at once (what ``POST /_sandbox/faults`` and the command line
+        do): forget the planned faults if ``change.clear``, set the latency unless ``None``,
+        then plan ``change.faults`` after those already planned."""
+        self._state.change_faults(change)
+
+    def planned_faults(self) -> tuple[Fault, ...]:
+        """The faults still planned, in the order they are taken, each with its count left."""
+        return self._state.fault_plan()[1]
 
     def clear_faults(self) -> None:
         """Forget every planned fault (:meth:`fail_next`, :meth:`misbehave_next`,
-        :meth:`drop_next`)."""
-        self._state.clear_faults()
+        :meth:`drop_next`); the latency stays."""
+        self._state.change_faults(FaultChange(clear=True))
 
     # -- counters and introspection ------------------------------------------------------
 
@@ -294,18 +329,6 @@ class Sandbox:
         (see :class:`SandboxConfig`).
         """
         return self._state.record_counts() | self._enrollment.record_counts()
-
-
-def _count(count: int) -> int:
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise ValueError("count must be an int >= 1")
-    return count
-
-
-def _endpoint(endpoint: str | None) -> str | None:
-    if endpoint is not None and endpoint not in ENDPOINTS:
-        raise ValueError(f"endpoint must be one of {', '.join(sorted(ENDPOINTS))}")
-    return endpoint
 
 
 class _LoginForm(HTMLParser):

@@ -21,8 +21,8 @@ import hmac
 import secrets
 import threading
 from collections import Counter, OrderedDict
-from dataclasses import dataclass, field
-from typing import Literal, NamedTuple
+from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 from .._clock import Clock
 from ._config import SandboxConfig
@@ -38,6 +38,7 @@ from ._errors import (
     Reject,
     unauthorized,
 )
+from ._faults import Fault, FaultChange, FaultKind
 
 __all__ = ["FaultPlan", "LoginAttempt", "SandboxState", "SessionInfo"]
 
@@ -110,25 +111,20 @@ class SessionInfo:
     refreshes: int
 
 
-FaultKind = Literal["fail", "hostile", "drop"]
-
-
 class FaultPlan(NamedTuple):
     """What to do to one call: answer ``fail_status`` or a ``hostile`` answer instead of
-    handling it, or handle it and ``drop`` the response."""
+    handling it, or handle it and ``drop`` the response; hold the answer ``latency`` s."""
 
     fail_status: int | None = None
     hostile: str | None = None
     drop: bool = False
+    latency: float = 0.0
 
 
 @dataclass(slots=True)
-class _Fault:
-    kind: FaultKind
+class _Planned:
+    fault: Fault
     remaining: int
-    endpoint: str | None
-    status: int = 0
-    variant: str = ""
 
 
 def _new_secret() -> str:
@@ -144,7 +140,7 @@ class SandboxState:
         self.lock = threading.Lock()
         self.calls: Counter[str] = Counter()
         self.latency = 0.0
-        self._faults: list[_Fault] = []
+        self._faults: list[_Planned] = []
         # Every OrderedDict below is oldest first, which is also the order of forgetting.
         self._attempts: OrderedDict[str, LoginAttempt] = OrderedDict()
         # signed link -> its unused attempts (id -> expires_at), for max_attempts_per_link
@@ -221,38 +217,37 @@ class SandboxState:
         """
         with self.lock:
             self.calls[endpoint] += 1
+            latency = self.latency
             if (fault := self._take_fault("fail", endpoint)) is not None:
-                return FaultPlan(fail_status=fault.status)
+                return FaultPlan(fail_status=fault.status, latency=latency)
             if (fault := self._take_fault("hostile", endpoint)) is not None:
-                return FaultPlan(hostile=fault.variant)
-            return FaultPlan(drop=self._take_fault("drop", endpoint) is not None)
+                return FaultPlan(hostile=fault.variant, latency=latency)
+            drop = self._take_fault("drop", endpoint) is not None
+            return FaultPlan(drop=drop, latency=latency)
 
-    def _take_fault(self, kind: FaultKind, endpoint: str) -> _Fault | None:
-        for fault in self._faults:
+    def _take_fault(self, kind: FaultKind, endpoint: str) -> Fault | None:
+        for planned in self._faults:
+            fault = planned.fault
             if fault.kind == kind and fault.endpoint in (None, endpoint):
-                fault.remaining -= 1
-                if fault.remaining == 0:
-                    self._faults.remove(fault)
+                planned.remaining -= 1
+                if planned.remaining == 0:
+                    self._faults.remove(planned)
                 return fault
         return None
 
-    def add_fault(
-        self,
-        kind: FaultKind,
-        count: int,
-        endpoint: str | None,
-        *,
-        status: int = 0,
-        variant: str = "",
-    ) -> None:
-        """Plan ``count`` faults of ``kind`` (after the ones already planned)."""
+    def change_faults(self, change: FaultChange) -> None:
+        """Apply ``change`` at once: clear, set the latency, plan (after the ones planned)."""
         with self.lock:
-            self._faults.append(_Fault(kind, count, endpoint, status, variant))
+            if change.clear:
+                self._faults.clear()
+            if change.latency is not None:
+                self.latency = change.latency
+            self._faults.extend(_Planned(fault, fault.count) for fault in change.faults)
 
-    def clear_faults(self) -> None:
-        """Forget every planned fault."""
+    def fault_plan(self) -> tuple[float, tuple[Fault, ...]]:
+        """The latency and the faults still planned, in order, each with the count left."""
         with self.lock:
-            self._faults.clear()
+            return self.latency, tuple(replace(p.fault, count=p.remaining) for p in self._faults)
 
     def reset_counters(self) -> None:
         """Zero every counter."""

@@ -2,7 +2,9 @@
 
 uvicorn is an optional dependency (``pip install 'redtrust-middleware[sandbox]'``), imported
 only when one of these functions runs. Its access log is off (URLs carry signatures and
-tokens); the sandbox logs its own line per request, without the query string.
+tokens); the sandbox logs its own line per request, without the query string. The HTTP
+protocol is uvicorn's h11 one whatever else is installed, so that ``drop_next`` closes a
+connection the same way everywhere (see :mod:`._asgi`).
 """
 
 from __future__ import annotations
@@ -31,11 +33,13 @@ def _uvicorn_server(sandbox: Sandbox, host: str, port: int) -> Any:
         host=host,
         port=port,
         interface="asgi3",
+        http="h11",
         lifespan="on",
         access_log=False,
         log_config=None,  # leave the application's logging alone
         proxy_headers=False,
         server_header=False,
+        date_header=False,  # the sandbox dates its answers with its own clock
         timeout_graceful_shutdown=2,
     )
     return uvicorn.Server(config)
