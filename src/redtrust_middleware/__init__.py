@@ -36,7 +36,7 @@ from .exceptions import (
     UpstreamError,
     UpstreamTimeout,
 )
-from .flow import validate_next
+from .login import validate_next
 from .session import (
     ActiveSession,
     AsyncSessionManager,

@@ -54,7 +54,7 @@ def _walkthrough(argv: Sequence[str]) -> int:
 
 
 def _login_url(argv: Sequence[str]) -> int:
-    from .flow import build_login_url, login_redirect_url, new_handle
+    from .login import build_login_url, login_redirect_url, new_handle
 
     parser = argparse.ArgumentParser(
         prog="redtrust login-url", description="Print a signed loginrequest URL."

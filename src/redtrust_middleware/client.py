@@ -58,7 +58,7 @@ from .exceptions import (
     ProtocolError,
     TransportError,
 )
-from .flow import is_temp_token
+from .login import is_temp_token
 from .signing import signed_stamp
 from .tokens import TokenSet, TokenVerifier
 

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from .exceptions import ConfigurationError
-from .flow import is_local_path
+from .login import is_local_path
 from .signing import PARTNER_PATTERN
 
 __all__ = [

@@ -46,7 +46,7 @@ from .exceptions import (
     TransportError,
     UpstreamError,
 )
-from .flow import (
+from .login import (
     Freshness,
     PendingLogin,
     build_login_url,

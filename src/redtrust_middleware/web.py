@@ -37,7 +37,7 @@ from .exceptions import (
     TransportError,
     UpstreamError,
 )
-from .flow import is_handle, nonce_cookie_value, parse_nonce_cookie, validate_next
+from .login import is_handle, nonce_cookie_value, parse_nonce_cookie, validate_next
 from .session import ActiveSession, AsyncSessionManager, LoginDone, LoginStart, SessionManager
 from .tokens import TokenSet
 

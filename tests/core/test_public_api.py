@@ -57,7 +57,7 @@ def test_version_is_a_string() -> None:
 def test_the_core_modules_are_found() -> None:
     names = {p.name for p in CORE_MODULES}
     expected = {"exceptions.py", "signing.py", "config.py", "tokens.py", "_http.py"}
-    assert expected | {"client.py", "flow.py", "_locks.py", "base.py", "memory.py"} <= names
+    assert expected | {"client.py", "login.py", "_locks.py", "base.py", "memory.py"} <= names
 
 
 def imported_modules(path: Path) -> set[str]:

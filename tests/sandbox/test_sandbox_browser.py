@@ -357,7 +357,7 @@ def test_markup_in_partner_or_username_is_never_reflected(client: httpx2.Client)
 
 
 def test_sign_in_plays_the_browser_in_process() -> None:
-    from redtrust_middleware.flow import build_login_url
+    from redtrust_middleware.login import build_login_url
     from redtrust_middleware.testing import TEST_USERS, make_config, make_sandbox
 
     sandbox = make_sandbox()

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from redtrust_middleware.config import RedtrustConfig
 from redtrust_middleware.exceptions import InvalidCallbackError, LoginExpiredError
-from redtrust_middleware.flow import (
+from redtrust_middleware.login import (
     CallbackParams,
     Freshness,
     PendingLogin,

@@ -1,4 +1,4 @@
-"""The login flow without I/O: the signed redirect, pending logins, ``next``, the callback.
+"""The login protocol without I/O: the signed redirect, pending logins, ``next``, the callback.
 
 Redtrust has no ``state`` parameter, so the library binds each callback to the browser that
 started the login itself: a random single-use nonce kept server-side (the pending login) and
