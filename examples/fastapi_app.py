@@ -9,14 +9,13 @@ Paths: ``/`` public, ``/me`` protected page, ``/api/me`` protected JSON, ``/cert
 
 from __future__ import annotations
 
-import html
-
 from fastapi import FastAPI, Response
 from fastapi.responses import HTMLResponse
 
-from examples._shared import FromEnvironment, describe, me_body, page, page_headers
+from examples._shared import FromEnvironment
 from examples.starlette_app import certificate_routes
 from redtrust_middleware import AsyncSessionManager, RedtrustConfig
+from redtrust_middleware.cli.pages import describe, home_body, me_body, page, page_headers
 from redtrust_middleware.sandbox import DemoCA
 from redtrust_starlette import RedtrustMiddleware
 from redtrust_starlette.fastapi import OptionalRedtrustSession, RedtrustSession
@@ -39,11 +38,7 @@ def create_app(
 
     @app.get("/", response_class=HTMLResponse)
     async def home(session: OptionalRedtrustSession) -> HTMLResponse:
-        text = (
-            f"<p>Hello {html.escape(session.subject or '?')}. <a href='/me'>Your session</a>.</p>"
-            if session
-            else "<p>This page is public. <a href='/me'>/me</a> needs a sign-in.</p>"
-        )
+        text = home_body(session)
         return HTMLResponse(
             page("Redtrust example", text, logout_path=logout, context=session),
             headers=page_headers(session),

@@ -9,31 +9,13 @@ Paths: ``/`` public, ``/me`` protected page, ``/api/me`` protected JSON, ``/cert
 
 from __future__ import annotations
 
-import html
-
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from examples._shared import (
-    MAX_FORM_BYTES,
-    CertificateBook,
-    FromEnvironment,
-    certificates_body,
-    describe,
-    dn_from_form,
-    error_body,
-    form_nonce,
-    form_thumbprint,
-    me_body,
-    page,
-    page_headers,
-    parse_form,
-    renewal_dn,
-    user_key,
-)
+from examples._shared import FromEnvironment
 from redtrust_middleware import (
     AsyncSessionManager,
     InvalidInputError,
@@ -41,12 +23,26 @@ from redtrust_middleware import (
     UpstreamError,
 )
 from redtrust_middleware.asgi import GATE_KEY, request_from_scope
+from redtrust_middleware.cli.pages import (
+    CERTIFICATES,
+    MAX_FORM_BYTES,
+    RENEW,
+    CertificateBook,
+    certificates_body,
+    describe,
+    error_body,
+    home_body,
+    me_body,
+    page,
+    page_headers,
+    parse_form,
+    renew_certificate,
+    request_certificate,
+    user_key,
+)
 from redtrust_middleware.sandbox import DemoCA
 from redtrust_starlette import RedtrustMiddleware, get_redtrust, requires_redtrust
 from redtrust_starlette.decorators import to_response
-
-CERTIFICATES = "/certificates"
-RENEW = "/certificates/renew"
 
 
 async def read_form(request: Request) -> dict[str, str]:
@@ -91,22 +87,16 @@ def certificate_routes(
     @requires_redtrust
     async def certificates(request: Request) -> Response:
         context = request.state.redtrust
-        user = user_key(context)
         if request.method == "GET":
             body = certificates_body(
-                book.certificates(user), action=CERTIFICATES, renew_action=RENEW
+                book.certificates(user_key(context)), action=CERTIFICATES, renew_action=RENEW
             )
             return HTMLResponse(
                 page("Certificates", body, logout_path=logout, context=context),
                 headers=page_headers(context),
             )
         try:
-            form = await read_form(request)
-            dn = dn_from_form(form)
-            with book.once(user, "request:" + form_nonce(form)) as fresh:
-                if fresh:
-                    enrolled = await context.client.enroll(dn, issue=ca.issue)
-                    book.add(user, enrolled.issued)
+            await request_certificate(book, context, await read_form(request), ca.issue)
         except InvalidInputError as error:
             return bad(request, error)
         except UpstreamError as error:
@@ -115,19 +105,9 @@ def certificate_routes(
 
     @requires_redtrust
     async def renew(request: Request) -> Response:
-        context = request.state.redtrust
-        user = user_key(context)
         try:
-            thumbprint = form_thumbprint(await read_form(request))
-            with book.once(user, "renew:" + thumbprint) as fresh:
-                if fresh:
-                    old = book.find(user, thumbprint)
-                    if old is None:
-                        raise InvalidInputError("thumbprint", "not one of your certificates")
-                    renewed = await context.client.renew(
-                        thumbprint, renewal_dn(old), issue=ca.issue
-                    )
-                    book.add(user, renewed.issued, replaces=thumbprint)
+            form = await read_form(request)
+            await renew_certificate(book, request.state.redtrust, form, ca.issue)
         except InvalidInputError as error:
             return bad(request, error)
         except UpstreamError as error:
@@ -154,11 +134,7 @@ def create_app(
 
     async def home(request: Request) -> HTMLResponse:
         context = get_redtrust(request)
-        text = (
-            f"<p>Hello {html.escape(context.subject or '?')}. <a href='/me'>Your session</a>.</p>"
-            if context
-            else "<p>This page is public. <a href='/me'>/me</a> needs a sign-in.</p>"
-        )
+        text = home_body(context)
         return HTMLResponse(
             page("Redtrust example", text, logout_path=logout, context=context),
             headers=page_headers(context),

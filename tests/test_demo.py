@@ -14,8 +14,8 @@ import httpx2
 import pytest
 
 from redtrust_middleware.cli import main
-from redtrust_middleware.demo import walkthrough
-from redtrust_middleware.webdemo import DemoError, started
+from redtrust_middleware.cli.walkthrough import walkthrough
+from redtrust_middleware.cli.webdemo import DemoError, started
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -3,14 +3,14 @@ Certificates page (request, list and renew certificates signed by the demo CA)."
 
 from __future__ import annotations
 
-import html
-
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.middleware.csrf import get_token
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from examples._shared import (
+from redtrust_django.decorators import redtrust_required
+from redtrust_middleware import InvalidInputError
+from redtrust_middleware.cli.pages import (
     CertificateBook,
     certificates_body,
     describe,
@@ -19,14 +19,13 @@ from examples._shared import (
     form_nonce,
     form_thumbprint,
     hidden_input,
+    home_body,
     me_body,
     page,
     page_headers,
     renewal_dn,
     user_key,
 )
-from redtrust_django.decorators import redtrust_required
-from redtrust_middleware import InvalidInputError
 from redtrust_middleware.sandbox import DemoCA
 
 #: The partner's CA (development only) and each user's certificates, once per process.
@@ -56,11 +55,7 @@ def _page(request: HttpRequest, title: str, body: str, status: int = 200) -> Htt
 
 def home(request: HttpRequest) -> HttpResponse:
     context = request.redtrust  # type: ignore[attr-defined]
-    text = (
-        f"<p>Hello {html.escape(context.subject or '?')}. <a href='/me'>Your session</a>.</p>"
-        if context
-        else "<p>This page is public. <a href='/me'>/me</a> needs a sign-in.</p>"
-    )
+    text = home_body(context)
     return _page(request, "Redtrust example", text)
 
 

@@ -1,6 +1,6 @@
 """``make demo`` in a real browser: open /me, sign in on the sandbox, see a refresh, sign out.
 
-The servers are the demo's own (:func:`redtrust_middleware.webdemo.started`) on free loopback
+The servers are the demo's own (:func:`redtrust_middleware.cli.webdemo.started`) on free loopback
 ports; the access tokens live a few seconds longer than the refresh leeway, so the refresh comes
 after a short wait instead of half a minute.
 """
@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from redtrust_middleware.cli.webdemo import started
 from redtrust_middleware.client import AsyncClient
 from redtrust_middleware.tokens import TokenSet
-from redtrust_middleware.webdemo import started
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser

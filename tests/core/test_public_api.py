@@ -12,13 +12,10 @@ import redtrust_middleware
 
 PACKAGE_DIR = Path(redtrust_middleware.__file__).parent
 FRAMEWORKS = ("django", "starlette", "fastapi")
-#: The framework-agnostic core (the sandbox, CLI and demo are not part of it).
-CORE_MODULES = sorted(
-    [
-        *(p for p in PACKAGE_DIR.glob("*.py") if p.name not in {"cli.py", "demo.py"}),
-        *(PACKAGE_DIR / "stores").glob("*.py"),
-    ]
-)
+#: The framework-agnostic core (the sandbox and the tooling in ``cli/`` are not part of it).
+CORE_MODULES = sorted([*PACKAGE_DIR.glob("*.py"), *(PACKAGE_DIR / "stores").glob("*.py")])
+#: The ``redtrust`` command, the walkthrough and the web demo, shipped with the package.
+TOOLING_MODULES = sorted((PACKAGE_DIR / "cli").glob("*.py"))
 
 
 def public_names() -> set[str]:
@@ -90,3 +87,36 @@ def test_core_modules_import_no_web_framework(path: Path) -> None:
 def test_only_http_module_imports_the_http_library() -> None:
     importers = {p.name for p in CORE_MODULES if "httpx2" in imported_modules(p)}
     assert importers == {"_http.py"}
+
+
+def absolute_imports(path: Path) -> set[str]:
+    """Every module ``path`` imports, relative imports resolved, ``from a import b`` as both
+    ``a`` and ``a.b`` (``b`` may be a submodule)."""
+    package = path.parent.relative_to(PACKAGE_DIR.parent).as_posix().split("/")
+    tree = ast.parse(path.read_text("utf-8"), filename=str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            found.add(module)
+            found.update(f"{module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def test_the_tooling_modules_are_found() -> None:
+    names = {p.name for p in TOOLING_MODULES}
+    assert {"__init__.py", "walkthrough.py", "webdemo.py", "demoapp.py", "pages.py"} <= names
+
+
+@pytest.mark.parametrize("path", TOOLING_MODULES, ids=lambda p: p.name)
+def test_tooling_runs_from_an_installed_package(path: Path) -> None:
+    """No web framework (the ``sandbox`` extra brings only uvicorn), nothing from a source
+    checkout's ``examples/`` and no private sandbox module."""
+    for module in absolute_imports(path):
+        parts = module.split(".")
+        assert parts[0] not in (*FRAMEWORKS, "examples"), f"{path.name} imports {module}"
+        if parts[:2] == ["redtrust_middleware", "sandbox"]:
+            assert not any(p.startswith("_") for p in parts[2:]), f"{path.name} imports {module}"

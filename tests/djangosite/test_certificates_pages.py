@@ -13,8 +13,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from django.http import HttpResponse
 from django.test import AsyncClient, Client
-from examples._shared import CertificateBook
 from examples.django_site import views
+
+from redtrust_middleware.cli.pages import CertificateBook
 
 from .conftest import PAGE, DjangoSite
 

@@ -19,6 +19,7 @@ from redtrust_middleware import (
     MemoryStore,
     RedtrustConfig,
 )
+from redtrust_middleware.cli.demoapp import create_app as create_demo_app
 from redtrust_middleware.sandbox import Sandbox
 from redtrust_middleware.testing import (
     TEST_APP_URL,
@@ -81,7 +82,12 @@ def make_site(
     return Site(sandbox=sandbox, clock=clock, config=config, manager=manager, browser=browser), app
 
 
-APPS = {"starlette": create_app, "fastapi": create_fastapi_app}
+#: The examples, and the app ``redtrust demo`` ships (the same pages on the bare ASGI middleware).
+APPS: dict[str, Callable[..., Any]] = {
+    "starlette": create_app,
+    "fastapi": create_fastapi_app,
+    "demo": create_demo_app,
+}
 
 
 @pytest.fixture(params=sorted(APPS))

@@ -11,7 +11,10 @@ can inject faults (:meth:`Sandbox.fail_next`, :meth:`Sandbox.misbehave_next`,
 socket ``POST /_sandbox/faults`` and ``redtrust sandbox-fault``). Its memory is bounded:
 every record table is capped and forgets expired and ended records on the sandbox's clock
 (``SandboxConfig.retention_seconds`` and ``max_*``; :meth:`Sandbox.record_counts`).
-:class:`DemoCA` plays the partner's CA that signs the sandbox's CSRs.
+:class:`DemoCA` plays the partner's CA that signs the sandbox's CSRs. The sandbox logs one line
+per request on the ``redtrust_middleware.sandbox`` logger, never a query string;
+:func:`printable` is how it makes what a client sent safe for such a line (``redtrust demo``
+prints its app's requests the same way).
 
 Endpoints:
 
@@ -39,6 +42,7 @@ The ``errorCode`` values and HTTP statuses are listed in :mod:`._errors` and
 
 from __future__ import annotations
 
+from ._asgi import printable
 from ._ca import DemoCA, pem
 from ._config import ExpirationFormat, SandboxConfig
 from ._enroll import CertificateInfo, thumbprint_of
@@ -122,6 +126,7 @@ __all__ = [
     "SessionInfo",
     "format_expiration",
     "pem",
+    "printable",
     "running",
     "serve",
     "thumbprint_of",

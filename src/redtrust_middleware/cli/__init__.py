@@ -1,4 +1,10 @@
-"""The ``redtrust`` command: sandbox, demo, walkthrough, login-url, doctor."""
+"""The ``redtrust`` command: sandbox, demo, walkthrough, login-url, doctor.
+
+The tooling around the library, kept out of its core: :mod:`.walkthrough` (the scripted
+flow), :mod:`.webdemo` (``redtrust demo``: the sandbox and :mod:`.demoapp` served together)
+and :mod:`.pages` (the demo app's HTML, which the examples share). Nothing here imports a web
+framework or a private sandbox module, so an installed package runs every command.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +13,9 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from ._clock import system_clock
-from .config import RedtrustConfig
-from .exceptions import RedtrustError
+from .._clock import system_clock
+from ..config import RedtrustConfig
+from ..exceptions import RedtrustError
 
 __all__ = ["main"]
 
@@ -18,8 +24,8 @@ _USAGE = """usage: redtrust COMMAND [options]
 commands:
   sandbox       run a local Redtrust (the sandbox) on 127.0.0.1:8083
   sandbox-fault show or change the latency and planned faults of a running sandbox
-  demo          the sandbox and the Starlette example app together on localhost: open the
-                page, sign in as demo/demo, watch the token refresh; Ctrl-C stops both
+  demo          the sandbox and a demo app together on localhost: open the page, sign in
+                as demo/demo, watch the token refresh; Ctrl-C stops both
   walkthrough   login, exchange, refresh, replay, logout and direct login, step by step,
                 against a sandbox started on a free local port
   login-url     print a signed login URL for the REDTRUST_* configuration (for manual tests:
@@ -30,13 +36,13 @@ Run 'redtrust COMMAND --help' for a command's options."""
 
 
 def _sandbox(argv: Sequence[str]) -> int:
-    from .sandbox.cli import main as sandbox_main
+    from ..sandbox.cli import main as sandbox_main
 
     return sandbox_main(argv)
 
 
 def _sandbox_fault(argv: Sequence[str]) -> int:
-    from .sandbox.cli import fault_main
+    from ..sandbox.cli import fault_main
 
     return fault_main(argv)
 
@@ -48,13 +54,13 @@ def _demo(argv: Sequence[str]) -> int:
 
 
 def _walkthrough(argv: Sequence[str]) -> int:
-    from .demo import main as demo_main
+    from .walkthrough import main as walkthrough_main
 
-    return demo_main(argv)
+    return walkthrough_main(argv)
 
 
 def _login_url(argv: Sequence[str]) -> int:
-    from .login import build_login_url, login_redirect_url, new_handle
+    from ..login import build_login_url, login_redirect_url, new_handle
 
     parser = argparse.ArgumentParser(
         prog="redtrust login-url", description="Print a signed loginrequest URL."
@@ -74,9 +80,9 @@ def _login_url(argv: Sequence[str]) -> int:
 
 
 def _doctor(argv: Sequence[str]) -> int:
-    from .client import Client
-    from .exceptions import APIError, UpstreamError
-    from .signing import SIGNATURE_CODES
+    from ..client import Client
+    from ..exceptions import APIError, UpstreamError
+    from ..signing import SIGNATURE_CODES
 
     parser = argparse.ArgumentParser(
         prog="redtrust doctor",
@@ -139,7 +145,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,4 +1,4 @@
-"""``redtrust demo``: the sandbox and the Starlette example app, served together on localhost.
+"""``redtrust demo``: the sandbox and the demo app (:mod:`.demoapp`), served together on localhost.
 
 Both run in one process, each on its own uvicorn server in a thread; the main thread waits
 for ``Ctrl-C`` (or SIGTERM) and stops both. What the demo prints: the URL to open, the demo
@@ -8,7 +8,8 @@ user signs in or a token is refreshed (who, and until when the new token is vali
 token). Demo access tokens live 60 s and are refreshed on the first request in their last
 :data:`REFRESH_LEEWAY` seconds.
 
-The app is ``examples/starlette_app.py``: the demo runs from a source checkout.
+Both ship with the package: ``pip install "redtrust-middleware[sandbox]"`` (which adds uvicorn)
+is all the demo needs.
 """
 
 from __future__ import annotations
@@ -23,18 +24,17 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from .asgi import ASGIApp, Message, Receive, Scope, Send
-from .client import AsyncClient
-from .config import RedtrustConfig
-from .exceptions import RedtrustError
-from .sandbox import Sandbox, SandboxConfig
-from .sandbox._asgi import printable
-from .session import AsyncSessionManager
-from .tokens import TokenSet
+from ..asgi import ASGIApp, Message, Receive, Scope, Send
+from ..client import AsyncClient
+from ..config import RedtrustConfig
+from ..exceptions import RedtrustError
+from ..sandbox import Sandbox, SandboxConfig, printable
+from ..session import AsyncSessionManager
+from ..tokens import TokenSet
+from .demoapp import create_app
 
 __all__ = [
     "ACCESS_TOKEN_TTL",
@@ -60,7 +60,7 @@ Say = Callable[[str], None]
 
 
 class DemoError(RedtrustError):
-    """The demo cannot start (a port is busy, the example app is missing...)."""
+    """The demo cannot start (a port is busy, uvicorn is missing...)."""
 
 
 def _print(text: str, stream: str = "stdout") -> None:
@@ -183,20 +183,6 @@ def _bind(host: str, port: int, option: str) -> socket.socket:
     return sock
 
 
-def _load_example() -> Callable[..., ASGIApp]:
-    """``create_app`` of ``examples/starlette_app.py`` (from the source checkout)."""
-    checkout = Path(__file__).resolve().parents[2]
-    if (checkout / "examples" / "starlette_app.py").is_file() and str(checkout) not in sys.path:
-        sys.path.append(str(checkout))
-    try:
-        from examples.starlette_app import create_app
-    except ImportError as error:
-        raise DemoError(
-            f"the web demo runs examples/starlette_app.py from a source checkout ({error})"
-        ) from None
-    return create_app
-
-
 @contextlib.contextmanager
 def _serving(
     app: ASGIApp, sock: socket.socket, name: str, timeout: float
@@ -204,8 +190,10 @@ def _serving(
     """Serve ``app`` with uvicorn on ``sock`` in a thread until the block ends."""
     try:
         import uvicorn
-    except ImportError:  # pragma: no cover - uvicorn is a dev dependency
-        raise DemoError("the demo needs uvicorn: pip install 'redtrust-middleware[dev]'") from None
+    except ImportError:  # pragma: no cover - the sandbox extra brings uvicorn
+        raise DemoError(
+            "the demo needs uvicorn: pip install 'redtrust-middleware[sandbox]'"
+        ) from None
 
     host, port = sock.getsockname()[:2]
     server = uvicorn.Server(
@@ -265,7 +253,7 @@ def started(
     refresh_leeway: float = REFRESH_LEEWAY,
     timeout: float = 10.0,
 ) -> Iterator[DemoServers]:
-    """Start the sandbox and the example app (port 0: any free port); stop both on exit.
+    """Start the sandbox and the demo app (port 0: any free port); stop both on exit.
 
     ``say`` receives every console line; ``access_token_ttl`` and ``refresh_leeway`` (seconds)
     let a test see a refresh sooner.
@@ -297,7 +285,7 @@ def started(
             )
         )
         manager = AsyncSessionManager(config, client=_ReportingClient(config, say))
-        app = _Console(_load_example()(config, manager=manager), manager, say)
+        app = _Console(create_app(config, manager=manager), manager, say)
         stack.enter_context(_sandbox_lines(say))
         threads = (
             stack.enter_context(_serving(sandbox.asgi_app, sandbox_sock, "sandbox", timeout)),
@@ -308,7 +296,7 @@ def started(
 
 def _banner(demo: DemoServers) -> str:
     user, password = DEMO_USER
-    return f"""Redtrust web demo: the sandbox and the Starlette example app
+    return f"""Redtrust web demo: the sandbox and a demo app
 
   open      {demo.app_url}/me
   sign in   user {user!r}, password {password!r} (on the sandbox page you are sent to)
@@ -325,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The command line of ``redtrust demo``."""
     parser = argparse.ArgumentParser(
         prog="redtrust demo",
-        description="Run the sandbox and the Starlette example app together on localhost.",
+        description="Run the sandbox and a demo app together on localhost.",
     )
     parser.add_argument(
         "--host", default="127.0.0.1", help="loopback address (default: %(default)s)"

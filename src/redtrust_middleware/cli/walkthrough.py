@@ -15,20 +15,18 @@ from html.parser import HTMLParser
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
-from . import _http
-from .config import PROFILES, RedtrustConfig
-from .exceptions import RedtrustError
-from .session import SessionManager
-from .stores import MemoryStore
+from .. import _http
+from ..config import PROFILES, RedtrustConfig
+from ..exceptions import RedtrustError
+from ..session import SessionManager
+from ..stores import MemoryStore
+from .webdemo import DEMO_PARTNER, DEMO_SECRET, DEMO_USER
 
 if TYPE_CHECKING:
-    from .sandbox import Sandbox
+    from ..sandbox import Sandbox
 
 __all__ = ["main", "walkthrough"]
 
-DEMO_PARTNER = "CA_DEMO"
-DEMO_SECRET = "sandbox-demo-secret-0123456789abcdef"
-DEMO_USER = ("demo", "demo")
 APP_URL = "http://127.0.0.1:8000"
 
 
@@ -93,7 +91,7 @@ def _sign_in_on_sandbox(login_url: str, username: str, password: str) -> str:
 
 def walkthrough(profile_name: str = "certificate-enroll") -> int:
     """Run the scripted walkthrough; returns a process exit code."""
-    from .sandbox import Sandbox, SandboxConfig, running
+    from ..sandbox import Sandbox, SandboxConfig, running
 
     clock = ShiftedClock()
     sandbox = Sandbox(

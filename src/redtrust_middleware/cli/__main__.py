@@ -1,0 +1,5 @@
+"""``python -m redtrust_middleware.cli``: the ``redtrust`` command."""
+
+from . import main
+
+raise SystemExit(main())
