@@ -1,4 +1,4 @@
-"""`make demo` (the sandbox and the example app together) and the scripted walkthrough."""
+"""`make demo` (the sandbox and the demo app together) and the scripted walkthrough."""
 
 from __future__ import annotations
 
