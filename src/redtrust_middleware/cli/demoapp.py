@@ -123,14 +123,14 @@ class DemoPages:
         self._logout = logout_path
         self._ca = ca
         self._book = book if book is not None else CertificateBook()
-        pages: dict[str, tuple[tuple[str, ...], Handler]] = {
+        #: path -> (the methods it answers, its handler)
+        self._routes: dict[str, tuple[tuple[str, ...], Handler]] = {
             "/": (("GET", "HEAD"), self.home),
             "/me": (("GET", "HEAD"), self.me),
             "/api/me": (("GET", "HEAD"), self.api_me),
             CERTIFICATES: (("GET", "HEAD", "POST"), self.certificates),
             RENEW: (("POST",), self.renew),
         }
-        self._routes = pages
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
