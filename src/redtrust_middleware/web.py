@@ -238,7 +238,7 @@ class Gate:
     def route(
         self, manager: SessionManager, name: RouteName, request: WebRequest, browser: Browser
     ) -> RouteAnswer:
-        """Serve the route ``name`` with a synchronous session manager (WSGI, Django)."""
+        """Serve the route ``name`` with a synchronous session manager (Django's views)."""
         answer = self.answer_before_call(name, request, browser)
         if answer is not None:
             return answer
