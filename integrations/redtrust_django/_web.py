@@ -8,6 +8,7 @@ from typing import Any
 from django.core.cache import caches
 from django.http import HttpRequest, HttpResponse
 
+from redtrust_middleware import StoreError
 from redtrust_middleware.session import SessionFlows
 from redtrust_middleware.web import MAX_FORM_BYTES, Browser, Gate, WebRequest, WebResponse
 
@@ -19,6 +20,7 @@ __all__ = [
     "NONCES_KEY",
     "browser",
     "http_response",
+    "session_unavailable",
     "store_for",
     "used_store",
     "web_request",
@@ -63,6 +65,11 @@ def http_response(answer: WebResponse) -> HttpResponse:
     for name, value in answer.headers:
         response[name] = value
     return response
+
+
+def session_unavailable(error: Exception) -> StoreError:
+    """The problem to answer 503 with when Django's session engine failed (``error``)."""
+    return StoreError(f"the Django session is unavailable ({type(error).__name__})")
 
 
 def _browser(handle: Any, nonces: Any, runtime: Runtime) -> Browser:

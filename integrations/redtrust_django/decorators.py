@@ -15,7 +15,7 @@ from typing import Any, TypeVar, cast
 from asgiref.sync import iscoroutinefunction
 from django.http import HttpRequest, HttpResponse
 
-from redtrust_middleware import AsyncUserClient, UserClient
+from redtrust_middleware import AsyncUserClient, bind_client
 
 from ._web import http_response, web_request
 from .conf import get_runtime
@@ -47,7 +47,7 @@ def _sync_client(request: HttpRequest) -> None:
     async client (bound to the server's event loop) cannot be awaited."""
     context = request.redtrust  # type: ignore[attr-defined]
     if isinstance(context.client, AsyncUserClient):
-        client = UserClient(get_runtime().sync_manager.client, context.tokens)
+        client = bind_client(get_runtime().sync_manager.client, context.tokens)
         request.redtrust = replace(context, client=client)  # type: ignore[attr-defined]
 
 

@@ -20,17 +20,23 @@ from django.views.decorators.debug import sensitive_variables
 
 from redtrust_middleware import RedtrustError, StoreError
 from redtrust_middleware.session import SessionManager
-from redtrust_middleware.web import Browser, Gate, RouteAnswer, RouteFlow, run_gate
+from redtrust_middleware.web import RouteAnswer, RouteName
 
 from . import signals
-from ._web import HANDLE_KEY, NONCES_KEY, browser, http_response, store_for, web_request
+from ._web import (
+    HANDLE_KEY,
+    NONCES_KEY,
+    browser,
+    http_response,
+    session_unavailable,
+    store_for,
+    web_request,
+)
 from .conf import get_runtime
 
 __all__ = ["callback", "login", "logout"]
 
 logger = logging.getLogger(__name__)
-
-Route = Callable[[Gate, Any, Browser], RouteFlow]
 
 
 def _keep(request: HttpRequest, answer: RouteAnswer) -> None:
@@ -56,8 +62,8 @@ def _signal(answer: RouteAnswer, manager: SessionManager) -> tuple[Any, dict[str
     return None
 
 
-def _view(route: Route) -> Callable[[HttpRequest], HttpResponse]:
-    """A Django view running one gate route.
+def _view(name: RouteName) -> Callable[[HttpRequest], HttpResponse]:
+    """A Django view serving the gate's route ``name``.
 
     Sync on purpose: these views are visited once per sign-in, and under ASGI Django runs
     them in its thread pool, where the sync client is always safe (an async client's
@@ -70,13 +76,12 @@ def _view(route: Route) -> Callable[[HttpRequest], HttpResponse]:
         manager = runtime.sync_manager.using(store_for(request, runtime))
         neutral = web_request(request, gate=runtime.gate)
         try:
-            flow = route(runtime.gate, neutral, browser(request, runtime))
-            answer = run_gate(flow, manager)
+            answer = runtime.gate.route(manager, name, neutral, browser(request, runtime))
             _keep(request, answer)
         except Exception as error:  # the session engine failed (database, cache): a 503
             if isinstance(error, RedtrustError) and not isinstance(error, StoreError):
                 raise
-            problem = StoreError(f"the Django session is unavailable ({type(error).__name__})")
+            problem = session_unavailable(error)
             return http_response(runtime.gate.unavailable(neutral, problem))
         sent = _signal(answer, manager)
         if sent is not None:
@@ -87,13 +92,13 @@ def _view(route: Route) -> Callable[[HttpRequest], HttpResponse]:
                     logger.error("redtrust: signal receiver %r failed: %r", receiver, result)
         return http_response(answer.response)
 
-    view.__name__ = view.__qualname__ = route.__name__
+    view.__name__ = view.__qualname__ = name
     return login_not_required(view)
 
 
 #: Start a sign-in: ``GET login?next=/path`` redirects to Redtrust.
-login = _view(Gate.login)
+login = _view("login")
 #: Redtrust's redirect back, carrying ``tkn``.
-callback = _view(Gate.callback)
+callback = _view("callback")
 #: ``GET`` shows a confirmation form; ``POST`` (proven to come from this site) signs out.
-logout = csrf_exempt(_view(Gate.logout))
+logout = csrf_exempt(_view("logout"))

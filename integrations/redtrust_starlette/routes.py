@@ -9,7 +9,7 @@ from starlette.routing import Route
 from redtrust_middleware.asgi import GATE_KEY, MANAGER_KEY, read_route_request
 from redtrust_middleware.config import RedtrustConfig
 from redtrust_middleware.session import AsyncSessionManager
-from redtrust_middleware.web import Gate, WebResponse, arun_gate
+from redtrust_middleware.web import Gate
 
 from .decorators import to_response
 
@@ -21,10 +21,7 @@ async def _serve(request: Request) -> Response:
     if not isinstance(gate, Gate) or not isinstance(manager, AsyncSessionManager):
         raise RuntimeError("RedtrustMiddleware(serve_routes=False) must wrap the app")
     neutral = await read_route_request(gate, request.scope, request.receive)
-    outcome = await arun_gate(gate.handle(neutral), manager)
-    if not isinstance(outcome, WebResponse):  # pragma: no cover - the routes always answer
-        raise RuntimeError("not a Redtrust route")
-    return to_response(outcome)
+    return to_response(await gate.aserve(manager, neutral))
 
 
 def redtrust_routes(config: RedtrustConfig) -> list[Route]:

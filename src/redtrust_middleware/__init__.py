@@ -13,7 +13,7 @@ from .certificates import (
     IssuedCertificate,
     dn_from_name,
 )
-from .client import AsyncClient, AsyncUserClient, Client, UserClient
+from .client import AsyncClient, AsyncUserClient, Client, UserClient, bind_client
 from .config import CERTIFICATE_ENROLL, PROFILES, RA_API, Endpoint, Profile, RedtrustConfig
 from .exceptions import (
     APIError,
@@ -101,6 +101,7 @@ __all__ = [
     "UpstreamTimeout",
     "UserClient",
     "__version__",
+    "bind_client",
     "dn_from_name",
     "sign",
     "signed_stamp",

@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import Any
 
 from .config import RedtrustConfig
-from .session import ActiveSession, AsyncSessionManager
+from .session import AsyncSessionManager
 from .stores import AsyncStore
 from .web import (
     MAX_FORM_BYTES,
@@ -26,7 +26,6 @@ from .web import (
     RedtrustContext,
     WebRequest,
     WebResponse,
-    arun_gate,
 )
 
 __all__ = [
@@ -98,6 +97,17 @@ async def read_route_request(gate: Gate, scope: Scope, receive: Receive) -> WebR
     if gate.wants_body(request):
         request = replace(request, body=await read_body(receive, MAX_FORM_BYTES))
     return request
+
+
+def cookie_header(scope: Scope) -> str | None:
+    """The request's ``Cookie`` header (several joined by ``; ``), decoding no other header:
+    this runs on every request."""
+    cookie = None
+    for name, value in scope["headers"]:
+        if name == b"cookie":  # ASGI header names are lower-case
+            text = value.decode("latin-1")
+            cookie = text if cookie is None else f"{cookie}; {text}"
+    return cookie
 
 
 def full_path(scope: Scope) -> str:
@@ -201,11 +211,11 @@ class RedtrustASGIMiddleware:
                 await self.app(self.publish(scope, None, None), receive, send)
                 return
             request = await read_route_request(self.gate, scope, receive)
-            answer = await arun_gate(self.gate.handle(request), self.manager)
-            if isinstance(answer, WebResponse):
-                await send_response(send, answer)
-                return
-        outcome = await self._load(scope)
+            await send_response(send, await self.gate.aserve(self.manager, request))
+            return
+        outcome = await self.gate.aload(
+            self.manager, self.gate.session_handle(cookie_header(scope))
+        )
         if outcome.context is None and self.protect and _segment_match(path, self.protect):
             request = request_from_scope(scope)
             refusal = (
@@ -245,23 +255,6 @@ class RedtrustASGIMiddleware:
                 raise
             answer = self.gate.unavailable(request_from_scope(scope), error)
             await send_response(send, answer, outcome_headers(outcome))
-
-    async def _load(self, scope: Scope) -> Proceed:
-        """The gate's session step (``Gate._load``) on the hot path: only the cookie header is
-        decoded, and the manager is awaited directly rather than through a flow."""
-        cookie = None
-        for name, value in scope["headers"]:
-            if name == b"cookie":  # ASGI header names are lower-case
-                text = value.decode("latin-1")
-                cookie = text if cookie is None else f"{cookie}; {text}"
-        handle = self.gate.session_handle(cookie)
-        if not handle:
-            return self.gate.no_session if handle is None else self.gate.signed_out
-        try:
-            session: ActiveSession | Exception | None = await self.manager.get(handle)
-        except SESSION_PROBLEMS as error:
-            session = error
-        return self.gate.after_load(session)
 
     def publish(
         self, scope: Scope, context: RedtrustContext | None, problem: Exception | None

@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from inspect import isawaitable
 from types import TracebackType
-from typing import Any, Generic, Self, TypeVar, Unpack
+from typing import Any, Generic, Self, TypeVar, Unpack, overload
 
 import anyio
 from cryptography import x509
@@ -72,6 +72,7 @@ __all__ = [
     "ClientCalls",
     "Issuer",
     "UserClient",
+    "bind_client",
     "parse_envelope",
 ]
 
@@ -749,3 +750,25 @@ class AsyncUserClient(_BoundToUser):
     ) -> Enrollment:
         """:meth:`AsyncClient.renew` as this user."""
         return await self._client.renew(self.tokens, thumbprint, dn, issue=issue, **options)
+
+
+@overload
+def bind_client(client: AsyncClient, tokens: TokenSet) -> AsyncUserClient: ...
+@overload
+def bind_client(client: Client, tokens: TokenSet) -> UserClient: ...
+@overload
+def bind_client(client: None, tokens: TokenSet) -> None: ...
+def bind_client(
+    client: AsyncClient | Client | None, tokens: TokenSet
+) -> AsyncUserClient | UserClient | None:
+    """The app's ``client`` bound to the user of ``tokens``, for calls as that user.
+
+    An :class:`AsyncClient` gives an :class:`AsyncUserClient`, a :class:`Client` a
+    :class:`UserClient`; every web face puts this on the request's context. None without a
+    client.
+    """
+    if isinstance(client, AsyncClient):
+        return AsyncUserClient(client, tokens)
+    if isinstance(client, Client):
+        return UserClient(client, tokens)
+    return None

@@ -234,13 +234,13 @@ async def test_a_state_dict_shared_by_the_server_is_never_written() -> None:
 
 async def test_logout_works_for_an_ipv6_public_url() -> None:
     from redtrust_middleware.session import SessionManager
-    from redtrust_middleware.web import Browser, Gate, WebRequest, run_gate
+    from redtrust_middleware.web import Browser, Gate, WebRequest
 
     config = make_config(public_url="http://[::1]:8000")
     gate = Gate(config)
     for origin, status in (("http://[::1]:8000", 303), ("http://[::1]:8001", 403)):
         request = WebRequest(method="POST", path="/redtrust/logout", headers={"origin": origin})
-        answer = run_gate(gate.logout(request, Browser()), SessionManager(config))
+        answer = gate.route(SessionManager(config), "logout", request, Browser())
         assert answer.response.status == status, origin
 
 
