@@ -36,7 +36,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
-from cryptography.x509.oid import NameOID, ObjectIdentifier
+from cryptography.x509.oid import ObjectIdentifier
 
 from ._errors import INVALID_CERTIFICATE, Reject, bad_request
 
@@ -54,24 +54,28 @@ __all__ = [
 
 PrivateKey = CertificateIssuerPrivateKeyTypes
 
-#: DN attribute names the sandbox takes, and the OIDs it puts in the CSR's subject.
+#: DN attribute names the sandbox takes, and the OIDs it puts in the CSR's subject (written out
+#: from X.520, RFC 4519 and PKCS #9, not taken from a library's table).
 DN_ATTRIBUTES: Mapping[str, ObjectIdentifier] = MappingProxyType(
     {
-        "cn": NameOID.COMMON_NAME,
-        "o": NameOID.ORGANIZATION_NAME,
-        "ou": NameOID.ORGANIZATIONAL_UNIT_NAME,
-        "c": NameOID.COUNTRY_NAME,
-        "l": NameOID.LOCALITY_NAME,
-        "st": NameOID.STATE_OR_PROVINCE_NAME,
-        "street": NameOID.STREET_ADDRESS,
-        "serialnumber": NameOID.SERIAL_NUMBER,
-        "emailaddress": NameOID.EMAIL_ADDRESS,
-        "givenname": NameOID.GIVEN_NAME,
-        "surname": NameOID.SURNAME,
-        "title": NameOID.TITLE,
-        "dc": NameOID.DOMAIN_COMPONENT,
-        "uid": NameOID.USER_ID,
-        "organizationidentifier": NameOID.ORGANIZATION_IDENTIFIER,
+        name: ObjectIdentifier(dotted)
+        for name, dotted in (
+            ("cn", "2.5.4.3"),
+            ("o", "2.5.4.10"),
+            ("ou", "2.5.4.11"),
+            ("c", "2.5.4.6"),
+            ("l", "2.5.4.7"),
+            ("st", "2.5.4.8"),
+            ("street", "2.5.4.9"),
+            ("serialnumber", "2.5.4.5"),
+            ("emailaddress", "1.2.840.113549.1.9.1"),
+            ("givenname", "2.5.4.42"),
+            ("surname", "2.5.4.4"),
+            ("title", "2.5.4.12"),
+            ("dc", "0.9.2342.19200300.100.1.25"),
+            ("uid", "0.9.2342.19200300.100.1.1"),
+            ("organizationidentifier", "2.5.4.97"),
+        )
     }
 )
 #: ``hashType`` values and the hash the CSR is signed with.
