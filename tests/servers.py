@@ -18,11 +18,16 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import httpx2
+from tests.databases import SessionWrites
 
 ROOT = Path(__file__).resolve().parents[1]
 MANAGE = str(ROOT / "examples" / "django_site" / "manage.py")
 START_TIMEOUT = 30.0
+#: How long the storm and fault suites' apps may take to answer: several uvicorn workers.
+WORKERS_START_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
+#: The key the storm and fault suites' apps seal their session records with.
+ENCRYPTION_KEY = "storm-test-encryption-key-0123456789abcdef"
 
 
 def free_port() -> int:
@@ -92,6 +97,18 @@ def example_env(
     )
     env.update(extra)
     return env
+
+
+def session_app_env(sandbox_url: str, app_url: str, redis_url: str | None) -> dict[str, str]:
+    """The environment of ``tests.storm_app`` or the example Django site signing in as the
+    test partner of :mod:`redtrust_middleware.testing`, sessions sealed with
+    :data:`ENCRYPTION_KEY` and kept in Redis at ``redis_url`` (None: in each worker's memory)."""
+    from redtrust_middleware.testing import TEST_PARTNER, TEST_SECRET
+
+    extra = {"REDTRUST_ENCRYPTION_KEYS": ENCRYPTION_KEY}
+    if redis_url is not None:
+        extra["REDTRUST_REDIS_URL"] = redis_url
+    return example_env(sandbox_url, app_url, partner=TEST_PARTNER, secret=TEST_SECRET, **extra)
 
 
 def run_to_end(
@@ -205,3 +222,35 @@ def served(command: list[str], env: Mapping[str, str], log: Path, url: str) -> I
         yield url
     finally:
         processes.stop()
+
+
+def start_starlette(
+    processes: Processes, env: Mapping[str, str], port: int, workers: int, folder: Path
+) -> None:
+    """Start ``tests.storm_app`` under uvicorn with ``workers`` (its log in ``folder``)."""
+    command = uvicorn_command("tests.storm_app:app", port, workers=workers, log_level="warning")
+    processes.start(command, env, folder / "starlette.log")
+
+
+def start_django(
+    processes: Processes,
+    env: dict[str, str],
+    port: int,
+    workers: int,
+    folder: Path,
+    database: str,
+) -> SessionWrites:
+    """Migrate and start the example Django site under uvicorn on ``database`` (a sqlite
+    file or a PostgreSQL URL; logs in ``folder``); a count of its session writes from now
+    on. ``env`` gains the site's database and secret settings."""
+    env.update(
+        {"DATABASE_URL" if database.startswith("postgresql://") else "DJANGO_DB": database},
+        DJANGO_DEBUG="0",
+        DJANGO_SECRET_KEY="storm-test-django-secret-key-0123456789abcdef",
+    )
+    migrate = manage_command("migrate", "--noinput")
+    processes.run(migrate, env, folder / "migrate.log", timeout=120)
+    writes = SessionWrites(database)
+    command = django_command("uvicorn", port, workers=workers, log_level="warning")
+    processes.start(command, env, folder / "django.log")
+    return writes

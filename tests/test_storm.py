@@ -25,22 +25,20 @@ from pathlib import Path
 import httpx2
 import pytest
 import redis
-from tests.databases import PostgresServer, SessionWrites
+from tests.databases import PostgresServer
 from tests.servers import (
+    WORKERS_START_TIMEOUT,
     Processes,
-    django_command,
-    example_env,
     free_port,
-    manage_command,
-    uvicorn_command,
+    session_app_env,
+    start_django,
+    start_starlette,
 )
 
 from redtrust_middleware.sandbox import Sandbox, SandboxConfig, running
 from redtrust_middleware.testing import TEST_PARTNER, TEST_SECRET, TEST_USERS, RedisServer
 
 REQUESTS = 1000
-ENCRYPTION_KEY = "storm-test-encryption-key-0123456789abcdef"
-STARTUP_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True)
@@ -142,31 +140,6 @@ async def _storm(app_url: str, cookies: httpx2.Cookies, concurrency: int) -> Cou
     return outcomes
 
 
-def _start_starlette(
-    procs: Processes, env: dict[str, str], port: int, workers: int, folder: Path
-) -> None:
-    command = uvicorn_command("tests.storm_app:app", port, workers=workers, log_level="warning")
-    procs.start(command, env, folder / "starlette.log")
-
-
-def _start_django(
-    procs: Processes, env: dict[str, str], port: int, workers: int, folder: Path, database: str
-) -> SessionWrites:
-    """Migrate and start the example Django site on ``database`` (a sqlite file or a
-    PostgreSQL URL); a count of its session writes from now on."""
-    env.update(
-        {"DATABASE_URL" if database.startswith("postgresql://") else "DJANGO_DB": database},
-        DJANGO_DEBUG="0",
-        DJANGO_SECRET_KEY="storm-test-django-secret-key-0123456789abcdef",
-    )
-    migrate = manage_command("migrate", "--noinput")
-    procs.run(migrate, env, folder / "migrate.log", timeout=120)
-    writes = SessionWrites(database)
-    command = django_command("uvicorn", port, workers=workers, log_level="warning")
-    procs.start(command, env, folder / "django.log")
-    return writes
-
-
 def _database(site: str, folder: Path, request: pytest.FixtureRequest) -> str:
     if site == "django-postgresql":
         server: PostgresServer = request.getfixturevalue("postgres_server")
@@ -205,23 +178,16 @@ def test_a_storm_of_signed_in_requests(
         )
     )
     with running(sandbox) as sandbox_url:
-        env = example_env(
-            sandbox_url,
-            app_url,
-            partner=TEST_PARTNER,
-            secret=TEST_SECRET,
-            REDTRUST_ENCRYPTION_KEYS=ENCRYPTION_KEY,
-            REDTRUST_REDIS_URL=redis_server.url,
-        )
+        env = session_app_env(sandbox_url, app_url, redis_server.url)
         if storm.max_connections is not None:
             env["REDTRUST_REDIS_MAX_CONNECTIONS"] = str(storm.max_connections)
         writes = None
         if storm.site == "starlette":
-            _start_starlette(processes, env, port, storm.workers, tmp_path)
+            start_starlette(processes, env, port, storm.workers, tmp_path)
         else:
             database = _database(storm.site, tmp_path, request)
-            writes = _start_django(processes, env, port, storm.workers, tmp_path, database)
-        processes.wait_until_ready(app_url, timeout=STARTUP_TIMEOUT)
+            writes = start_django(processes, env, port, storm.workers, tmp_path, database)
+        processes.wait_until_ready(app_url, timeout=WORKERS_START_TIMEOUT)
 
         cookies = _sign_in(app_url, sandbox)
         assert sandbox.calls["refresh"] == 0
