@@ -1,26 +1,33 @@
-"""The example apps as a user runs them: a server in a subprocess on a free loopback port.
+"""The example apps as a user runs them: servers in subprocesses on free loopback ports.
 
-Shared by the socket and browser suites. The server's output goes to a log file (shown when a
-test fails); start-up is awaited by polling ``GET /`` with a deadline.
+Shared by the socket, browser and storm suites. A server's output goes to a log file (shown
+when a test fails); start-up is awaited by polling ``GET /`` with a deadline; a server is
+stopped with its process group, workers included.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import httpx2
+from tests.databases import SessionWrites
 
 ROOT = Path(__file__).resolve().parents[1]
 MANAGE = str(ROOT / "examples" / "django_site" / "manage.py")
 START_TIMEOUT = 30.0
-STOP_TIMEOUT = 10.0
+#: How long the storm and fault suites' apps may take to answer: several uvicorn workers.
+WORKERS_START_TIMEOUT = 60.0
+STOP_TIMEOUT = 15.0
+#: The key the storm and fault suites' apps seal their session records with.
+ENCRYPTION_KEY = "storm-test-encryption-key-0123456789abcdef"
 
 
 def free_port() -> int:
@@ -31,32 +38,48 @@ def free_port() -> int:
     return port
 
 
-def uvicorn_command(target: str, port: int) -> list[str]:
-    """``uvicorn target`` on 127.0.0.1:``port``, without the access log (URLs carry tkn)."""
-    return [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        target,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--no-access-log",
-    ]
+def uvicorn_command(
+    target: str, port: int, *, workers: int | None = None, log_level: str | None = None
+) -> list[str]:
+    """``uvicorn target`` on 127.0.0.1:``port``, without the access log (URLs carry tkn);
+    ``workers`` processes and ``log_level`` when given."""
+    command = [sys.executable, "-m", "uvicorn", target, "--no-access-log"]
+    command += ["--host", "127.0.0.1", "--port", str(port)]
+    if workers is not None:
+        command += ["--workers", str(workers)]
+    if log_level is not None:
+        command += ["--log-level", log_level]
+    return command
 
 
-def django_command(server: str, port: int) -> list[str]:
-    """The example Django site under ``runserver`` or under uvicorn (ASGI)."""
+def manage_command(*args: str) -> list[str]:
+    """``manage.py args`` of the example Django site."""
+    return [sys.executable, MANAGE, *args]
+
+
+def django_command(
+    server: str, port: int, *, workers: int | None = None, log_level: str | None = None
+) -> list[str]:
+    """The example Django site under ``runserver`` or under uvicorn (ASGI; ``workers`` and
+    ``log_level`` as in :func:`uvicorn_command`)."""
     if server == "runserver":
-        return [sys.executable, MANAGE, "runserver", f"127.0.0.1:{port}", "--noreload"]
-    return uvicorn_command("examples.django_site.asgi:application", port)
+        return manage_command("runserver", f"127.0.0.1:{port}", "--noreload")
+    target = "examples.django_site.asgi:application"
+    return uvicorn_command(target, port, workers=workers, log_level=log_level)
 
 
-def example_env(sandbox_url: str, app_url: str, **extra: str) -> dict[str, str]:
+def example_env(
+    sandbox_url: str,
+    app_url: str,
+    *,
+    partner: str = "CA_DEMO",
+    secret: str | None = None,
+    **extra: str,
+) -> dict[str, str]:
     """The environment of an example app signing in against the sandbox at ``sandbox_url``
-    (partner ``CA_DEMO`` with the public demo secret), none of the caller's ``REDTRUST_*``,
-    ``DJANGO_*`` or ``DATABASE_URL``; ``extra`` variables on top."""
+    as ``partner`` with ``secret`` (by default ``CA_DEMO`` with the public demo secret), none
+    of the caller's ``REDTRUST_*``, ``DJANGO_*`` or ``DATABASE_URL``; ``extra`` variables on
+    top."""
     from redtrust_middleware.sandbox.cli import DEMO_SECRET
 
     env = {
@@ -67,8 +90,8 @@ def example_env(sandbox_url: str, app_url: str, **extra: str) -> dict[str, str]:
     env.update(
         PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
         REDTRUST_SERVER_URL=sandbox_url,
-        REDTRUST_PARTNER="CA_DEMO",
-        REDTRUST_SHARED_SECRET=DEMO_SECRET,
+        REDTRUST_PARTNER=partner,
+        REDTRUST_SHARED_SECRET=DEMO_SECRET if secret is None else secret,
         REDTRUST_PUBLIC_URL=app_url,
         DJANGO_SETTINGS_MODULE="examples.django_site.settings",
     )
@@ -76,62 +99,158 @@ def example_env(sandbox_url: str, app_url: str, **extra: str) -> dict[str, str]:
     return env
 
 
-def migrate(env: Mapping[str, str], log: Path) -> None:
-    """Create the Django site's tables (``runserver`` only warns about missing ones)."""
-    with log.open("ab") as out:
-        subprocess.run(
-            [sys.executable, MANAGE, "migrate", "--noinput"],
-            cwd=ROOT,
-            env=dict(env),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            check=True,
-            timeout=START_TIMEOUT,
-        )
+def session_app_env(sandbox_url: str, app_url: str, redis_url: str | None) -> dict[str, str]:
+    """The environment of ``tests.storm_app`` or the example Django site signing in as the
+    test partner of :mod:`redtrust_middleware.testing`, sessions sealed with
+    :data:`ENCRYPTION_KEY` and kept in Redis at ``redis_url`` (None: in each worker's memory)."""
+    from redtrust_middleware.testing import TEST_PARTNER, TEST_SECRET
+
+    extra = {"REDTRUST_ENCRYPTION_KEYS": ENCRYPTION_KEY}
+    if redis_url is not None:
+        extra["REDTRUST_REDIS_URL"] = redis_url
+    return example_env(sandbox_url, app_url, partner=TEST_PARTNER, secret=TEST_SECRET, **extra)
 
 
-def wait_until_ready(process: subprocess.Popen[bytes], url: str) -> None:
-    """Poll ``GET url/`` until it answers 200, within :data:`START_TIMEOUT`.
+def run_to_end(
+    argv: list[str], env: Mapping[str, str], log: Path, *, timeout: float = START_TIMEOUT
+) -> None:
+    """Run a command to its end, its output appended to ``log``.
 
     Raises:
-        RuntimeError: the server exited or did not answer in time.
+        RuntimeError: it exited with a non-zero status.
+        subprocess.TimeoutExpired: it did not end within ``timeout`` seconds.
     """
-    deadline = time.monotonic() + START_TIMEOUT
-    with httpx2.Client(timeout=2.0) as probe:
-        while True:
+    with log.open("ab") as out:
+        done = subprocess.run(
+            argv, cwd=ROOT, env=dict(env), stdout=out, stderr=subprocess.STDOUT, timeout=timeout
+        )
+    if done.returncode != 0:
+        raise RuntimeError(f"{argv[1:3]!r} exited with {done.returncode} (see {log.name})")
+
+
+def migrate(env: Mapping[str, str], log: Path) -> None:
+    """Create the Django site's tables (``runserver`` only warns about missing ones)."""
+    run_to_end(manage_command("migrate", "--noinput"), env, log)
+
+
+class Processes:
+    """The servers of one test, each a subprocess in its own process group (so workers it
+    forks are stopped with it), the output of each appended to its log file."""
+
+    def __init__(self) -> None:
+        self.logs: list[Path] = []
+        self._running: list[subprocess.Popen[bytes]] = []
+
+    def _log(self, log: Path) -> Path:
+        if log not in self.logs:
+            self.logs.append(log)
+        return log
+
+    def run(
+        self, argv: list[str], env: Mapping[str, str], log: Path, *, timeout: float = START_TIMEOUT
+    ) -> None:
+        """:func:`run_to_end`, its log shown by :meth:`dump`."""
+        run_to_end(argv, env, self._log(log), timeout=timeout)
+
+    def start(self, argv: list[str], env: Mapping[str, str], log: Path) -> None:
+        """Start a server; it runs until :meth:`stop`."""
+        with self._log(log).open("ab") as out:
+            process = subprocess.Popen(
+                argv,
+                cwd=ROOT,
+                env=dict(env),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self._running.append(process)
+
+    def check_alive(self) -> None:
+        """Raises RuntimeError when a server has exited."""
+        for process in self._running:
             if process.poll() is not None:
-                raise RuntimeError(f"the server exited during start-up ({process.returncode})")
-            try:
-                if probe.get(url + "/").status_code == 200:
-                    return
-            except httpx2.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the server did not answer within {START_TIMEOUT} s")
-            time.sleep(0.05)
+                raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
 
+    def wait_until_ready(self, url: str, *, timeout: float = START_TIMEOUT) -> None:
+        """Poll ``GET url/`` until it answers 200, within ``timeout`` seconds.
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, then SIGKILL if the server does not stop in :data:`STOP_TIMEOUT`."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=STOP_TIMEOUT)
+        Raises:
+            RuntimeError: a server exited, or ``url`` did not answer in time.
+        """
+        deadline = time.monotonic() + timeout
+        with httpx2.Client(timeout=2.0) as probe:
+            while True:
+                self.check_alive()
+                try:
+                    if probe.get(url + "/").status_code == 200:
+                        return
+                except httpx2.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{url} did not answer within {timeout} s")
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        """SIGTERM every server (uvicorn stops its workers), then SIGKILL each one's group
+        (what a stuck server left behind) after :data:`STOP_TIMEOUT`."""
+        for process in self._running:
+            if process.poll() is None:
+                process.terminate()
+        for process in self._running:
+            with suppress(subprocess.TimeoutExpired):
+                process.wait(STOP_TIMEOUT)
+            with suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(STOP_TIMEOUT)
+        self._running.clear()
+
+    def dump(self) -> None:
+        """Write the end of every log to stderr (for a failed test)."""
+        for log in self.logs:
+            text = log.read_text("utf-8", errors="replace") if log.exists() else "(no file)"
+            sys.stderr.write(f"\n===== {log.name} =====\n{text[-20_000:]}\n")
 
 
 @contextmanager
 def served(command: list[str], env: Mapping[str, str], log: Path, url: str) -> Iterator[str]:
     """Run ``command`` (a server that will answer at ``url``) until the block ends; yield
     ``url`` once it answers. Its output is appended to ``log``."""
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=dict(env), stdout=out, stderr=subprocess.STDOUT
-        )
+    processes = Processes()
     try:
-        wait_until_ready(process, url)
+        processes.start(command, env, log)
+        processes.wait_until_ready(url)
         yield url
     finally:
-        stop(process)
+        processes.stop()
+
+
+def start_starlette(
+    processes: Processes, env: Mapping[str, str], port: int, workers: int, folder: Path
+) -> None:
+    """Start ``tests.storm_app`` under uvicorn with ``workers`` (its log in ``folder``)."""
+    command = uvicorn_command("tests.storm_app:app", port, workers=workers, log_level="warning")
+    processes.start(command, env, folder / "starlette.log")
+
+
+def start_django(
+    processes: Processes,
+    env: dict[str, str],
+    port: int,
+    workers: int,
+    folder: Path,
+    database: str,
+) -> SessionWrites:
+    """Migrate and start the example Django site under uvicorn on ``database`` (a sqlite
+    file or a PostgreSQL URL; logs in ``folder``); a count of its session writes from now
+    on. ``env`` gains the site's database and secret settings."""
+    env.update(
+        {"DATABASE_URL" if database.startswith("postgresql://") else "DJANGO_DB": database},
+        DJANGO_DEBUG="0",
+        DJANGO_SECRET_KEY="storm-test-django-secret-key-0123456789abcdef",
+    )
+    migrate = manage_command("migrate", "--noinput")
+    processes.run(migrate, env, folder / "migrate.log", timeout=120)
+    writes = SessionWrites(database)
+    command = django_command("uvicorn", port, workers=workers, log_level="warning")
+    processes.start(command, env, folder / "django.log")
+    return writes

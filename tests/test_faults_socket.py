@@ -35,13 +35,13 @@ from typing import Any
 
 import httpx2
 import pytest
-from tests.test_storm import (
+from tests.servers import (
+    WORKERS_START_TIMEOUT,
     Processes,
-    _base_env,
-    _free_port,
-    _start_django,
-    _start_starlette,
-    _wait_until_ready,
+    free_port,
+    session_app_env,
+    start_django,
+    start_starlette,
 )
 
 from redtrust_middleware.sandbox import Sandbox, SandboxConfig, running
@@ -103,7 +103,7 @@ class App:
 def app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
     """An example app on its store, started once for the four faults."""
     face, store = request.param
-    port = _free_port()
+    port = free_port()
     app_url = f"http://127.0.0.1:{port}"
     users = {user_name(f, i): PASSWORD for f in FAULTS for i in range(USERS)}
     sandbox = Sandbox(
@@ -115,7 +115,8 @@ def app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
             refreshed_access_token_ttl=3600,  # a refreshed session is fresh for the test
         )
     )
-    procs = Processes(tmp_path_factory.mktemp(f"{face}-{store}"))
+    folder = tmp_path_factory.mktemp(f"{face}-{store}")
+    procs = Processes()
     failures = request.session.testsfailed
     with contextlib.ExitStack() as stack:
         redis: RedisServer | None = None
@@ -128,7 +129,7 @@ def app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         sandbox_url = stack.enter_context(running(sandbox))
         stack.callback(lambda: procs.dump() if request.session.testsfailed != failures else None)
         stack.callback(procs.stop)
-        env = _base_env(redis, sandbox_url, app_url)
+        env = session_app_env(sandbox_url, app_url, None if redis is None else redis.url)
         env.update(
             REDTRUST_TIMEOUT=str(TIMEOUT),
             REDTRUST_REFRESH_TIMEOUT=str(REFRESH_TIMEOUT),
@@ -136,10 +137,10 @@ def app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         )
         workers = 2 if redis is not None else 1  # memory is per process
         if face == "starlette":
-            _start_starlette(procs, env, port, workers)
+            start_starlette(procs, env, port, workers, folder)
         else:
-            _start_django(procs, env, port, workers, str(procs.folder / "django.sqlite3"))
-        _wait_until_ready(app_url, procs)
+            start_django(procs, env, port, workers, folder, str(folder / "django.sqlite3"))
+        procs.wait_until_ready(app_url, timeout=WORKERS_START_TIMEOUT)
         yield App(face, store, app_url, sandbox, sandbox_url, procs)
 
 

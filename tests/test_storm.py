@@ -14,32 +14,31 @@ Redis, the sandbox on a real socket, 1,000 requests (loopback only) on one sessi
 from __future__ import annotations
 
 import asyncio
-import os
 import resource
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
-from contextlib import suppress
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx2
 import pytest
 import redis
-from tests.databases import PostgresServer, SessionWrites
+from tests.databases import PostgresServer
+from tests.servers import (
+    WORKERS_START_TIMEOUT,
+    Processes,
+    free_port,
+    session_app_env,
+    start_django,
+    start_starlette,
+)
 
 from redtrust_middleware.sandbox import Sandbox, SandboxConfig, running
 from redtrust_middleware.testing import TEST_PARTNER, TEST_SECRET, TEST_USERS, RedisServer
 
-ROOT = Path(__file__).resolve().parent.parent
 REQUESTS = 1000
-ENCRYPTION_KEY = "storm-test-encryption-key-0123456789abcdef"
-STARTUP_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True)
@@ -77,82 +76,10 @@ STORMS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _wait(seconds: float) -> None:
-    threading.Event().wait(seconds)
-
-
-class Processes:
-    """Subprocesses of one test, their output in files, dumped to stderr on failure."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.logs: list[Path] = []
-        self._running: list[subprocess.Popen[bytes]] = []
-
-    def run(self, name: str, argv: list[str], env: Mapping[str, str], timeout: float) -> None:
-        """Run a command to its end; fail the test if it fails."""
-        log = self.folder / f"{name}.log"
-        self.logs.append(log)
-        with log.open("wb") as out:
-            done = subprocess.run(
-                argv,
-                cwd=ROOT,
-                env=dict(env),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                timeout=timeout,
-                check=False,
-            )
-        assert done.returncode == 0, f"{name} exited with {done.returncode}"
-
-    def start(self, name: str, argv: list[str], env: Mapping[str, str]) -> None:
-        """Start a server in its own process group (so its workers can be reaped too)."""
-        log = self.folder / f"{name}.log"
-        self.logs.append(log)
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                argv,
-                cwd=ROOT,
-                env=dict(env),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self._running.append(process)
-
-    def check_alive(self) -> None:
-        for process in self._running:
-            assert process.poll() is None, f"{process.args!r} exited with {process.returncode}"
-
-    def stop(self) -> None:
-        """SIGTERM each server (uvicorn stops its workers), then SIGKILL its group."""
-        for process in self._running:
-            if process.poll() is None:
-                process.terminate()
-        for process in self._running:
-            with suppress(subprocess.TimeoutExpired):
-                process.wait(15)
-            # Workers left behind by a stuck supervisor: its own group, started by this test.
-            with suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(15)
-        self._running.clear()
-
-    def dump(self) -> None:
-        for log in self.logs:
-            text = log.read_text("utf-8", errors="replace") if log.exists() else "(no file)"
-            sys.stderr.write(f"\n===== {log.name} =====\n{text[-20_000:]}\n")
-
-
 @pytest.fixture
-def processes(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Processes]:
-    procs = Processes(tmp_path)
+def processes(request: pytest.FixtureRequest) -> Iterator[Processes]:
+    """The test's servers, stopped at its end; their logs shown when it failed."""
+    procs = Processes()
     failures = request.session.testsfailed
     try:
         yield procs
@@ -162,25 +89,10 @@ def processes(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Proces
             procs.dump()
 
 
-def _wait_until_ready(url: str, procs: Processes) -> None:
-    """Poll ``GET /`` until it answers 200 (a deadline, not a fixed wait)."""
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    with httpx2.Client(timeout=2) as client:
-        while True:
-            procs.check_alive()
-            try:
-                if client.get(url + "/").status_code == 200:
-                    return
-            except httpx2.TransportError:
-                pass
-            assert time.monotonic() < deadline, f"{url} not ready in {STARTUP_TIMEOUT} s"
-            _wait(0.1)
-
-
 def _wait_until(moment: float) -> None:
     """Wait until ``time.time()`` reaches ``moment`` (polling a deadline)."""
     while time.time() < moment:
-        _wait(min(0.05, max(moment - time.time(), 0.001)))
+        threading.Event().wait(min(0.05, max(moment - time.time(), 0.001)))
 
 
 def _sign_in(app_url: str, sandbox: Sandbox) -> httpx2.Cookies:
@@ -228,51 +140,6 @@ async def _storm(app_url: str, cookies: httpx2.Cookies, concurrency: int) -> Cou
     return outcomes
 
 
-def _base_env(redis: RedisServer | None, sandbox_url: str, app_url: str) -> dict[str, str]:
-    """The apps' environment; sessions in ``redis``, or in each worker's memory if None."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDTRUST_", "DJANGO_"))}
-    env.update(
-        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
-        REDTRUST_SERVER_URL=sandbox_url,
-        REDTRUST_PARTNER=TEST_PARTNER,
-        REDTRUST_SHARED_SECRET=TEST_SECRET,
-        REDTRUST_PUBLIC_URL=app_url,
-        REDTRUST_ENCRYPTION_KEYS=ENCRYPTION_KEY,
-    )
-    if redis is not None:
-        env["REDTRUST_REDIS_URL"] = redis.url
-    return env
-
-
-def _uvicorn(target: str, port: int, workers: int) -> list[str]:
-    return [
-        sys.executable, "-m", "uvicorn", target, "--workers", str(workers),
-        "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning",
-    ]  # fmt: skip
-
-
-def _start_starlette(procs: Processes, env: dict[str, str], port: int, workers: int) -> None:
-    procs.start("starlette", _uvicorn("tests.storm_app:app", port, workers), env)
-
-
-def _start_django(
-    procs: Processes, env: dict[str, str], port: int, workers: int, database: str
-) -> SessionWrites:
-    """Migrate and start the example Django site on ``database`` (a sqlite file or a
-    PostgreSQL URL); a count of its session writes from now on."""
-    env.update(
-        {"DATABASE_URL" if database.startswith("postgresql://") else "DJANGO_DB": database},
-        DJANGO_DEBUG="0",
-        DJANGO_SECRET_KEY="storm-test-django-secret-key-0123456789abcdef",
-        DJANGO_SETTINGS_MODULE="examples.django_site.settings",
-    )
-    manage = [sys.executable, str(ROOT / "examples" / "django_site" / "manage.py")]
-    procs.run("migrate", [*manage, "migrate", "--no-input"], env, timeout=120)
-    writes = SessionWrites(database)
-    procs.start("django", _uvicorn("examples.django_site.asgi:application", port, workers), env)
-    return writes
-
-
 def _database(site: str, folder: Path, request: pytest.FixtureRequest) -> str:
     if site == "django-postgresql":
         server: PostgresServer = request.getfixturevalue("postgres_server")
@@ -290,10 +157,14 @@ def _redis_clients(redis_server: RedisServer) -> int:
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("storm", STORMS, ids=lambda storm: storm.id)
 def test_a_storm_of_signed_in_requests(
-    storm: Storm, redis_server: RedisServer, processes: Processes, request: pytest.FixtureRequest
+    storm: Storm,
+    redis_server: RedisServer,
+    processes: Processes,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> None:
     _allow_open_files(2 * storm.concurrency + 1024)
-    port = _free_port()
+    port = free_port()
     app_url = f"http://127.0.0.1:{port}"
     sandbox = Sandbox(
         SandboxConfig(
@@ -307,16 +178,16 @@ def test_a_storm_of_signed_in_requests(
         )
     )
     with running(sandbox) as sandbox_url:
-        env = _base_env(redis_server, sandbox_url, app_url)
+        env = session_app_env(sandbox_url, app_url, redis_server.url)
         if storm.max_connections is not None:
             env["REDTRUST_REDIS_MAX_CONNECTIONS"] = str(storm.max_connections)
         writes = None
         if storm.site == "starlette":
-            _start_starlette(processes, env, port, storm.workers)
+            start_starlette(processes, env, port, storm.workers, tmp_path)
         else:
-            database = _database(storm.site, processes.folder, request)
-            writes = _start_django(processes, env, port, storm.workers, database)
-        _wait_until_ready(app_url, processes)
+            database = _database(storm.site, tmp_path, request)
+            writes = start_django(processes, env, port, storm.workers, tmp_path, database)
+        processes.wait_until_ready(app_url, timeout=WORKERS_START_TIMEOUT)
 
         cookies = _sign_in(app_url, sandbox)
         assert sandbox.calls["refresh"] == 0

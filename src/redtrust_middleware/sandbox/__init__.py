@@ -4,8 +4,10 @@ One :class:`Sandbox` serves the browser login page, the token API of both profil
 (``certificate-enroll`` and ``ra-api``) and the RA API certificate requests from a single
 synchronous handler (:meth:`Sandbox.handle`), reachable in-process through ``httpx2`` mock
 transports or over sockets through its ASGI app (:func:`serve`, :func:`running`). It checks
-every HMAC with :func:`redtrust_middleware.signing.verify`, signs ES256 access tokens (public
-keys at :meth:`Sandbox.jwks` and ``GET /_sandbox/jwks.json``), counts calls per endpoint and
+every HMAC and every certificate request with its own code, written from the Redtrust
+documentation and sharing nothing with the client's (so a client bug shows up as a refusal),
+signs ES256 access tokens (public keys at :meth:`Sandbox.jwks` and
+``GET /_sandbox/jwks.json``), counts calls per endpoint and
 can inject faults (:meth:`Sandbox.fail_next`, :meth:`Sandbox.misbehave_next`,
 :meth:`Sandbox.drop_next`, :attr:`Sandbox.latency`, :meth:`Sandbox.change_faults`; over a
 socket ``POST /_sandbox/faults`` and ``redtrust sandbox-fault``). Its memory is bounded:

@@ -8,13 +8,12 @@ from typing import Any
 import httpx2
 
 from .._clock import Clock
-from ..exceptions import SignatureError
-from ..signing import HEADER_PARTNER, HEADER_SIGNATURE, HEADER_TIMESTAMP, verify
 from ._config import SandboxConfig
 from ._enroll import EnrollmentState
 from ._errors import EXPIRED_BEARER, INVALID_BEARER, unauthorized
 from ._http import bearer_token, single_header
 from ._jwt import AccessTokenSigner
+from ._signature import HEADER_PARTNER, HEADER_SIGNATURE, HEADER_TIMESTAMP, check_signature
 from ._state import SandboxState
 
 __all__ = ["Services", "header_partner", "live_bearer", "signed_partner", "signed_user"]
@@ -35,24 +34,16 @@ class Services:
 def signed_partner(
     sv: Services, partner: str | None, timestamp: str | None, signature: str | None
 ) -> str:
-    """Verify a partner/timestamp/HMAC triple with :func:`signing.verify`; the partner name."""
-    secret = sv.config.partners.get(partner) if partner else None
-    try:
-        verify(
-            partner=partner,
-            timestamp=timestamp,
-            signature=signature,
-            secret=secret or "",
-            now=sv.clock(),
-            window_seconds=sv.config.window_seconds,
-            # An unknown partner fails verify's own partner check, in its usual order.
-            expected_partner=partner if secret is not None else "",
-        )
-    except SignatureError as exc:
-        raise unauthorized(exc.code, exc.reason) from None
-    if partner is None:  # verify has refused it already; kept for an exact type
-        raise unauthorized("MISSING_SIGNATURE", "partner is required")
-    return partner
+    """Check a partner/timestamp/HMAC triple (:func:`._signature.check_signature`); the
+    partner name."""
+    return check_signature(
+        sv.config.partners,
+        partner,
+        timestamp,
+        signature,
+        now=sv.clock(),
+        window_seconds=sv.config.window_seconds,
+    )
 
 
 def header_partner(sv: Services, request: httpx2.Request) -> str:

@@ -11,7 +11,7 @@ from typing import Literal, get_args
 from urllib.parse import urlsplit
 
 from ..exceptions import ConfigurationError
-from ..signing import PARTNER_PATTERN
+from ._signature import PARTNER_NAME
 
 __all__ = ["ExpirationFormat", "SandboxConfig"]
 
@@ -167,7 +167,7 @@ class SandboxConfig:
     max_certificates_per_user: int = 100
 
     def __post_init__(self) -> None:
-        _check_credentials("partners", self.partners, key_pattern=PARTNER_PATTERN)
+        _check_credentials("partners", self.partners, key_pattern=PARTNER_NAME)
         if not self.partners:
             raise ConfigurationError("partners", "at least one partner is required")
         _check_credentials("users", self.users, key_pattern=None)

@@ -23,11 +23,10 @@ from types import MappingProxyType
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 
 from .._clock import Clock
-from ..certificates import CsrSpec
 from ._config import SandboxConfig
+from ._csr import CreateRequest, PrivateKey
 from ._errors import (
     FOREIGN_REQUEST_CODE,
     KEY_MISMATCH,
@@ -38,8 +37,6 @@ from ._errors import (
 )
 
 __all__ = ["CertificateInfo", "EnrollmentState", "thumbprint_of"]
-
-PrivateKey = CertificateIssuerPrivateKeyTypes
 
 
 def thumbprint_of(certificate: x509.Certificate) -> str:
@@ -77,7 +74,7 @@ class _Request:
     request_code: str
     username: str
     partner: str
-    spec: CsrSpec
+    spec: CreateRequest
     key: PrivateKey | None = field(repr=False)  # None once finalized: the certificate has it
     created_at: float
     finalized_at: float | None = None
@@ -134,7 +131,9 @@ class EnrollmentState:
             self._housekeep(self.clock())
             self._owned(username, thumbprint)
 
-    def open_request(self, *, username: str, partner: str, spec: CsrSpec, key: PrivateKey) -> str:
+    def open_request(
+        self, *, username: str, partner: str, spec: CreateRequest, key: PrivateKey
+    ) -> str:
         """Keep a pending request with its private key; its new request code."""
         config = self.config
         with self.lock:
