@@ -3,7 +3,8 @@
 Pure code, no I/O: the validated request (:class:`CsrSpec`), the subject DN
 (:class:`DNAttribute`), strict parsers of the answers, and the frozen results
 (:class:`CsrRequest`, :class:`IssuedCertificate`, :class:`Enrollment`). The clients in
-:mod:`redtrust_middleware.client` send them; the sandbox reuses the same allow-lists.
+:mod:`redtrust_middleware.client` send them. The sandbox checks requests with its own
+rules, written from the documentation, so a mistake here shows up in the tests.
 
 Redtrust publishes no list of accepted values (``redtrust-api.md`` §5), so the library accepts
 the documented and well-established ones only, and refuses anything else before sending:

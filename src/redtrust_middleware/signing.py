@@ -1,7 +1,8 @@
 """The Redtrust HMAC: ``HMAC-SHA256(secret, "PARTNER:TIMESTAMP")`` as lowercase hex.
 
-One function signs (:func:`sign`); every caller (the browser login URL, the server-to-server
-headers, the sandbox's verifier) goes through it, so the message format exists once. The
+One function signs (:func:`sign`); every caller in the library (the browser login URL, the
+server-to-server headers) goes through it, so the message format exists once. The sandbox
+verifies with its own code, written from the documentation, as an independent check. The
 timestamp is always whole UNIX seconds taken from the injected clock at the moment of the
 call, never a cached value.
 """
@@ -31,7 +32,7 @@ HEADER_TIMESTAMP = "x-request-timestamp"
 HEADER_SIGNATURE = "x-hmac-signature"
 
 #: ``errorCode`` values by which a server refuses the HMAC headers themselves (the sandbox
-#: uses these; they mean "fix the configuration or the clock", never "the user is out").
+#: answers with the same codes; they mean "fix the configuration or the clock", never "the user is out").
 SIGNATURE_CODES = frozenset(
     {
         "MISSING_SIGNATURE",
