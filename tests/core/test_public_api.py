@@ -17,6 +17,7 @@ CORE_MODULES = sorted(
     [
         *(p for p in PACKAGE_DIR.glob("*.py") if p.name not in {"cli.py", "demo.py"}),
         *(PACKAGE_DIR / "stores").glob("*.py"),
+        *(PACKAGE_DIR / "session").glob("*.py"),
     ]
 )
 
@@ -58,6 +59,7 @@ def test_the_core_modules_are_found() -> None:
     names = {p.name for p in CORE_MODULES}
     expected = {"exceptions.py", "signing.py", "config.py", "tokens.py", "_http.py"}
     assert expected | {"client.py", "login.py", "_locks.py", "base.py", "memory.py"} <= names
+    assert {"effects.py", "refresh.py", "managers.py"} <= names
 
 
 def imported_modules(path: Path) -> set[str]:
