@@ -24,6 +24,7 @@ __all__ = [
     "Put",
     "Read",
     "ReplaceIf",
+    "Result",
     "StoreOp",
     "StoreOperation",
     "Take",
@@ -105,6 +106,8 @@ Write: TypeAlias = Put | Delete
 Conditional: TypeAlias = Add | DeleteIf | ReplaceIf
 #: Every store operation.
 StoreOperation: TypeAlias = Read | Write | Conditional
+#: What an operation gives back.
+Result: TypeAlias = bytes | bool | None
 
 
 @overload
@@ -113,7 +116,7 @@ def perform(store: Store, op: Read) -> bytes | None: ...
 def perform(store: Store, op: Write) -> None: ...
 @overload
 def perform(store: Store, op: Conditional) -> bool: ...
-def perform(store: Store, op: StoreOperation) -> bytes | bool | None:
+def perform(store: Store, op: StoreOperation) -> Result:
     """Carry out ``op`` on ``store``; its result."""
     match op:
         case Get(key):
@@ -140,7 +143,7 @@ async def aperform(store: AsyncStore, op: Read) -> bytes | None: ...
 async def aperform(store: AsyncStore, op: Write) -> None: ...
 @overload
 async def aperform(store: AsyncStore, op: Conditional) -> bool: ...
-async def aperform(store: AsyncStore, op: StoreOperation) -> bytes | bool | None:
+async def aperform(store: AsyncStore, op: StoreOperation) -> Result:
     """Carry out ``op`` on an asynchronous ``store``; its result."""
     match op:
         case Get(key):
