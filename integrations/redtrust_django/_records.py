@@ -1,22 +1,34 @@
 """A browser's records as kept in its Django session: ``{key: [base64 value, expires at]}``.
 
-Pure functions over that dict (the clock's reading is passed in): the store operations of
-:class:`~redtrust_middleware.stores.Store` applied to one browser's records.
+Pure functions over that dict (the clock's reading is passed in): the core's typed store
+operations (:mod:`redtrust_middleware.stores.operations`) applied to one browser's records.
 """
 
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import Any, TypeAlias
+
+from redtrust_middleware.stores.operations import (
+    Add,
+    Delete,
+    DeleteIf,
+    Get,
+    Put,
+    ReplaceIf,
+    Result,
+    StoreOperation,
+    Take,
+)
 
 __all__ = ["MAX_RECORDS", "Records", "apply", "live"]
 
 #: At most this many records per browser (one session and a few pending logins).
 MAX_RECORDS = 16
-Records = dict[str, list[Any]]  # key -> [base64 value, expires at]
+Records: TypeAlias = dict[str, list[Any]]  # key -> [base64 value, expires at]
 
 
-def live(records: Any, now: float) -> Records:
+def live(records: object, now: float) -> Records:
     """The well-formed records not yet expired (anything else in the session is ignored)."""
     if not isinstance(records, dict):
         return {}
@@ -37,6 +49,11 @@ def _value(records: Records, key: str) -> bytes | None:
         return None
 
 
+def _without(records: Records, key: str) -> Records | None:
+    """The records without ``key``; None when there was none (nothing to save)."""
+    return _with(records, key, None) if key in records else None
+
+
 def _with(records: Records, key: str, value: bytes | None, expires_at: float = 0) -> Records:
     records = dict(records)
     if value is None:
@@ -48,27 +65,28 @@ def _with(records: Records, key: str, value: bytes | None, expires_at: float = 0
     return records
 
 
-def apply(
-    records: Records, key: str, op: str, value: Any, expected: Any, ttl: float, now: float
-) -> tuple[Any, Records | None]:
+def apply(records: Records, op: StoreOperation, now: float) -> tuple[Result, Records | None]:
     """A store operation on this browser's live records: its result and the records to
     save (None: unchanged)."""
-    current = _value(records, key)
-    if op == "get":
-        return current, None
-    if op == "set":
-        return None, _with(records, key, value, now + ttl)
-    if op == "add":
-        return (
-            (False, None) if current is not None else (True, _with(records, key, value, now + ttl))
-        )
-    if op in ("take", "delete"):
-        changed = _with(records, key, None) if key in records else None
-        return (current if op == "take" else None), changed
-    if op == "delete_if":
-        return (True, _with(records, key, None)) if current == expected else (False, None)
-    if op == "replace_if":
-        if current != expected or current is None:
-            return False, None
-        return True, _with(records, key, value, now + ttl)
-    raise ValueError(op)  # pragma: no cover
+    current = _value(records, op.key)
+    match op:
+        case Get():
+            return current, None
+        case Put(key, value, ttl):
+            return None, _with(records, key, value, now + ttl)
+        case Add(key, value, ttl):
+            if current is not None:
+                return False, None
+            return True, _with(records, key, value, now + ttl)
+        case Take(key):
+            return current, _without(records, key)
+        case Delete(key):
+            return None, _without(records, key)
+        case DeleteIf(key, value):
+            if current != value:
+                return False, None
+            return True, _with(records, key, None)
+        case ReplaceIf(key, expected, value, ttl):
+            if current is None or current != expected:
+                return False, None
+            return True, _with(records, key, value, now + ttl)

@@ -20,14 +20,29 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import TypeVar, overload
 
 from django.conf import settings
+from django.contrib.sessions.backends.base import SessionBase
 from django.core.cache import BaseCache
 
 from redtrust_middleware import StoreError
 from redtrust_middleware._clock import Clock
+from redtrust_middleware.stores.operations import (
+    Add,
+    Conditional,
+    Delete,
+    DeleteIf,
+    Get,
+    Put,
+    Read,
+    ReplaceIf,
+    Result,
+    StoreOperation,
+    Take,
+    Write,
+)
 
 from ._cache import acache_op, cache_op
 from ._records import Records, apply, live
@@ -42,7 +57,7 @@ SESSION_KEY = "_redtrust"
 #: refused the write) is saved by a later request while the grace record has its tokens.
 _REPLACE_CLAIM_SECONDS = 10
 #: ``DjangoStore._loaded`` until the request first reads its records.
-_UNREAD: Any = object()
+_UNREAD = object()
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -56,7 +71,7 @@ def _guarded(what: str, call: Callable[[], T]) -> T:
         raise StoreError(f"the Django {what} is unavailable ({type(error).__name__})") from None
 
 
-async def _aguarded(what: str, call: Callable[[], Any]) -> Any:
+async def _aguarded(what: str, call: Callable[[], Awaitable[T]]) -> T:
     try:
         return await call()
     except StoreError:
@@ -85,7 +100,7 @@ class DjangoStore:
 
     def __init__(
         self,
-        session: Any,
+        session: SessionBase,
         cache: BaseCache,
         clock: Clock,
         is_browser_record: Callable[[str], bool],
@@ -95,32 +110,28 @@ class DjangoStore:
         self._clock = clock
         self._is_browser_record = is_browser_record
         self._claims: list[str] = []  # the versions this request replaces
-        self._loaded: Any = _UNREAD
+        self._loaded: object = _UNREAD
         self._own_change = False  # a record created or removed: a sign-in, a sign-out...
 
     @property
-    def session(self) -> Any:
+    def session(self) -> SessionBase:
         """The Django session this store keeps the browser's records in."""
         return self._session
 
-    def _decide(
-        self, raw: Any, key: str, op: str, value: Any, expected: Any, ttl: float
-    ) -> tuple[Any, Records | None, str | None]:
+    def _decide(self, raw: object, op: StoreOperation) -> tuple[Result, Records | None, str | None]:
         """One store operation on the records (pure over the dict): its result, the records
         to save (None: unchanged) and, for a replacement, the claim to win first."""
         if self._loaded is _UNREAD:
             self._loaded = raw
         now = self._clock()
-        result, changed = apply(live(raw, now), key, op, value, expected, ttl, now)
-        if changed is None or op != "replace_if":
+        result, changed = apply(live(raw, now), op, now)
+        if changed is None or not isinstance(op, ReplaceIf):
             self._own_change = self._own_change or changed is not None
             return result, changed, None
-        return result, changed, f"{key}:from:{hashlib.sha256(expected).hexdigest()[:32]}"
+        return result, changed, f"{op.key}:from:{hashlib.sha256(op.expected).hexdigest()[:32]}"
 
-    def _session_op(self, key: str, op: str, value: Any, expected: Any, ttl: float) -> Any:
-        result, changed, claim = self._decide(
-            self._session.get(SESSION_KEY), key, op, value, expected, ttl
-        )
+    def _session_op(self, op: StoreOperation) -> Result:
+        result, changed, claim = self._decide(self._session.get(SESSION_KEY), op)
         if claim is not None:
             if not self._claim(claim, _REPLACE_CLAIM_SECONDS):
                 return True  # replaced by the concurrent request that claimed it first
@@ -129,10 +140,8 @@ class DjangoStore:
             self._session[SESSION_KEY] = changed
         return result
 
-    async def _asession_op(self, key: str, op: str, value: Any, expected: Any, ttl: float) -> Any:
-        result, changed, claim = self._decide(
-            await self._session.aget(SESSION_KEY), key, op, value, expected, ttl
-        )
+    async def _asession_op(self, op: StoreOperation) -> Result:
+        result, changed, claim = self._decide(await self._session.aget(SESSION_KEY), op)
         if claim is not None:
             if not await self._aclaim(claim, _REPLACE_CLAIM_SECONDS):
                 return True
@@ -172,7 +181,7 @@ class DjangoStore:
         unchanged = not self._own_change and self._loaded is not _UNREAD
         return "reread" if saving and unchanged and session.session_key is not None else ""
 
-    def _keep_stored(self, stored: Any) -> None:
+    def _keep_stored(self, stored: object) -> None:
         if stored == self._loaded:
             return  # nothing changed meanwhile: this request's own copy is current
         if stored is None:
@@ -206,64 +215,72 @@ class DjangoStore:
 
     # -- the dispatch: session or cache ------------------------------------------------------
 
-    def _run(self, op: str, key: str, value: Any = None, expected: Any = None, ttl: float = 0):  # type: ignore[no-untyped-def]
-        if self._is_browser_record(key):
-            if op == "take" and not self._claim(f"{key}:taken", self._TAKE_CLAIM_SECONDS):
-                return None  # a concurrent request (another copy of this session) took it
-            return _guarded("session", lambda: self._session_op(key, op, value, expected, ttl))
-        return _guarded("cache", lambda: cache_op(self._cache, op, key, value, expected, ttl))
+    @overload
+    def _run(self, op: Read) -> bytes | None: ...
+    @overload
+    def _run(self, op: Write) -> None: ...
+    @overload
+    def _run(self, op: Conditional) -> bool: ...
+    def _run(self, op: StoreOperation) -> Result:
+        if not self._is_browser_record(op.key):
+            return _guarded("cache", lambda: cache_op(self._cache, op))
+        if isinstance(op, Take) and not self._claim(f"{op.key}:taken", self._TAKE_CLAIM_SECONDS):
+            return None  # a concurrent request (another copy of this session) took it
+        return _guarded("session", lambda: self._session_op(op))
 
-    async def _arun(  # type: ignore[no-untyped-def]
-        self, op: str, key: str, value: Any = None, expected: Any = None, ttl: float = 0
-    ):
-        if self._is_browser_record(key):
-            if op == "take" and not await self._aclaim(f"{key}:taken", self._TAKE_CLAIM_SECONDS):
-                return None
-            return await _aguarded(
-                "session", lambda: self._asession_op(key, op, value, expected, ttl)
-            )
-        return await _aguarded(
-            "cache", lambda: acache_op(self._cache, op, key, value, expected, ttl)
-        )
+    @overload
+    async def _arun(self, op: Read) -> bytes | None: ...
+    @overload
+    async def _arun(self, op: Write) -> None: ...
+    @overload
+    async def _arun(self, op: Conditional) -> bool: ...
+    async def _arun(self, op: StoreOperation) -> Result:
+        if not self._is_browser_record(op.key):
+            return await _aguarded("cache", lambda: acache_op(self._cache, op))
+        if isinstance(op, Take) and not await self._aclaim(
+            f"{op.key}:taken", self._TAKE_CLAIM_SECONDS
+        ):
+            return None
+        return await _aguarded("session", lambda: self._asession_op(op))
 
     def get(self, key: str) -> bytes | None:
-        return self._run("get", key)  # type: ignore[no-any-return]
+        return self._run(Get(key))
 
     def set(self, key: str, value: bytes, *, ttl: float) -> None:
-        self._run("set", key, value, ttl=ttl)
+        self._run(Put(key, value, ttl))
 
     def add(self, key: str, value: bytes, *, ttl: float) -> bool:
-        return self._run("add", key, value, ttl=ttl)  # type: ignore[no-any-return]
+        return self._run(Add(key, value, ttl))
 
     def take(self, key: str) -> bytes | None:
-        return self._run("take", key)  # type: ignore[no-any-return]
+        return self._run(Take(key))
 
     def delete(self, key: str) -> None:
-        self._run("delete", key)
+        self._run(Delete(key))
 
     def delete_if(self, key: str, value: bytes) -> bool:
-        return self._run("delete_if", key, expected=value)  # type: ignore[no-any-return]
+        return self._run(DeleteIf(key, value))
 
     def replace_if(self, key: str, expected: bytes, value: bytes, *, ttl: float) -> bool:
-        return self._run("replace_if", key, value, expected, ttl)  # type: ignore[no-any-return]
+        return self._run(ReplaceIf(key, expected, value, ttl))
 
     async def aget(self, key: str) -> bytes | None:
-        return await self._arun("get", key)  # type: ignore[no-any-return]
+        return await self._arun(Get(key))
 
     async def aset(self, key: str, value: bytes, *, ttl: float) -> None:
-        await self._arun("set", key, value, ttl=ttl)
+        await self._arun(Put(key, value, ttl))
 
     async def aadd(self, key: str, value: bytes, *, ttl: float) -> bool:
-        return await self._arun("add", key, value, ttl=ttl)  # type: ignore[no-any-return]
+        return await self._arun(Add(key, value, ttl))
 
     async def atake(self, key: str) -> bytes | None:
-        return await self._arun("take", key)  # type: ignore[no-any-return]
+        return await self._arun(Take(key))
 
     async def adelete(self, key: str) -> None:
-        await self._arun("delete", key)
+        await self._arun(Delete(key))
 
     async def adelete_if(self, key: str, value: bytes) -> bool:
-        return await self._arun("delete_if", key, expected=value)  # type: ignore[no-any-return]
+        return await self._arun(DeleteIf(key, value))
 
     async def areplace_if(self, key: str, expected: bytes, value: bytes, *, ttl: float) -> bool:
-        return await self._arun("replace_if", key, value, expected, ttl)  # type: ignore[no-any-return]
+        return await self._arun(ReplaceIf(key, expected, value, ttl))

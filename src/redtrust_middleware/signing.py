@@ -32,7 +32,8 @@ HEADER_TIMESTAMP = "x-request-timestamp"
 HEADER_SIGNATURE = "x-hmac-signature"
 
 #: ``errorCode`` values by which a server refuses the HMAC headers themselves (the sandbox
-#: answers with the same codes; they mean "fix the configuration or the clock", never "the user is out").
+#: answers with the same codes; they mean "fix the configuration or the clock", never
+#: "the user is out").
 SIGNATURE_CODES = frozenset(
     {
         "MISSING_SIGNATURE",

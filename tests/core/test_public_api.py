@@ -13,7 +13,13 @@ import redtrust_middleware
 PACKAGE_DIR = Path(redtrust_middleware.__file__).parent
 FRAMEWORKS = ("django", "starlette", "fastapi")
 #: The framework-agnostic core (the sandbox and the tooling in ``cli/`` are not part of it).
-CORE_MODULES = sorted([*PACKAGE_DIR.glob("*.py"), *(PACKAGE_DIR / "stores").glob("*.py")])
+CORE_MODULES = sorted(
+    [
+        *PACKAGE_DIR.glob("*.py"),
+        *(PACKAGE_DIR / "stores").glob("*.py"),
+        *(PACKAGE_DIR / "session").glob("*.py"),
+    ]
+)
 #: The ``redtrust`` command, the walkthrough and the web demo, shipped with the package.
 TOOLING_MODULES = sorted((PACKAGE_DIR / "cli").glob("*.py"))
 
@@ -55,6 +61,7 @@ def test_the_core_modules_are_found() -> None:
     names = {p.name for p in CORE_MODULES}
     expected = {"exceptions.py", "signing.py", "config.py", "tokens.py", "_http.py"}
     assert expected | {"client.py", "login.py", "_locks.py", "base.py", "memory.py"} <= names
+    assert {"effects.py", "refresh.py", "managers.py"} <= names
 
 
 def imported_modules(path: Path) -> set[str]:

@@ -9,13 +9,17 @@ import pytest
 
 from redtrust_middleware import RA_API, Store, TokenSet
 from redtrust_middleware.session import (
+    Effect,
     Refresh,
     RefreshNeeded,
     ReplaceIf,
     SessionFlows,
     SessionRecord,
     Touch,
+    adrive,
+    drive,
 )
+from redtrust_middleware.stores.operations import StoreOp, perform
 from redtrust_middleware.tokens import parse_expiration
 
 from .conftest import World, make_world
@@ -23,34 +27,10 @@ from .conftest import World, make_world
 pytestmark = pytest.mark.anyio
 
 
-def perform(store: Store, effect: Any) -> Any:
-    """Carry out one store effect the way a driver would."""
-    name = type(effect).__name__
-    if name == "Get":
-        return store.get(effect.key)
-    if name == "Put":
-        return store.set(effect.key, effect.value, ttl=effect.ttl)
-    if name == "Add":
-        return store.add(effect.key, effect.value, ttl=effect.ttl)
-    if name == "Take":
-        return store.take(effect.key)
-    if name in ("Delete",):
-        return store.delete(effect.key)
-    if name == "DeleteIf":
-        return store.delete_if(effect.key, effect.value)
-    if name == "ReplaceIf":
-        return store.replace_if(effect.key, effect.expected, effect.value, ttl=effect.ttl)
-    raise AssertionError(f"not a store effect: {effect!r}")
-
-
-def finish(flow: Any, value: Any, store: Store) -> Any:
-    """Send ``value`` into a paused flow and run its remaining store effects; its result."""
-    try:
-        effect = flow.send(value)
-        while True:
-            effect = flow.send(perform(store, effect))
-    except StopIteration as stop:
-        return stop.value
+def on_store(store: Store, effect: Effect) -> Any:
+    """Perform a store effect the way a driver would (any other is not expected here)."""
+    assert isinstance(effect, StoreOp), f"not a store effect: {effect!r}"
+    return perform(store, effect)
 
 
 async def test_a_logout_during_a_refresh_is_not_undone(world: World) -> None:
@@ -58,13 +38,15 @@ async def test_a_logout_during_a_refresh_is_not_undone(world: World) -> None:
     world.clock.advance(270)
     flows: SessionFlows = world.driver.flows
     need = RefreshNeeded(handle=handle, key=flows.session_key(handle))
-    flow = flows.refresh(need)
-    effect = next(flow)
-    while not isinstance(effect, Refresh):  # read, lock ...
-        effect = flow.send(perform(world.store.inner, effect))
-    fresh = await world.fresh_tokens()
-    assert await world.driver.logout(handle)  # the user logs out while Redtrust answers
-    assert finish(flow, fresh, world.store.inner) is None  # reported as ended
+
+    async def logging_out_meanwhile(effect: Effect) -> Any:
+        if not isinstance(effect, Refresh):  # read, lock ...
+            return on_store(world.store.inner, effect)
+        fresh = await world.fresh_tokens()
+        assert await world.driver.logout(handle)  # the user logs out while Redtrust answers
+        return fresh
+
+    assert await adrive(flows.refresh(need), logging_out_meanwhile) is None  # reported ended
     assert world.store.inner.get(need.key) is None
     assert await world.driver.get(handle) is None
 
@@ -78,11 +60,17 @@ async def test_the_idle_touch_never_overwrites_a_newer_record(world: World) -> N
     blob = world.store.inner.get(key)
     decision = flows.loaded(handle, key, blob)
     assert isinstance(decision, Touch)  # the one read, then a rare write
-    write = next(flows.touch(decision))
-    assert isinstance(write, ReplaceIf)  # a compare-and-set against what was read
-    assert write.expected == blob
-    world.store.inner.set(key, b"a newer record", ttl=60)
-    assert perform(world.store.inner, write) is False
+    results: list[Any] = []
+
+    def newer_record_meanwhile(write: Effect) -> Any:
+        assert isinstance(write, ReplaceIf)  # a compare-and-set against what was read
+        assert write.expected == blob
+        world.store.inner.set(key, b"a newer record", ttl=60)
+        results.append(on_store(world.store.inner, write))
+        return results[-1]
+
+    drive(flows.touch(decision), newer_record_meanwhile)
+    assert results == [False]
     assert world.store.inner.get(key) == b"a newer record"
 
 
@@ -155,7 +143,7 @@ async def test_tokens_without_a_refresh_token_last_until_expiry(world: World) ->
     key = world.driver.flows.session_key(handle)
     flows: SessionFlows = world.driver.flows
     blob = world.store.inner.get(key)
-    record = flows._open_record(key, blob)  # test-only: rewrite the record without refresh
+    record = flows.open_record(key, blob)  # test-only: rewrite the record without refresh
     assert record is not None
     bare = SessionRecord(
         tokens=TokenSet(

@@ -17,16 +17,20 @@ import redis
 from tests.stores import redis_dump
 
 from redtrust_middleware import Keyring, StoreError
-from redtrust_middleware.session import Refresh, RefreshNeeded
+from redtrust_middleware.session import Effect, Refresh, RefreshNeeded, drive
 from redtrust_middleware.stores.redis import RedisStore
 from redtrust_middleware.testing import RedisServer
 
 from .conftest import SECRET, FlakyStore, World, make_world
-from .test_session_edges import perform
+from .test_session_edges import on_store
 
 pytestmark = pytest.mark.anyio
 
 MakeStore = Callable[..., FlakyStore]
+
+
+class Killed(BaseException):
+    """The process dies where this is raised."""
 
 
 @pytest.fixture(params=["sync-redis", "async-redis"])
@@ -131,13 +135,18 @@ async def test_a_killed_worker_holding_the_refresh_lock_delays_only_its_lease(
     dead.driver.flows.lock_lease = 0.3
     world.clock.advance(310)  # expired: requests must wait for a refresh
     key = dead.driver.flows.session_key(handle)
-    flow = dead.driver.flows.refresh(RefreshNeeded(handle=handle, key=key))
-    effect = next(flow)
-    while not isinstance(effect, Refresh):
-        effect = flow.send(perform(world.store.inner, effect))
+
+    def dying_before_the_call(effect: Effect) -> Any:
+        if isinstance(effect, Refresh):
+            raise Killed  # not an Exception: the flow is closed, nothing releases its lock
+        return on_store(world.store.inner, effect)
+
+    with pytest.raises(Killed):
+        drive(
+            dead.driver.flows.refresh(RefreshNeeded(handle=handle, key=key)), dying_before_the_call
+        )
     lock_key = world.driver.flows.lock_key(handle)
     assert world.store.inner.get(lock_key) is not None
-    # (the generator is dropped like the dead process: nothing releases the lock)
 
     session = await world.driver.get(handle)  # polls in real time until the lease runs out
     assert session is not None

@@ -1,0 +1,167 @@
+""":class:`SessionFlows`: every session operation as a flow, and each request's one read.
+
+This is what both drivers hold. Each request reads its record once and :meth:`loaded`
+decides from it (pure): most requests are served from that one read, a few write an
+idle-time :meth:`touch`, and a session due for refresh goes to :mod:`.refresh`. Signing in
+and out are in :mod:`.signin` and :mod:`.logout`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import TypeAlias
+
+from .._clock import Clock
+from ..config import RedtrustConfig
+from ..login import is_handle
+from ..stores import Keyring
+from . import logout, signin
+from .effects import Flow, best_effort
+from .memo import Cache
+from .records import ActiveSession, LoginDone, LoginStart, Records, SessionRecord
+from .refresh import COOLDOWN_SECONDS, Refresher, RefreshNeeded
+from .rotation import GRACE_SECONDS, Rotations
+
+__all__ = ["Loaded", "SessionFlows", "Touch"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Touch:
+    """Returned by :meth:`SessionFlows.loaded`: serve ``active`` after extending idle time."""
+
+    active: ActiveSession
+    key: str
+    blob: bytes = field(repr=False)
+    record: SessionRecord
+
+
+Loaded: TypeAlias = "ActiveSession | Touch | RefreshNeeded | None"
+
+
+class SessionFlows(Records):
+    """Every session operation as an effect-yielding generator; shared by both drivers.
+
+    Holds no per-request state: the only mutable members are the in-process memos (grace
+    records, spent tokens, cool-downs, and caches of keys and opened records), keyed by
+    hashes or handles and bounded.
+    """
+
+    GRACE_SECONDS = GRACE_SECONDS
+    COOLDOWN_SECONDS = COOLDOWN_SECONDS
+
+    def __init__(
+        self, config: RedtrustConfig, keyring: Keyring, clock: Clock, *, prefix: str = "redtrust"
+    ) -> None:
+        super().__init__(config, keyring, clock, prefix=prefix)
+        self.rotations = Rotations(self)
+        self.refresher = Refresher(self, self.rotations)
+        self._keys: Cache[str, str] = Cache()
+        self._opened: Cache[tuple[str, bytes], tuple[SessionRecord, ActiveSession]] = Cache()
+
+    @property
+    def lock_lease(self) -> float:
+        """How long the store lock of a refresh is held before it lapses (renewed meanwhile)."""
+        return self.refresher.lock_lease
+
+    @lock_lease.setter
+    def lock_lease(self, seconds: float) -> None:
+        self.refresher.lock_lease = seconds
+
+    # -- signing in and out -----------------------------------------------------------------
+
+    def begin_login(
+        self,
+        *,
+        next_url: str | None,
+        callback_url: str | None = None,
+        browser_nonces: Sequence[str] = (),
+    ) -> Flow[LoginStart]:
+        """Start a login: see :func:`.signin.begin_login`."""
+        return signin.begin_login(
+            self, next_url=next_url, callback_url=callback_url, browser_nonces=browser_nonces
+        )
+
+    def complete_login(
+        self,
+        *,
+        query: bytes | str,
+        browser_nonces: Sequence[str],
+        previous_handle: str | None = None,
+    ) -> Flow[LoginDone]:
+        """Complete a login from its callback: see :func:`.signin.complete_login`."""
+        return signin.complete_login(
+            self, query=query, browser_nonces=browser_nonces, previous_handle=previous_handle
+        )
+
+    def logout(self, handle: str | None) -> Flow[bool]:
+        """End a session: see :func:`.logout.logout`."""
+        return logout.logout(self, self.rotations, handle)
+
+    # -- every request ----------------------------------------------------------------------
+
+    def key_for(self, handle: str | None) -> str | None:
+        """The store key of a well-formed handle; None for anything else (no store access)."""
+        if not handle:
+            return None
+        key = self._keys.get(handle)
+        if key is None:
+            if not is_handle(handle):
+                return None
+            key = self.session_key(handle)
+            self._keys.put(handle, key)
+        return key
+
+    def loaded(self, handle: str, key: str, blob: bytes | None) -> Loaded:
+        """Decide from the one read of a request (pure): the session, a rare idle-time touch
+        to write first, :class:`RefreshNeeded`, or None."""
+        opened = self._open_cached(handle, key, blob)
+        if opened is None:
+            return None
+        record, active = opened
+        now = self.clock()
+        if not self.alive(record, now):
+            return None
+        if record.tokens.expires_in(now) <= self.config.refresh_leeway:
+            return RefreshNeeded(handle=handle, key=key, current=active)
+        if now - record.seen_at > self.config.idle_timeout / 10:
+            # Sliding idle timeout, written rarely: most requests make no write at all.
+            return Touch(active=active, key=key, blob=blob or b"", record=record)
+        return active
+
+    def _open_cached(
+        self, handle: str, key: str, blob: bytes | None
+    ) -> tuple[SessionRecord, ActiveSession] | None:
+        """Open a stored record, remembering the result by its exact sealed bytes.
+
+        Most requests read bytes unchanged since the last one: the decryption, JSON and
+        token parsing happen once per write, not once per request.
+        """
+        if blob is None:
+            return None
+        cached = self._opened.get((key, blob))
+        if cached is not None:
+            return cached
+        record = self.open_record(key, blob)
+        if record is None:
+            return None
+        opened = (record, self.active(handle, record, refreshed=False))
+        self._opened.put((key, blob), opened)
+        return opened
+
+    def touch(self, touch: Touch) -> Flow[ActiveSession]:
+        """Extend the idle timeout (compare-and-set; a failure changes nothing for the user)."""
+        now = self.clock()
+        touched = replace(touch.record, seen_at=now)
+        yield from best_effort(self.swap(touch.key, touch.blob, touched, now), "extend idle time")
+        return touch.active
+
+    # -- refreshing -------------------------------------------------------------------------
+
+    def refresh(self, need: RefreshNeeded) -> Flow[ActiveSession | None]:
+        """Refresh under the store lock: see :meth:`.refresh.Refresher.refresh`."""
+        return self.refresher.refresh(need)
+
+    def serve_meanwhile(self, need: RefreshNeeded) -> ActiveSession | None:
+        """What to serve while a refresh is slow: see :meth:`.refresh.Refresher.serve_meanwhile`."""
+        return self.refresher.serve_meanwhile(need)

@@ -1,0 +1,49 @@
+"""Signing out, as flows: end a session here, and at Redtrust when the profile can."""
+
+from __future__ import annotations
+
+import logging
+
+from ..exceptions import TokenError, UpstreamError
+from ..login import is_handle
+from ..tokens import TokenSet
+from .effects import Flow, Logout, Refresh, Take
+from .records import Records
+from .rotation import Rotations
+
+__all__ = ["logout", "remote_logout"]
+
+logger = logging.getLogger(__name__)
+
+
+def remote_logout(rotations: Rotations, tokens: TokenSet) -> Flow[None]:
+    """End the session at Redtrust too (when the profile can); failures are logged."""
+    records = rotations.records
+    if records.config.profile.logout is None:
+        return
+    try:
+        if tokens.is_expired(records.clock()) and tokens.refresh_token is not None:
+            if (yield from rotations.is_spent(tokens)):
+                return
+            tokens = yield Refresh(tokens)
+        yield Logout(tokens)
+    except (UpstreamError, TokenError) as error:
+        logger.warning("redtrust: remote logout failed (%s); ended locally", type(error).__name__)
+
+
+def logout(records: Records, rotations: Rotations, handle: str | None) -> Flow[bool]:
+    """End the session: delete it here, and remotely when the profile has a logout.
+
+    An expired access token is refreshed first, so the remote logout can still invalidate
+    the refresh token. Remote failures are logged; the local session ends regardless.
+    """
+    if not handle or not is_handle(handle):
+        return False
+    key = records.session_key(handle)
+    record = records.open_record(key, (yield Take(key)))
+    if record is None:
+        return False
+    graced = yield from rotations.graced(record.tokens, records.clock())
+    # A refresh that was not saved rotated the token: log out with the newest set.
+    yield from remote_logout(rotations, graced or record.tokens)
+    return True

@@ -1,0 +1,357 @@
+"""The drivers: :class:`SessionManager` and :class:`AsyncSessionManager`.
+
+Both hold a :class:`~.flows.SessionFlows` and perform its effects, one with a sync store and
+client, the other with async ones; they differ only there. Each also holds the in-process
+lock that makes a refresh single-flight, and renews the store lock's lease while a refresh
+call runs. The async one runs each refresh as a task the manager owns, so a cancelled
+request cannot abandon a refresh halfway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import functools
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+import anyio
+
+from .._clock import Clock, system_clock
+from .._locks import AsyncKeyedLocks, KeyedLocks
+from ..client import AsyncClient, Client
+from ..config import RedtrustConfig
+from ..exceptions import RefreshFailedError, StoreError
+from ..stores import AsyncStore, Keyring, MemoryStore, Store
+from ..stores.operations import StoreOp, aperform, perform
+from ..tokens import TokenSet
+from .effects import Effect, Exchange, Flow, Lease, Logout, Refresh, Sleep, adrive, drive
+from .flows import SessionFlows, Touch
+from .records import ActiveSession, LoginDone, LoginStart
+from .refresh import RefreshNeeded
+
+__all__ = ["AsyncSessionManager", "SessionManager"]
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def _keyring(config: RedtrustConfig, keyring: Keyring | None) -> Keyring:
+    if keyring is not None:
+        return keyring
+    if config.encryption_keys:
+        return Keyring(config.encryption_keys)
+    logger.info("redtrust: no encryption_keys set; sessions end when the process restarts")
+    return Keyring.ephemeral()
+
+
+class SessionManager:
+    """Synchronous driver of :class:`SessionFlows` (WSGI, Django under WSGI, scripts).
+
+    One per application: it owns the store, the client and the in-process refresh locks.
+    """
+
+    def __init__(
+        self,
+        config: RedtrustConfig,
+        *,
+        store: Store | None = None,
+        client: Client | None = None,
+        keyring: Keyring | None = None,
+        clock: Clock = system_clock,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.config = config
+        self.store: Store = store if store is not None else MemoryStore(clock=clock)
+        self.client = client if client is not None else Client(config, clock=clock)
+        self.flows = SessionFlows(config, _keyring(config, keyring), clock)
+        self._locks = KeyedLocks()
+        self._sleep = sleep
+
+    def using(self, store: Store) -> SessionManager:
+        """This manager over another store, sharing its flows, client and locks: for faces
+        whose browser records live in a per-request store, such as a framework's session."""
+        bound = copy.copy(self)
+        bound.store = store
+        return bound
+
+    def _perform(self, effect: Effect) -> Any:
+        match effect:
+            case StoreOp():
+                return perform(self.store, effect)
+            case Exchange(temp_token):
+                return self.client.exchange(temp_token)
+            case Refresh(tokens, Lease() as lease):
+                return self._refresh_keeping_lease(tokens, lease)
+            case Refresh(tokens):
+                return self.client.refresh(tokens)
+            case Logout(tokens):
+                return self.client.logout(tokens)
+            case Sleep(seconds):
+                return self._sleep(seconds)
+
+    def _run(self, flow: Flow[T]) -> T:
+        return drive(flow, self._perform)
+
+    def begin_login(
+        self,
+        *,
+        next_url: str | None,
+        callback_url: str | None = None,
+        browser_nonces: Sequence[str] = (),
+    ) -> LoginStart:
+        """Start a login: see :meth:`SessionFlows.begin_login`."""
+        return self._run(
+            self.flows.begin_login(
+                next_url=next_url, callback_url=callback_url, browser_nonces=browser_nonces
+            )
+        )
+
+    def complete_login(
+        self,
+        *,
+        query: bytes | str,
+        browser_nonces: Sequence[str],
+        previous_handle: str | None = None,
+    ) -> LoginDone:
+        """Complete a login from its callback: see :meth:`SessionFlows.complete_login`."""
+        return self._run(
+            self.flows.complete_login(
+                query=query, browser_nonces=browser_nonces, previous_handle=previous_handle
+            )
+        )
+
+    def get(self, handle: str | None) -> ActiveSession | None:
+        """The signed-in session with a fresh token, or None (refreshing single-flight).
+
+        One store read when no refresh is due, and no write (but a rare idle-time touch).
+        """
+        key = self.flows.key_for(handle)
+        if key is None or handle is None:
+            return None
+        loaded = self.flows.loaded(handle, key, self.store.get(key))
+        if isinstance(loaded, Touch):
+            return self._run(self.flows.touch(loaded))
+        if not isinstance(loaded, RefreshNeeded):
+            return loaded
+        # A thread refreshing this session (the call may take `refresh_timeout`): wait for
+        # it at most `timeout` while our token is still valid, then serve that token.
+        meanwhile = self.flows.serve_meanwhile(loaded) is not None
+        wait = self.config.timeout if meanwhile else self.flows.lock_lease + 5
+        try:
+            with self._locks.hold(loaded.key, timeout=wait):
+                return self._run(self.flows.refresh(loaded))
+        except TimeoutError:
+            if (current := self.flows.serve_meanwhile(loaded)) is not None:
+                return current
+            raise RefreshFailedError("the session is being refreshed; try again") from None
+
+    def logout(self, handle: str | None) -> bool:
+        """End a session; True when there was one."""
+        return self._run(self.flows.logout(handle))
+
+    def _refresh_keeping_lease(self, tokens: TokenSet, lease: Lease) -> TokenSet:
+        """Refresh while a helper thread renews the store lock's lease (never lets it lapse)."""
+        done = threading.Event()
+
+        def renew() -> None:
+            while not done.wait(lease.seconds / 3):
+                try:
+                    self.store.replace_if(lease.key, lease.owner, lease.owner, ttl=lease.seconds)
+                except StoreError:
+                    logger.warning("redtrust: could not renew a refresh lock's lease")
+
+        renewer = threading.Thread(target=renew, name="redtrust-lease", daemon=True)
+        renewer.start()
+        try:
+            return self.client.refresh(tokens)
+        finally:
+            done.set()
+            renewer.join()
+
+    def close(self) -> None:
+        """Close the client's connection pool."""
+        self.client.close()
+
+
+class AsyncSessionManager:
+    """Asynchronous driver of :class:`SessionFlows` (ASGI, Starlette, FastAPI, Django async)."""
+
+    def __init__(
+        self,
+        config: RedtrustConfig,
+        *,
+        store: AsyncStore | None = None,
+        client: AsyncClient | None = None,
+        keyring: Keyring | None = None,
+        clock: Clock = system_clock,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    ) -> None:
+        self.config = config
+        self.store: AsyncStore = store if store is not None else MemoryStore(clock=clock)
+        self.client = client if client is not None else AsyncClient(config, clock=clock)
+        self.flows = SessionFlows(config, _keyring(config, keyring), clock)
+        self._locks = AsyncKeyedLocks()
+        self._inflight: dict[tuple[str, int], asyncio.Task[ActiveSession | None]] = {}
+        # session key -> the first refresh task in flight for it, over whichever store
+        self._refreshing: dict[str, asyncio.Task[ActiveSession | None]] = {}
+        self._lasting_store = True  # False for per-request stores (`using`)
+        self._sleep = sleep
+
+    def using(self, store: AsyncStore) -> AsyncSessionManager:
+        """This manager over another store, sharing its flows, client, locks and refresh
+        tasks: for faces whose browser records live in a per-request store."""
+        bound = copy.copy(self)
+        bound.store = store
+        bound._lasting_store = False
+        return bound
+
+    async def _perform(self, effect: Effect) -> Any:
+        match effect:
+            case StoreOp():
+                return await aperform(self.store, effect)
+            case Exchange(temp_token):
+                return await self.client.exchange(temp_token)
+            case Refresh(tokens, Lease() as lease):
+                return await self._refresh_keeping_lease(tokens, lease)
+            case Refresh(tokens):
+                return await self.client.refresh(tokens)
+            case Logout(tokens):
+                return await self.client.logout(tokens)
+            case Sleep(seconds):
+                return await self._sleep(seconds)
+
+    async def _run(self, flow: Flow[T]) -> T:
+        return await adrive(flow, self._perform)
+
+    async def begin_login(
+        self,
+        *,
+        next_url: str | None,
+        callback_url: str | None = None,
+        browser_nonces: Sequence[str] = (),
+    ) -> LoginStart:
+        """Start a login: see :meth:`SessionFlows.begin_login`."""
+        return await self._run(
+            self.flows.begin_login(
+                next_url=next_url, callback_url=callback_url, browser_nonces=browser_nonces
+            )
+        )
+
+    async def complete_login(
+        self,
+        *,
+        query: bytes | str,
+        browser_nonces: Sequence[str],
+        previous_handle: str | None = None,
+    ) -> LoginDone:
+        """Complete a login from its callback: see :meth:`SessionFlows.complete_login`."""
+        return await self._run(
+            self.flows.complete_login(
+                query=query, browser_nonces=browser_nonces, previous_handle=previous_handle
+            )
+        )
+
+    async def get(self, handle: str | None) -> ActiveSession | None:
+        """The signed-in session with a fresh token, or None (refreshing single-flight).
+
+        One store read when no refresh is due, and no write (but a rare idle-time touch).
+        """
+        key = self.flows.key_for(handle)
+        if key is None or handle is None:
+            return None
+        loaded = self.flows.loaded(handle, key, await self.store.aget(key))
+        if isinstance(loaded, Touch):
+            return await self._run(self.flows.touch(loaded))
+        if not isinstance(loaded, RefreshNeeded):
+            return loaded
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not asyncio (trio): shield the refresh from cancellation
+            with anyio.CancelScope(shield=True):
+                return await self._refresh_locked(loaded)
+        # One refresh task per session and store, owned by the manager: requests wait for
+        # it, and a request that is cancelled (the client hung up) cannot abandon it halfway,
+        # with tokens rotated upstream but not saved and the store lock left to expire.
+        # Requests over another store (a per-request one, see `using`) queue on the lock
+        # instead and then find the result in the grace memo, saving it into their own.
+        # The call may take `refresh_timeout`: a request whose token is still valid waits at
+        # most `timeout` and is served that token meanwhile, unless it must save the result
+        # into a per-request store (the request whose own task makes the call).
+        meanwhile = self.flows.serve_meanwhile(loaded) is not None
+        if meanwhile and not self._lasting_store:
+            running = self._refreshing.get(loaded.key)  # another request's, saving its own
+            served = None if running is None else await self._serve_meanwhile(running, loaded)
+            if served is not None:
+                return served
+        task = self._refresh_task(loop, loaded)
+        lasting = meanwhile and self._lasting_store
+        served = await self._serve_meanwhile(task, loaded) if lasting else None
+        return served if served is not None else await asyncio.shield(task)
+
+    def _refresh_task(
+        self, loop: asyncio.AbstractEventLoop, loaded: RefreshNeeded
+    ) -> asyncio.Task[ActiveSession | None]:
+        inflight = (loaded.key, id(self.store))
+        task = self._inflight.get(inflight)
+        if task is None:
+            task = loop.create_task(self._refresh_locked(loaded))
+            self._inflight[inflight] = task
+            self._refreshing.setdefault(loaded.key, task)
+            task.add_done_callback(functools.partial(self._forget, inflight))
+        return task
+
+    async def _serve_meanwhile(
+        self, task: asyncio.Task[ActiveSession | None], loaded: RefreshNeeded
+    ) -> ActiveSession | None:
+        """Wait for ``task`` at most ``timeout``; the still-valid session if it still runs."""
+        await asyncio.wait({task}, timeout=self.config.timeout)
+        return None if task.done() else self.flows.serve_meanwhile(loaded)
+
+    async def _refresh_locked(self, loaded: RefreshNeeded) -> ActiveSession | None:
+        async with self._locks.hold(loaded.key):
+            return await self._run(self.flows.refresh(loaded))
+
+    def _forget(self, key: tuple[str, int], task: asyncio.Task[ActiveSession | None]) -> None:
+        self._inflight.pop(key, None)
+        if self._refreshing.get(key[0]) is task:
+            del self._refreshing[key[0]]
+        if not task.cancelled():
+            task.exception()  # retrieved here, so an unawaited failure is not reported twice
+
+    async def logout(self, handle: str | None) -> bool:
+        """End a session; True when there was one."""
+        return await self._run(self.flows.logout(handle))
+
+    async def _refresh_keeping_lease(self, tokens: TokenSet, lease: Lease) -> TokenSet:
+        """Refresh while a side task renews the store lock's lease (never lets it lapse)."""
+
+        async def renew() -> None:
+            while True:
+                await anyio.sleep(lease.seconds / 3)
+                try:
+                    await self.store.areplace_if(
+                        lease.key, lease.owner, lease.owner, ttl=lease.seconds
+                    )
+                except StoreError:
+                    logger.warning("redtrust: could not renew a refresh lock's lease")
+
+        failure: Exception | None = None
+        async with anyio.create_task_group() as group:
+            group.start_soon(renew)
+            try:
+                tokens = await self.client.refresh(tokens)
+            except Exception as error:  # re-raised bare, not wrapped in an ExceptionGroup
+                failure = error
+            finally:
+                group.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
+        return tokens
+
+    async def aclose(self) -> None:
+        """Close the client's connection pool."""
+        await self.client.aclose()

@@ -1,0 +1,181 @@
+"""What the store keeps for a session, and how its records are named, sealed and aged.
+
+Browsers only ever hold the session handle; the store keeps records under a hash of it
+(and of nonces and refresh tokens), sealed with AES-GCM bound to their key (see
+:mod:`redtrust_middleware.stores.sealing`), so a store dump reveals no handle and no token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+from .._clock import Clock
+from ..config import RedtrustConfig
+from ..exceptions import TokenError
+from ..stores import Keyring
+from ..tokens import TokenSet, parse_expiration
+from .effects import Flow, Get, Put, ReplaceIf
+
+__all__ = ["ActiveSession", "LoginDone", "LoginStart", "Records", "SessionRecord", "digest"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionRecord:
+    """What the store keeps for one signed-in user (sealed)."""
+
+    tokens: TokenSet
+    created_at: float
+    seen_at: float
+
+    def to_json(self) -> bytes:
+        """Serialise for sealing."""
+        t = self.tokens
+        return json.dumps(
+            {
+                "a": t.access_token,
+                "r": t.refresh_token,
+                "e": t.expires_at.isoformat(),
+                "c": dict(t.claims),
+                "created": self.created_at,
+                "seen": self.seen_at,
+            },
+            separators=(",", ":"),
+        ).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> SessionRecord | None:
+        """Read a record; None when it is not a well-formed one."""
+        try:
+            data = json.loads(raw)
+            tokens = TokenSet(
+                access_token=data["a"],
+                refresh_token=data["r"],
+                expires_at=parse_expiration(data["e"]),
+                claims=data["c"],
+            )
+            return cls(
+                tokens=tokens, created_at=float(data["created"]), seen_at=float(data["seen"])
+            )
+        except (ValueError, TypeError, KeyError, TokenError):
+            return None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoginStart:
+    """Where to send the browser, and the new pending-login cookie list (oldest first)."""
+
+    url: str = field(repr=False)
+    browser_nonces: tuple[str, ...] = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoginDone:
+    """A completed login: the new session handle, where to go, the remaining nonces."""
+
+    handle: str = field(repr=False)
+    next_url: str
+    browser_nonces: tuple[str, ...] = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActiveSession:
+    """A signed-in user with a fresh access token."""
+
+    handle: str = field(repr=False)
+    tokens: TokenSet
+    created_at: float
+    #: True when the tokens were refreshed while serving this request.
+    refreshed: bool = False
+
+
+def digest(value: str) -> str:
+    """The hash a secret value is known by in keys and memos."""
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+class Records:
+    """The naming, sealing and lifetime rules of the store's records (pure, no I/O)."""
+
+    #: Namespaces whose records belong to one browser (its session, its pending logins);
+    #: a face with its own per-browser session (Django) keeps them there.
+    BROWSER_NAMESPACES = ("session", "pending")
+
+    def __init__(
+        self, config: RedtrustConfig, keyring: Keyring, clock: Clock, *, prefix: str = "redtrust"
+    ) -> None:
+        self.config = config
+        self.keyring = keyring
+        self.clock = clock
+        self.prefix = prefix
+
+    @classmethod
+    def is_browser_record(cls, key: str) -> bool:
+        """True for a key in one of :attr:`BROWSER_NAMESPACES`."""
+        parts = key.rsplit(":", 2)
+        return len(parts) == 3 and parts[1] in cls.BROWSER_NAMESPACES
+
+    # keys: hashes, so a store dump reveals no handle, nonce or refresh token
+    def session_key(self, handle: str) -> str:
+        """Where the session of ``handle`` is kept."""
+        return f"{self.prefix}:session:{digest(handle)}"
+
+    def pending_key(self, nonce: str) -> str:
+        """Where the pending login of ``nonce`` is kept."""
+        return f"{self.prefix}:pending:{digest(nonce)}"
+
+    def lock_key(self, handle: str) -> str:
+        """The store lock of refreshes of ``handle``'s session."""
+        return f"{self.prefix}:lock:{digest(handle)}"
+
+    def grace_key(self, refresh_token: str) -> str:
+        """The grace record of a rotated ``refresh_token`` (its replacement token set)."""
+        return f"{self.prefix}:grace:{digest(refresh_token)}"
+
+    def spent_key(self, refresh_token: str) -> str:
+        """The mark of a ``refresh_token`` that must never be presented again."""
+        return f"{self.prefix}:spent:{digest(refresh_token)}"
+
+    # sealing
+    def seal(self, key: str, raw: bytes) -> bytes:
+        """Seal ``raw`` for storage under ``key`` (and only there)."""
+        return self.keyring.seal(raw, context=key)
+
+    def open_record(self, key: str, blob: bytes | None) -> SessionRecord | None:
+        """The record sealed in ``blob`` under ``key``; None when absent or unreadable."""
+        raw = None if blob is None else self.keyring.open(blob, context=key)
+        return None if raw is None else SessionRecord.from_json(raw)
+
+    def read(self, key: str) -> Flow[tuple[bytes | None, SessionRecord | None]]:
+        """Read ``key``: the bytes read and the record in them."""
+        blob = yield Get(key)
+        return blob, self.open_record(key, blob)
+
+    # lifetimes
+    def alive(self, record: SessionRecord, now: float) -> bool:
+        """True while the session is within both its idle and its absolute timeout."""
+        return (
+            now - record.seen_at < self.config.idle_timeout
+            and now - record.created_at < self.config.absolute_timeout
+        )
+
+    def ttl(self, record: SessionRecord, now: float) -> float:
+        """How long the store keeps ``record`` when written ``now``."""
+        left = self.config.absolute_timeout - (now - record.created_at)
+        return max(1.0, min(self.config.idle_timeout, left))
+
+    def put(self, key: str, record: SessionRecord, now: float) -> Put:
+        """Write ``record`` under ``key``."""
+        return Put(key, self.seal(key, record.to_json()), self.ttl(record, now))
+
+    def swap(self, key: str, blob: bytes, record: SessionRecord, now: float) -> ReplaceIf:
+        """Write ``record`` under ``key`` only while it still holds ``blob`` (as read)."""
+        return ReplaceIf(key, blob, self.seal(key, record.to_json()), self.ttl(record, now))
+
+    @staticmethod
+    def active(handle: str, record: SessionRecord, *, refreshed: bool) -> ActiveSession:
+        """The session to serve from ``record``."""
+        return ActiveSession(
+            handle=handle, tokens=record.tokens, created_at=record.created_at, refreshed=refreshed
+        )
