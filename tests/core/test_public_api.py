@@ -60,7 +60,10 @@ def test_version_is_a_string() -> None:
 def test_the_core_modules_are_found() -> None:
     names = {p.name for p in CORE_MODULES}
     expected = {"exceptions.py", "signing.py", "config.py", "tokens.py", "_http.py"}
-    assert expected | {"client.py", "login.py", "_locks.py", "base.py", "memory.py"} <= names
+    assert (
+        expected | {"client.py", "calls.py", "login.py", "_locks.py", "base.py", "memory.py"}
+        <= names
+    )
     assert {"effects.py", "refresh.py", "managers.py"} <= names
 
 
@@ -127,3 +130,55 @@ def test_tooling_runs_from_an_installed_package(path: Path) -> None:
         assert parts[0] not in (*FRAMEWORKS, "examples"), f"{path.name} imports {module}"
         if parts[:2] == ["redtrust_middleware", "sandbox"]:
             assert not any(p.startswith("_") for p in parts[2:]), f"{path.name} imports {module}"
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE_DIR.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def load_time_imports(path: Path) -> set[str]:
+    """The modules ``path`` imports when it is loaded: top-level statements only, outside
+    ``if TYPE_CHECKING:`` (imports inside functions run later and cannot form a cycle)."""
+    package = module_name(path).split(".")
+    if path.name != "__init__.py":
+        package = package[:-1]
+    tree = ast.parse(path.read_text("utf-8"), filename=str(path))
+    found: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            found.add(module)
+            found.update(f"{module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def test_the_core_sits_below_the_faces_and_its_imports_have_no_cycle() -> None:
+    """The core never imports a face, the tooling or the sandbox, and its modules can be
+    ordered so that each imports only those before it (see docs/architecture.md)."""
+    modules = {module_name(p): p for p in CORE_MODULES if p.name != "testing.py"}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        imports = load_time_imports(path)
+        for module in imports:
+            top = module.split(".")
+            assert top[0] not in ("redtrust_django", "redtrust_starlette"), f"{name}: {module}"
+            assert top[:2] != ["redtrust_middleware", "cli"], f"{name} imports {module}"
+            assert top[:2] != ["redtrust_middleware", "sandbox"], f"{name} imports {module}"
+        # A module's package __init__ is loaded first; it is not an edge of the module itself.
+        graph[name] = {m for m in imports if m in modules and m != name.rpartition(".")[0]}
+    done: set[str] = set()
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        assert name not in path, "import cycle: " + " -> ".join((*path, name))
+        if name in done:
+            return
+        for imported in sorted(graph[name]):
+            visit(imported, (*path, name))
+        done.add(name)
+
+    for name in sorted(graph):
+        visit(name, ())
