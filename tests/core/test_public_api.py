@@ -99,13 +99,15 @@ def test_only_http_module_imports_the_http_library() -> None:
     assert importers == {"_http.py"}
 
 
-def absolute_imports(path: Path) -> set[str]:
+def absolute_imports(path: Path, *, when_loaded: bool = False) -> set[str]:
     """Every module ``path`` imports, relative imports resolved, ``from a import b`` as both
-    ``a`` and ``a.b`` (``b`` may be a submodule)."""
+    ``a`` and ``a.b`` (``b`` may be a submodule). With ``when_loaded``, only what loading it
+    imports: top-level statements, outside ``if TYPE_CHECKING:`` (an import inside a function
+    runs later and cannot form a cycle)."""
     package = path.parent.relative_to(PACKAGE_DIR.parent).as_posix().split("/")
     tree = ast.parse(path.read_text("utf-8"), filename=str(path))
     found: set[str] = set()
-    for node in ast.walk(tree):
+    for node in tree.body if when_loaded else ast.walk(tree):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -137,32 +139,13 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def load_time_imports(path: Path) -> set[str]:
-    """The modules ``path`` imports when it is loaded: top-level statements only, outside
-    ``if TYPE_CHECKING:`` (imports inside functions run later and cannot form a cycle)."""
-    package = module_name(path).split(".")
-    if path.name != "__init__.py":
-        package = package[:-1]
-    tree = ast.parse(path.read_text("utf-8"), filename=str(path))
-    found: set[str] = set()
-    for node in tree.body:
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = package[: len(package) - node.level + 1] if node.level else []
-            module = ".".join([*base, *([node.module] if node.module else [])])
-            found.add(module)
-            found.update(f"{module}.{alias.name}" for alias in node.names)
-    return found
-
-
 def test_the_core_sits_below_the_faces_and_its_imports_have_no_cycle() -> None:
     """The core never imports a face, the tooling or the sandbox, and its modules can be
     ordered so that each imports only those before it (see docs/architecture.md)."""
     modules = {module_name(p): p for p in CORE_MODULES if p.name != "testing.py"}
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():
-        imports = load_time_imports(path)
+        imports = absolute_imports(path, when_loaded=True)
         for module in imports:
             top = module.split(".")
             assert top[0] not in ("redtrust_django", "redtrust_starlette"), f"{name}: {module}"
