@@ -6,7 +6,9 @@ Request shapes, strict parsing of the answers, and the retry rules: ``csr/create
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -154,13 +156,12 @@ async def test_create_request_shape(fake: Fake, profile: str, port: int) -> None
     assert result.thumbprint_to_renew == THUMBPRINT
 
 
-async def test_create_defaults_and_a_mapping_dn(fake: Fake) -> None:
+async def test_create_sends_only_what_was_given_and_a_mapping_dn(fake: Fake) -> None:
+    # hashType is required by the docs (SHA384, as they show); keyType and keyLength are not.
     await fake.call("create_csr", BEARER, {"cn": "Alice", "o": "Org"})
     assert fake.body() == {
         "dn": [{"attribute": "cn", "value": "Alice"}, {"attribute": "o", "value": "Org"}],
         "hashType": "SHA384",
-        "keyType": "RSA",
-        "keyLength": 2048,
     }
 
 
@@ -223,24 +224,71 @@ async def test_odd_create_answers_are_protocol_errors(fake: Fake, data: dict[str
     assert BEARER not in str(caught.value)
 
 
+SHA1_OF_CERTIFICATE = (
+    hashlib.sha1(CERTIFICATE.public_bytes(Encoding.DER), usedforsecurity=False).hexdigest().upper()
+)
+
+
 @pytest.mark.parametrize(
-    "data",
+    ("data", "id_certificate", "thumbprint", "odd"),
     [
-        {},
-        {"thumbprint": THUMBPRINT},
-        {"idCertificate": "42"},
-        {"idCertificate": "42", "thumbprint": "xyz"},
-        {"idCertificate": "42", "thumbprint": THUMBPRINT[:-1]},
-        {"idCertificate": "42", "thumbprint": 5},
-        {"idCertificate": [], "thumbprint": THUMBPRINT},
-        {"idCertificate": False, "thumbprint": THUMBPRINT},
+        ({}, None, SHA1_OF_CERTIFICATE, ["'idCertificate'", "'thumbprint'"]),
+        ({"thumbprint": THUMBPRINT}, None, THUMBPRINT, ["'idCertificate'"]),
+        ({"idCertificate": "42"}, "42", SHA1_OF_CERTIFICATE, ["'thumbprint'"]),
+        ({"idCertificate": "42", "thumbprint": "xyz"}, "42", "xyz", ["'xyz'"]),
+        (
+            {"idCertificate": "42", "thumbprint": THUMBPRINT[:-1]},
+            "42",
+            THUMBPRINT[:-1],
+            ["40 or 64"],
+        ),
+        (
+            {"idCertificate": "42", "thumbprint": 5},
+            "42",
+            SHA1_OF_CERTIFICATE,
+            ["malformed ('int')"],
+        ),
+        ({"idCertificate": [], "thumbprint": THUMBPRINT}, None, THUMBPRINT, ["'idCertificate'"]),
+        ({"idCertificate": False, "thumbprint": THUMBPRINT}, None, THUMBPRINT, ["'idCertificate'"]),
+        (
+            {"idCertificate": "42", "thumbprint": THUMBPRINT, "serial": "7", "x\n": 1},
+            "42",
+            THUMBPRINT,
+            ["unexpected fields: 'serial', 'x?'"],
+        ),
+        (
+            ["not", "an", "object"],
+            None,
+            SHA1_OF_CERTIFICATE,
+            ["not an object", "'idCertificate' is missing", "'thumbprint' is missing"],
+        ),
     ],
 )
-async def test_odd_finalize_answers_are_protocol_errors(fake: Fake, data: dict[str, Any]) -> None:
+async def test_odd_finalize_answers_are_returned_with_warnings(
+    fake: Fake,
+    caplog: pytest.LogCaptureFixture,
+    data: Any,
+    id_certificate: str | None,
+    thumbprint: str,
+    odd: list[str],
+) -> None:
+    # The certificate is stored at Redtrust once finalize succeeded: never raise then.
     fake.handler = lambda request: answer(data)
-    with pytest.raises(ProtocolError) as caught:
-        await fake.call("finalize_csr", BEARER, "RC-1", CERTIFICATE)
-    assert caught.value.operation == "csr_finalize"
+    with caplog.at_level(logging.WARNING, logger="redtrust_middleware"):
+        issued = await fake.call("finalize_csr", BEARER, "RC-1", CERTIFICATE)
+    assert (issued.id_certificate, issued.thumbprint) == (id_certificate, thumbprint)
+    assert issued.certificate == CERTIFICATE
+    assert len(issued.warnings) == len(odd)
+    for warning, expected in zip(issued.warnings, odd, strict=True):
+        assert expected in warning
+    logged = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert logged == [f"redtrust csr_finalize RC-1: {w}" for w in issued.warnings]
+    assert all(w.isprintable() for w in issued.warnings)
+
+
+async def test_a_well_formed_finalize_answer_has_no_warnings(fake: Fake) -> None:
+    fake.handler = finalized_ok
+    assert (await fake.call("finalize_csr", BEARER, "RC-1", CERTIFICATE)).warnings == ()
 
 
 async def test_error_envelopes_are_api_errors(fake: Fake) -> None:
