@@ -289,9 +289,14 @@ def dn_from_name(
     return normalize_dn(parts)
 
 
-def _key_lengths(entries: object) -> Mapping[str, tuple[int, ...]]:
+def _listed(value: object) -> tuple[object, ...]:
+    """A setting's list (a tuple, or a list from a settings file); anything else is empty."""
+    return tuple(value) if isinstance(value, tuple | list) else ()
+
+
+def _key_lengths(entries: tuple[object, ...]) -> Mapping[str, tuple[int, ...]]:
     """``("RSA:2048", "EC:256")`` read into ``{"RSA": (2048,), "EC": (256,)}``."""
-    if not isinstance(entries, tuple) or not entries:
+    if not entries:
         raise InvalidInputError("key_lengths", "must list TYPE:LENGTH pairs, e.g. RSA:2048")
     lengths: dict[str, list[int]] = {}
     for entry in entries:
@@ -365,18 +370,18 @@ class CsrRules:
             extra[name] = ObjectIdentifier(dotted)
         object.__setattr__(self, "dn_attributes", MappingProxyType(dict(self.dn_attributes)))
         object.__setattr__(self, "extra_attributes", MappingProxyType(extra))
-        hashes = self.hash_types
-        if not isinstance(hashes, tuple) or not hashes:
+        hashes = _listed(self.hash_types)
+        if not hashes:
             raise InvalidInputError("hash_types", "must list at least one hash, e.g. SHA384")
         upper = tuple(h.strip().upper() if isinstance(h, str) else "" for h in hashes)
         if not all(_HASH_NAME.fullmatch(h) for h in upper):
             raise InvalidInputError("hash_types", "each must be a hash name such as SHA384")
         object.__setattr__(self, "hash_types", upper)
-        object.__setattr__(self, "lengths", _key_lengths(self.key_lengths))
-        if not isinstance(self.csr_fields, tuple) or not self.csr_fields:
+        object.__setattr__(self, "lengths", _key_lengths(_listed(self.key_lengths)))
+        csr_fields = tuple(_field_name("csr_fields", name) for name in _listed(self.csr_fields))
+        if not csr_fields:
             raise InvalidInputError("csr_fields", "must list at least one field name, e.g. csr")
-        for name in self.csr_fields:
-            _field_name("csr_fields", name)
+        object.__setattr__(self, "csr_fields", csr_fields)
         for setting in (
             "csr_request_code_field",
             "finalize_request_code_field",
