@@ -109,11 +109,12 @@ def test_key_lengths_are_checked_per_type() -> None:
     settings = {"key_lengths": ("RSA:4096", "ED25519:256")}
     body = body_for(settings, [("cn", "A")], key_type="ed25519", key_length=256)
     assert (body["keyType"], body["keyLength"]) == ("ED25519", 256)
-    for options, field_name in [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"key_type": "RSA", "key_length": 2048}, "key_length"),
         ({"key_type": "EC"}, "key_type"),
         ({"key_length": 384}, "key_length"),  # in none of the types
-    ]:
+    ]
+    for options, field_name in cases:
         with pytest.raises(InvalidInputError) as caught:
             body_for(settings, [("cn", "A")], **options)
         assert caught.value.field == field_name
