@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from .certificates import CSR_FIELDS, HASH_TYPES, KEY_LENGTHS, CsrRules
+from .certificates import CsrRules
 from .exceptions import ConfigurationError, InvalidInputError
 from .login import is_local_path
 from .signing import PARTNER_PATTERN
@@ -39,6 +39,8 @@ _PATH = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*")
 _MIN_SECRET_LENGTH = 16
 _MIN_KEY_LENGTH = 32
 _WEAK_HASHES = frozenset({"MD2", "MD4", "MD5", "SHA1", "SHA-1"})
+#: The certificate settings' defaults (field names: the sandbox's, for both profiles).
+_CSR_DEFAULTS = CsrRules()
 _CSR_FIELD_NAMES = (
     "csr_fields",
     "csr_request_code_field",
@@ -91,12 +93,12 @@ class Profile:
     csr_finalize: Endpoint
     #: Field names of the certificate calls (not published, §5: the sandbox's by default);
     #: the ``RedtrustConfig`` fields of the same names override them.
-    csr_fields: tuple[str, ...] = CSR_FIELDS
-    csr_request_code_field: str = "requestCode"
-    finalize_request_code_field: str = "requestCode"
-    finalize_certificate_field: str = "certificate"
-    finalize_id_field: str = "idCertificate"
-    finalize_thumbprint_field: str = "thumbprint"
+    csr_fields: tuple[str, ...] = _CSR_DEFAULTS.csr_fields
+    csr_request_code_field: str = _CSR_DEFAULTS.csr_request_code_field
+    finalize_request_code_field: str = _CSR_DEFAULTS.finalize_request_code_field
+    finalize_certificate_field: str = _CSR_DEFAULTS.finalize_certificate_field
+    finalize_id_field: str = _CSR_DEFAULTS.finalize_id_field
+    finalize_thumbprint_field: str = _CSR_DEFAULTS.finalize_thumbprint_field
 
     #: Names of the endpoint fields, for overrides by name.
     ENDPOINTS: ClassVar[tuple[str, ...]] = (
@@ -238,11 +240,9 @@ class RedtrustConfig:
     #: ``{"pseudonym": "2.5.4.65"}``; any dotted OID is accepted as an attribute as it is.
     dn_attributes: Mapping[str, str] = field(default_factory=dict)
     #: Accepted ``hashType`` values; SHA-1 (or MD5) only when listed here.
-    hash_types: tuple[str, ...] = HASH_TYPES
+    hash_types: tuple[str, ...] = _CSR_DEFAULTS.hash_types
     #: Accepted ``keyType:keyLength`` pairs, e.g. ``("RSA:2048", "EC:256")``.
-    key_lengths: tuple[str, ...] = tuple(
-        f"{kind}:{size}" for kind, sizes in KEY_LENGTHS.items() for size in sizes
-    )
+    key_lengths: tuple[str, ...] = _CSR_DEFAULTS.key_lengths
     #: ``csr/create`` answer fields that may hold the CSR (PEM or base64 DER), tried in order.
     #: ``None`` here and below: the profile's (the sandbox's names).
     csr_fields: tuple[str, ...] | None = None
