@@ -20,8 +20,10 @@ from ._support import (
     START,
     FakeClock,
     attempt_of,
+    exchange,
     hmac_hex,
     login_params,
+    token_data,
 )
 
 
@@ -207,9 +209,16 @@ def test_unknown_consumer(client: httpx2.Client) -> None:
     assert_error_page(response, 400, "INVALID_CONSUMER")
 
 
-def test_empty_domain_is_rejected(client: httpx2.Client) -> None:
+def test_empty_domain_is_treated_as_absent(sandbox: Sandbox, client: httpx2.Client) -> None:
+    # Domain is optional (redtrust-api.md §2): "Domain=" from a link template means none.
     response = client.get(LOGIN_PATH, params=login_params(Domain=""))
-    assert_error_page(response, 400, "INVALID_REQUEST")
+    assert response.status_code == 200
+    assert "in domain" not in response.text
+    location = submit(client, attempt_of(response.text)).headers["location"]
+    token = location.rpartition("tkn=")[2]
+    assert token_data(exchange(client, token))
+    (session,) = sandbox.sessions_for("alice")
+    assert session.domain is None
 
 
 def test_domain_outside_the_accepted_set(clock: FakeClock) -> None:

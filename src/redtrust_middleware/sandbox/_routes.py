@@ -19,7 +19,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import httpx2
 
 from ._asgi import PEER_EXTENSION
-from ._auth import Services, header_partner, live_bearer, signed_partner
+from ._auth import Services, header_partner, live_bearer, optional_partner, signed_partner
 from ._config import ExpirationFormat, SandboxConfig
 from ._errors import (
     CONTROL_FORBIDDEN,
@@ -165,7 +165,8 @@ def loginrequest(sv: Services, request: httpx2.Request) -> httpx2.Response:
     if consumer not in CONSUMERS:
         raise Reject(400, INVALID_CONSUMER, "parameter 'Consumer' must be RA_API or SIGN_SERVICE")
     redirect_url = _checked_redirect(sv.config, params.get("RedirectUrl"))
-    domain = _checked_domain(sv.config, params.get("Domain"), "parameter 'Domain'")
+    # Domain is optional (the docs); an empty one, as a link template leaves it, is absent.
+    domain = _checked_domain(sv.config, params.get("Domain") or None, "parameter 'Domain'")
     attempt = sv.state.open_attempt(
         partner=partner,
         consumer=consumer,
@@ -203,14 +204,16 @@ def login_form(sv: Services, request: httpx2.Request) -> httpx2.Response:
 
 
 def exchange(sv: Services, request: httpx2.Request) -> httpx2.Response:
-    """``GET``/``POST /authapi/v1/login_by_temp_token``: temporary token to token data."""
+    """``GET``/``POST /authapi/v1/login_by_temp_token``: temporary token to token data
+    (signed, as the tutorial says)."""
     partner = header_partner(sv, request)
     token = required_text(json_object(request), "temporalToken")
     return _granted(sv, sv.state.exchange(partner, token), "temporal token exchanged")
 
 
 def _refresh(sv: Services, request: httpx2.Request, *, with_bearer: bool) -> httpx2.Response:
-    partner = header_partner(sv, request)
+    # The tutorial's refresh is signed; the RA API's needs no authentication.
+    partner = header_partner(sv, request) if with_bearer else optional_partner(sv, request)
     refresh_token = required_text(json_object(request), "refreshToken")
     session_id: str | None = None
     if with_bearer:  # its signature and partner must be right; its expiry does not matter
@@ -220,18 +223,20 @@ def _refresh(sv: Services, request: httpx2.Request, *, with_bearer: bool) -> htt
 
 
 def refresh_with_bearer(sv: Services, request: httpx2.Request) -> httpx2.Response:
-    """``PUT /authapi/v1/refresh-token`` (tutorial): bearer of the same session required."""
+    """``PUT /authapi/v1/refresh-token`` (tutorial): signed, with a bearer of the same
+    session (expired or not)."""
     return _refresh(sv, request, with_bearer=True)
 
 
 def refresh_without_bearer(sv: Services, request: httpx2.Request) -> httpx2.Response:
-    """``PUT /raapi/v1/auth/refresh-token`` (RA API): no bearer."""
+    """``PUT /raapi/v1/auth/refresh-token`` (RA API): no bearer, HMAC headers optional."""
     return _refresh(sv, request, with_bearer=False)
 
 
 def direct_login(sv: Services, request: httpx2.Request) -> httpx2.Response:
-    """``POST /raapi/v1/auth/login``: user name and password to token data."""
-    partner = header_partner(sv, request)
+    """``POST /raapi/v1/auth/login``: user name and password to token data (HMAC headers
+    optional: without them the session belongs to no partner)."""
+    partner = optional_partner(sv, request)
     body = json_object(request)
     username = required_text(body, "username")
     password = required_text(body, "password")
@@ -243,7 +248,7 @@ def direct_login(sv: Services, request: httpx2.Request) -> httpx2.Response:
 
 def logout(sv: Services, request: httpx2.Request) -> httpx2.Response:
     """``DELETE /raapi/v1/auth/logout``: end the bearer's session (idempotent)."""
-    _, claims = live_bearer(sv, request)
+    claims = live_bearer(sv, request)
     sv.state.end_session(claims["sid"])
     return envelope(200, OK, "logged out", {})
 
