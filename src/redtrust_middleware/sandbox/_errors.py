@@ -17,7 +17,8 @@ errorCode                    status  when
 ``EXPIRED_LOGIN_ATTEMPT``    400     the login form's attempt is older than ``login_page_ttl``
 ``TOO_MANY_LOGIN_ATTEMPTS``  429     the signed login link already has ``max_attempts_per_link``
                                      unused sign-in forms open (a replayed link)
-``MISSING_SIGNATURE``        401     partner, timestamp or signature missing
+``MISSING_SIGNATURE``        401     partner, timestamp or signature missing (where required, or
+                                     where only some of the three were sent)
 ``INVALID_PARTNER``          401     malformed or unknown partner name
 ``INVALID_TIMESTAMP``        401     timestamp is not 1-12 ASCII digits
 ``STALE_TIMESTAMP``          401     timestamp outside ``±window_seconds``
