@@ -16,7 +16,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -44,6 +43,7 @@ from ._support import (
     EXCHANGE_PATH,
     LOGIN_PATH,
     LOGOUT_PATH,
+    OPENSSL,
     OTHER_SECRET,
     PARTNER,
     RA_REFRESH_PATH,
@@ -53,13 +53,13 @@ from ._support import (
     attempt_of,
     envelope_of,
     hmac_hex,
+    openssl_hmac,
     signed_headers,
     token_data,
 )
 
 pytestmark = pytest.mark.network
 
-OPENSSL = shutil.which("openssl")
 CREATE = "/raapi/v1/csr/create"
 FINALIZE = "/raapi/v1/csr/finalize"
 HOLDER = "ALICE EXAMPLE"
@@ -128,14 +128,7 @@ def hmac_of(message: str, secret: str = SECRET) -> str:
     if OPENSSL is None:
         partner, _, timestamp = message.partition(":")
         return hmac_hex(partner, timestamp, secret)
-    done = subprocess.run(
-        [OPENSSL, "dgst", "-sha256", "-mac", "HMAC", "-macopt", f"hexkey:{secret.encode().hex()}"],
-        input=message.encode(),
-        capture_output=True,
-        check=True,
-        timeout=30,
-    )
-    return done.stdout.decode().rsplit("= ", 1)[1].strip()
+    return openssl_hmac(message, secret)
 
 
 def hmac_headers(*, timestamp: int | None = None, secret: str = SECRET) -> dict[str, str]:

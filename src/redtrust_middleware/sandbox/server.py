@@ -49,9 +49,12 @@ class PortUnavailable(OSError):
     """A port the sandbox cannot listen on (in use, or not allowed); names ``host:port``."""
 
     def __init__(self, host: str, port: int, error: OSError) -> None:
-        super().__init__(error.errno, f"cannot listen on {host}:{port} ({error.strerror})")
+        super().__init__(error.errno, error.strerror)
         self.host = host
         self.port = port
+
+    def __str__(self) -> str:
+        return f"cannot listen on {self.host}:{self.port} ({self.strerror})"
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
