@@ -119,12 +119,16 @@ def _number_text(value: Any) -> str:
 
 
 _TEXT = Kind(must="must be text", example="text", parse=str, accept=_instance(str))
-_INT = Kind(
-    must="must be a whole number",
-    example="5",
-    parse=lambda text: int(text.strip()),
-    accept=_instance(int),
-)
+
+
+def _whole(value: Any) -> int:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # a Python setting of 5.0 means 5
+    number: int = _instance(int)(value)
+    return number
+
+
+_INT = Kind(must="must be a whole number", example="5", parse=int, accept=_whole)
 _FLOAT = Kind(
     must="must be a number",
     example="2.5",
