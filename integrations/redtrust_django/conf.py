@@ -2,8 +2,9 @@
 
 Nothing is read at import: the runtime is built on first use and dropped whenever a setting
 it depends on changes (``override_settings`` works in tests). Keys of ``REDTRUST`` are the
-upper-case names of :class:`~redtrust_middleware.RedtrustConfig` fields, plus the Django-only
-``CACHE`` (alias of the cache holding refresh locks) and ``API_PREFIXES``.
+upper-case names of :class:`~redtrust_middleware.RedtrustConfig` fields, read by type from the
+core's settings table (``redtrust_middleware.config.SETTINGS``), plus the Django-only ``CACHE``
+(alias of the cache holding refresh locks), ``API_PREFIXES`` and ``ENDPOINTS``.
 """
 
 from __future__ import annotations
@@ -100,7 +101,9 @@ def _endpoints(given: object) -> dict[str, Endpoint]:
             endpoints[name] = Endpoint.parse(text if isinstance(text, str) else "")
         except ConfigurationError as error:
             example = getattr(RA_API, name)
-            raise ConfigurationError(label, f"{error.problem}, e.g. {str(example)!r}") from None
+            raise ConfigurationError(
+                label, f"{error.problem}; for example {str(example)!r}"
+            ) from None
     return endpoints
 
 
