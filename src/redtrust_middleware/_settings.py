@@ -81,12 +81,14 @@ class Setting:
     def env_problem(self, problem: str | None = None) -> ConfigurationError:
         """A :class:`ConfigurationError` naming the variable, with an example of a value."""
         text = problem or self.kind.must
-        return ConfigurationError(self.variable, f"{text}, e.g. {self.variable}={self.example}")
+        return ConfigurationError(
+            self.variable, f"{text}; for example {self.variable}={self.example}"
+        )
 
     def key_problem(self, label: str, problem: str | None = None) -> ConfigurationError:
         """The same for a dict-style setting, ``label`` naming the key (``REDTRUST['X']``)."""
         text = problem or self.kind.python_must or self.kind.must
-        return ConfigurationError(label, f"{text}, e.g. {self.key!r}: {self.python_example}")
+        return ConfigurationError(label, f"{text}; for example {self.key!r}: {self.python_example}")
 
 
 # --- kinds of values -----------------------------------------------------------------------
@@ -282,10 +284,12 @@ def setting_table(
                 f"{cls.__name__}.{field.name}: {error}; give it a kind in "
                 f"redtrust_middleware._settings or a special kind where the table is built"
             ) from None
-        required = (
-            field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
-        )
-        default = None if required else field.default
+        default: Any = field.default
+        if field.default_factory is not dataclasses.MISSING:
+            default = field.default_factory()
+        required = default is dataclasses.MISSING
+        if required:
+            default = None
         example = examples.get(field.name)
         if example is None and default not in (None, (), frozenset(), {}):
             example = kind.show(default)
@@ -323,10 +327,8 @@ def read_environ(
             continue
         unread = setting.unread_variable
         if unread is not None and environ.get(unread):
-            raise ConfigurationError(
-                unread,
-                f"is not read: use {setting.variable}, e.g. {setting.variable}={setting.example}",
-            )
+            instead = f"{setting.variable}={setting.example}"
+            raise ConfigurationError(unread, f"is not read: set {instead} instead")
         text = environ.get(setting.variable)
         if not text:
             if setting.required:

@@ -351,7 +351,7 @@ class RedtrustConfig:
                 except ConfigurationError as error:
                     example = getattr(RA_API, name)
                     raise ConfigurationError(
-                        var, f"{error.problem}, e.g. {var}={example}"
+                        var, f"{error.problem}; for example {var}={example}"
                     ) from None
         profile = values.get("profile", CERTIFICATE_ENROLL)
         values["profile"] = replace(profile, **endpoint_overrides)
