@@ -19,7 +19,6 @@ from tests.settings_table import (
     GUIDE,
     ROWS,
     Row,
-    config_field_types,
     expected_value,
     file_example,
 )
@@ -112,11 +111,3 @@ def test_the_documented_variable_is_read(name: str, tmp_path: Path) -> None:
     assert held(config, name) == expected
     # The example differs from what the field holds without it, so it was read.
     assert held(RedtrustConfig.from_env(BASE), name) != expected
-
-
-def test_the_field_types_are_the_documented_ones() -> None:
-    """A field of a new type needs a conversion in tests/settings_table.py (and a reader)."""
-    for name in FIELDS:
-        if name not in ("profile", "jwks") and name in ROWS and not file_example(ROWS[name]):
-            expected_value(name, ROWS[name].example)
-    assert set(config_field_types()) == set(FIELDS)
