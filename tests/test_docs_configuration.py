@@ -89,11 +89,15 @@ def test_the_row_names_the_variable_and_the_django_key(name: str) -> None:
 @pytest.mark.parametrize("name", list(FIELDS))
 def test_the_row_gives_the_default(name: str) -> None:
     row, field = row_of(name), FIELDS[name]
-    required = field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
+    default: Any = field.default
+    if field.default_factory is not dataclasses.MISSING:
+        default = field.default_factory()
+    required = default is dataclasses.MISSING
     assert row.default.startswith("required") == required, row.default
     if required:
         return
-    default = field.default.name if name == "profile" else field.default
+    if name == "profile":
+        default = default.name
     if row.default.startswith("none"):
         assert default in (None, (), frozenset(), {}), f"{name}: the default is {default!r}"
         return

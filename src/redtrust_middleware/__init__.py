@@ -33,6 +33,7 @@ from .exceptions import (
     StoreError,
     TokenError,
     TransportError,
+    UnusableAnswerError,
     UpstreamError,
     UpstreamTimeout,
 )
@@ -97,6 +98,7 @@ __all__ = [
     "TokenSet",
     "TokenVerifier",
     "TransportError",
+    "UnusableAnswerError",
     "UpstreamError",
     "UpstreamTimeout",
     "UserClient",

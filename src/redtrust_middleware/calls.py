@@ -9,6 +9,7 @@ call from the configuration; it does no I/O, so the sync and async drivers in
 from __future__ import annotations
 
 import json
+import logging
 import random
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -45,6 +46,8 @@ from .signing import signed_stamp
 from .tokens import TokenSet, TokenVerifier
 
 __all__ = ["ApiRequest", "Call", "ClientCalls", "make_verifier", "parse_envelope"]
+
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -91,6 +94,18 @@ def parse_envelope(response: _http.RawResponse, operation: str) -> Mapping[str, 
         APIError: an ``ERROR`` envelope, or any ``errorCode`` other than ``OK``.
         ProtocolError: the answer is not a JSON envelope of the documented shape.
     """
+    data = _success_data(response, operation)
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ProtocolError(
+            "envelope data is not an object", operation=operation, status=response.status
+        )
+    return data
+
+
+def _success_data(response: _http.RawResponse, operation: str) -> object:
+    """The ``data`` of a success envelope, of any JSON type; else the typed error."""
     status = response.status
     media = response.content_type.split(";", 1)[0].strip().lower()
     if media != "application/json" and not media.endswith("+json"):
@@ -123,10 +138,6 @@ def parse_envelope(response: _http.RawResponse, operation: str) -> Mapping[str, 
         raise ProtocolError(
             "a success envelope with an error status", operation=operation, status=status
         )
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ProtocolError("envelope data is not an object", operation=operation, status=status)
     return data
 
 
@@ -154,6 +165,8 @@ class ClientCalls:
     def __init__(self, config: RedtrustConfig, verifier: TokenVerifier | None = None) -> None:
         self.config = config
         self.verifier = verifier
+        #: What certificate requests may hold and their field names (from the settings).
+        self.csr_rules = config.csr_rules()
 
     def _request(self, operation: str, endpoint: Endpoint, **kwargs: Any) -> ApiRequest:
         return ApiRequest(
@@ -238,15 +251,20 @@ class ClientCalls:
     ) -> Call[CsrRequest]:
         """Have Redtrust generate a key pair for the user and sign a CSR for ``dn``.
 
-        Every input is validated first (:meth:`CsrSpec.build`); the call is unrepeatable.
+        Every input is validated first (:meth:`CsrSpec.build`); the call is unrepeatable. An
+        answer that cannot be used raises :class:`UnusableAnswerError` with its request code.
         """
         bearer = _bearer(tokens)
-        spec = CsrSpec.build(dn, thumbprint_to_renew=thumbprint_to_renew, **options)
+        rules = self.csr_rules
+        spec = CsrSpec.build(dn, thumbprint_to_renew=thumbprint_to_renew, rules=rules, **options)
 
         def parse(response: _http.RawResponse, now: float) -> CsrRequest:
             data = parse_envelope(response, "csr_create")
             return parse_created(
-                data, status=response.status, thumbprint_to_renew=spec.thumbprint_to_renew
+                data,
+                status=response.status,
+                thumbprint_to_renew=spec.thumbprint_to_renew,
+                rules=rules,
             )
 
         request = self._request(
@@ -264,21 +282,28 @@ class ClientCalls:
         """Complete the request ``request_code`` with the certificate the partner's CA issued.
 
         Unrepeatable: a lost answer is an :class:`OutcomeUnknownError` with the request code.
+        Once Redtrust answered success the certificate is stored, so an odd answer is returned
+        with :attr:`IssuedCertificate.warnings` (each also logged), never raised.
         """
         bearer = _bearer(tokens)
         code = validate_request_code(request_code)
         issued = certificate_of(certificate)
         pem = issued.public_bytes(serialization.Encoding.PEM).decode("ascii")
+        rules = self.csr_rules
 
         def parse(response: _http.RawResponse, now: float) -> IssuedCertificate:
-            data = parse_envelope(response, "csr_finalize")
-            return parse_finalized(data, status=response.status, certificate=issued)
+            data = _success_data(response, "csr_finalize")
+            result = parse_finalized(data, status=response.status, certificate=issued, rules=rules)
+            for warning in result.warnings:
+                logger.warning("redtrust csr_finalize %s: %s", code, warning)
+            return result
 
+        body = {rules.finalize_request_code_field: code, rules.finalize_certificate_field: pem}
         request = self._request(
             "csr_finalize",
             self.config.profile.csr_finalize,
             bearer=bearer,
-            json_body={"requestCode": code, "certificate": pem},
+            json_body=body,
             unrepeatable=True,
             request_code=code,
         )

@@ -19,7 +19,8 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from ._settings import Kind, Setting, read_environ, setting_table
-from .exceptions import ConfigurationError
+from .certificates import CsrRules
+from .exceptions import ConfigurationError, InvalidInputError
 from .login import is_local_path
 from .signing import PARTNER_PATTERN
 
@@ -39,6 +40,17 @@ _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 _PATH = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*")
 _MIN_SECRET_LENGTH = 16
 _MIN_KEY_LENGTH = 32
+_WEAK_HASHES = frozenset({"MD2", "MD4", "MD5", "SHA1", "SHA-1"})
+#: The certificate settings' defaults (field names: the sandbox's, for both profiles).
+_CSR_DEFAULTS = CsrRules()
+_CSR_FIELD_NAMES = (
+    "csr_fields",
+    "csr_request_code_field",
+    "finalize_request_code_field",
+    "finalize_certificate_field",
+    "finalize_id_field",
+    "finalize_thumbprint_field",
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -81,6 +93,14 @@ class Profile:
     logout: Endpoint | None
     csr_create: Endpoint
     csr_finalize: Endpoint
+    #: Field names of the certificate calls (not published, §5: the sandbox's by default);
+    #: the ``RedtrustConfig`` fields of the same names override them.
+    csr_fields: tuple[str, ...] = _CSR_DEFAULTS.csr_fields
+    csr_request_code_field: str = _CSR_DEFAULTS.csr_request_code_field
+    finalize_request_code_field: str = _CSR_DEFAULTS.finalize_request_code_field
+    finalize_certificate_field: str = _CSR_DEFAULTS.finalize_certificate_field
+    finalize_id_field: str = _CSR_DEFAULTS.finalize_id_field
+    finalize_thumbprint_field: str = _CSR_DEFAULTS.finalize_thumbprint_field
 
     #: Names of the endpoint fields, for overrides by name.
     ENDPOINTS: ClassVar[tuple[str, ...]] = (
@@ -217,6 +237,25 @@ class RedtrustConfig:
     jwt_algorithms: tuple[str, ...] = ("RS256", "PS256", "ES256")
     jwt_issuer: str | None = None
     jwt_leeway: int = 30
+    # Certificate requests: what Redtrust does not publish (redtrust-api.md §5) is a setting.
+    #: DN attribute names beyond the built-in ones, name -> dotted OID, e.g.
+    #: ``{"pseudonym": "2.5.4.65"}``; any dotted OID is accepted as an attribute as it is.
+    dn_attributes: Mapping[str, str] = field(default_factory=dict)
+    #: Accepted ``hashType`` values; SHA-1 (or MD5) only when listed here.
+    hash_types: tuple[str, ...] = _CSR_DEFAULTS.hash_types
+    #: Accepted ``keyType:keyLength`` pairs, e.g. ``("RSA:2048", "EC:256")``.
+    key_lengths: tuple[str, ...] = _CSR_DEFAULTS.key_lengths
+    #: ``csr/create`` answer fields that may hold the CSR (PEM or base64 DER), tried in order.
+    #: ``None`` here and below: the profile's (the sandbox's names).
+    csr_fields: tuple[str, ...] | None = None
+    #: ``csr/create`` answer field of the request code.
+    csr_request_code_field: str | None = None
+    #: ``csr/finalize`` request fields of the request code and the PEM certificate.
+    finalize_request_code_field: str | None = None
+    finalize_certificate_field: str | None = None
+    #: ``csr/finalize`` answer fields of the certificate's id and thumbprint.
+    finalize_id_field: str | None = None
+    finalize_thumbprint_field: str | None = None
 
     def __post_init__(self) -> None:
         profile: object = self.profile  # a name is accepted too, for untyped callers
@@ -281,6 +320,34 @@ class RedtrustConfig:
         ]
         if unsafe or not self.jwt_algorithms:
             raise ConfigurationError("jwt_algorithms", "only asymmetric algorithms are allowed")
+        self._check_csr_settings()
+
+    def _check_csr_settings(self) -> None:
+        try:
+            rules = self.csr_rules()
+        except InvalidInputError as error:
+            raise ConfigurationError(error.field, error.problem) from None
+        weak = [name for name in rules.hash_types if name in _WEAK_HASHES]
+        if weak:
+            logger.warning("redtrust: hash_types accepts %s, a weak hash", ", ".join(weak))
+
+    def csr_rules(self) -> CsrRules:
+        """What certificate requests may hold and their field names (None: the profile's).
+
+        Raises:
+            InvalidInputError: naming the setting at fault (the config itself was checked).
+        """
+        profile = self.profile
+        names = {
+            name: getattr(profile, name) if getattr(self, name) is None else getattr(self, name)
+            for name in _CSR_FIELD_NAMES
+        }
+        return CsrRules(
+            dn_attributes=self.dn_attributes,
+            hash_types=self.hash_types,
+            key_lengths=self.key_lengths,
+            **names,
+        )
 
     def _check_numbers(self) -> None:
         bounds: dict[str, tuple[float, float]] = {
@@ -397,6 +464,10 @@ def _jwk_set_value(value: object) -> Any:
     return value
 
 
+def _as_text(value: str | tuple[str, ...]) -> str:
+    return value if isinstance(value, str) else ",".join(value)
+
+
 #: Every field of :class:`RedtrustConfig` as a setting: its environment variable, its key in
 #: Django's ``REDTRUST`` dict, how its value is written, its default and an example.
 SETTINGS: tuple[Setting, ...] = setting_table(
@@ -434,6 +505,9 @@ SETTINGS: tuple[Setting, ...] = setting_table(
         "refresh_timeout": "30",
         "encryption_keys": "<new key of 32+ random characters>,<previous key>",
         "jwt_issuer": "https://redtrust.example",
+        "dn_attributes": "pseudonym=2.5.4.65,jurisdictionC=1.3.6.1.4.1.311.60.2.1.3",
+        # The field names: the profile's own are examples.
+        **{name: _as_text(getattr(CERTIFICATE_ENROLL, name)) for name in _CSR_FIELD_NAMES},
     },
 )
 _SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}

@@ -15,6 +15,7 @@ Every error the library raises on purpose derives from :class:`RedtrustError`::
     │   ├── TransportError        the request failed in transit (connect, reset, ...)
     │   │   └── UpstreamTimeout   no answer in time
     │   ├── ProtocolError         an answer that breaks the protocol (size, type, redirect)
+    │   │   └── UnusableAnswerError  Redtrust acted, but its answer cannot be used
     │   └── APIError              a well-formed error envelope (``errorCode`` != ``OK``)
     │       └── OutcomeUnknownError  a non-idempotent call whose result is unknown
     ├── SessionError              the signed-in session cannot be used
@@ -46,6 +47,7 @@ __all__ = [
     "StoreError",
     "TokenError",
     "TransportError",
+    "UnusableAnswerError",
     "UpstreamError",
     "UpstreamTimeout",
 ]
@@ -163,6 +165,28 @@ class UpstreamTimeout(TransportError):
 
 class ProtocolError(UpstreamError):
     """Redtrust answered something the protocol does not allow (size, type, redirect ...)."""
+
+
+class UnusableAnswerError(ProtocolError):
+    """Redtrust acted (a ``csr/create`` made a key pair and a request) but its answer cannot be
+    used; the message names the cause and the setting that fixes it.
+
+    ``request_code`` is the answer's request code when it had a usable one, so the caller
+    can still finish or clean up that request.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        operation: str = "",
+        status: int | None = None,
+        request_code: str | None = None,
+    ) -> None:
+        self.request_code = request_code
+        if request_code is not None:
+            reason = f"{reason} (requestCode {request_code})"
+        super().__init__(reason, operation=operation, status=status)
 
 
 class APIError(UpstreamError):

@@ -57,11 +57,15 @@ def subject_pairs(name: x509.Name) -> list[tuple[str, str]]:
     return [(attribute.oid.dotted_string, str(attribute.value)) for attribute in name]
 
 
+#: Attributes whose value is a country code (c, jurisdictionC), upper-cased in the subject.
+COUNTRIES = {"2.5.4.6", "1.3.6.1.4.1.311.60.2.1.3"}
+
+
 def expected_pairs(dn: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """What a DN should become in a subject: OIDs by name, country codes upper-cased."""
-    return [
-        (OIDS[name.lower()], value.upper() if name.lower() == "c" else value) for name, value in dn
-    ]
+    """What a DN should become in a subject: OIDs by name (a dotted OID as it is), country
+    codes upper-cased."""
+    pairs = [(OIDS.get(name.lower(), name), value) for name, value in dn]
+    return [(oid, value.upper() if oid in COUNTRIES else value) for oid, value in pairs]
 
 
 @dataclass

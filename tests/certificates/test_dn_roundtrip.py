@@ -13,10 +13,18 @@ from redtrust_middleware.testing import FakeClock, make_config, make_sandbox
 
 from .conftest import OIDS, expected_pairs, sha1_thumbprint, subject_pairs
 
-# Known names in any case, and a few unknown ones the client must refuse.
-NAMES = st.sampled_from(sorted(OIDS)).flatmap(
-    lambda name: st.sampled_from([name, name.upper(), name.capitalize()])
-) | st.sampled_from(["cnn", "x", "email", ""])
+# Known names in any case, dotted OIDs (jurisdictionC, pseudonym, any well-formed one), and a
+# few unknown names and malformed OIDs the client must refuse.
+NAMES = (
+    st.sampled_from(sorted(OIDS)).flatmap(
+        lambda name: st.sampled_from([name, name.upper(), name.capitalize()])
+    )
+    | st.sampled_from(["1.3.6.1.4.1.311.60.2.1.3", "2.5.4.65", "2.5.4.15", "2.5.4.6"])
+    | st.lists(st.integers(0, 2**32), min_size=1, max_size=5).map(
+        lambda arcs: ".".join(map(str, [2, *arcs]))
+    )
+    | st.sampled_from(["cnn", "x", "email", "", "2.5.4.065", "3.1", "1.40", "2"])
+)
 # Mostly plausible values (any printable Unicode, short ASCII, country-like pairs of letters),
 # and raw text with controls, surrogates and overlong values that must be refused.
 VALUES = st.one_of(

@@ -381,6 +381,14 @@ INVALID_CREATE: list[tuple[dict[str, Any], str]] = [
     ({"dn": [("cn",)]}, "dn[0]"),
     ({"dn": [["cn", "Alice"]]}, "dn[0]"),
     ({"dn": [("cn", "A")] * 33}, "dn"),
+    ({"dn": [("2.5.4.065", "x")]}, "dn[0]"),  # a leading zero
+    ({"dn": [("cn", "A"), ("3.5.4", "x")]}, "dn[1]"),  # no arc 3
+    ({"dn": [("1.40.1", "x")]}, "dn[0]"),  # second arc 40 under 1
+    ({"dn": [("2", "x")]}, "dn[0]"),
+    ({"dn": [("2." + "1." * 70 + "1", "x")]}, "dn[0]"),
+    ({"dn": [("pseudonym", "x")]}, "dn[0]"),  # a name not configured
+    ({"dn": [("1.3.6.1.4.1.311.60.2.1.3", "ESP")]}, "dn[0]"),  # jurisdictionC: a country
+    ({"dn": [("2.5.4.5", "IDC@ES")]}, "dn[0]"),  # serialNumber by OID: PrintableString
     ({"hash_type": "MD5"}, "hash_type"),
     ({"hash_type": "SHA1"}, "hash_type"),
     ({"hash_type": 384}, "hash_type"),
@@ -390,6 +398,7 @@ INVALID_CREATE: list[tuple[dict[str, Any], str]] = [
     ({"key_length": 2048.0}, "key_length"),
     ({"key_length": True}, "key_length"),
     ({"key_length": "2048"}, "key_length"),
+    ({"key_length": 521}, "key_length"),  # alone: in none of the key types
     ({"key_type": "EC", "key_length": 2048}, "key_length"),
     ({"key_type": "RSA", "key_length": 256}, "key_length"),
     ({"provider": ""}, "provider"),
@@ -405,6 +414,9 @@ INVALID_CREATE: list[tuple[dict[str, Any], str]] = [
     ({"group_ids": [2**31]}, "group_ids"),
     ({"group_ids": [1, 1]}, "group_ids"),
     ({"group_ids": 5}, "group_ids"),
+    ({"request_code": ""}, "request_code"),
+    ({"request_code": "has space"}, "request_code"),
+    ({"request_code": 5}, "request_code"),
     ({"thumbprint_to_renew": "ABC"}, "thumbprint_to_renew"),
     ({"thumbprint_to_renew": "Z" * 40}, "thumbprint_to_renew"),
     ({"colour": "red"}, "colour"),

@@ -8,6 +8,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 
 from redtrust_middleware import DNAttribute, InvalidInputError, dn_from_name
@@ -18,6 +19,8 @@ from redtrust_middleware.certificates import (
     dn_to_name,
     normalize_dn,
 )
+
+_BITS = _ASN1Type.BitString
 
 
 def test_a_dn_attribute_is_normalised_and_knows_its_oid() -> None:
@@ -47,9 +50,12 @@ def test_normalize_dn_takes_pairs_objects_and_mappings() -> None:
 def test_dn_from_name_reads_a_subject_back() -> None:
     dn = normalize_dn([("cn", "Alice"), ("ou", "A"), ("ou", "B"), ("c", "ES")])
     assert dn_from_name(dn_to_name(dn)) == dn
+    # An attribute outside the built-in names comes back as its dotted OID (to renew it).
     foreign = x509.Name([x509.NameAttribute(ObjectIdentifier("1.2.3.4"), "x")])
+    assert [(p.attribute, p.value) for p in dn_from_name(foreign)] == [("1.2.3.4", "x")]
+    binary = x509.Name([x509.NameAttribute(ObjectIdentifier("2.5.4.45"), b"\x01", _type=_BITS)])
     with pytest.raises(InvalidInputError):
-        dn_from_name(foreign)
+        dn_from_name(binary)
 
 
 def test_the_spec_body_sends_only_what_is_set() -> None:
@@ -58,7 +64,6 @@ def test_the_spec_body_sends_only_what_is_set() -> None:
         "dn": [{"attribute": "cn", "value": "A"}],
         "hashType": "SHA384",
         "keyType": "EC",
-        "keyLength": 256,
     }
     with pytest.raises(AttributeError):
         spec.hash_type = "SHA256"  # type: ignore[misc]

@@ -221,6 +221,15 @@ BAD_TEXT = {
     "encryption_keys": "short-key",
     "jwks": "/nonexistent/jwks.json",
     "jwt_algorithms": "HS256",
+    "dn_attributes": "pseudonym=not-an-oid",
+    "hash_types": "SHA 256",
+    "key_lengths": "DSA-1024",
+    "csr_fields": "csr pem",
+    "csr_request_code_field": "request code",
+    "finalize_request_code_field": "request code",
+    "finalize_certificate_field": "the certificate",
+    "finalize_id_field": "id?",
+    "finalize_thumbprint_field": "thumb print",
 }
 #: Text fields where any non-empty value is valid.
 ANY_TEXT = {"shared_secret", "jwt_issuer"}
@@ -249,7 +258,8 @@ def test_a_bad_value_of_each_setting_names_the_variable(setting: Any) -> None:
         pytest.skip(f"no invalid text known for {setting.name}: add one to BAD_TEXT")
     error = env_error({setting.variable: text})
     assert error.field == setting.variable
-    assert text not in str(error)
+    if setting.secret:
+        assert text not in str(error)
     example = example_in(error)
     if not example.startswith("<") and setting.name not in ("ca_bundle", "jwks"):
         RedtrustConfig.from_env({**BASE, setting.variable: example})  # the example is valid

@@ -6,7 +6,11 @@ Request shapes, strict parsing of the answers, and the retry rules: ``csr/create
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import logging
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -31,6 +35,7 @@ from redtrust_middleware import (
     ProtocolError,
     RedtrustConfig,
     TransportError,
+    UnusableAnswerError,
 )
 
 pytestmark = pytest.mark.anyio
@@ -154,13 +159,12 @@ async def test_create_request_shape(fake: Fake, profile: str, port: int) -> None
     assert result.thumbprint_to_renew == THUMBPRINT
 
 
-async def test_create_defaults_and_a_mapping_dn(fake: Fake) -> None:
+async def test_create_sends_only_what_was_given_and_a_mapping_dn(fake: Fake) -> None:
+    # hashType is required by the docs (SHA384, as they show); keyType and keyLength are not.
     await fake.call("create_csr", BEARER, {"cn": "Alice", "o": "Org"})
     assert fake.body() == {
         "dn": [{"attribute": "cn", "value": "Alice"}, {"attribute": "o", "value": "Org"}],
         "hashType": "SHA384",
-        "keyType": "RSA",
-        "keyLength": 2048,
     }
 
 
@@ -187,13 +191,85 @@ async def test_numeric_ids_are_accepted_as_text(fake: Fake) -> None:
     assert (issued.id_certificate, issued.thumbprint) == ("9", "ab" * 32)
 
 
-# --- strict parsing -------------------------------------------------------------------------
-
-
 def tampered_csr() -> str:
     der = bytearray(CSR.public_bytes(Encoding.DER))
     der[-1] ^= 0x01
     return x509.load_der_x509_csr(bytes(der)).public_bytes(Encoding.PEM).decode()
+
+
+# --- where the CSR may be, and in which encoding -----------------------------------------
+
+CSR_DER_BASE64 = base64.b64encode(CSR.public_bytes(Encoding.DER)).decode()
+#: The likely fields, as docs/certificates.md lists them.
+LIKELY_FIELDS = ["csr", "csrPem", "csrBase64", "pkcs10", "certificateRequest", "request"]
+
+
+@pytest.mark.parametrize("where", LIKELY_FIELDS)
+@pytest.mark.parametrize(
+    "encoded",
+    [
+        CSR_PEM,
+        CSR_DER_BASE64,
+        "\n".join(textwrap.wrap(CSR_DER_BASE64, 64)),  # base64 in lines
+        CSR_PEM.replace("CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST"),
+    ],
+    ids=["pem", "der", "der-lines", "new-pem"],
+)
+async def test_a_csr_as_pem_or_base64_der_in_any_likely_field(
+    fake: Fake, where: str, encoded: str
+) -> None:
+    fake.handler = lambda request: answer({where: encoded, "requestCode": "RC-1"})
+    result = await fake.call("create_csr", BEARER, [("cn", "A")])
+    assert (result.request_code, result.csr) == ("RC-1", CSR)
+    assert x509.load_pem_x509_csr(result.csr_pem.encode()) == CSR
+
+
+async def test_configured_create_answer_fields(fake: Fake) -> None:
+    fake.settings.update(csr_fields=("p10",), csr_request_code_field="code")
+    fake.handler = lambda request: answer({"p10": CSR_DER_BASE64, "code": "RC-9"})
+    result = await fake.call("create_csr", BEARER, [("cn", "A")])
+    assert (result.request_code, result.csr) == ("RC-9", CSR)
+    # The defaults are no longer looked at.
+    fake.handler = created_ok
+    with pytest.raises(UnusableAnswerError) as caught:
+        await fake.call("create_csr", BEARER, [("cn", "A")])
+    assert "csr_fields" in str(caught.value)
+
+
+async def test_configured_finalize_answer_fields(fake: Fake) -> None:
+    fake.settings.update(finalize_id_field="id", finalize_thumbprint_field="sha1")
+    fake.handler = lambda request: answer({"id": "77", "sha1": THUMBPRINT})
+    issued = await fake.call("finalize_csr", BEARER, "RC-1", CERTIFICATE)
+    assert (issued.id_certificate, issued.thumbprint, issued.warnings) == ("77", THUMBPRINT, ())
+
+
+@pytest.mark.parametrize(
+    ("data", "request_code", "named"),
+    [
+        ({"requestCode": "RC-1"}, "RC-1", "set csr_fields"),
+        ({"requestCode": "RC-1", "csr": CERTIFICATE_PEM}, "RC-1", "'csr' is PEM but not"),
+        ({"requestCode": "RC-1", "pkcs10": "MIIB..."}, "RC-1", "'pkcs10' is neither"),
+        ({"requestCode": "RC-1", "csr": tampered_csr()}, "RC-1", "bad signature"),
+        ({"requestCode": 17, "csr": 5}, "17", "'csr' is not a string"),
+        ({"csr": CSR_PEM}, None, "set csr_request_code_field"),
+        ({"requestCode": "has space", "csr": CSR_PEM}, None, "'requestCode' is missing or"),
+    ],
+)
+async def test_an_unusable_create_answer_carries_its_request_code(
+    fake: Fake, data: dict[str, Any], request_code: str | None, named: str
+) -> None:
+    fake.handler = lambda request: answer(data)
+    with pytest.raises(UnusableAnswerError) as caught:
+        await fake.call("create_csr", BEARER, [("cn", "A")])
+    assert caught.value.request_code == request_code
+    assert named in str(caught.value)
+    if request_code is not None:
+        assert f"(requestCode {request_code})" in str(caught.value)
+    assert isinstance(caught.value, ProtocolError)
+    assert len(fake.requests) == 1
+
+
+# --- strict parsing -------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -223,24 +299,71 @@ async def test_odd_create_answers_are_protocol_errors(fake: Fake, data: dict[str
     assert BEARER not in str(caught.value)
 
 
+SHA1_OF_CERTIFICATE = (
+    hashlib.sha1(CERTIFICATE.public_bytes(Encoding.DER), usedforsecurity=False).hexdigest().upper()
+)
+
+
 @pytest.mark.parametrize(
-    "data",
+    ("data", "id_certificate", "thumbprint", "odd"),
     [
-        {},
-        {"thumbprint": THUMBPRINT},
-        {"idCertificate": "42"},
-        {"idCertificate": "42", "thumbprint": "xyz"},
-        {"idCertificate": "42", "thumbprint": THUMBPRINT[:-1]},
-        {"idCertificate": "42", "thumbprint": 5},
-        {"idCertificate": [], "thumbprint": THUMBPRINT},
-        {"idCertificate": False, "thumbprint": THUMBPRINT},
+        ({}, None, SHA1_OF_CERTIFICATE, ["'idCertificate'", "'thumbprint'"]),
+        ({"thumbprint": THUMBPRINT}, None, THUMBPRINT, ["'idCertificate'"]),
+        ({"idCertificate": "42"}, "42", SHA1_OF_CERTIFICATE, ["'thumbprint'"]),
+        ({"idCertificate": "42", "thumbprint": "xyz"}, "42", "xyz", ["'xyz'"]),
+        (
+            {"idCertificate": "42", "thumbprint": THUMBPRINT[:-1]},
+            "42",
+            THUMBPRINT[:-1],
+            ["40 or 64"],
+        ),
+        (
+            {"idCertificate": "42", "thumbprint": 5},
+            "42",
+            SHA1_OF_CERTIFICATE,
+            ["malformed ('int')"],
+        ),
+        ({"idCertificate": [], "thumbprint": THUMBPRINT}, None, THUMBPRINT, ["'idCertificate'"]),
+        ({"idCertificate": False, "thumbprint": THUMBPRINT}, None, THUMBPRINT, ["'idCertificate'"]),
+        (
+            {"idCertificate": "42", "thumbprint": THUMBPRINT, "serial": "7", "x\n": 1},
+            "42",
+            THUMBPRINT,
+            ["unexpected fields: 'serial', 'x?'"],
+        ),
+        (
+            ["not", "an", "object"],
+            None,
+            SHA1_OF_CERTIFICATE,
+            ["not an object", "'idCertificate' is missing", "'thumbprint' is missing"],
+        ),
     ],
 )
-async def test_odd_finalize_answers_are_protocol_errors(fake: Fake, data: dict[str, Any]) -> None:
+async def test_odd_finalize_answers_are_returned_with_warnings(
+    fake: Fake,
+    caplog: pytest.LogCaptureFixture,
+    data: Any,
+    id_certificate: str | None,
+    thumbprint: str,
+    odd: list[str],
+) -> None:
+    # The certificate is stored at Redtrust once finalize succeeded: never raise then.
     fake.handler = lambda request: answer(data)
-    with pytest.raises(ProtocolError) as caught:
-        await fake.call("finalize_csr", BEARER, "RC-1", CERTIFICATE)
-    assert caught.value.operation == "csr_finalize"
+    with caplog.at_level(logging.WARNING, logger="redtrust_middleware"):
+        issued = await fake.call("finalize_csr", BEARER, "RC-1", CERTIFICATE)
+    assert (issued.id_certificate, issued.thumbprint) == (id_certificate, thumbprint)
+    assert issued.certificate == CERTIFICATE
+    assert len(issued.warnings) == len(odd)
+    for warning, expected in zip(issued.warnings, odd, strict=True):
+        assert expected in warning
+    logged = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert logged == [f"redtrust csr_finalize RC-1: {w}" for w in issued.warnings]
+    assert all(w.isprintable() for w in issued.warnings)
+
+
+async def test_a_well_formed_finalize_answer_has_no_warnings(fake: Fake) -> None:
+    fake.handler = finalized_ok
+    assert (await fake.call("finalize_csr", BEARER, "RC-1", CERTIFICATE)).warnings == ()
 
 
 async def test_error_envelopes_are_api_errors(fake: Fake) -> None:

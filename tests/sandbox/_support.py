@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import shutil
+import subprocess
 
 import httpx2
 
@@ -20,6 +22,8 @@ RA_REFRESH_PATH = "/raapi/v1/auth/refresh-token"
 DIRECT_LOGIN_PATH = "/raapi/v1/auth/login"
 LOGOUT_PATH = "/raapi/v1/auth/logout"
 JSON = {"content-type": "application/json"}
+#: The openssl command, if installed: an HMAC implementation that shares no code with Python's.
+OPENSSL = shutil.which("openssl")
 
 
 class FakeClock:
@@ -39,6 +43,20 @@ def hmac_hex(partner: str, timestamp: int | str, secret: str = SECRET) -> str:
     """HMAC-SHA256 of ``PARTNER:TIMESTAMP`` as lowercase hex."""
     message = f"{partner}:{timestamp}".encode()
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def openssl_hmac(message: str, secret: str) -> str:
+    """``HMAC-SHA256`` by the openssl command, keyed with the secret's UTF-8 bytes (as hex, so
+    any byte survives the command line)."""
+    assert OPENSSL is not None
+    done = subprocess.run(
+        [OPENSSL, "dgst", "-sha256", "-mac", "HMAC", "-macopt", f"hexkey:{secret.encode().hex()}"],
+        input=message.encode(),
+        capture_output=True,
+        check=True,
+        timeout=30,
+    )
+    return done.stdout.decode().rsplit("= ", 1)[1].strip()
 
 
 def signed_headers(

@@ -5,6 +5,7 @@ Signatures are computed here with ``hmac``/``hashlib``, independently of the cod
 
 from __future__ import annotations
 
+import logging
 import re
 
 import httpx2
@@ -20,8 +21,10 @@ from ._support import (
     START,
     FakeClock,
     attempt_of,
+    exchange,
     hmac_hex,
     login_params,
+    token_data,
 )
 
 
@@ -207,9 +210,16 @@ def test_unknown_consumer(client: httpx2.Client) -> None:
     assert_error_page(response, 400, "INVALID_CONSUMER")
 
 
-def test_empty_domain_is_rejected(client: httpx2.Client) -> None:
+def test_empty_domain_is_treated_as_absent(sandbox: Sandbox, client: httpx2.Client) -> None:
+    # Domain is optional (redtrust-api.md §2): "Domain=" from a link template means none.
     response = client.get(LOGIN_PATH, params=login_params(Domain=""))
-    assert_error_page(response, 400, "INVALID_REQUEST")
+    assert response.status_code == 200
+    assert "in domain" not in response.text
+    location = submit(client, attempt_of(response.text)).headers["location"]
+    token = location.rpartition("tkn=")[2]
+    assert token_data(exchange(client, token))
+    (session,) = sandbox.sessions_for("alice")
+    assert session.domain is None
 
 
 def test_domain_outside_the_accepted_set(clock: FakeClock) -> None:
@@ -311,6 +321,61 @@ def test_other_registered_partner_signs_its_own_links(client: httpx2.Client) -> 
 def test_unregistered_redirect_url(client: httpx2.Client, redirect_url: str) -> None:
     response = client.get(LOGIN_PATH, params=login_params(RedirectUrl=redirect_url))
     assert_error_page(response, 400, "INVALID_REDIRECT_URL")
+
+
+def test_a_refused_redirect_url_shows_itself_the_prefixes_and_the_option(
+    client: httpx2.Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="redtrust_middleware.sandbox")
+    received = "https://other.example:8443/callback?tkn="
+    response = client.get(LOGIN_PATH, params=login_params(RedirectUrl=received))
+    assert_error_page(response, 400, "INVALID_REDIRECT_URL")
+    page = response.text
+    assert f"Received RedirectUrl: {received}" in page
+    assert "Registered prefixes: https://app.example/" in page
+    command = (
+        "redtrust sandbox --redirect-prefix https://app.example/ "
+        "--redirect-prefix https://other.example:8443/"
+    )
+    assert command in page
+    assert "SandboxConfig.redirect_prefixes" in page
+    (record,) = [r for r in caplog.records if "RedirectUrl" in r.getMessage()]
+    line = record.getMessage()
+    assert received in line
+    assert "https://app.example/" in line
+    assert "--redirect-prefix https://other.example:8443/" in line
+
+
+def test_a_refused_redirect_url_is_shown_escaped_truncated_and_neutralised(
+    client: httpx2.Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="redtrust_middleware.sandbox")
+    received = "https://evil.example/<script>alert(1)</script>\x1b[31m\nFAKE LOG LINE " + "A" * 400
+    response = client.get(LOGIN_PATH, params=login_params(RedirectUrl=received))
+    assert_error_page(response, 400, "INVALID_REDIRECT_URL")
+    page = response.text
+    assert "<script>" not in page
+    assert "\x1b" not in page
+    assert "\nFAKE" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;\\x1b[31m\\x0aFAKE LOG LINE" in page
+    assert "A" * 400 not in page
+    assert "A" * 100 + "..." in page
+    assert "To accept it" not in page  # a space in it: no prefix would make it acceptable
+    (record,) = [r for r in caplog.records if "RedirectUrl" in r.getMessage()]
+    line = record.getMessage()
+    assert "\x1b" not in line
+    assert "\n" not in line
+    assert "\\x0aFAKE LOG LINE" in line
+
+
+def test_a_redirect_url_under_a_prefix_refused_for_its_path_suggests_no_prefix(
+    client: httpx2.Client,
+) -> None:
+    response = client.get(LOGIN_PATH, params=login_params(RedirectUrl="https://app.example/a/../b"))
+    assert_error_page(response, 400, "INVALID_REDIRECT_URL")
+    assert "&#x27;..&#x27; path segments" in response.text
+    assert "Received RedirectUrl: https://app.example/a/../b" in response.text
+    assert "To accept it" not in response.text
 
 
 def test_query_string_that_is_not_utf8(client: httpx2.Client) -> None:

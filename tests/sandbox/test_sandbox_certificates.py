@@ -106,6 +106,53 @@ def test_request_code_and_unknown_fields_in_a_create_body_are_ignored(
     assert code != "mine"
 
 
+def test_the_reference_sample_body_is_accepted(
+    client: httpx2.Client, sandbox: Sandbox, alice: str
+) -> None:
+    # The RA API reference's csr/create sample fields, with the Camerfirma tutorial's values.
+    body = {
+        "dn": [{"attribute": "cn", "value": "HOLDER_NAME"}],
+        "hashType": "SHA384",
+        "keyLength": 2048,
+        "keyType": "RSA",
+        "provider": "CAMERFIRMA",
+        "info": {"proident_9b": "string"},
+        "groupIds": [0],
+        "requestCode": "string",
+    }
+    code, csr = created(create(client, alice, body))
+    assert code != "string"
+    assert [(a.oid.dotted_string, a.value) for a in csr.subject] == [("2.5.4.3", "HOLDER_NAME")]
+    envelope_of(finalize(client, alice, code, pem_signed(csr)), 200, "OK")
+    (held,) = sandbox.certificates_for("alice")
+    assert (held.provider, dict(held.info), held.group_ids) == (
+        "CAMERFIRMA",
+        {"proident_9b": "string"},
+        (0,),
+    )
+    assert (held.key_type, held.key_length) == ("RSA", 2048)
+
+
+def test_dn_attributes_given_as_dotted_oids_go_into_the_subject(
+    client: httpx2.Client, alice: str
+) -> None:
+    dn = [
+        {"attribute": "CN", "value": "Alice"},
+        {"attribute": "2.5.4.65", "value": "Al"},  # pseudonym
+        {"attribute": "1.3.6.1.4.1.311.60.2.1.3", "value": "es"},  # jurisdictionC
+        {"attribute": "2.5.4.6", "value": "es"},  # c, by its OID
+        {"attribute": "1.2.3.4.5", "value": "anything"},
+    ]
+    _, csr = created(create(client, alice, {**BODY, "dn": dn}))
+    assert [(a.oid.dotted_string, a.value) for a in csr.subject] == [
+        ("2.5.4.3", "Alice"),
+        ("2.5.4.65", "Al"),
+        ("1.3.6.1.4.1.311.60.2.1.3", "ES"),
+        ("2.5.4.6", "ES"),
+        ("1.2.3.4.5", "anything"),
+    ]
+
+
 @pytest.mark.parametrize(
     ("body", "named"),
     [
@@ -128,6 +175,20 @@ def test_request_code_and_unknown_fields_in_a_create_body_are_ignored(
         ({**BODY, "groupIds": ["1"]}, "'groupIds'"),
         ({**BODY, "thumbprintToRenew": "xyz"}, "'thumbprintToRenew'"),
         ({**BODY, "requestCode": 5}, "'requestCode'"),
+        # Dotted OIDs: decimal arcs without leading zeros, first 0-2, second < 40 under 0/1.
+        ({**BODY, "dn": [{"attribute": "2.5.4.065", "value": "x"}]}, "'dn[0]'"),
+        ({**BODY, "dn": [{"attribute": "3.1", "value": "x"}]}, "'dn[0]'"),
+        ({**BODY, "dn": [{"attribute": "1.40", "value": "x"}]}, "'dn[0]'"),
+        ({**BODY, "dn": [{"attribute": "2", "value": "x"}]}, "'dn[0]'"),
+        ({**BODY, "dn": [{"attribute": "2.5..4", "value": "x"}]}, "'dn[0]'"),
+        ({**BODY, "dn": [{"attribute": "2." + "1." * 70 + "1", "value": "x"}]}, "'dn[0]'"),
+        ({**BODY, "dn": [{"attribute": "pseudonym", "value": "x"}]}, "'dn[0]'"),
+        # jurisdictionC is a country as c is; serialNumber's PrintableString by OID too.
+        (
+            {**BODY, "dn": [{"attribute": "1.3.6.1.4.1.311.60.2.1.3", "value": "ESP"}]},
+            "'dn[0]'",
+        ),
+        ({**BODY, "dn": [{"attribute": "2.5.4.5", "value": "IDC@ES"}]}, "'dn[0]'"),
     ],
 )
 def test_malformed_create_bodies(
@@ -173,8 +234,9 @@ def test_the_bearer_is_required_and_checked(
     envelope_of(create(client, None), 401, "MISSING_BEARER")
     envelope_of(finalize(client, None, "c", "x"), 401, "MISSING_BEARER")
     envelope_of(create(client, "not.a.jwt"), 401, "INVALID_BEARER")
-    unsigned = client.post(CREATE, json=BODY, headers={"Authorization": f"Bearer {alice}"})
-    envelope_of(unsigned, 401, "MISSING_SIGNATURE")
+    # The bearer alone is enough (test_sandbox_protocol.py); HMAC headers sent are checked.
+    wrongly_signed = client.post(CREATE, json=BODY, headers=headers(alice, secret="wrong-secret"))
+    envelope_of(wrongly_signed, 401, "INVALID_SIGNATURE")
     # A bearer issued to another partner, presented with this partner's signature.
     other_token = sandbox.issue_temp_token("alice", partner="OTHER")
     other = client.post(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -117,7 +119,7 @@ def served(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """Replace ``serve`` so ``main`` returns at once; records its arguments."""
     calls: list[dict[str, Any]] = []
 
-    def fake_serve(sandbox: Sandbox, host: str = "", port: int = 0) -> None:
+    def fake_serve(sandbox: Sandbox, host: str = "", port: int | Sequence[int] = 0) -> None:
         calls.append({"sandbox": sandbox, "host": host, "port": port})
 
     monkeypatch.setattr(sandbox_cli, "serve", fake_serve)
@@ -131,13 +133,15 @@ def test_cli_defaults_use_the_demo_secret_loudly(
     assert sandbox_cli.main([]) == 0
     (call,) = served
     assert call["host"] == "127.0.0.1"
-    assert call["port"] == 8083
+    # Both profiles' default ports (redtrust-api.md §1): either config reaches it unchanged.
+    assert call["port"] == (8083, 8082)
     config: SandboxConfig = call["sandbox"].config
+    assert config.strict_signatures is False
     assert dict(config.partners) == {"CA_DEMO": sandbox_cli.DEMO_SECRET}
     assert dict(config.users) == {"demo": "demo"}
     assert config.redirect_prefixes == ("http://127.0.0.1:8000/", "http://localhost:8000/")
     out, err = capsys.readouterr()
-    assert "http://127.0.0.1:8083" in out
+    assert "http://127.0.0.1:8083 and http://127.0.0.1:8082" in out
     assert "CA_DEMO" in out
     assert "demo secret" in out
     assert "WARNING" in err
@@ -217,3 +221,45 @@ def test_python_dash_m_runs_the_cli() -> None:
     )
     assert result.returncode == 0
     assert "--redirect-prefix" in result.stdout
+
+
+def test_cli_port_is_repeatable_and_one_port_stays_one(
+    served: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert sandbox_cli.main(["--port=9000", "--port=9001", "--port=9000"]) == 0
+    assert served[0]["port"] == (9000, 9001)
+    assert "http://127.0.0.1:9000 and http://127.0.0.1:9001" in capsys.readouterr().out
+    assert sandbox_cli.main(["--port=9002"]) == 0
+    assert served[1]["port"] == 9002
+
+
+@pytest.mark.parametrize("port", ["0", "65536", "80a", "-1"])
+def test_cli_bad_port(served: list[dict[str, Any]], port: str) -> None:
+    with pytest.raises(SystemExit) as caught:
+        sandbox_cli.main([f"--port={port}"])
+    assert caught.value.code == 2
+
+
+def test_cli_strict_signatures(
+    served: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert sandbox_cli.main(["--strict-signatures"]) == 0
+    assert served[0]["sandbox"].config.strict_signatures is True
+    assert "signatures: on every call" in capsys.readouterr().out
+
+
+@pytest.mark.network
+def test_a_port_in_use_is_named_with_the_option(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv(sandbox_cli.SECRET_ENV, raising=False)
+    with socket.socket() as taken, socket.socket() as free:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        free.bind(("127.0.0.1", 0))
+        busy, other = taken.getsockname()[1], free.getsockname()[1]
+        free.close()  # only its number is wanted: nothing gets served, the busy port stops it
+        assert sandbox_cli.main([f"--port={other}", f"--port={busy}"]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot listen on 127.0.0.1:{busy}" in err
+    assert f"--port {other} to serve only that one" in err

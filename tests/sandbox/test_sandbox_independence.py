@@ -12,8 +12,6 @@ shown in ``tests/certificates/test_sandbox_oracle.py``.)
 from __future__ import annotations
 
 import ast
-import shutil
-import subprocess
 from pathlib import Path
 
 import httpx2
@@ -25,11 +23,13 @@ from redtrust_middleware.sandbox._signature import partner_hmac
 from ._support import (
     EXCHANGE_PATH,
     LOGIN_PATH,
+    OPENSSL,
     PARTNER,
     SECRET,
     START,
     envelope_of,
     login_params,
+    openssl_hmac,
     token_data,
 )
 
@@ -37,7 +37,6 @@ SANDBOX_DIR = Path(redtrust_middleware.sandbox.__file__).parent
 PACKAGE = "redtrust_middleware.sandbox"
 #: What the sandbox may share with the library: plumbing, never a decision.
 SHARED = ("redtrust_middleware._clock", "redtrust_middleware.exceptions")
-OPENSSL = shutil.which("openssl")
 
 
 def _absolute(module: str | None, level: int) -> str:
@@ -109,20 +108,6 @@ def test_no_sandbox_module_imports_a_library_decision(path: Path) -> None:
 def test_the_import_check_sees_every_spelling(source: str, flagged: set[str]) -> None:
     imported = library_imports(source)
     assert {module for module in imported if not is_shared(module)} == flagged
-
-
-def openssl_hmac(message: str, secret: str) -> str:
-    """``HMAC-SHA256`` by the openssl command, keyed with the secret's UTF-8 bytes (as hex, so
-    any byte survives the command line)."""
-    assert OPENSSL is not None
-    done = subprocess.run(
-        [OPENSSL, "dgst", "-sha256", "-mac", "HMAC", "-macopt", f"hexkey:{secret.encode().hex()}"],
-        input=message.encode(),
-        capture_output=True,
-        check=True,
-        timeout=30,
-    )
-    return done.stdout.decode().rsplit("= ", 1)[1].strip()
 
 
 needs_openssl = pytest.mark.skipif(OPENSSL is None, reason="the openssl command is not installed")

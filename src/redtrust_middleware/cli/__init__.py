@@ -22,7 +22,7 @@ __all__ = ["main"]
 _USAGE = """usage: redtrust COMMAND [options]
 
 commands:
-  sandbox       run a local Redtrust (the sandbox) on 127.0.0.1:8083
+  sandbox       run a local Redtrust (the sandbox) on 127.0.0.1:8083 and :8082
   sandbox-fault show or change the latency and planned faults of a running sandbox
   demo          the sandbox and a demo app together on localhost: open the page, sign in
                 as demo/demo, watch the token refresh; Ctrl-C stops both

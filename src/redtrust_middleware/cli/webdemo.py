@@ -32,6 +32,7 @@ from ..client import AsyncClient
 from ..config import RedtrustConfig
 from ..exceptions import RedtrustError
 from ..sandbox import Sandbox, SandboxConfig, printable
+from ..sandbox.server import PortUnavailable, listening_socket
 from ..session import AsyncSessionManager
 from ..tokens import TokenSet
 from .demoapp import create_app
@@ -169,18 +170,13 @@ def _sandbox_lines(say: Say) -> Iterator[None]:
 
 
 def _bind(host: str, port: int, option: str) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-    except OSError as error:
-        sock.close()
+        return listening_socket(host, port)
+    except PortUnavailable as error:
         raise DemoError(
             f"cannot listen on {host}:{port} ({error.strerror}); is another demo running? "
             f"choose another port with {option}"
         ) from None
-    return sock
 
 
 @contextlib.contextmanager

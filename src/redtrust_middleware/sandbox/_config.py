@@ -98,6 +98,11 @@ class SandboxConfig:
         redirect_prefixes: a ``RedirectUrl`` must start with one of these (each pins an origin:
             it must close the host with ``/`` or ``?``).
         window_seconds: accepted distance of a signed timestamp from the sandbox clock.
+        strict_signatures: ask for the three HMAC headers on every token and RA API call.
+            Off (the default), each endpoint asks for what Redtrust's docs say: the
+            tutorial's ``/authapi/...`` calls are signed, the RA API's login and refresh need
+            nothing, its logout and ``csr/*`` only a bearer; HMAC headers sent anyway are
+            checked all the same.
         access_token_ttl: lifetime of an access token (JWT ``exp`` - ``iat``), seconds.
         refreshed_access_token_ttl: lifetime of an access token issued by a refresh, seconds;
             ``None`` (the default) uses ``access_token_ttl``. Lets a test start with a token
@@ -145,6 +150,7 @@ class SandboxConfig:
     domains: AbstractSet[str] | None = None
     redirect_prefixes: tuple[str, ...]
     window_seconds: int = 300
+    strict_signatures: bool = False
     access_token_ttl: int = 300
     refreshed_access_token_ttl: int | None = None
     refresh_token_ttl: int = 8 * 3600
@@ -197,8 +203,9 @@ class SandboxConfig:
             )
         if not isinstance(self.issuer, str) or not self.issuer:
             raise ConfigurationError("issuer", "must be a non-empty string")
-        if not isinstance(self.rotate_refresh_tokens, bool):
-            raise ConfigurationError("rotate_refresh_tokens", "must be a bool")
+        for flag in ("strict_signatures", "rotate_refresh_tokens"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ConfigurationError(flag, "must be a bool")
 
     def __repr__(self) -> str:
         partners = ", ".join(f"{name!r}: '***'" for name in sorted(self.partners))
@@ -207,7 +214,9 @@ class SandboxConfig:
         return (
             f"SandboxConfig(partners={{{partners}}}, users={{{users}}}, "
             f"domains={self.domains!r}, redirect_prefixes={self.redirect_prefixes!r}, "
-            f"window_seconds={self.window_seconds}, access_token_ttl={self.access_token_ttl}, "
+            f"window_seconds={self.window_seconds}, "
+            f"strict_signatures={self.strict_signatures}, "
+            f"access_token_ttl={self.access_token_ttl}, "
             f"refreshed_access_token_ttl={self.refreshed_access_token_ttl}, "
             f"refresh_token_ttl={self.refresh_token_ttl}, temp_token_ttl={self.temp_token_ttl}, "
             f"login_page_ttl={self.login_page_ttl}, csr_request_ttl={self.csr_request_ttl}, "

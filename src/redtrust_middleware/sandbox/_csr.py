@@ -8,16 +8,20 @@ A ``csr/create`` body (unknown fields are ignored; ``null`` counts as absent):
 
 * ``dn`` (required): a list of ``{"attribute", "value"}`` string objects, 1 to 32 of them. The
   docs show ``cn``, ``o`` and ``c``; the sandbox also takes the other common X.520 names of
-  :data:`DN_ATTRIBUTES` (case-insensitive). A value is 1 to 64 UTF-8 bytes of printable
-  characters; ``c`` is two ASCII letters (upper-cased); ``serialnumber`` a PrintableString;
-  ``emailaddress`` and ``dc`` ASCII.
+  :data:`DN_ATTRIBUTES` (case-insensitive) and any attribute given as a dotted OID (decimal
+  arcs without leading zeros, the first 0 to 2, the second below 40 under 0 and 1, at most 128
+  characters), which goes into the CSR's subject with that OID. A value is 1 to 64 UTF-8
+  bytes of printable characters; a country (``c``, jurisdictionC
+  ``1.3.6.1.4.1.311.60.2.1.3``) is two ASCII letters (upper-cased); ``serialnumber`` and
+  dnQualifier ``2.5.4.46`` a PrintableString; ``emailaddress`` and ``dc`` ASCII.
 * ``hashType`` (required): ``SHA256``, ``SHA384`` (the docs' example) or ``SHA512``.
 * ``keyType``: ``RSA`` (the default, the docs' example) with ``keyLength`` 2048 (default, the
   docs' example), 3072 or 4096; or ``EC`` with 256 (P-256, default) or 384 (P-384).
 * ``provider``: 1 to 64 printable characters. ``info``: at most 32 string pairs (keys up to 64
   characters, values up to 1024). ``groupIds``: at most 100 distinct ints 0 to 2**31-1.
 * ``thumbprintToRenew``: 40 or 64 hex digits (compared upper-cased).
-* ``requestCode``: a string if given; its meaning is not published, so it is ignored.
+* ``requestCode``: a string if given (the RA API reference's sample sends one); its meaning is
+  not published, so the sandbox keeps it with the request and answers its own code.
 
 A ``csr/finalize`` body's ``certificate`` is one PEM certificate of at most 16 KiB.
 
@@ -46,6 +50,7 @@ __all__ = [
     "KEY_LENGTHS",
     "CreateRequest",
     "PrivateKey",
+    "attribute_oid",
     "new_key",
     "read_certificate",
     "read_create_body",
@@ -90,6 +95,13 @@ _CURVES: Mapping[int, type[ec.EllipticCurve]] = MappingProxyType(
     {256: ec.SECP256R1, 384: ec.SECP384R1}
 )
 
+#: Value rules by OID (dotted): two-letter countries, PrintableString and IA5String attributes.
+_COUNTRIES = frozenset({"2.5.4.6", "1.3.6.1.4.1.311.60.2.1.3"})
+_PRINTABLE_STRINGS = frozenset({"2.5.4.5", "2.5.4.46"})
+_IA5_STRINGS = frozenset({"1.2.840.113549.1.9.1", "0.9.2342.19200300.100.1.25"})
+_OID_ARC = re.compile(r"0|[1-9][0-9]{0,19}")
+_MAX_OID_TEXT = 128
+
 _MAX_DN_PARTS = 32
 _MAX_DN_VALUE_BYTES = 64
 _PRINTABLE_STRING = re.compile(r"[A-Za-z0-9 '()+,\-./:=?]+")  # ASN.1 PrintableString
@@ -107,6 +119,7 @@ class CreateRequest:
     """An accepted ``csr/create`` body, normalised (names lower case, ``c`` and the types upper
     case, defaults filled in)."""
 
+    #: ``(attribute, value)``: a known name in lower case, or a dotted OID as given.
     dn: tuple[tuple[str, str], ...]
     hash_type: str
     key_type: str
@@ -115,6 +128,8 @@ class CreateRequest:
     info: Mapping[str, str]
     group_ids: tuple[int, ...]
     thumbprint_to_renew: str | None
+    #: The ``requestCode`` the caller sent, if any (kept, not used).
+    given_request_code: str | None = None
 
 
 def _dn_parts(value: object) -> list[tuple[str, str]]:
@@ -135,23 +150,44 @@ def _dn_parts(value: object) -> list[tuple[str, str]]:
     return parts
 
 
+def _dotted_oid(text: str) -> ObjectIdentifier | None:
+    """The OID a well-formed dotted string names (else None)."""
+    arcs = text.split(".")
+    if len(text) > _MAX_OID_TEXT or len(arcs) < 2 or not all(map(_OID_ARC.fullmatch, arcs)):
+        return None
+    first, second = int(arcs[0]), int(arcs[1])
+    if first > 2 or (first < 2 and second >= 40):
+        return None
+    return ObjectIdentifier(text)
+
+
+def attribute_oid(attribute: str) -> ObjectIdentifier | None:
+    """The OID of an accepted DN attribute (a known name in any case, or a dotted OID)."""
+    known = DN_ATTRIBUTES.get(attribute.lower())
+    return known if known is not None else _dotted_oid(attribute)
+
+
 def _dn_part(index: int, attribute: str, value: str) -> tuple[str, str]:
     where = f"field 'dn[{index}]'"
-    name = attribute.lower()
-    if name not in DN_ATTRIBUTES:
-        raise bad_request(f"{where}: unknown attribute; accepted: {', '.join(DN_ATTRIBUTES)}")
+    oid = attribute_oid(attribute)
+    if oid is None:
+        raise bad_request(
+            f"{where}: unknown attribute; accepted: {', '.join(DN_ATTRIBUTES)}, or a dotted OID"
+        )
+    name = attribute.lower()  # a dotted OID has no case
     # surrogatepass: JSON may carry a lone surrogate; it is refused as unprintable below.
     if not value or len(value.encode("utf-8", "surrogatepass")) > _MAX_DN_VALUE_BYTES:
         raise bad_request(f"{where}: a {name} value must be 1 to 64 bytes in UTF-8")
     if not value.isprintable():
         raise bad_request(f"{where}: a {name} value must not contain control characters")
-    if name == "c":
+    dotted = oid.dotted_string
+    if dotted in _COUNTRIES:
         if not _COUNTRY.fullmatch(value):
-            raise bad_request(f"{where}: c must be a two-letter country code")
+            raise bad_request(f"{where}: {name} must be a two-letter country code")
         value = value.upper()
-    elif name == "serialnumber" and not _PRINTABLE_STRING.fullmatch(value):
-        raise bad_request(f"{where}: serialnumber allows letters, digits, space and '()+,-./:=?")
-    elif name in ("emailaddress", "dc") and not _VISIBLE_ASCII.fullmatch(value):
+    elif dotted in _PRINTABLE_STRINGS and not _PRINTABLE_STRING.fullmatch(value):
+        raise bad_request(f"{where}: {name} allows letters, digits, space and '()+,-./:=?")
+    elif dotted in _IA5_STRINGS and not _VISIBLE_ASCII.fullmatch(value):
         raise bad_request(f"{where}: a {name} value must be ASCII")
     return name, value
 
@@ -234,7 +270,8 @@ def read_create_body(body: Mapping[str, Any]) -> CreateRequest:
     """
     if body.get("hashType") is None:
         raise bad_request("field 'hashType' is required")
-    if body.get("requestCode") is not None and not isinstance(body["requestCode"], str):
+    given_code = body.get("requestCode")
+    if given_code is not None and not isinstance(given_code, str):
         raise bad_request("field 'requestCode' must be a string")
     parts = _dn_parts(body.get("dn"))
     key_type = body.get("keyType")
@@ -252,6 +289,7 @@ def read_create_body(body: Mapping[str, Any]) -> CreateRequest:
         info=MappingProxyType({}) if info is None else _info(info),
         group_ids=() if groups is None else _group_ids(groups),
         thumbprint_to_renew=None if renewed is None else _thumbprint(renewed),
+        given_request_code=given_code,
     )
 
 
@@ -265,7 +303,12 @@ def new_key(request: CreateRequest) -> PrivateKey:
 def signed_csr(request: CreateRequest, key: PrivateKey) -> x509.CertificateSigningRequest:
     """The CSR for the request's DN (one attribute per RDN, in order), signed with ``key`` and
     the requested hash."""
-    subject = x509.Name([x509.NameAttribute(DN_ATTRIBUTES[n], v) for n, v in request.dn])
+    parts = []
+    for attribute, value in request.dn:
+        oid = attribute_oid(attribute)
+        assert oid is not None  # read_create_body accepted it
+        parts.append(x509.NameAttribute(oid, value))
+    subject = x509.Name(parts)
     builder = x509.CertificateSigningRequestBuilder().subject_name(subject)
     return builder.sign(key, HASH_TYPES[request.hash_type]())
 

@@ -73,7 +73,7 @@ class CertificateInfo:
 class _Request:
     request_code: str
     username: str
-    partner: str
+    partner: str | None  # the session's: None for one opened without HMAC headers
     spec: CreateRequest
     key: PrivateKey | None = field(repr=False)  # None once finalized: the certificate has it
     created_at: float
@@ -132,7 +132,7 @@ class EnrollmentState:
             self._owned(username, thumbprint)
 
     def open_request(
-        self, *, username: str, partner: str, spec: CreateRequest, key: PrivateKey
+        self, *, username: str, partner: str | None, spec: CreateRequest, key: PrivateKey
     ) -> str:
         """Keep a pending request with its private key; its new request code."""
         config = self.config
@@ -150,7 +150,12 @@ class EnrollmentState:
         return code
 
     def finalize(
-        self, *, username: str, partner: str, request_code: str, certificate: x509.Certificate
+        self,
+        *,
+        username: str,
+        partner: str | None,
+        request_code: str,
+        certificate: x509.Certificate,
     ) -> CertificateInfo:
         """Store ``certificate`` for the pending request ``request_code`` of this caller.
 

@@ -17,7 +17,8 @@ errorCode                    status  when
 ``EXPIRED_LOGIN_ATTEMPT``    400     the login form's attempt is older than ``login_page_ttl``
 ``TOO_MANY_LOGIN_ATTEMPTS``  429     the signed login link already has ``max_attempts_per_link``
                                      unused sign-in forms open (a replayed link)
-``MISSING_SIGNATURE``        401     partner, timestamp or signature missing
+``MISSING_SIGNATURE``        401     partner, timestamp or signature missing (where required, or
+                                     where only some of the three were sent)
 ``INVALID_PARTNER``          401     malformed or unknown partner name
 ``INVALID_TIMESTAMP``        401     timestamp is not 1-12 ASCII digits
 ``STALE_TIMESTAMP``          401     timestamp outside ``±window_seconds``
@@ -50,7 +51,7 @@ errorCode                    status  when
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 __all__ = [
     "CONTROL_FORBIDDEN",
@@ -131,16 +132,24 @@ class Reject(Exception):
 
     Internal to the sandbox: handlers raise it, :meth:`Sandbox.handle` renders it as a JSON
     envelope or an HTML page depending on the route. ``message`` is shown to the caller, so it
-    names fields but never echoes a received value.
+    names fields but never echoes a received value. ``notes`` are extra lines for the HTML
+    page only (a refused ``RedirectUrl`` shows the URL received and how to register it).
     """
 
     def __init__(
-        self, status: int, code: str, message: str, *, headers: Mapping[str, str] | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        notes: Sequence[str] = (),
     ) -> None:
         self.status = status
         self.code = code
         self.message = message
         self.headers = dict(headers or {})
+        self.notes = tuple(notes)
         super().__init__(f"{status} {code}: {message}")
 
 

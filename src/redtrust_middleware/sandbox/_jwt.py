@@ -38,29 +38,35 @@ class AccessTokenSigner:
         self,
         *,
         subject: str,
-        audience: str,
+        audience: str | None,
         session_id: str,
         domain: str | None,
         now: int,
         ttl: int,
     ) -> str:
-        """A new access token for ``subject`` in session ``session_id``."""
+        """A new access token for ``subject`` in session ``session_id``; ``aud`` is the
+        session's partner, left out for a session opened without HMAC headers."""
         claims: dict[str, Any] = {
             "iss": self._issuer,
             "sub": subject,
-            "aud": audience,
             "iat": now,
             "exp": now + ttl,
             "jti": secrets.token_urlsafe(16),
             "sid": session_id,
         }
+        if audience is not None:
+            claims["aud"] = audience
         if domain is not None:
             claims["domain"] = domain
         header = {"alg": ALGORITHM, "kid": self.kid}
         return jwt.encode(header, claims, self._key, algorithms=[ALGORITHM])
 
-    def read(self, token: str, *, audience: str) -> dict[str, Any]:
-        """The claims of a bearer this sandbox signed for ``audience``; expiry is NOT checked.
+    def read(self, token: str, *, audience: str | None) -> dict[str, Any]:
+        """The claims of a bearer this sandbox signed; expiry is NOT checked.
+
+        ``audience`` is the partner that signed the call (``None``: an unsigned call): a bearer
+        issued to another partner is refused; one without ``aud`` (a session opened without
+        HMAC headers) belongs to no partner and is accepted from any.
 
         Raises:
             Reject: 401 ``INVALID_BEARER`` for anything else (foreign key or algorithm, other
@@ -71,10 +77,12 @@ class AccessTokenSigner:
         except (JoseError, ValueError, TypeError, UnicodeError):
             raise unauthorized(INVALID_BEARER, "the bearer was not issued by this server") from None
         claims = decoded.claims
+        aud = claims.get("aud")
         if (
             decoded.header.get("kid") != self.kid
             or claims.get("iss") != self._issuer
-            or claims.get("aud") != audience
+            or not (aud is None or isinstance(aud, str))
+            or (audience is not None and aud is not None and aud != audience)
             or not isinstance(claims.get("sid"), str)
             or not isinstance(claims.get("exp"), int)
         ):

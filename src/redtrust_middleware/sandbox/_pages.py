@@ -5,6 +5,7 @@ Every value placed in a page goes through :func:`html.escape` (quotes included).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from html import escape
 
 from ._state import LoginAttempt
@@ -63,12 +64,14 @@ def login_page(attempt: LoginAttempt, *, error: str | None = None, username: str
     return _document(PAGE_TITLE, body)
 
 
-def error_page(status: int, code: str, message: str) -> str:
-    """A small page showing the ``errorCode`` and message of a refused browser request."""
+def error_page(status: int, code: str, message: str, notes: Sequence[str] = ()) -> str:
+    """A small page showing the ``errorCode`` and message of a refused browser request, and
+    any ``notes`` (one paragraph each)."""
+    extra = "".join(f'<p class="note">{escape(note)}</p>' for note in notes)
     body = (
         f"<h1>Redtrust sandbox \u2014 error {status}</h1>"
         f'<p class="error" role="alert">{escape(message)}</p>'
-        f"<p>errorCode: <code>{escape(code)}</code></p>"
+        f"<p>errorCode: <code>{escape(code)}</code></p>{extra}"
         '<p class="note">Go back to the application and start signing in again.</p>'
     )
     return _document(f"Redtrust sandbox \u2014 error {status}", body)

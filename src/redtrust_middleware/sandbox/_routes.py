@@ -9,6 +9,7 @@ cap and error rendering around it. To add an endpoint, write a handler and add o
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -18,8 +19,8 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx2
 
-from ._asgi import PEER_EXTENSION
-from ._auth import Services, header_partner, live_bearer, signed_partner
+from ._asgi import PEER_EXTENSION, printable
+from ._auth import Services, header_partner, live_bearer, optional_partner, signed_partner
 from ._config import ExpirationFormat, SandboxConfig
 from ._errors import (
     CONTROL_FORBIDDEN,
@@ -55,6 +56,11 @@ CONSUMERS = frozenset({"RA_API", "SIGN_SERVICE"})
 #: The fixed offset of the ``offset`` expiration format (Redtrust's home, Spain, in winter).
 EXPIRATION_OFFSET = timezone(timedelta(hours=1))
 _URL_CHARS = re.compile(r"[\x21-\x7e]+")
+# host[:port] worth suggesting as a prefix: a name, IPv4 or bracketed IPv6, no user info.
+_PLAIN_NETLOC = re.compile(r"([A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?")
+
+logger = logging.getLogger("redtrust_middleware.sandbox")
+_NOT_REGISTERED = "is not under a registered prefix"
 
 
 Handler = Callable[[Services, httpx2.Request], httpx2.Response]
@@ -89,15 +95,53 @@ def _checked_redirect(config: SandboxConfig, url: str | None) -> str:
     """A ``RedirectUrl`` under a registered prefix, without tricks that escape the prefix."""
     if not url:
         raise bad_request("parameter 'RedirectUrl' is required")
-    invalid = Reject(400, INVALID_REDIRECT_URL, "parameter 'RedirectUrl' is not registered")
     if not _URL_CHARS.fullmatch(url) or "\\" in url or "#" in url:
-        raise invalid
+        raise _redirect_refused(
+            config, url, "must be printable ASCII without spaces, backslashes or a fragment"
+        )
     if not any(url.startswith(prefix) for prefix in config.redirect_prefixes):
-        raise invalid
+        raise _redirect_refused(config, url, _NOT_REGISTERED)
     path = unquote(urlsplit(url).path)
     if any(part in (".", "..") for part in path.split("/")):
-        raise invalid
+        raise _redirect_refused(config, url, "must not have '.' or '..' path segments")
     return url
+
+
+def _suggested_prefix(url: str) -> str | None:
+    """``scheme://host[:port]/`` of a received URL, when it is a plain http(s) origin."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not _PLAIN_NETLOC.fullmatch(parts.netloc):
+        return None
+    return f"{parts.scheme}://{parts.netloc}/"
+
+
+def _redirect_refused(config: SandboxConfig, url: str, problem: str) -> Reject:
+    """The refusal of a ``RedirectUrl`` with what a developer needs to fix it: the URL as
+    received (controls and non-ASCII escaped, truncated; the page HTML-escapes it too), the
+    registered prefixes and, for an unregistered origin, the option that adds it. Logged as
+    well: the page shows in a browser, the log in the developer's terminal."""
+    received = printable(url)
+    prefixes = ", ".join(config.redirect_prefixes)
+    notes = [f"Received RedirectUrl: {received}", f"Registered prefixes: {prefixes}"]
+    suggestion = _suggested_prefix(url) if problem == _NOT_REGISTERED else None
+    if suggestion is not None:
+        kept = " ".join(f"--redirect-prefix {prefix}" for prefix in config.redirect_prefixes)
+        notes.append(
+            "To accept it, start the sandbox with its origin as one more --redirect-prefix "
+            f"(the option is repeatable and replaces the defaults): redtrust sandbox {kept} "
+            f"--redirect-prefix {suggestion} (from Python: SandboxConfig.redirect_prefixes)"
+        )
+    logger.warning(
+        "refused RedirectUrl %s (%s); registered prefixes: %s; add one with --redirect-prefix %s",
+        received,
+        problem,
+        prefixes,
+        suggestion or "URL",
+    )
+    return Reject(400, INVALID_REDIRECT_URL, f"parameter 'RedirectUrl' {problem}", notes=notes)
 
 
 def _origin(url: str) -> str:
@@ -165,7 +209,8 @@ def loginrequest(sv: Services, request: httpx2.Request) -> httpx2.Response:
     if consumer not in CONSUMERS:
         raise Reject(400, INVALID_CONSUMER, "parameter 'Consumer' must be RA_API or SIGN_SERVICE")
     redirect_url = _checked_redirect(sv.config, params.get("RedirectUrl"))
-    domain = _checked_domain(sv.config, params.get("Domain"), "parameter 'Domain'")
+    # Domain is optional (the docs); an empty one, as a link template leaves it, is absent.
+    domain = _checked_domain(sv.config, params.get("Domain") or None, "parameter 'Domain'")
     attempt = sv.state.open_attempt(
         partner=partner,
         consumer=consumer,
@@ -203,14 +248,16 @@ def login_form(sv: Services, request: httpx2.Request) -> httpx2.Response:
 
 
 def exchange(sv: Services, request: httpx2.Request) -> httpx2.Response:
-    """``GET``/``POST /authapi/v1/login_by_temp_token``: temporary token to token data."""
+    """``GET``/``POST /authapi/v1/login_by_temp_token``: temporary token to token data
+    (signed, as the tutorial says)."""
     partner = header_partner(sv, request)
     token = required_text(json_object(request), "temporalToken")
     return _granted(sv, sv.state.exchange(partner, token), "temporal token exchanged")
 
 
 def _refresh(sv: Services, request: httpx2.Request, *, with_bearer: bool) -> httpx2.Response:
-    partner = header_partner(sv, request)
+    # The tutorial's refresh is signed; the RA API's needs no authentication.
+    partner = header_partner(sv, request) if with_bearer else optional_partner(sv, request)
     refresh_token = required_text(json_object(request), "refreshToken")
     session_id: str | None = None
     if with_bearer:  # its signature and partner must be right; its expiry does not matter
@@ -220,18 +267,20 @@ def _refresh(sv: Services, request: httpx2.Request, *, with_bearer: bool) -> htt
 
 
 def refresh_with_bearer(sv: Services, request: httpx2.Request) -> httpx2.Response:
-    """``PUT /authapi/v1/refresh-token`` (tutorial): bearer of the same session required."""
+    """``PUT /authapi/v1/refresh-token`` (tutorial): signed, with a bearer of the same
+    session (expired or not)."""
     return _refresh(sv, request, with_bearer=True)
 
 
 def refresh_without_bearer(sv: Services, request: httpx2.Request) -> httpx2.Response:
-    """``PUT /raapi/v1/auth/refresh-token`` (RA API): no bearer."""
+    """``PUT /raapi/v1/auth/refresh-token`` (RA API): no bearer, HMAC headers optional."""
     return _refresh(sv, request, with_bearer=False)
 
 
 def direct_login(sv: Services, request: httpx2.Request) -> httpx2.Response:
-    """``POST /raapi/v1/auth/login``: user name and password to token data."""
-    partner = header_partner(sv, request)
+    """``POST /raapi/v1/auth/login``: user name and password to token data (HMAC headers
+    optional: without them the session belongs to no partner)."""
+    partner = optional_partner(sv, request)
     body = json_object(request)
     username = required_text(body, "username")
     password = required_text(body, "password")
@@ -243,7 +292,7 @@ def direct_login(sv: Services, request: httpx2.Request) -> httpx2.Response:
 
 def logout(sv: Services, request: httpx2.Request) -> httpx2.Response:
     """``DELETE /raapi/v1/auth/logout``: end the bearer's session (idempotent)."""
-    _, claims = live_bearer(sv, request)
+    claims = live_bearer(sv, request)
     sv.state.end_session(claims["sid"])
     return envelope(200, OK, "logged out", {})
 

@@ -123,7 +123,7 @@ class Sandbox:
     @staticmethod
     def _refusal(route: Route, reject: Reject) -> httpx2.Response:
         if route.kind == "browser":
-            page = error_page(reject.status, reject.code, reject.message)
+            page = error_page(reject.status, reject.code, reject.message, reject.notes)
             return html_response(reject.status, page, headers=reject.headers)
         return envelope(reject.status, reject.code, reject.message, headers=reject.headers)
 

@@ -72,7 +72,7 @@ class _TempToken:
 class _Session:
     session_id: str
     username: str
-    partner: str
+    partner: str | None
     domain: str | None
     refresh_token: str = field(repr=False)
     refresh_expires_at: float
@@ -98,11 +98,15 @@ class _Session:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SessionInfo:
-    """A snapshot of one sandbox session (the refresh token is kept out of the repr)."""
+    """A snapshot of one sandbox session (the refresh token is kept out of the repr).
+
+    ``partner`` is the partner whose HMAC headers opened it; ``None`` for a direct login sent
+    without them (such a session takes calls from whoever holds its tokens).
+    """
 
     session_id: str
     username: str
-    partner: str
+    partner: str | None
     domain: str | None
     refresh_token: str = field(repr=False)
     refresh_expires_at: float
@@ -125,6 +129,12 @@ class FaultPlan(NamedTuple):
 class _Planned:
     fault: Fault
     remaining: int
+
+
+def _same_partner(owner: str | None, caller: str | None) -> bool:
+    """A signed caller must be the session's partner; an unsigned call, or a session that
+    belongs to no partner, binds nothing."""
+    return owner is None or caller is None or owner == caller
 
 
 def _new_secret() -> str:
@@ -373,15 +383,16 @@ class SandboxState:
                 raise unauthorized(EXPIRED_TEMPORAL_TOKEN, "the temporal token expired")
             return self._open_session(now, partner, record.username, record.domain)
 
-    def open_session(self, partner: str, username: str, domain: str | None) -> SessionInfo:
-        """A new session for a user authenticated directly (``raapi`` login)."""
+    def open_session(self, partner: str | None, username: str, domain: str | None) -> SessionInfo:
+        """A new session for a user authenticated directly (``raapi`` login); ``partner``
+        ``None`` when the login carried no HMAC headers."""
         with self.lock:
             now = self.clock()
             self._housekeep(now)
             return self._open_session(now, partner, username, domain)
 
     def _open_session(
-        self, now: float, partner: str, username: str, domain: str | None
+        self, now: float, partner: str | None, username: str, domain: str | None
     ) -> SessionInfo:
         while len(self._sessions) >= self.config.max_sessions:
             # The longest-ended session goes first; only without one, the oldest running one.
@@ -431,18 +442,22 @@ class SandboxState:
             self._retired.popitem(last=False)
         self._retired[token] = now + config.refresh_token_ttl + config.retention_seconds
 
-    def refresh(self, partner: str, token: str, *, bearer_session: str | None) -> SessionInfo:
+    def refresh(
+        self, partner: str | None, token: str, *, bearer_session: str | None
+    ) -> SessionInfo:
         """Refresh the session of ``token``; rotate it when the config says so.
 
-        ``bearer_session`` (the tutorial shape) must name the same session as the token.
-        A rotated-out token presented again counts ``calls["refresh_reuse"]``.
+        ``partner`` is the one that signed the call (``None``: unsigned, the RA API shape): a
+        signed call may not refresh another partner's session. ``bearer_session`` (the
+        tutorial shape) must name the same session as the token. A rotated-out token
+        presented again counts ``calls["refresh_reuse"]``.
         """
         with self.lock:
             now = self.clock()
             self._housekeep(now)
             session_id = self._by_refresh.get(token)
             session = self._sessions.get(session_id) if session_id else None
-            if session is None or session.partner != partner:
+            if session is None or not _same_partner(session.partner, partner):
                 if token in self._retired:
                     self.calls[REFRESH_REUSE] += 1
                 raise unauthorized(INVALID_REFRESH_TOKEN, "the refresh token is not valid")

@@ -29,9 +29,10 @@ from ._faults import parse_fault as _parse_fault
 from ._hostile import HOSTILE_KINDS
 from ._routes import ENDPOINTS
 from ._sandbox import Sandbox
-from .server import serve
+from .server import PortUnavailable, serve
 
 __all__ = [
+    "DEFAULT_PORTS",
     "DEFAULT_URL",
     "DEMO_SECRET",
     "SECRET_ENV",
@@ -46,6 +47,9 @@ DEMO_SECRET = "sandbox-demo-secret-0123456789abcdef"
 #: Environment variable read when ``--secret`` is not given.
 SECRET_ENV = "REDTRUST_SHARED_SECRET"
 DEFAULT_REDIRECT_PREFIXES = ("http://127.0.0.1:8000/", "http://localhost:8000/")
+#: The ports served without ``--port``: the tutorial's (``certificate-enroll``) and the RA API
+#: pages' (``ra-api``), so a config of either profile with no explicit port reaches it.
+DEFAULT_PORTS = (8083, 8082)
 #: Where ``redtrust sandbox-fault`` looks for the sandbox by default.
 DEFAULT_URL = "http://127.0.0.1:8083"
 _FAULT_OPTIONS: dict[str, FaultKind] = {
@@ -60,6 +64,12 @@ def _user(value: str) -> tuple[str, str]:
     if not sep or not name or not password:
         raise argparse.ArgumentTypeError("expected name:password")
     return name, password
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise argparse.ArgumentTypeError("expected a port number 1-65535, e.g. --port 8083")
+    return int(text)
 
 
 def _latency(text: str) -> float:
@@ -141,7 +151,15 @@ def build_parser(prog: str = "redtrust sandbox") -> argparse.ArgumentParser:
         description="Run a local Redtrust stand-in (login page and token API) for development.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default: %(default)s)")
-    parser.add_argument("--port", type=int, default=8083, help="port (default: %(default)s)")
+    parser.add_argument(
+        "--port",
+        action="append",
+        type=_port,
+        metavar="PORT",
+        help="port to listen on; repeatable (default: both "
+        f"{' and '.join(map(str, DEFAULT_PORTS))}, the default ports of the certificate-enroll "
+        "and ra-api profiles)",
+    )
     parser.add_argument("--partner", default="CA_DEMO", help="partner name (default: %(default)s)")
     parser.add_argument(
         "--secret",
@@ -173,6 +191,12 @@ def build_parser(prog: str = "redtrust sandbox") -> argparse.ArgumentParser:
     parser.add_argument("--refresh-ttl", type=int, default=8 * 3600, help="seconds (default: 8 h)")
     parser.add_argument(
         "--window", type=int, default=300, help="timestamp window, ±seconds (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--strict-signatures",
+        action="store_true",
+        help="ask for the three HMAC headers on every token and RA API call (default: as the "
+        "docs say per endpoint: signed /authapi/ calls, an RA API needing none or a bearer)",
     )
     parser.add_argument(
         "--expiration-format",
@@ -213,6 +237,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "redtrust sandbox") -
             domains=None if args.domain is None else frozenset({args.domain}),
             redirect_prefixes=prefixes,
             window_seconds=args.window,
+            strict_signatures=args.strict_signatures,
             access_token_ttl=args.access_ttl,
             refresh_token_ttl=args.refresh_ttl,
             refreshed_access_token_ttl=args.refreshed_access_ttl,
@@ -224,18 +249,38 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "redtrust sandbox") -
     sandbox = Sandbox(config)
     change = _fault_change(args)
     sandbox.change_faults(change)
+    ports = tuple(dict.fromkeys(args.port or DEFAULT_PORTS))
     host = f"[{args.host}]" if ":" in args.host else args.host
-    _say(f"Redtrust sandbox on http://{host}:{args.port}")
+    _say(f"Redtrust sandbox on {' and '.join(f'http://{host}:{port}' for port in ports)}")
     _say(f"  partner: {args.partner} (secret {origin})")
     _say(f"  users: {', '.join(sorted(users))}")
     _say(f"  domain: {args.domain or 'any'}")
-    _say(f"  redirect prefixes: {', '.join(prefixes)}")
+    _say(f"  redirect prefixes: {', '.join(prefixes)} (add one with --redirect-prefix)")
+    _say(
+        "  signatures: on every call (--strict-signatures)"
+        if args.strict_signatures
+        else "  signatures: per endpoint, as documented (--strict-signatures: on every call)"
+    )
     if change.latency or change.faults:
         _say(f"  faults: {'; '.join(_describe_plan(sandbox.latency, sandbox.planned_faults()))}")
     _say("  fault control: POST /_sandbox/faults (loopback only), or redtrust sandbox-fault")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C is the way to stop it
-        serve(sandbox, host=args.host, port=args.port)
+    try:
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C is the way to stop it
+            serve(sandbox, host=args.host, port=ports[0] if len(ports) == 1 else ports)
+    except PortUnavailable as error:
+        others = [port for port in ports if port != error.port]
+        example = (
+            f"--port {others[0]} to serve only that one"
+            if others
+            else f"--port {error.port % 65535 + 1}"
+        )
+        _say(
+            f"{prog}: {error}: is another sandbox or server using port {error.port}? Stop it, "
+            f"or choose the ports with --port PORT (repeatable), e.g. {example}",
+            stream="stderr",
+        )
+        return 1
     return 0
 
 

@@ -13,12 +13,12 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ._sandbox import Sandbox
 
-__all__ = ["running", "serve"]
+__all__ = ["PortUnavailable", "listening_socket", "running", "serve"]
 
 _INSTALL_HINT = "the sandbox server needs uvicorn: pip install 'redtrust-middleware[sandbox]'"
 
@@ -45,9 +45,51 @@ def _uvicorn_server(sandbox: Sandbox, host: str, port: int) -> Any:
     return uvicorn.Server(config)
 
 
-def serve(sandbox: Sandbox, host: str = "127.0.0.1", port: int = 8083) -> None:
-    """Serve ``sandbox`` on ``http://host:port`` until interrupted (blocking)."""
-    _uvicorn_server(sandbox, host, port).run()
+class PortUnavailable(OSError):
+    """A port the sandbox cannot listen on (in use, or not allowed); names ``host:port``."""
+
+    def __init__(self, host: str, port: int, error: OSError) -> None:
+        super().__init__(error.errno, error.strerror)
+        self.host = host
+        self.port = port
+
+    def __str__(self) -> str:
+        return f"cannot listen on {self.host}:{self.port} ({self.strerror})"
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` (``port=0``: a free one), ready for uvicorn.
+
+    Raises:
+        PortUnavailable: the port cannot be bound.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise PortUnavailable(host, port, error) from None
+    return sock
+
+
+def serve(sandbox: Sandbox, host: str = "127.0.0.1", port: int | Sequence[int] = 8083) -> None:
+    """Serve ``sandbox`` on ``http://host:port`` until interrupted (blocking); ``port`` may be
+    several ports, all served by the one sandbox (``redtrust sandbox`` serves 8083 and 8082).
+
+    Every port is bound before anything is served, so a port in use stops it at once.
+
+    Raises:
+        PortUnavailable: a port cannot be bound.
+    """
+    ports = [port] if isinstance(port, int) else list(dict.fromkeys(port))
+    with contextlib.ExitStack() as stack:
+        sockets = [
+            stack.enter_context(contextlib.closing(listening_socket(host, number)))
+            for number in ports
+        ]
+        _uvicorn_server(sandbox, host, ports[0]).run(sockets=sockets)
 
 
 def _url_host(host: str) -> str:
@@ -67,11 +109,8 @@ def running(
     Raises:
         RuntimeError: the server stopped or did not start within ``timeout``.
     """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = listening_socket(host, port)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
         bound_port = sock.getsockname()[1]
         server = _uvicorn_server(sandbox, host, bound_port)
         thread = threading.Thread(
