@@ -26,7 +26,7 @@ from django.core.cache.backends.locmem import LocMemCache
 
 from redtrust_middleware import ConfigurationError
 
-from .conf import read_settings
+from .conf import REQUIRED_KEYS, read_settings
 
 __all__ = ["check_middleware", "check_settings", "check_storage"]
 
@@ -40,8 +40,7 @@ def check_settings(**_: Any) -> list[checks.CheckMessage]:
         return [
             checks.Error(
                 "The REDTRUST setting is missing or not a dict.",
-                hint='REDTRUST = {"SERVER_URL": ..., "PARTNER": ..., "SHARED_SECRET": ..., '
-                '"PUBLIC_URL": ...}',
+                hint=f"REDTRUST = {{{', '.join(f'{key!r}: ...' for key in REQUIRED_KEYS)}}}",
                 id="redtrust.E001",
             )
         ]
@@ -54,7 +53,14 @@ def check_settings(**_: Any) -> list[checks.CheckMessage]:
                     f"redtrust_django.urls is not included: {error.problem}.", id="redtrust.E003"
                 )
             ]
-        return [checks.Error(f"Invalid Redtrust setting: {error}.", id="redtrust.E002")]
+        return [
+            checks.Error(
+                f"Invalid Redtrust setting: {error}.",
+                hint="Keys are the upper-case names of RedtrustConfig fields; every one is "
+                "listed in the configuration table (docs/configuration.md).",
+                id="redtrust.E002",
+            )
+        ]
     plain = [
         name
         for name, url in (("SERVER_URL", config.server_url), ("PUBLIC_URL", config.public_url))

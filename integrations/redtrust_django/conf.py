@@ -2,8 +2,9 @@
 
 Nothing is read at import: the runtime is built on first use and dropped whenever a setting
 it depends on changes (``override_settings`` works in tests). Keys of ``REDTRUST`` are the
-upper-case names of :class:`~redtrust_middleware.RedtrustConfig` fields, plus the Django-only
-``CACHE`` (alias of the cache holding refresh locks) and ``API_PREFIXES``.
+upper-case names of :class:`~redtrust_middleware.RedtrustConfig` fields, read by type from the
+core's settings table (``redtrust_middleware.config.SETTINGS``), plus the Django-only ``CACHE``
+(alias of the cache holding refresh locks), ``API_PREFIXES`` and ``ENDPOINTS``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import hashlib
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -31,20 +32,35 @@ from redtrust_middleware import (
     SessionManager,
 )
 from redtrust_middleware._clock import Clock, system_clock
-from redtrust_middleware.config import PROFILES, Endpoint
+from redtrust_middleware._settings import close_match
+from redtrust_middleware.config import CERTIFICATE_ENROLL, RA_API, SETTINGS, Endpoint, Profile
 from redtrust_middleware.web import Gate
 
-__all__ = ["Runtime", "get_runtime", "read_settings", "reset_runtime", "use_transports"]
+__all__ = [
+    "REQUIRED_KEYS",
+    "Runtime",
+    "get_runtime",
+    "read_settings",
+    "reset_runtime",
+    "use_transports",
+]
 
-_CONFIG_FIELDS = {f.name.upper(): f.name for f in fields(RedtrustConfig)}
+#: Every core setting by its key: the upper-case field name (``"CONSUMER"``, ...).
+_SETTINGS = {setting.key: setting for setting in SETTINGS}
 #: Set by the adapter from the URLconf (``include("redtrust_django.urls")``).
 _DERIVED = {"LOGIN_PATH", "CALLBACK_PATH", "LOGOUT_PATH"}
 _ADAPTER_KEYS = {"CACHE", "API_PREFIXES", "ENDPOINTS"}
+#: Required here (``PUBLIC_URL`` too: ``RedirectUrl`` is built from it).
+REQUIRED_KEYS = ("SERVER_URL", "PARTNER", "SHARED_SECRET", "PUBLIC_URL")
 _WATCHED = {"REDTRUST", "SECRET_KEY", "SECRET_KEY_FALLBACKS", "CACHES", "ROOT_URLCONF"}
 
 
-def _problem(key: str, problem: str) -> ConfigurationError:
-    return ConfigurationError(f"REDTRUST['{key}']", problem)
+def _label(key: object) -> str:
+    return f"REDTRUST[{key!r}]"
+
+
+def _problem(key: object, problem: str) -> ConfigurationError:
+    return ConfigurationError(_label(key), problem)
 
 
 def _route_paths() -> dict[str, str]:
@@ -69,6 +85,28 @@ def _secret_keys() -> tuple[str, ...]:
     )
 
 
+def _endpoints(given: object) -> dict[str, Endpoint]:
+    """``ENDPOINTS``: ``{"refresh": "PUT /custom/path"}`` overrides endpoints of the profile."""
+    if not isinstance(given, Mapping):
+        raise _problem("ENDPOINTS", 'must map endpoint names to "METHOD /path"')
+    endpoints: dict[str, Endpoint] = {}
+    for name, text in given.items():
+        label = f"{_label('ENDPOINTS')}[{name!r}]"
+        if name not in Profile.ENDPOINTS:
+            hint = close_match(str(name).upper(), [n.upper() for n in Profile.ENDPOINTS])
+            raise ConfigurationError(
+                label, f"is not an endpoint; one of {', '.join(Profile.ENDPOINTS)}{hint.lower()}"
+            )
+        try:
+            endpoints[name] = Endpoint.parse(text if isinstance(text, str) else "")
+        except ConfigurationError as error:
+            example = getattr(RA_API, name)
+            raise ConfigurationError(
+                label, f"{error.problem}; for example {str(example)!r}"
+            ) from None
+    return endpoints
+
+
 def read_settings() -> tuple[RedtrustConfig, dict[str, Any]]:
     """The core config and the adapter options from ``settings.REDTRUST``.
 
@@ -78,40 +116,34 @@ def read_settings() -> tuple[RedtrustConfig, dict[str, Any]]:
     raw = getattr(settings, "REDTRUST", None)
     if not isinstance(raw, Mapping):
         raise ConfigurationError("REDTRUST", "must be a dict setting (see the README)")
-    values: dict[str, Any] = {}
-    for key, value in raw.items():
+    for key in raw:
         if key in _DERIVED:
             raise _problem(key, "comes from where redtrust_django.urls is included")
-        if key not in _CONFIG_FIELDS and key not in _ADAPTER_KEYS:
-            raise _problem(key, "is not a Redtrust setting")
-        if key in _CONFIG_FIELDS:
-            values[_CONFIG_FIELDS[key]] = value
-    for key in ("SERVER_URL", "PARTNER", "SHARED_SECRET", "PUBLIC_URL"):
+        if key not in _SETTINGS and key not in _ADAPTER_KEYS:
+            known = (set(_SETTINGS) | _ADAPTER_KEYS) - _DERIVED
+            raise _problem(key, f"is not a Redtrust setting{close_match(str(key), known)}")
+    for key in REQUIRED_KEYS:
         if not raw.get(key):
             raise _problem(key, "is required")
-    for key in ("ENCRYPTION_KEYS", "ALLOWED_NEXT_ORIGINS", "JWT_ALGORITHMS"):
-        if key in raw:
-            if isinstance(raw[key], str) or not isinstance(raw[key], list | tuple):
-                raise _problem(key, "must be a list of strings")
-            values[_CONFIG_FIELDS[key]] = tuple(raw[key])
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        setting = _SETTINGS.get(key)
+        if setting is not None:
+            try:
+                values[setting.name] = setting.kind.accept(value)
+            except (TypeError, ValueError):
+                raise setting.key_problem(_label(key)) from None
     values.setdefault("encryption_keys", _secret_keys())
-    endpoints = raw.get("ENDPOINTS", {})
-    if not isinstance(endpoints, Mapping):
-        raise _problem("ENDPOINTS", 'must map names to "METHOD /path"')
-    profile = values.get("profile", "certificate-enroll")
-    profile = PROFILES.get(profile, profile) if isinstance(profile, str) else profile
-    paths = _route_paths()  # raises ConfigurationError('urls', ...) as it is
+    profile = values.get("profile", CERTIFICATE_ENROLL)
+    values["profile"] = dataclasses.replace(profile, **_endpoints(raw.get("ENDPOINTS", {})))
+    values.update(_route_paths())  # raises ConfigurationError('urls', ...) as it is
     try:
-        if endpoints:
-            overrides = {name: Endpoint.parse(str(text)) for name, text in endpoints.items()}
-            values["profile"] = dataclasses.replace(profile, **overrides)
-        values.update(paths)
         config = RedtrustConfig(**values)
     except ConfigurationError as error:
-        key = error.field.upper() if error.field.upper() in _CONFIG_FIELDS else error.field
-        raise _problem(key, error.problem) from None
-    except (TypeError, AttributeError) as error:
-        raise _problem("ENDPOINTS", f"invalid: {error}") from None
+        setting = _SETTINGS.get(error.field.upper())
+        if setting is None:
+            raise _problem(error.field, error.problem) from None
+        raise setting.key_problem(_label(setting.key), error.problem) from None
     prefixes = raw.get("API_PREFIXES", ("/api/",))
     if isinstance(prefixes, str) or not all(isinstance(p, str) for p in prefixes):
         raise _problem("API_PREFIXES", "must be a list of path prefixes")

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
+from ._settings import Kind, Setting, read_environ, setting_table
 from .certificates import CsrRules
 from .exceptions import ConfigurationError, InvalidInputError
 from .login import is_local_path
@@ -27,6 +28,7 @@ __all__ = [
     "CERTIFICATE_ENROLL",
     "PROFILES",
     "RA_API",
+    "SETTINGS",
     "Endpoint",
     "Profile",
     "RedtrustConfig",
@@ -393,35 +395,20 @@ class RedtrustConfig:
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> RedtrustConfig:
         """Build a config from ``REDTRUST_*`` environment variables (keywords win).
 
-        Reads ``REDTRUST_SERVER_URL``, ``REDTRUST_PARTNER``, ``REDTRUST_SHARED_SECRET``,
-        ``REDTRUST_DOMAIN``, ``REDTRUST_PROFILE``, ``REDTRUST_PUBLIC_URL``,
-        ``REDTRUST_CA_BUNDLE``, ``REDTRUST_TIMEOUT``, ``REDTRUST_REFRESH_TIMEOUT``,
-        ``REDTRUST_REFRESH_LEEWAY``, ``REDTRUST_ENCRYPTION_KEYS`` (comma separated),
-        ``REDTRUST_JWKS_FILE``, and ``REDTRUST_ENDPOINT_<NAME>`` (``"PUT /path"``) to override
-        one endpoint of the profile.
+        Every field is read from ``REDTRUST_<FIELD>`` (``REDTRUST_TIMEOUT``,
+        ``REDTRUST_CONSUMER``, ...; the table is :data:`SETTINGS`, documented in
+        docs/configuration.md): lists comma separated, booleans ``true``/``false`` (also
+        ``1``/``0``, ``yes``/``no``, ``on``/``off``), mappings ``name=value,name=value``.
+        ``jwks`` is read from the JSON file named by ``REDTRUST_JWKS_FILE``, and
+        ``REDTRUST_ENDPOINT_<NAME>`` (``"PUT /path"``) overrides one endpoint of the profile.
+        An empty variable counts as unset.
 
         Raises:
-            ConfigurationError: naming the environment variable at fault.
+            ConfigurationError: naming the environment variable at fault, what it must be and
+                an example (never the value it holds).
         """
         env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        text_fields = {
-            "server_url": "REDTRUST_SERVER_URL",
-            "partner": "REDTRUST_PARTNER",
-            "shared_secret": "REDTRUST_SHARED_SECRET",
-            "domain": "REDTRUST_DOMAIN",
-            "public_url": "REDTRUST_PUBLIC_URL",
-            "ca_bundle": "REDTRUST_CA_BUNDLE",
-        }
-        for name, var in text_fields.items():
-            if env.get(var):
-                values[name] = env[var]
-        for name in ("server_url", "partner", "shared_secret"):
-            if name not in values and name not in overrides:
-                raise ConfigurationError(text_fields[name], "is not set")
-        profile = PROFILES.get(env.get("REDTRUST_PROFILE") or CERTIFICATE_ENROLL.name)
-        if profile is None:
-            raise ConfigurationError("REDTRUST_PROFILE", f"must be one of {sorted(PROFILES)}")
+        values = read_environ(SETTINGS, env, skip=overrides)
         endpoint_overrides: dict[str, Endpoint] = {}
         for name in Profile.ENDPOINTS:
             var = f"REDTRUST_ENDPOINT_{name.upper()}"
@@ -429,43 +416,98 @@ class RedtrustConfig:
                 try:
                     endpoint_overrides[name] = Endpoint.parse(env[var])
                 except ConfigurationError as error:
-                    raise ConfigurationError(var, error.problem) from None
-        values["profile"] = replace(profile, **endpoint_overrides)  # type: ignore[arg-type]
-        numbers = {
-            "timeout": "REDTRUST_TIMEOUT",
-            "refresh_timeout": "REDTRUST_REFRESH_TIMEOUT",
-            "refresh_leeway": "REDTRUST_REFRESH_LEEWAY",
-        }
-        for name, var in numbers.items():
-            if env.get(var):
-                try:
-                    values[name] = float(env[var])
-                except ValueError:
-                    raise ConfigurationError(var, "must be a number") from None
-        if env.get("REDTRUST_ENCRYPTION_KEYS"):
-            values["encryption_keys"] = tuple(
-                k.strip() for k in env["REDTRUST_ENCRYPTION_KEYS"].split(",") if k.strip()
-            )
-        if env.get("REDTRUST_JWKS_FILE"):
-            try:
-                values["jwks"] = json.loads(Path(env["REDTRUST_JWKS_FILE"]).read_text("utf-8"))
-            except (OSError, ValueError):
-                raise ConfigurationError("REDTRUST_JWKS_FILE", "unreadable JSON file") from None
+                    example = getattr(RA_API, name)
+                    raise ConfigurationError(
+                        var, f"{error.problem}; for example {var}={example}"
+                    ) from None
+        profile = values.get("profile", CERTIFICATE_ENROLL)
+        values["profile"] = replace(profile, **endpoint_overrides)
         values.update(overrides)
-        variables = {
-            **text_fields,
-            **numbers,
-            "encryption_keys": "REDTRUST_ENCRYPTION_KEYS",
-            "jwks": "REDTRUST_JWKS_FILE",
-        }
         try:
             return cls(**values)
         except ConfigurationError as error:
-            if error.field not in variables or error.field in overrides:
+            setting = _SETTINGS_BY_NAME.get(error.field)
+            if setting is None or error.field in overrides:
                 raise
-            raise ConfigurationError(variables[error.field], error.problem) from None
+            raise setting.env_problem(error.problem) from None
 
 
 def config_fields() -> tuple[str, ...]:
     """Names of every configuration field (for adapters that map settings onto them)."""
     return tuple(f.name for f in fields(RedtrustConfig))
+
+
+def _profile_named(name: str) -> Profile:
+    if name not in PROFILES:
+        raise ValueError("unknown profile")
+    return PROFILES[name]
+
+
+def _profile_value(value: object) -> Profile:
+    if isinstance(value, Profile):
+        return value
+    if isinstance(value, str):
+        return _profile_named(value)
+    raise TypeError("not a profile")
+
+
+def _jwk_set_file(path: str) -> Any:
+    try:
+        return json.loads(Path(path).read_text("utf-8"))
+    except (OSError, ValueError):
+        raise ValueError("unreadable JSON file") from None
+
+
+def _jwk_set_value(value: object) -> Any:
+    if not isinstance(value, Mapping):
+        raise TypeError("not a mapping")
+    return value
+
+
+def _as_text(value: str | tuple[str, ...]) -> str:
+    return value if isinstance(value, str) else ",".join(value)
+
+
+#: Every field of :class:`RedtrustConfig` as a setting: its environment variable, its key in
+#: Django's ``REDTRUST`` dict, how its value is written, its default and an example.
+SETTINGS: tuple[Setting, ...] = setting_table(
+    RedtrustConfig,
+    prefix="REDTRUST_",
+    special={
+        "profile": Kind(
+            must=f"must be one of {sorted(PROFILES)}",
+            example=RA_API.name,
+            parse=_profile_named,
+            accept=_profile_value,
+            show=lambda profile: profile.name,
+            python_example=repr(RA_API.name),
+            python_must=f"must be a Profile or one of {sorted(PROFILES)}",
+        ),
+        "jwks": Kind(
+            must='must name a readable JSON file holding a JWK set {"keys": [...]}',
+            example="/etc/redtrust/jwks.json",
+            parse=_jwk_set_file,
+            accept=_jwk_set_value,
+            python_example='{"keys": [...]}',
+            python_must='must be a JWK set {"keys": [...]}',
+        ),
+    },
+    variables={"jwks": "REDTRUST_JWKS_FILE"},
+    # For the fields whose default is no example (none, empty, or required).
+    examples={
+        "server_url": "https://redtrust.example:8083",
+        "partner": "CA_DEMO",
+        "shared_secret": "<the shared secret of your partner app>",
+        "domain": "local.users",
+        "public_url": "https://app.example",
+        "allowed_next_origins": "https://app.example,https://shop.example",
+        "ca_bundle": "/etc/ssl/certs/private-ca.pem",
+        "refresh_timeout": "30",
+        "encryption_keys": "<new key of 32+ random characters>,<previous key>",
+        "jwt_issuer": "https://redtrust.example",
+        "dn_attributes": "pseudonym=2.5.4.65,jurisdictionC=1.3.6.1.4.1.311.60.2.1.3",
+        # The field names: the profile's own are examples.
+        **{name: _as_text(getattr(CERTIFICATE_ENROLL, name)) for name in _CSR_FIELD_NAMES},
+    },
+)
+_SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}
