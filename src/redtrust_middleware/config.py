@@ -13,7 +13,7 @@ import logging
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -430,11 +430,6 @@ class RedtrustConfig:
             if setting is None or error.field in overrides:
                 raise
             raise setting.env_problem(error.problem) from None
-
-
-def config_fields() -> tuple[str, ...]:
-    """Names of every configuration field (for adapters that map settings onto them)."""
-    return tuple(f.name for f in fields(RedtrustConfig))
 
 
 def _profile_named(name: str) -> Profile:
