@@ -14,11 +14,9 @@ PACKAGE_DIR = Path(redtrust_middleware.__file__).parent
 FRAMEWORKS = ("django", "starlette", "fastapi")
 #: The framework-agnostic core (the sandbox and the tooling in ``cli/`` are not part of it).
 CORE_MODULES = sorted(
-    [
-        *PACKAGE_DIR.glob("*.py"),
-        *(PACKAGE_DIR / "stores").glob("*.py"),
-        *(PACKAGE_DIR / "session").glob("*.py"),
-    ]
+    p
+    for p in PACKAGE_DIR.rglob("*.py")
+    if p.relative_to(PACKAGE_DIR).parts[0] not in ("sandbox", "cli")
 )
 #: The ``redtrust`` command, the walkthrough and the web demo, shipped with the package.
 TOOLING_MODULES = sorted((PACKAGE_DIR / "cli").glob("*.py"))
