@@ -40,6 +40,7 @@ from .exceptions import (
     OutcomeUnknownError,
     ProtocolError,
     TransportError,
+    UnusableAnswerError,
 )
 from .login import is_temp_token
 from .signing import signed_stamp
@@ -259,9 +260,16 @@ class ClientCalls:
         spec = CsrSpec.build(dn, thumbprint_to_renew=thumbprint_to_renew, rules=rules, **options)
 
         def parse(response: _http.RawResponse, now: float) -> CsrRequest:
-            data = parse_envelope(response, "csr_create")
+            data = _success_data(response, "csr_create")
+            if data is not None and not isinstance(data, dict):
+                # Redtrust made a key pair and a request: say so, not "a protocol error".
+                raise UnusableAnswerError(
+                    "the csr/create answer's data is not an object",
+                    operation="csr_create",
+                    status=response.status,
+                )
             return parse_created(
-                data,
+                data or {},
                 status=response.status,
                 thumbprint_to_renew=spec.thumbprint_to_renew,
                 rules=rules,

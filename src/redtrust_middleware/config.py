@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -240,7 +241,7 @@ class RedtrustConfig:
     # Certificate requests: what Redtrust does not publish (redtrust-api.md §5) is a setting.
     #: DN attribute names beyond the built-in ones, name -> dotted OID, e.g.
     #: ``{"pseudonym": "2.5.4.65"}``; any dotted OID is accepted as an attribute as it is.
-    dn_attributes: Mapping[str, str] = field(default_factory=dict)
+    dn_attributes: Mapping[str, str] = field(default_factory=dict, hash=False)
     #: Accepted ``hashType`` values; SHA-1 (or MD5) only when listed here.
     hash_types: tuple[str, ...] = _CSR_DEFAULTS.hash_types
     #: Accepted ``keyType:keyLength`` pairs, e.g. ``("RSA:2048", "EC:256")``.
@@ -270,6 +271,8 @@ class RedtrustConfig:
         if not PARTNER_PATTERN.fullmatch(partner):
             raise ConfigurationError("partner", "must be letters, digits and '_' (upper case)")
         object.__setattr__(self, "partner", partner)
+        if isinstance(self.dn_attributes, Mapping):  # a read-only copy: checked once, kept
+            object.__setattr__(self, "dn_attributes", MappingProxyType(dict(self.dn_attributes)))
         if not isinstance(self.shared_secret, str) or not self.shared_secret:
             raise ConfigurationError("shared_secret", "is required")
         if len(self.shared_secret) < _MIN_SECRET_LENGTH:

@@ -16,8 +16,9 @@ from typing import Any
 import httpx2
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import ObjectIdentifier
 
-from redtrust_middleware import APIError, AsyncClient, Client, RedtrustConfig
+from redtrust_middleware import APIError, AsyncClient, Client, InvalidInputError, RedtrustConfig
 from redtrust_middleware.sandbox import DemoCA, Sandbox, running
 from redtrust_middleware.testing import FakeClock, make_config, make_sandbox
 
@@ -226,3 +227,34 @@ async def test_configured_finalize_field_names_are_sent(kind: str) -> None:
     assert sent["code"] == request.request_code
     assert sent["pem"] == certificate.public_bytes(Encoding.PEM).decode()
     await wire.close()
+
+
+PSEUDONYM = "2.5.4.65"  # X.520 pseudonym: its upper bound is 128 characters, not 64
+
+
+@pytest.mark.parametrize(
+    ("attribute", "length", "accepted"),
+    [
+        (PSEUDONYM, 128, True),  # an attribute given by OID: beyond the named ones' 64
+        (PSEUDONYM, 255, True),
+        (PSEUDONYM, 256, False),
+        ("cn", 64, True),
+        ("cn", 65, False),
+        ("2.5.4.3", 65, False),  # cn by its OID keeps cn's bound
+    ],
+)
+async def test_dn_value_lengths_follow_the_attribute(
+    wire: Wire, attribute: str, length: int, accepted: bool
+) -> None:
+    dn = [("cn", "Alice")] if attribute != "cn" else []
+    dn.append((attribute, "p" * length))
+    bearer = await wire.bearer()
+    if not accepted:
+        with pytest.raises(InvalidInputError, match=r"1 to (64|255) bytes"):
+            await wire.call("create_csr", bearer, dn)
+        assert not [r for r in wire.sent if r.url.path == CREATE]  # refused before sending
+        return
+    request = await wire.call("create_csr", bearer, dn)  # the sandbox accepts it too
+    oid = ObjectIdentifier(attribute if attribute[0].isdigit() else "2.5.4.3")
+    (value,) = request.csr.subject.get_attributes_for_oid(oid)
+    assert value.value == "p" * length

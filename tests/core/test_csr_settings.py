@@ -140,3 +140,13 @@ def test_extra_dn_names_are_sent_as_configured_and_checked_by_their_oid() -> Non
         body_for({}, [("pseudonym", "Al")])  # not configured here
     assert caught.value.field == "dn[0]"
     assert "dn_attributes setting" in caught.value.problem
+
+
+def test_a_config_with_dn_attributes_is_hashable_and_keeps_a_read_only_copy() -> None:
+    names = {"pseudonym": "2.5.4.65"}
+    config = make_config(dn_attributes=names)
+    names["pseudonym"] = "1.2.3"  # the caller's dict changing later changes nothing
+    assert config.dn_attributes == {"pseudonym": "2.5.4.65"}
+    assert hash(config) == hash(make_config(dn_attributes={"pseudonym": "2.5.4.65"}))
+    with pytest.raises(TypeError):
+        config.dn_attributes["x"] = "1.2.3"  # type: ignore[index]

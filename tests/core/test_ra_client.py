@@ -253,10 +253,12 @@ async def test_configured_finalize_answer_fields(fake: Fake) -> None:
         ({"requestCode": 17, "csr": 5}, "17", "'csr' is not a string"),
         ({"csr": CSR_PEM}, None, "set csr_request_code_field"),
         ({"requestCode": "has space", "csr": CSR_PEM}, None, "'requestCode' is missing or"),
+        ("RC-1", None, "data is not an object"),  # Redtrust acted: still this error type
+        ([CSR_PEM, "RC-1"], None, "data is not an object"),
     ],
 )
 async def test_an_unusable_create_answer_carries_its_request_code(
-    fake: Fake, data: dict[str, Any], request_code: str | None, named: str
+    fake: Fake, data: Any, request_code: str | None, named: str
 ) -> None:
     fake.handler = lambda request: answer(data)
     with pytest.raises(UnusableAnswerError) as caught:

@@ -12,9 +12,10 @@ from :class:`~redtrust_middleware.config.RedtrustConfig`), with safe defaults:
 
 * DN attributes: the names of :data:`DN_ATTRIBUTES` (case-insensitive, sent in lower case),
   names added with the ``dn_attributes`` setting, or any dotted OID (sent as given). Each
-  value is 1 to 64 UTF-8 bytes of printable characters; a country (``c``, jurisdictionC) is
-  two ASCII letters (upper-cased); a PrintableString attribute (``serialnumber``,
-  dnQualifier) its characters only; ``emailaddress`` and ``dc`` ASCII.
+  value is 1 to 64 UTF-8 bytes (255 for an attribute not built in) of printable characters;
+  a country (``c``, jurisdictionC) is two ASCII letters (upper-cased); a PrintableString
+  attribute (``serialnumber``, dnQualifier) its characters only; ``emailaddress`` and ``dc``
+  ASCII.
 * ``hash_type``: the ``hash_types`` setting, by default :data:`HASH_TYPES` (no SHA-1).
 * ``key_type`` / ``key_length``: the ``key_lengths`` setting (``TYPE:LENGTH`` pairs), by
   default :data:`KEY_LENGTHS`. Only what the caller gives is sent.

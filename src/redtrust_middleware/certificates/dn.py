@@ -47,6 +47,10 @@ _BY_OID = {oid: name for name, oid in DN_ATTRIBUTES.items()}
 
 _MAX_DN_ATTRIBUTES = 32
 _MAX_VALUE_BYTES = 64  # X.520's upper bound for most attributes (and cryptography's for cn)
+# Attributes this module does not know by name (given by OID or added with the
+# ``dn_attributes`` setting) may be longer: pseudonym and businessCategory allow 128
+# characters; 255 bytes is the largest standard upper bound (emailAddress).
+_MAX_OTHER_VALUE_BYTES = 255
 # ASN.1 PrintableString (cryptography encodes c and serialNumber as one).
 _PRINTABLE = re.compile(r"[A-Za-z0-9 '()+,\-./:=?]+")
 _ASCII = re.compile(r"[\x20-\x7e]+")
@@ -96,8 +100,9 @@ def _resolve_oid(name: str, given: ObjectIdentifier | None) -> tuple[str, Object
 
 def _checked_value(name: str, oid: ObjectIdentifier, value: str) -> str:
     """A DN value, checked by its attribute's OID; a country upper-cased."""
-    if not value or len(value.encode("utf-8", "surrogatepass")) > _MAX_VALUE_BYTES:
-        raise InvalidInputError("dn", f"a {name} value must be 1 to 64 bytes in UTF-8")
+    limit = _MAX_VALUE_BYTES if oid in _BY_OID else _MAX_OTHER_VALUE_BYTES
+    if not value or len(value.encode("utf-8", "surrogatepass")) > limit:
+        raise InvalidInputError("dn", f"a {name} value must be 1 to {limit} bytes in UTF-8")
     if not _printable(value):
         raise InvalidInputError("dn", f"a {name} value must not contain control characters")
     dotted = oid.dotted_string

@@ -11,9 +11,10 @@ A ``csr/create`` body (unknown fields are ignored; ``null`` counts as absent):
   :data:`DN_ATTRIBUTES` (case-insensitive) and any attribute given as a dotted OID (decimal
   arcs without leading zeros, the first 0 to 2, the second below 40 under 0 and 1, at most 128
   characters), which goes into the CSR's subject with that OID. A value is 1 to 64 UTF-8
-  bytes of printable characters; a country (``c``, jurisdictionC
-  ``1.3.6.1.4.1.311.60.2.1.3``) is two ASCII letters (upper-cased); ``serialnumber`` and
-  dnQualifier ``2.5.4.46`` a PrintableString; ``emailaddress`` and ``dc`` ASCII.
+  bytes of printable characters (255 for an attribute given by an OID not named here); a
+  country (``c``, jurisdictionC ``1.3.6.1.4.1.311.60.2.1.3``) is two ASCII letters
+  (upper-cased); ``serialnumber`` and dnQualifier ``2.5.4.46`` a PrintableString;
+  ``emailaddress`` and ``dc`` ASCII.
 * ``hashType`` (required): ``SHA256``, ``SHA384`` (the docs' example) or ``SHA512``.
 * ``keyType``: ``RSA`` (the default, the docs' example) with ``keyLength`` 2048 (default, the
   docs' example), 3072 or 4096; or ``EC`` with 256 (P-256, default) or 384 (P-384).
@@ -95,6 +96,8 @@ _CURVES: Mapping[int, type[ec.EllipticCurve]] = MappingProxyType(
     {256: ec.SECP256R1, 384: ec.SECP384R1}
 )
 
+_NAMED_OIDS = frozenset(oid.dotted_string for oid in DN_ATTRIBUTES.values())
+
 #: Value rules by OID (dotted): two-letter countries, PrintableString and IA5String attributes.
 _COUNTRIES = frozenset({"2.5.4.6", "1.3.6.1.4.1.311.60.2.1.3"})
 _PRINTABLE_STRINGS = frozenset({"2.5.4.5", "2.5.4.46"})
@@ -103,7 +106,8 @@ _OID_ARC = re.compile(r"0|[1-9][0-9]{0,19}")
 _MAX_OID_TEXT = 128
 
 _MAX_DN_PARTS = 32
-_MAX_DN_VALUE_BYTES = 64
+_MAX_DN_VALUE_BYTES = 64  # the X.520 bound of the named attributes
+_MAX_OTHER_DN_VALUE_BYTES = 255  # an attribute given by OID: the largest standard bound
 _PRINTABLE_STRING = re.compile(r"[A-Za-z0-9 '()+,\-./:=?]+")  # ASN.1 PrintableString
 _VISIBLE_ASCII = re.compile(r"[\x20-\x7e]+")
 _COUNTRY = re.compile(r"[A-Za-z]{2}")
@@ -176,8 +180,10 @@ def _dn_part(index: int, attribute: str, value: str) -> tuple[str, str]:
         )
     name = attribute.lower()  # a dotted OID has no case
     # surrogatepass: JSON may carry a lone surrogate; it is refused as unprintable below.
-    if not value or len(value.encode("utf-8", "surrogatepass")) > _MAX_DN_VALUE_BYTES:
-        raise bad_request(f"{where}: a {name} value must be 1 to 64 bytes in UTF-8")
+    named = oid.dotted_string in _NAMED_OIDS
+    limit = _MAX_DN_VALUE_BYTES if named else _MAX_OTHER_DN_VALUE_BYTES
+    if not value or len(value.encode("utf-8", "surrogatepass")) > limit:
+        raise bad_request(f"{where}: a {name} value must be 1 to {limit} bytes in UTF-8")
     if not value.isprintable():
         raise bad_request(f"{where}: a {name} value must not contain control characters")
     dotted = oid.dotted_string

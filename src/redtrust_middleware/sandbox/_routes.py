@@ -284,7 +284,10 @@ def direct_login(sv: Services, request: httpx2.Request) -> httpx2.Response:
     body = json_object(request)
     username = required_text(body, "username")
     password = required_text(body, "password")
-    domain = _checked_domain(sv.config, text_field(body, "domain", required=False), "'domain'")
+    # The domain is optional ("the domain name where one applies"): empty means none given,
+    # as an empty ``Domain=`` does on the login page.
+    given = None if body.get("domain") == "" else text_field(body, "domain", required=False)
+    domain = _checked_domain(sv.config, given, "'domain'")
     if not sv.state.check_password(username, password):
         raise unauthorized(INVALID_CREDENTIALS, "invalid username or password")
     return _granted(sv, sv.state.open_session(partner, username, domain), "logged in")
