@@ -417,8 +417,10 @@ INVALID_CREATE: list[tuple[dict[str, Any], str]] = [
     ({"request_code": ""}, "request_code"),
     ({"request_code": "has space"}, "request_code"),
     ({"request_code": 5}, "request_code"),
-    ({"thumbprint_to_renew": "ABC"}, "thumbprint_to_renew"),
-    ({"thumbprint_to_renew": "Z" * 40}, "thumbprint_to_renew"),
+    ({"thumbprint_to_renew": ""}, "thumbprint_to_renew"),
+    ({"thumbprint_to_renew": "AB CD"}, "thumbprint_to_renew"),
+    ({"thumbprint_to_renew": "A" * 257}, "thumbprint_to_renew"),
+    ({"thumbprint_to_renew": 5}, "thumbprint_to_renew"),
     ({"colour": "red"}, "colour"),
 ]
 
@@ -472,8 +474,9 @@ async def test_invalid_finalize_inputs_send_nothing(
 @pytest.mark.parametrize(
     ("thumbprint", "issue", "field_name"),
     [
-        ("not-hex", "ca", "thumbprint"),
-        ("A" * 39, "ca", "thumbprint"),
+        ("not hex", "ca", "thumbprint"),  # a space: not a form any answer carries
+        ("A" * 257, "ca", "thumbprint"),
+        ("", "ca", "thumbprint"),
         (None, "ca", "thumbprint"),
         ("A" * 40, None, "issue"),
         ("A" * 40, "not callable", "issue"),

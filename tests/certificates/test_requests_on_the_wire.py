@@ -258,3 +258,18 @@ async def test_dn_value_lengths_follow_the_attribute(
     oid = ObjectIdentifier(attribute if attribute[0].isdigit() else "2.5.4.3")
     (value,) = request.csr.subject.get_attributes_for_oid(oid)
     assert value.value == "p" * length
+
+
+@pytest.mark.parametrize(
+    ("given", "sent"),
+    [
+        ("ab" * 20, "AB" * 20),  # hex: any case, sent upper case
+        ("AB:CD:EF:01", "AB:CD:EF:01"),  # a form the docs do not rule out: sent as given
+    ],
+)
+async def test_a_thumbprint_to_renew_is_sent_in_the_form_redtrust_gave(
+    wire: Wire, given: str, sent: str
+) -> None:
+    with pytest.raises(APIError):  # the sandbox knows no such certificate; what was sent counts
+        await wire.call("create_csr", await wire.bearer(), DN, thumbprint_to_renew=given)
+    assert wire.body(CREATE)["thumbprintToRenew"] == sent

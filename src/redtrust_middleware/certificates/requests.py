@@ -252,10 +252,14 @@ def _groups(group_ids: object) -> tuple[int, ...]:
 
 
 def validate_thumbprint(thumbprint: object, field_name: str = "thumbprint") -> str:
-    """A certificate thumbprint: 40 (SHA-1) or 64 (SHA-256) hex digits; upper-cased."""
-    if not isinstance(thumbprint, str) or not _THUMBPRINT.fullmatch(thumbprint):
-        raise InvalidInputError(field_name, "must be 40 or 64 hexadecimal digits")
-    return thumbprint.upper()
+    """A certificate thumbprint as Redtrust gave it: 40 (SHA-1) or 64 (SHA-256) hex digits are
+    upper-cased; any other form (1 to 256 visible ASCII characters, e.g. colon-separated) is
+    kept as it is, since the docs fix no format and a finalize answer may have carried it."""
+    if not isinstance(thumbprint, str) or not _CODE.fullmatch(thumbprint):
+        raise InvalidInputError(
+            field_name, "must be 1 to 256 visible ASCII characters, e.g. 40 hexadecimal digits"
+        )
+    return thumbprint.upper() if _THUMBPRINT.fullmatch(thumbprint) else thumbprint
 
 
 def validate_request_code(request_code: object) -> str:
