@@ -25,6 +25,7 @@ from .config import RedtrustConfig
 from .exceptions import ProtocolError, TransportError, UpstreamTimeout
 
 __all__ = [
+    "IDLE_REUSE_SECONDS",
     "AsyncHTTPClient",
     "HTTPClient",
     "RawResponse",
@@ -57,6 +58,14 @@ class RawResponse:
     server_date: float | None = None
 
 
+#: A pooled connection idle longer than this is closed, not reused. Servers close idle
+#: connections on their own timer (gunicorn after 2 s, uvicorn, Node and Apache after 5 s);
+#: a request sent just as the server closes is lost after it was sent, which for a refresh
+#: is an unknown outcome that spends the refresh token. httpx's default (5 s) equals
+#: uvicorn's, so the two raced; staying well under the shortest common timer avoids it.
+IDLE_REUSE_SECONDS = 1.0
+
+
 def _client_options(config: RedtrustConfig) -> dict[str, Any]:
     verify: ssl.SSLContext | bool
     if not config.verify_tls:
@@ -69,6 +78,9 @@ def _client_options(config: RedtrustConfig) -> dict[str, Any]:
         "verify": verify,
         "timeout": httpx2.Timeout(
             config.timeout, connect=min(config.timeout, 5.0), pool=min(config.timeout, 5.0)
+        ),
+        "limits": httpx2.Limits(
+            max_connections=100, max_keepalive_connections=20, keepalive_expiry=IDLE_REUSE_SECONDS
         ),
         "follow_redirects": False,  # never forward credentials to another location
         # identity: a compressed answer could expand far past the size cap within one chunk
