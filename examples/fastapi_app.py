@@ -1,7 +1,7 @@
 """A FastAPI app signed in with Redtrust; configured by the ``REDTRUST_*`` variables.
 
     REDTRUST_SERVER_URL=... REDTRUST_PARTNER=... REDTRUST_SHARED_SECRET=... \
-    REDTRUST_PUBLIC_URL=http://127.0.0.1:8000 uvicorn --no-access-log examples.fastapi_app:app
+    REDTRUST_PUBLIC_URL=http://127.0.0.1:8000 uvicorn examples.fastapi_app:app
 
 Paths: ``/`` public, ``/me`` protected page, ``/api/me`` protected JSON, ``/certificates``
 (the Starlette example's page, mounted as is), sign-out by POST.
@@ -16,6 +16,7 @@ from examples._shared import FromEnvironment
 from examples.starlette_app import certificate_routes
 from redtrust_middleware import AsyncSessionManager, RedtrustConfig
 from redtrust_middleware.cli.pages import describe, home_body, me_body, page, page_headers
+from redtrust_middleware.logfilter import redact_access_logs
 from redtrust_middleware.sandbox import DemoCA
 from redtrust_starlette import RedtrustMiddleware
 from redtrust_starlette.fastapi import OptionalRedtrustSession, RedtrustSession
@@ -60,4 +61,5 @@ def create_app(
     return app
 
 
+redact_access_logs()  # the access log keeps the callback's URL, but not its tkn and state
 app = FromEnvironment(create_app)

@@ -1,7 +1,7 @@
 """A Starlette app signed in with Redtrust; configured by the ``REDTRUST_*`` variables.
 
     REDTRUST_SERVER_URL=... REDTRUST_PARTNER=... REDTRUST_SHARED_SECRET=... \
-    REDTRUST_PUBLIC_URL=http://127.0.0.1:8000 uvicorn --no-access-log examples.starlette_app:app
+    REDTRUST_PUBLIC_URL=http://127.0.0.1:8000 uvicorn examples.starlette_app:app
 
 Paths: ``/`` public, ``/me`` protected page, ``/api/me`` protected JSON, ``/certificates``
 (request, list and renew certificates; the demo CA signs them), sign-out by POST.
@@ -40,6 +40,7 @@ from redtrust_middleware.cli.pages import (
     request_certificate,
     user_key,
 )
+from redtrust_middleware.logfilter import redact_access_logs
 from redtrust_middleware.sandbox import DemoCA
 from redtrust_starlette import RedtrustMiddleware, get_redtrust, requires_redtrust
 from redtrust_starlette.decorators import to_response
@@ -164,4 +165,5 @@ def create_app(
     )
 
 
+redact_access_logs()  # the access log keeps the callback's URL, but not its tkn and state
 app = FromEnvironment(create_app)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import replace
 from typing import Any
 
 from django.core.cache import caches
+from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse
 
 from redtrust_middleware import StoreError
@@ -45,6 +47,9 @@ def web_request(request: HttpRequest, *, gate: Gate | None = None) -> WebRequest
     """The neutral request for a Django one (header names lower-case); with ``gate``, the
     body too where the gate needs it (the sign-out form's token)."""
     headers = {name.lower(): value for name, value in request.headers.items()}
+    if "host" not in headers:  # WSGI without HTTP_HOST: the host Django derives instead
+        with contextlib.suppress(DisallowedHost):
+            headers["host"] = request.get_host()
     neutral = WebRequest(
         method=request.method or "GET",
         path=request.path_info,  # the routed path, as API_PREFIXES are written

@@ -1,4 +1,5 @@
-"""The Django app: registers the system checks."""
+"""The Django app: registers the system checks, and keeps the callback's ``tkn`` out of
+``runserver``'s access log (``django.server``)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,11 @@ class RedtrustDjangoConfig(AppConfig):
     verbose_name = "Redtrust sign-in"
 
     def ready(self) -> None:
+        from redtrust_middleware.logfilter import redact_access_logs
+
         from . import checks as redtrust_checks
 
+        redact_access_logs(["django.server"])
         checks.register(redtrust_checks.check_settings, checks.Tags.security)
         checks.register(redtrust_checks.check_middleware, checks.Tags.security)
         checks.register(redtrust_checks.check_storage, checks.Tags.security, checks.Tags.caches)

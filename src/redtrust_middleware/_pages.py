@@ -147,18 +147,21 @@ def sign_in_not_completed(error: RedtrustError, *, as_json: bool, login_url: str
     )
 
 
-def callback_refused(error: CallbackError, *, as_json: bool, login_url: str) -> WebResponse:
-    """A bad callback (400): it changed nothing, the user signs in again."""
+def callback_refused(
+    error: CallbackError, *, as_json: bool, login_url: str, hint: str = ""
+) -> WebResponse:
+    """A bad callback (400): it changed nothing, the user signs in again; ``hint`` says
+    what likely caused it and what to change (the browser's host against ``public_url``)."""
     if as_json:
-        return _json(
-            400,
-            {"error": error.code.lower(), "login_url": login_url},
-            [("referrer-policy", "no-referrer")],
-        )
+        payload = {"error": error.code.lower(), "login_url": login_url}
+        if hint:
+            payload["hint"] = hint
+        return _json(400, payload, [("referrer-policy", "no-referrer")])
+    why = f" {hint}" if hint else ""
     return page(
         400,
         "Sign-in could not be completed",
-        f"{error.reason[:1].upper()}{error.reason[1:]}. Please sign in again.",
+        f"{error.reason[:1].upper()}{error.reason[1:]}.{why} Please sign in again.",
         (login_url, "Sign in again"),
     )
 

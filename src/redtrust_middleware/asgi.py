@@ -6,7 +6,10 @@ signed-in context as ``scope["redtrust"]`` (None when signed out). Everything it
 from :class:`redtrust_middleware.web.Gate`; this module only speaks ASGI.
 
 Pure ASGI: non-HTTP scopes (lifespan, websocket) pass through untouched, nothing about a
-request is kept on the instance, and a cookie is written only when it changes.
+request is kept on the instance, and a cookie is written only when it changes. A configuration
+the middleware cannot work with (no ``public_url``) is told when the app starts: the lifespan
+startup fails with the message, so the server prints it and refuses to start (Starlette and
+FastAPI build their middleware on that first call, so raising then would be swallowed).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from dataclasses import replace
 from typing import Any
 
 from .config import RedtrustConfig
+from .exceptions import ConfigurationError
 from .session import AsyncSessionManager
 from .stores import AsyncStore
 from .web import (
@@ -36,6 +40,7 @@ __all__ = [
     "RedtrustASGIMiddleware",
     "Refusal",
     "read_route_request",
+    "refuse_startup",
     "request_from_scope",
     "send_response",
 ]
@@ -146,6 +151,19 @@ def cookie_headers(outcome: Proceed) -> list[tuple[bytes, bytes]]:
     return headers
 
 
+async def refuse_startup(error: Exception, receive: Receive, send: Send) -> None:
+    """Serve a ``lifespan`` scope by failing its startup with ``error``'s message: uvicorn
+    (or another server) prints it and does not start, instead of failing every request."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.failed", "message": f"redtrust: {error}"})
+            return
+        if message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
 class Refusal(Exception):
     """Raised by a dependency or view to answer with ``response`` (sign in first, or 503).
 
@@ -190,15 +208,27 @@ class RedtrustASGIMiddleware:
         self.config = config
         self._owns_manager = manager is None
         self.manager = manager if manager is not None else AsyncSessionManager(config, store=store)
-        self.gate = Gate(
-            config,
-            api_prefixes=api_prefixes,
-            client=self.manager.client,
-        )
         self.protect = tuple(protect)
         self.serve_routes = serve_routes
+        #: Why the middleware cannot work (told at startup, raised by every request), or None.
+        self.problem: ConfigurationError | None = None
+        try:
+            self.gate = Gate(
+                config,
+                api_prefixes=api_prefixes,
+                client=self.manager.client,
+                clock=self.manager.flows.clock,
+            )
+        except ConfigurationError as error:
+            self.problem = error
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.problem is not None:
+            if scope["type"] == "lifespan":
+                await refuse_startup(self.problem, receive, send)
+                return
+            problem = self.problem  # a fresh exception each time: no growing traceback
+            raise ConfigurationError(problem.field, problem.problem, variable=problem.variable)
         if scope["type"] == "lifespan" and self._owns_manager:
             await self.app(scope, receive, self._closing_on_shutdown(send))
             return

@@ -259,6 +259,18 @@ class RedtrustConfig:
     finalize_thumbprint_field: str | None = None
 
     def __post_init__(self) -> None:
+        try:
+            self._check()
+        except ConfigurationError as error:
+            setting = _SETTINGS_BY_NAME.get(error.field)
+            if setting is None or error.variable is not None:
+                raise
+            # Named as set in code and in the environment: the fix is found either way.
+            raise ConfigurationError(
+                error.field, error.problem, variable=setting.variable
+            ) from None
+
+    def _check(self) -> None:
         profile: object = self.profile  # a name is accepted too, for untyped callers
         if isinstance(profile, str):
             if profile not in PROFILES:

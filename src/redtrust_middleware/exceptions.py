@@ -61,12 +61,15 @@ class RedtrustError(Exception):
 
 
 class ConfigurationError(RedtrustError):
-    """A setting is missing or invalid; ``field`` names it."""
+    """A setting is missing or invalid; ``field`` names it, and ``variable`` its environment
+    variable when it has one (``public_url (REDTRUST_PUBLIC_URL): is required ...``)."""
 
-    def __init__(self, field: str, problem: str) -> None:
+    def __init__(self, field: str, problem: str, *, variable: str | None = None) -> None:
         self.field = field
         self.problem = problem
-        super().__init__(f"{field}: {problem}")
+        self.variable = variable
+        named = field if variable is None or variable == field else f"{field} ({variable})"
+        super().__init__(f"{named}: {problem}")
 
 
 class InvalidInputError(RedtrustError):

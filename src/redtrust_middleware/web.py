@@ -24,6 +24,8 @@ from typing import Any, Literal, TypeAlias
 from urllib.parse import quote, unquote, urlsplit
 
 from . import _pages
+from ._clock import Clock, system_clock
+from ._hosts import HostCheck
 from ._pages import WebResponse
 from ._signout import MAX_FORM_BYTES, SIGNOUT_FIELD, signout_proven, signout_token
 from .client import AsyncClient, AsyncUserClient, Client, UserClient, bind_client
@@ -193,6 +195,7 @@ class Gate:
             callback URL (never taken from a ``Host`` header) and the cookies' ``Secure`` flag.
         api_prefixes: paths whose callers get 401 JSON instead of a login redirect.
         client: the Redtrust client handed to each request's context.
+        clock: when login starts at another host than ``public_url``'s happened.
     """
 
     def __init__(
@@ -201,10 +204,14 @@ class Gate:
         *,
         api_prefixes: Sequence[str] = ("/api/",),
         client: AsyncClient | Client | None = None,
+        clock: Clock = system_clock,
     ) -> None:
         if config.public_url is None or config.redirect_url is None:
             raise ConfigurationError(
-                "public_url", "is required by the web middleware (RedirectUrl is built from it)"
+                "public_url",
+                "is required by the web middleware (Redtrust sends the browser back to it): "
+                "set it to the URL the browser opens, e.g. http://127.0.0.1:8000",
+                variable="REDTRUST_PUBLIC_URL",
             )
         self.config = config
         self.client = client
@@ -212,6 +219,9 @@ class Gate:
         self.callback_url = config.redirect_url
         parts = urlsplit(config.public_url)
         self.origin = (parts.scheme, parts.netloc)
+        self.hosts = HostCheck(
+            config.public_url, pending_login_ttl=config.pending_login_ttl, clock=clock
+        )
         self.secure = parts.scheme == "https"
         # __Host- binds the cookie to this exact host over https, path /, no Domain.
         prefix = "__Host-" if self.secure else ""
@@ -308,10 +318,17 @@ class Gate:
         """The route's answer when it needs no call of the session manager, else None."""
         method = request.method
         if name != "logout":
-            if method == "GET":  # not even HEAD: starting a login writes a record
-                return None
-            why = "Use a link to sign in." if name == "login" else "Sign-in callbacks are links."
-            return RouteAnswer(response=_pages.not_allowed("GET", why))
+            if method != "GET":  # not even HEAD: starting a login writes a record
+                why = (
+                    "Use a link to sign in." if name == "login" else "Sign-in callbacks are links."
+                )
+                return RouteAnswer(response=_pages.not_allowed("GET", why))
+            if name == "login":  # the login cookie must be set on public_url's host
+                moved = self.hosts.login_target(
+                    request.headers, request.scheme, self.config.login_path, request.query
+                )
+                return None if moved is None else RouteAnswer(response=_pages.redirect(302, moved))
+            return None
         # logout: a confirmation form on GET; on a POST proven to come from this site, the
         # session ends.
         if method in ("GET", "HEAD"):
@@ -353,9 +370,13 @@ class Gate:
         as_json = self.wants_json(request)
         if name == "callback":
             if isinstance(error, CallbackError):
-                logger.info("redtrust: callback refused (%s)", error.code)
+                # WARNING: a fresh Django project shows warnings only; the reason is the fix.
+                hint = self.hosts.refused_hint(request.headers, request.scheme, error.code)
+                logger.warning(
+                    "redtrust: callback refused (%s)%s", error.code, f": {hint}" if hint else ""
+                )
                 refused = _pages.callback_refused(
-                    error, as_json=as_json, login_url=self.login_url(None)
+                    error, as_json=as_json, login_url=self.login_url(None), hint=hint
                 )
                 return RouteAnswer(response=refused)
             if isinstance(error, UpstreamError | StoreError | TokenError):

@@ -133,6 +133,17 @@ def test_sign_in_on_the_sandbox_page(site: Site, page: Page, context: BrowserCon
             assert cookie["httpOnly"], cookie["name"]
 
 
+def test_a_sign_in_started_at_localhost_ends_at_public_url(site: Site, page: Page) -> None:
+    # PUBLIC_URL says 127.0.0.1; the user typed localhost. The browser would keep the login
+    # cookie for localhost and come back to 127.0.0.1 without it: the login is moved first.
+    local = site.url.replace("://127.0.0.1:", "://localhost:")
+    page.goto(local + "/me")
+    expect(page).to_have_url(site.sign_in_page)
+    submit_sign_in(page, "demo")
+    expect(page).to_have_url(site.url + "/me")
+    expect_signed_in(page, "demo")
+
+
 def test_reload_across_a_token_refresh(site: Site, page: Page) -> None:
     sign_in(page, site)
     before = shown_expiry(page)

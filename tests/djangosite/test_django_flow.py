@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -20,6 +22,7 @@ from tests.web.conftest import BAD_CALLBACKS, SIGNOUT_CASES, SignoutCase, page_s
 from redtrust_django import store as django_store
 from redtrust_django.signals import redtrust_logged_in
 from redtrust_django.store import SESSION_KEY
+from redtrust_middleware.logfilter import RedactCallbackQuery
 
 from . import urls_session_writes as app
 from .conftest import ORIGIN, PAGE, DjangoSite
@@ -120,6 +123,40 @@ def test_a_callback_without_a_login_started_here_is_refused(dsite: DjangoSite) -
     assert answer.status_code == 400
     assert dsite.sandbox.calls["exchange"] == 0
     assert victim.get("/me").status_code == 302
+
+
+def test_a_sign_in_started_at_another_host_says_why_its_callback_fails(
+    dsite: DjangoSite, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Django's test client opens the site as testserver; PUBLIC_URL says https://app.test,
+    # where Redtrust sends a browser back without its session cookie for testserver.
+    callback = dsite.start()
+    answer = dsite.fresh_browser().get(callback)
+    assert answer.status_code == 400
+    told = (
+        "This browser opened the app at http://testserver but REDTRUST_PUBLIC_URL is "
+        "https://app.test"
+    )
+    assert told in html.unescape(answer.content.decode())
+    refused = [r for r in caplog.records if "callback refused" in r.getMessage()]
+    assert [r.levelno for r in refused] == [logging.WARNING]  # shown in a fresh project
+    assert told in refused[0].getMessage()
+
+
+def test_runserver_access_log_lines_lose_tkn_and_state(dsite: DjangoSite) -> None:
+    # The app installs the filter on django.server; the record as runserver logs it.
+    callback = dsite.start()
+    record = logging.LogRecord(
+        "django.server", logging.INFO, __file__, 1, '"%s" %s %s',
+        (f"GET {callback} HTTP/1.1", "400", "512"), None,
+    )  # fmt: skip
+    filters = logging.getLogger("django.server").filters
+    assert any(isinstance(f, RedactCallbackQuery) for f in filters)
+    assert all(f.filter(record) for f in filters if isinstance(f, logging.Filter))
+    line = record.getMessage()
+    assert "tkn=[redacted]" in line
+    assert "state=[redacted]" in line
+    assert callback.rsplit("tkn=", 1)[1] not in line
 
 
 @pytest.mark.parametrize("mangle", BAD_CALLBACKS.values(), ids=BAD_CALLBACKS.keys())

@@ -85,13 +85,32 @@ async def test_protected_prefixes_match_whole_segments_of_the_routed_path() -> N
     assert all(s["redtrust"] is None for s in inner.scopes)
 
 
-async def test_the_web_middleware_needs_a_public_url() -> None:
+async def test_the_web_middleware_needs_a_public_url_and_says_so_at_startup() -> None:
+    # Starlette and FastAPI build their middleware on the first (lifespan) call, where an
+    # exception is taken by uvicorn for "lifespan unsupported": the startup fails instead.
     config = RedtrustConfig(
         server_url="https://redtrust.test", partner="CA_TEST", shared_secret="s" * 32
     )
-    with pytest.raises(ConfigurationError) as caught:
-        RedtrustASGIMiddleware(Recorder(), config=config)
+    inner = Recorder()
+    app = RedtrustASGIMiddleware(inner, config=config)
+    sent: list[Message] = []
+    incoming = iter([{"type": "lifespan.startup"}])
+
+    async def receive() -> Message:
+        return next(incoming)
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await app({"type": "lifespan"}, receive, send)
+    assert [m["type"] for m in sent] == ["lifespan.startup.failed"]
+    assert "public_url (REDTRUST_PUBLIC_URL): is required" in sent[0]["message"]
+    assert "http://127.0.0.1:8000" in sent[0]["message"]  # an example of a value
+    with pytest.raises(ConfigurationError) as caught:  # without a lifespan: each request
+        await _call(app, {"type": "http", "method": "GET", "path": "/", "headers": []})
     assert caught.value.field == "public_url"
+    assert caught.value.variable == "REDTRUST_PUBLIC_URL"
+    assert inner.scopes == []  # the app never ran
 
 
 async def test_the_login_route_refuses_other_methods() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
 import re
 from typing import Any
@@ -11,7 +12,16 @@ import pytest
 
 from redtrust_middleware.sandbox import HostileKind
 
-from .conftest import BAD_CALLBACKS, SIGNOUT_CASES, SignoutCase, Site, page_signout_token
+from .conftest import (
+    APPS,
+    BAD_CALLBACKS,
+    SIGNOUT_CASES,
+    SignoutCase,
+    Site,
+    make_site,
+    page_signout_token,
+    path_of,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -91,13 +101,67 @@ async def test_a_replayed_callback_asks_to_sign_in_again(site: Site) -> None:
     assert site.sandbox.calls["exchange"] == 1
 
 
-async def test_a_callback_without_a_login_started_here_is_refused(site: Site) -> None:
+async def test_a_callback_without_a_login_started_here_is_refused(
+    site: Site, caplog: pytest.LogCaptureFixture
+) -> None:
     callback = await site.start()
     site.browser.cookies.clear()  # a victim's browser that never started this login
     answer = await site.browser.get(callback)
     assert answer.status_code == 400
     assert site.sandbox.calls["exchange"] == 0
     assert site.session_cookie() is None
+    # Why, where a fresh project shows it (WARNING), and the likeliest fix.
+    (logged,) = [r for r in caplog.records if "callback refused" in r.getMessage()]
+    assert logged.levelno == logging.WARNING
+    assert "NO_PENDING_LOGIN" in logged.getMessage()
+    for text in (logged.getMessage(), html.unescape(answer.text)):
+        assert "open the app at https://app.test" in text
+        assert "REDTRUST_PUBLIC_URL" in text
+
+
+async def test_a_sign_in_started_at_another_host_says_why_its_callback_fails(
+    site: Site, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The browser opened www.app.test: its login cookie is kept for that host, and Redtrust
+    # sends it back to PUBLIC_URL's (app.test), where it has none.
+    caplog.set_level(logging.INFO, logger="redtrust_middleware")
+    start = await site.browser.get("https://www.app.test/redtrust/login?next=%2Fme")
+    callback = path_of(await site.follow_to_redtrust(start))
+    answer = await site.browser.get(callback)
+    assert answer.status_code == 400
+    assert site.sandbox.calls["exchange"] == 0
+    told = (
+        "This browser opened the app at https://www.app.test but REDTRUST_PUBLIC_URL is "
+        "https://app.test"
+    )
+    assert told in html.unescape(answer.text)
+    assert "set REDTRUST_PUBLIC_URL to https://www.app.test" in html.unescape(answer.text)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("started at another address" in w and told in w for w in warnings)
+    assert any("callback refused (NO_PENDING_LOGIN)" in w and told in w for w in warnings)
+
+
+@pytest.mark.parametrize("app", sorted(APPS))
+async def test_a_sign_in_started_at_another_name_of_this_machine_moves_to_public_url(
+    app: str,
+) -> None:
+    site, _ = make_site(APPS[app], public_url="http://127.0.0.1:8000")
+    object.__setattr__(site.sandbox.config, "redirect_prefixes", ("http://127.0.0.1:8000/",))
+    async with site.browser:
+        moved = await site.browser.get("http://localhost:8000/redtrust/login?next=%2Fme")
+        assert moved.status_code == 302
+        assert moved.headers["location"] == "http://127.0.0.1:8000/redtrust/login?next=%2Fme"
+        assert "set-cookie" not in moved.headers  # nothing started at the wrong host
+        start = await site.browser.get(moved.headers["location"])
+        assert start.status_code == 302
+        assert "RedirectUrl=http%3A%2F%2F127.0.0.1%3A8000%2F" in start.headers["location"]
+        callback = await site.follow_to_redtrust(start)
+        done = await site.browser.get(callback)
+        assert done.status_code == 303
+        assert done.headers["location"] == "/me"
+        # Another port may be another server: the login is not moved there.
+        elsewhere = await site.browser.get("http://localhost:8001/redtrust/login")
+        assert "/authclient/auth/loginrequest?" in elsewhere.headers["location"]
 
 
 @pytest.mark.parametrize("mangle", BAD_CALLBACKS.values(), ids=BAD_CALLBACKS.keys())
@@ -379,3 +443,32 @@ async def _context_of(site: Site) -> Any:
     gate = Gate(site.config, client=site.manager.client)
     session = await site.manager.get(site.session_cookie())
     return gate.after_load(session).context
+
+
+@pytest.mark.parametrize(("leeway", "told"), [(None, True), (30.0, False)])
+async def test_tokens_that_live_no_longer_than_the_leeway_are_told_once(
+    leeway: float | None, told: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The sandbox's --access-ttl 60 with the default refresh_leeway of 60 s: every request
+    # refreshes. Said once (not at each of the refreshes), naming both values and the fix.
+    options: dict[str, Any] = {} if leeway is None else {"refresh_leeway": leeway}
+    site, _ = make_site(APPS["starlette"], **options)
+    object.__setattr__(site.sandbox.config, "access_token_ttl", 60)
+    async with site.browser:
+        await site.sign_in()
+        for _ in range(5):
+            site.clock.advance(31)
+            assert (await site.browser.get("/api/me")).status_code == 200
+    if leeway is None:
+        assert site.sandbox.calls["refresh"] == 5  # the waste the warning is about
+    said = [r for r in caplog.records if "refresh_leeway" in r.getMessage()]
+    if not told:
+        assert said == []
+        return
+    (record,) = said
+    assert record.levelno == logging.WARNING
+    text = record.getMessage()
+    assert "live 60 s" in text
+    assert "of 60 s" in text
+    assert "REDTRUST_REFRESH_LEEWAY" in text
+    assert "--access-ttl" in text

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass, field
 
 from .._clock import Clock
@@ -19,6 +20,8 @@ from ..tokens import TokenSet, parse_expiration
 from .effects import Flow, Get, Put, ReplaceIf
 
 __all__ = ["ActiveSession", "LoginDone", "LoginStart", "Records", "SessionRecord", "digest"]
+
+logger = logging.getLogger("redtrust_middleware.session")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -109,6 +112,25 @@ class Records:
         self.keyring = keyring
         self.clock = clock
         self.prefix = prefix
+        self._told_short_lifetime = False
+
+    def received(self, tokens: TokenSet, now: float) -> None:
+        """Note tokens just received from Redtrust (sign-in or refresh) at ``now``: warn, once,
+        when they live no longer than ``refresh_leeway``, as each request then refreshes."""
+        if self._told_short_lifetime:
+            return
+        lifetime, leeway = tokens.expires_in(now), self.config.refresh_leeway
+        if lifetime <= leeway:
+            self._told_short_lifetime = True
+            logger.warning(
+                "redtrust: access tokens live %.0f s, not more than refresh_leeway "
+                "(REDTRUST_REFRESH_LEEWAY) of %g s, so every request refreshes them: raise the "
+                "token lifetime on Redtrust (the sandbox's --access-ttl) or set "
+                "REDTRUST_REFRESH_LEEWAY below %.0f",
+                lifetime,
+                leeway,
+                lifetime,
+            )
 
     @classmethod
     def is_browser_record(cls, key: str) -> bool:

@@ -209,6 +209,7 @@ class Refresher:
         except (UpstreamError, TokenError) as error:
             return (yield from self._refresh_failed(need, current, error))
         now = records.clock()
+        records.received(new, now)
         yield from self.rotations.rotated(record.tokens, new, now)
         saved = replace(record, tokens=new, seen_at=now)
         try:

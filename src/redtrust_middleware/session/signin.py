@@ -41,7 +41,9 @@ def begin_login(
     config = records.config
     callback = callback_url or config.redirect_url
     if callback is None:
-        raise ConfigurationError("public_url", "is needed to build RedirectUrl")
+        raise ConfigurationError(
+            "public_url", "is needed to build RedirectUrl", variable="REDTRUST_PUBLIC_URL"
+        )
     now = records.clock()
     pending = PendingLogin(
         nonce=new_handle(), next_url=validate_next(next_url, config), created_at=now
@@ -88,6 +90,7 @@ def complete_login(
         ) from None
     handle = new_handle()
     now = records.clock()
+    records.received(tokens, now)
     record = SessionRecord(tokens=tokens, created_at=now, seen_at=now)
     yield records.put(records.session_key(handle), record, now)
     if previous_handle and is_handle(previous_handle):  # no fixation: the old one ends
