@@ -146,9 +146,12 @@ class _Captured(logging.Handler):
 
 
 @contextmanager
-def _config_warnings() -> Iterator[list[str]]:
-    """The config's warnings while building it, kept here instead of logged: each attempt
-    of :func:`collect_config` would log them again."""
+def _config_warnings(capture: bool = True) -> Iterator[list[str]]:
+    """The config's warnings while building it, kept here instead of logged (each attempt
+    of :func:`collect_config` would log them again); nothing is kept without ``capture``."""
+    if not capture:
+        yield []
+        return
     logger = logging.getLogger(_CONFIG_LOGGER)
     handler = _Captured()
     logger.addHandler(handler)
@@ -160,13 +163,17 @@ def _config_warnings() -> Iterator[list[str]]:
         logger.removeHandler(handler)
 
 
-def collect_config(values: Mapping[str, Any], problems: Sequence[ConfigProblem] = ()) -> Collected:
+def collect_config(
+    values: Mapping[str, Any], problems: Sequence[ConfigProblem] = (), *, capture: bool = False
+) -> Collected:
     """Build a :class:`RedtrustConfig` from ``values`` (by field name), finding every problem.
 
     The config checks its fields one after the other and stops at the first bad one; here a
     bad field is recorded and replaced (by its default, or for a required one by a valid
     example) and the config is built again, so one run names them all. ``problems`` found
     while reading the values (a required one missing, a value of the wrong type) come first.
+    With ``capture``, the config's warnings are kept in :attr:`Collected.warnings` instead of
+    logged (an application keeps logging them: ``capture`` is for the doctor).
     """
     found = list(problems)
     values = dict(values)
@@ -176,7 +183,7 @@ def collect_config(values: Mapping[str, Any], problems: Sequence[ConfigProblem] 
             values.setdefault(problem.setting.name, _stand_in(problem.setting))
     replaced: set[str] = set()
     for _ in range(len(SETTINGS) + 1):
-        with _config_warnings() as warned:
+        with _config_warnings(capture) as warned:
             try:
                 config = RedtrustConfig(**values)
             except ConfigurationError as error:
@@ -247,7 +254,7 @@ def read_environ_all(environ: Mapping[str, str]) -> Collected:
                     )
                 )
     values["profile"] = replace(values.get("profile", CERTIFICATE_ENROLL), **overrides)
-    collected = collect_config(values, problems)
+    collected = collect_config(values, problems, capture=True)
     if collected.problems:
         return collected
     try:

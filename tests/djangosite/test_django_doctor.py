@@ -144,3 +144,13 @@ def test_manage_py_redtrust_doctor(project: Path, sandbox_url: str) -> None:
     assert https.returncode == 1
     assert "answered plain HTTP to a TLS handshake" in https.stdout
     assert "use http:// in REDTRUST['SERVER_URL']" in https.stdout
+
+
+def test_reading_the_setting_still_logs_the_config_warnings(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from redtrust_django.conf import read_settings
+
+    with override_settings(REDTRUST={**BASE, "VERIFY_TLS": False}):
+        read_settings()
+    assert "TLS verification is OFF" in caplog.text
