@@ -175,9 +175,12 @@ def test_doctor_checks_the_signature_against_a_live_server(
         monkeypatch.setenv("REDTRUST_SERVER_URL", url)
         monkeypatch.setenv("REDTRUST_PARTNER", "CA_DEMO")
         monkeypatch.setenv("REDTRUST_SHARED_SECRET", secret or real)
+        monkeypatch.setenv("REDTRUST_PUBLIC_URL", "http://127.0.0.1:8000")  # checked too
         assert main(["doctor"]) == code
     captured = capsys.readouterr()
     if code:
-        assert "REJECTED the signature" in captured.err
+        assert "fail signature: the server refused the signature (INVALID_SIGNATURE)" in (
+            captured.out
+        )
     else:
-        assert "signed request accepted" in captured.out
+        assert "ok   signature: partner CA_DEMO's signature accepted" in captured.out

@@ -3,13 +3,13 @@
 | id | problem |
 |---|---|
 | E001 | ``REDTRUST`` is missing or not a dict |
-| E002 | a ``REDTRUST`` key is missing or invalid (the message names it) |
+| E002 | a ``REDTRUST`` key is missing or invalid (one error per key, naming it) |
 | E003 | ``redtrust_django.urls`` is not included in the URLconf |
 | E004 | ``SessionMiddleware`` is not in ``MIDDLEWARE`` |
 | E005 | ``RedtrustMiddleware`` is missing, or placed before ``SessionMiddleware`` |
 | W001 | ``SERVER_URL`` or ``PUBLIC_URL`` uses plain http while ``DEBUG`` is off |
 | W002 | a cookie-based session engine would send the (sealed) tokens to the browser |
-| W003 | the lock cache is local to one process: refresh is single-flight per process only |
+| W003 | the lock cache is local to one process (``check --deploy`` only) |
 | W004 | ``SESSION_COOKIE_SAMESITE`` is not Lax or Strict: sign-out relies on it against CSRF |
 | W005 | ``SESSION_SAVE_EVERY_REQUEST`` writes the session on every request |
 """
@@ -24,18 +24,21 @@ from django.core.cache import caches
 from django.core.cache.backends.dummy import DummyCache
 from django.core.cache.backends.locmem import LocMemCache
 
-from redtrust_middleware import ConfigurationError
+from .conf import REQUIRED_KEYS, Problem, inspect_settings
 
-from .conf import REQUIRED_KEYS, read_settings
-
-__all__ = ["check_middleware", "check_settings", "check_storage"]
+__all__ = ["check_lock_cache", "check_middleware", "check_settings", "check_storage"]
 
 SESSION_MIDDLEWARE = "django.contrib.sessions.middleware.SessionMiddleware"
 REDTRUST_MIDDLEWARE = "redtrust_django.middleware.RedtrustMiddleware"
 
 
+def _message(problem: Problem) -> str:
+    variable = f" (environment: {problem.variable})" if problem.variable else ""
+    return f"{problem.key}{variable}: {problem.problem}."
+
+
 def check_settings(**_: Any) -> list[checks.CheckMessage]:
-    """E001-E003 and W001: the ``REDTRUST`` setting and the URLconf."""
+    """E001-E003 and W001: the ``REDTRUST`` setting and the URLconf, every problem at once."""
     if not isinstance(getattr(settings, "REDTRUST", None), dict):
         return [
             checks.Error(
@@ -44,37 +47,34 @@ def check_settings(**_: Any) -> list[checks.CheckMessage]:
                 id="redtrust.E001",
             )
         ]
-    try:
-        config, _ = read_settings()
-    except ConfigurationError as error:
-        if error.field == "urls":
-            return [
-                checks.Error(
-                    f"redtrust_django.urls is not included: {error.problem}.", id="redtrust.E003"
-                )
-            ]
-        return [
-            checks.Error(
-                f"Invalid Redtrust setting: {error}.",
-                hint="Keys are the upper-case names of RedtrustConfig fields; every one is "
-                "listed in the configuration table (docs/configuration.md).",
-                id="redtrust.E002",
-            )
-        ]
+    reading = inspect_settings()
+    found: list[checks.CheckMessage] = []
+    for problem in reading.problems:
+        if problem.urls:
+            found.append(checks.Error(f"{problem.problem}.", hint=problem.fix, id="redtrust.E003"))
+            continue
+        hint = problem.fix or (
+            "Keys are the upper-case names of RedtrustConfig fields; every one is listed in "
+            "the configuration table (docs/configuration.md)"
+        )
+        found.append(checks.Error(_message(problem), hint=f"{hint}.", id="redtrust.E002"))
+    config = reading.config
+    if config is None or settings.DEBUG:
+        return found
     plain = [
         name
         for name, url in (("SERVER_URL", config.server_url), ("PUBLIC_URL", config.public_url))
         if url and url.startswith("http://")
     ]
-    if plain and not settings.DEBUG:
-        return [
+    if plain:
+        found.append(
             checks.Warning(
                 f"REDTRUST {' and '.join(plain)} use plain http while DEBUG is off.",
                 hint="Serve the site and reach Redtrust over https in production.",
                 id="redtrust.W001",
             )
-        ]
-    return []
+        )
+    return found
 
 
 def check_middleware(**_: Any) -> list[checks.CheckMessage]:
@@ -102,8 +102,8 @@ def check_middleware(**_: Any) -> list[checks.CheckMessage]:
 
 
 def check_storage(**_: Any) -> list[checks.CheckMessage]:
-    """W002-W005: where tokens and locks are kept, how the session cookie travels, and
-    when the session is written."""
+    """W002, W004, W005: where tokens are kept, how the session cookie travels, and when
+    the session is written."""
     found: list[checks.CheckMessage] = []
     if settings.SESSION_ENGINE == "django.contrib.sessions.backends.signed_cookies":
         found.append(
@@ -123,18 +123,6 @@ def check_storage(**_: Any) -> list[checks.CheckMessage]:
                 id="redtrust.W004",
             )
         )
-    raw = getattr(settings, "REDTRUST", None)
-    alias = raw.get("CACHE", "default") if isinstance(raw, dict) else "default"
-    if alias in settings.CACHES and isinstance(caches[alias], LocMemCache | DummyCache):
-        found.append(
-            checks.Warning(
-                f"The cache {alias!r} holding Redtrust's refresh locks is local to one "
-                "process: with several workers, each may refresh the same session.",
-                hint="Point REDTRUST['CACHE'] at a shared cache, e.g. "
-                "django.core.cache.backends.redis.RedisCache.",
-                id="redtrust.W003",
-            )
-        )
     if settings.SESSION_SAVE_EVERY_REQUEST:
         found.append(
             checks.Warning(
@@ -147,3 +135,25 @@ def check_storage(**_: Any) -> list[checks.CheckMessage]:
             )
         )
     return found
+
+
+@checks.register(checks.Tags.security, checks.Tags.caches, deploy=True)
+def check_lock_cache(**_: Any) -> list[checks.CheckMessage]:
+    """W003, a deployment check (``manage.py check --deploy``): the refresh locks' cache.
+
+    A local-memory cache is right for ``runserver`` and one process; only a deployment with
+    several workers needs a shared one, so a fresh project is not warned on every start.
+    """
+    raw = getattr(settings, "REDTRUST", None)
+    alias = raw.get("CACHE", "default") if isinstance(raw, dict) else "default"
+    if alias in settings.CACHES and isinstance(caches[alias], LocMemCache | DummyCache):
+        return [
+            checks.Warning(
+                f"The cache {alias!r} holding Redtrust's refresh locks is local to one "
+                "process: with several workers, each may refresh the same session.",
+                hint="Point REDTRUST['CACHE'] at a shared cache, e.g. "
+                "django.core.cache.backends.redis.RedisCache (one process only: ignore this).",
+                id="redtrust.W003",
+            )
+        ]
+    return []

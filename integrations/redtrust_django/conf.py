@@ -34,12 +34,16 @@ from redtrust_middleware import (
 from redtrust_middleware._clock import Clock, system_clock
 from redtrust_middleware._settings import close_match
 from redtrust_middleware.config import CERTIFICATE_ENROLL, RA_API, SETTINGS, Endpoint, Profile
+from redtrust_middleware.doctor import ConfigProblem, collect_config
 from redtrust_middleware.web import Gate
 
 __all__ = [
     "REQUIRED_KEYS",
+    "Problem",
+    "Reading",
     "Runtime",
     "get_runtime",
+    "inspect_settings",
     "read_settings",
     "reset_runtime",
     "use_transports",
@@ -59,11 +63,47 @@ def _label(key: object) -> str:
     return f"REDTRUST[{key!r}]"
 
 
-def _problem(key: object, problem: str) -> ConfigurationError:
-    return ConfigurationError(_label(key), problem)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Problem:
+    """One mistake in the ``REDTRUST`` setting: the key, what is wrong, how to fix it."""
+
+    key: str
+    problem: str
+    fix: str = ""
+    #: The environment variable of the same setting (``REDTRUST_<KEY>``), when it has one.
+    variable: str | None = None
+    #: ``redtrust_django.urls`` is not included (the routes are unknown).
+    urls: bool = False
+
+    def error(self) -> ConfigurationError:
+        """The problem as the :class:`ConfigurationError` that :func:`read_settings` raises."""
+        return ConfigurationError(
+            self.key, f"{self.problem}; {self.fix}" if self.fix else self.problem
+        )
 
 
-def _route_paths() -> dict[str, str]:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reading:
+    """Everything :func:`inspect_settings` found: the config (built with defaults in place
+    of refused values; None when a required key is wrong), the adapter options and every
+    problem."""
+
+    config: RedtrustConfig | None
+    options: dict[str, Any]
+    problems: tuple[Problem, ...]
+
+
+def _setting_problem(setting: Any, problem: str | None = None) -> Problem:
+    text = problem or setting.kind.python_must or setting.kind.must
+    return Problem(
+        key=_label(setting.key),
+        problem=text,
+        fix=f"for example {setting.key!r}: {setting.python_example}",
+        variable=setting.variable,
+    )
+
+
+def _route_paths() -> dict[str, str] | None:
     try:
         return {
             "login_path": reverse("redtrust:login"),
@@ -71,9 +111,7 @@ def _route_paths() -> dict[str, str]:
             "logout_path": reverse("redtrust:logout"),
         }
     except NoReverseMatch:
-        raise ConfigurationError(
-            "urls", 'add path("redtrust/", include("redtrust_django.urls")) to your URLconf'
-        ) from None
+        return None
 
 
 def _secret_keys() -> tuple[str, ...]:
@@ -85,72 +123,153 @@ def _secret_keys() -> tuple[str, ...]:
     )
 
 
-def _endpoints(given: object) -> dict[str, Endpoint]:
+def _endpoints(given: object, problems: list[Problem]) -> dict[str, Endpoint]:
     """``ENDPOINTS``: ``{"refresh": "PUT /custom/path"}`` overrides endpoints of the profile."""
     if not isinstance(given, Mapping):
-        raise _problem("ENDPOINTS", 'must map endpoint names to "METHOD /path"')
+        problems.append(
+            Problem(
+                key=_label("ENDPOINTS"),
+                problem='must map endpoint names to "METHOD /path"',
+                fix="for example {'refresh': 'PUT /raapi/v1/auth/refresh-token'}",
+            )
+        )
+        return {}
     endpoints: dict[str, Endpoint] = {}
     for name, text in given.items():
         label = f"{_label('ENDPOINTS')}[{name!r}]"
         if name not in Profile.ENDPOINTS:
             hint = close_match(str(name).upper(), [n.upper() for n in Profile.ENDPOINTS])
-            raise ConfigurationError(
-                label, f"is not an endpoint; one of {', '.join(Profile.ENDPOINTS)}{hint.lower()}"
+            problems.append(
+                Problem(
+                    key=label,
+                    problem=f"is not an endpoint; one of {', '.join(Profile.ENDPOINTS)}"
+                    f"{hint.lower()}",
+                )
             )
+            continue
         try:
             endpoints[name] = Endpoint.parse(text if isinstance(text, str) else "")
         except ConfigurationError as error:
             example = getattr(RA_API, name)
-            raise ConfigurationError(
-                label, f"{error.problem}; for example {str(example)!r}"
-            ) from None
+            problems.append(
+                Problem(
+                    key=label,
+                    problem=error.problem,
+                    fix=f"for example {str(example)!r}",
+                    variable=f"REDTRUST_ENDPOINT_{name.upper()}",
+                )
+            )
     return endpoints
+
+
+def inspect_settings() -> Reading:
+    """Read ``settings.REDTRUST`` and find every problem in it at once (for the checks)."""
+    raw = getattr(settings, "REDTRUST", None)
+    if not isinstance(raw, Mapping):
+        problem = Problem(
+            key="REDTRUST",
+            problem="must be a dict setting",
+            fix=f"REDTRUST = {{{', '.join(f'{key!r}: ...' for key in REQUIRED_KEYS)}}}",
+        )
+        return Reading(config=None, options={}, problems=(problem,))
+    problems: list[Problem] = []
+    for key in raw:
+        if key in _DERIVED:
+            problems.append(
+                Problem(
+                    key=_label(key),
+                    problem="comes from where redtrust_django.urls is included",
+                    fix="remove it from REDTRUST",
+                )
+            )
+        elif key not in _SETTINGS and key not in _ADAPTER_KEYS:
+            known = (set(_SETTINGS) | _ADAPTER_KEYS) - _DERIVED
+            problems.append(
+                Problem(
+                    key=_label(key),
+                    problem=f"is not a Redtrust setting{close_match(str(key), known)}",
+                )
+            )
+    read: list[ConfigProblem] = []
+    for key in REQUIRED_KEYS:
+        if not raw.get(key):
+            problems.append(_setting_problem(_SETTINGS[key], "is required"))
+            read.append(
+                ConfigProblem(field=key.lower(), problem="is required", setting=_SETTINGS[key])
+            )
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        setting = _SETTINGS.get(key)
+        if setting is None or key in _DERIVED or (key in REQUIRED_KEYS and not value):
+            continue
+        try:
+            values[setting.name] = setting.kind.accept(value)
+        except (TypeError, ValueError):
+            problems.append(_setting_problem(setting))
+            read.append(ConfigProblem(field=setting.name, problem="", setting=setting))
+    values.setdefault("encryption_keys", _secret_keys())
+    profile = values.get("profile", CERTIFICATE_ENROLL)
+    values["profile"] = dataclasses.replace(
+        profile, **_endpoints(raw.get("ENDPOINTS", {}), problems)
+    )
+    routes = _route_paths()
+    if routes is None:
+        problems.append(
+            Problem(
+                key="urls",
+                problem="redtrust_django.urls is not included in the URLconf",
+                fix='add path("redtrust/", include("redtrust_django.urls")) to your URLconf',
+                urls=True,
+            )
+        )
+    else:
+        values.update(routes)
+    collected = collect_config(values, read)
+    for found in collected.problems[len(read) :]:
+        setting = found.setting
+        if setting is None:
+            problems.append(Problem(key=_label(found.field), problem=found.problem))
+        else:
+            problems.append(_setting_problem(setting, found.problem))
+    prefixes = raw.get("API_PREFIXES", ("/api/",))
+    if isinstance(prefixes, str) or not all(isinstance(p, str) for p in prefixes):
+        problems.append(
+            Problem(
+                key=_label("API_PREFIXES"),
+                problem="must be a list of path prefixes",
+                fix="for example ['/api/']",
+            )
+        )
+        prefixes = ("/api/",)
+    cache = raw.get("CACHE", "default")
+    if not isinstance(cache, str) or cache not in settings.CACHES:
+        problems.append(
+            Problem(
+                key=_label("CACHE"),
+                problem="must name a cache in CACHES",
+                fix=f"one of {', '.join(map(repr, settings.CACHES))}",
+            )
+        )
+        cache = "default"
+    return Reading(
+        config=collected.config,
+        options={"api_prefixes": tuple(prefixes), "cache": cache},
+        problems=tuple(problems),
+    )
 
 
 def read_settings() -> tuple[RedtrustConfig, dict[str, Any]]:
     """The core config and the adapter options from ``settings.REDTRUST``.
 
     Raises:
-        ConfigurationError: naming the ``REDTRUST`` key at fault.
+        ConfigurationError: naming the ``REDTRUST`` key at fault (the first problem of
+            :func:`inspect_settings`; ``manage.py check`` lists them all).
     """
-    raw = getattr(settings, "REDTRUST", None)
-    if not isinstance(raw, Mapping):
-        raise ConfigurationError("REDTRUST", "must be a dict setting (see the README)")
-    for key in raw:
-        if key in _DERIVED:
-            raise _problem(key, "comes from where redtrust_django.urls is included")
-        if key not in _SETTINGS and key not in _ADAPTER_KEYS:
-            known = (set(_SETTINGS) | _ADAPTER_KEYS) - _DERIVED
-            raise _problem(key, f"is not a Redtrust setting{close_match(str(key), known)}")
-    for key in REQUIRED_KEYS:
-        if not raw.get(key):
-            raise _problem(key, "is required")
-    values: dict[str, Any] = {}
-    for key, value in raw.items():
-        setting = _SETTINGS.get(key)
-        if setting is not None:
-            try:
-                values[setting.name] = setting.kind.accept(value)
-            except (TypeError, ValueError):
-                raise setting.key_problem(_label(key)) from None
-    values.setdefault("encryption_keys", _secret_keys())
-    profile = values.get("profile", CERTIFICATE_ENROLL)
-    values["profile"] = dataclasses.replace(profile, **_endpoints(raw.get("ENDPOINTS", {})))
-    values.update(_route_paths())  # raises ConfigurationError('urls', ...) as it is
-    try:
-        config = RedtrustConfig(**values)
-    except ConfigurationError as error:
-        setting = _SETTINGS.get(error.field.upper())
-        if setting is None:
-            raise _problem(error.field, error.problem) from None
-        raise setting.key_problem(_label(setting.key), error.problem) from None
-    prefixes = raw.get("API_PREFIXES", ("/api/",))
-    if isinstance(prefixes, str) or not all(isinstance(p, str) for p in prefixes):
-        raise _problem("API_PREFIXES", "must be a list of path prefixes")
-    cache = raw.get("CACHE", "default")
-    if not isinstance(cache, str) or cache not in settings.CACHES:
-        raise _problem("CACHE", "must name a cache in CACHES")
-    return config, {"api_prefixes": tuple(prefixes), "cache": cache}
+    reading = inspect_settings()
+    if reading.problems:
+        raise reading.problems[0].error()
+    assert reading.config is not None  # no problem: every required key was read
+    return reading.config, reading.options
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

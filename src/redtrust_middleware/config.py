@@ -154,6 +154,21 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _partner_problem(given: object) -> str:
+    """Why a partner name is refused, naming the characters at fault (lower case is fine:
+    it is upper-cased), never the name itself."""
+    text = given.strip() if isinstance(given, str) else ""
+    rule = "must be letters, digits and '_' (lower case is upper-cased for you)"
+    if not text:
+        return rule
+    if not text.isascii():
+        return f"{rule}; only ASCII letters"
+    wrong = sorted({c for c in text.upper() if not PARTNER_PATTERN.fullmatch(c)})
+    shown = ", ".join(repr(c) for c in wrong)
+    fix = "; write '_' instead of '-'" if "-" in wrong else ""
+    return f"{rule}; {shown} cannot be part of it{fix}"
+
+
 def _base_url(name: str, value: str, *, default_port: int | None) -> str:
     """Normalise a base URL: scheme, host, port, optional path prefix; no query or fragment."""
     if not value or value != value.strip() or any(ord(c) < 0x21 for c in value):
@@ -281,7 +296,7 @@ class RedtrustConfig:
         partner = self.partner.strip() if isinstance(self.partner, str) else ""
         partner = partner.upper() if partner.isascii() else ""  # no "ß" -> "SS" surprises
         if not PARTNER_PATTERN.fullmatch(partner):
-            raise ConfigurationError("partner", "must be letters, digits and '_' (upper case)")
+            raise ConfigurationError("partner", _partner_problem(self.partner))
         object.__setattr__(self, "partner", partner)
         if isinstance(self.dn_attributes, Mapping):  # a read-only copy: checked once, kept
             object.__setattr__(self, "dn_attributes", MappingProxyType(dict(self.dn_attributes)))

@@ -27,13 +27,16 @@ BASE = {
 }
 SESSION = "django.contrib.sessions.middleware.SessionMiddleware"
 OURS = "redtrust_django.middleware.RedtrustMiddleware"
+#: Deployment checks: only ``manage.py check --deploy`` runs them.
+DEPLOY_ONLY = {"redtrust.W003"}
 
 
-def _ids() -> set[str]:
+def _ids(*, deploy: bool = False) -> set[str]:
     from django.conf import settings
 
     silenced = set(settings.SILENCED_SYSTEM_CHECKS)  # as manage.py check filters them
-    return {m.id for m in checks.run_checks() if m.id and m.id not in silenced}
+    found = checks.run_checks(include_deployment_checks=deploy)
+    return {m.id for m in found if m.id and m.id not in silenced}
 
 
 @pytest.mark.parametrize(
@@ -64,8 +67,11 @@ def _ids() -> set[str]:
 )
 def test_each_system_check_by_id(overrides: dict[str, Any], expected: str) -> None:
     assert not {i for i in _ids() if i.startswith("redtrust.")}  # the test settings are clean
+    deploy = expected in DEPLOY_ONLY  # shown by manage.py check --deploy
     with override_settings(**overrides):
-        found = {i for i in _ids() if i.startswith("redtrust.")}
+        found = {i for i in _ids(deploy=deploy) if i.startswith("redtrust.")}
+        if deploy:
+            assert expected not in _ids()
     assert found == {expected}
 
 
