@@ -4,15 +4,20 @@
     REDTRUST_PUBLIC_URL=http://127.0.0.1:8000 uvicorn examples.starlette_app:app
 
 Paths: ``/`` public, ``/me`` protected page, ``/api/me`` protected JSON, ``/certificates``
-(request, list and renew certificates; the demo CA signs them), sign-out by POST.
+(request, list, renew and download certificates; the demo CA signs them), sign-out by POST.
+The pages themselves are :class:`~redtrust_middleware.cli.pages.ExamplePages`; this file only
+wires them to Starlette.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Awaitable, Callable
+
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from examples._shared import FromEnvironment
@@ -25,23 +30,15 @@ from redtrust_middleware import (
 from redtrust_middleware.asgi import GATE_KEY, request_from_scope
 from redtrust_middleware.cli.pages import (
     CERTIFICATES,
+    DOWNLOAD,
     MAX_FORM_BYTES,
     RENEW,
-    CertificateBook,
-    certificates_body,
-    describe,
-    error_body,
-    home_body,
-    me_body,
-    page,
-    page_headers,
+    ExamplePages,
     parse_form,
-    renew_certificate,
-    request_certificate,
-    user_key,
 )
 from redtrust_middleware.logfilter import redact_access_logs
 from redtrust_middleware.sandbox import DemoCA
+from redtrust_middleware.web import RedtrustContext, WebResponse
 from redtrust_starlette import RedtrustMiddleware, get_redtrust, requires_redtrust
 from redtrust_starlette.decorators import to_response
 
@@ -60,65 +57,55 @@ async def read_form(request: Request) -> dict[str, str]:
     return parse_form(bytes(body))
 
 
-def certificate_routes(
-    logout: str, ca: DemoCA, book: CertificateBook | None = None
-) -> list[BaseRoute]:
-    """``/certificates`` (GET: form and list; POST: request one) and ``/certificates/renew``.
+def certificate_routes(pages: ExamplePages) -> list[BaseRoute]:
+    """``/certificates`` (GET: form and list; POST: request one), ``/certificates/renew`` and
+    ``/certificates/download`` (the user's certificate as PEM).
 
-    Every POST answers a 303 back to the page (post/redirect/get), and each form submission
-    is acted on once (a double click does not issue twice). Bad input is a 400 page, before
-    anything is sent; Redtrust failing a clear 502/503 (and the form can be sent again).
+    Every POST answers a 303 back to the page with a notice (post/redirect/get), and each
+    form submission is acted on once (a double click does not issue twice). Bad input is the
+    form again (400) before anything is sent; Redtrust failing a clear 502/503 (and the form
+    can be sent again).
     """
-    book = book if book is not None else CertificateBook()
 
-    def bad(request: Request, error: InvalidInputError) -> HTMLResponse:
-        body = error_body(error, CERTIFICATES)
+    async def posted(
+        request: Request, act: Callable[[RedtrustContext, dict[str, str]], Awaitable[WebResponse]]
+    ) -> Response:
         context = request.state.redtrust
-        return HTMLResponse(
-            page("Certificates", body, logout_path=logout, context=context),
-            status_code=400,
-            headers=page_headers(context),
-        )
-
-    def unavailable(request: Request, error: UpstreamError) -> Response:
-        """Redtrust failing: the middleware's own clear 502/503 (as Django's answers)."""
-        gate = request.scope[GATE_KEY]
-        return to_response(gate.unavailable(request_from_scope(request.scope), error))
+        try:
+            return to_response(await act(context, await read_form(request)))
+        except InvalidInputError as error:  # not a form at all
+            return to_response(pages.refused(context, error))
+        except UpstreamError as error:  # the middleware's own clear 502/503
+            gate = request.scope[GATE_KEY]
+            return to_response(gate.unavailable(request_from_scope(request.scope), error))
 
     @requires_redtrust
     async def certificates(request: Request) -> Response:
-        context = request.state.redtrust
         if request.method == "GET":
-            body = certificates_body(
-                book.certificates(user_key(context)), action=CERTIFICATES, renew_action=RENEW
-            )
-            return HTMLResponse(
-                page("Certificates", body, logout_path=logout, context=context),
-                headers=page_headers(context),
-            )
-        try:
-            await request_certificate(book, context, await read_form(request), ca.issue)
-        except InvalidInputError as error:
-            return bad(request, error)
-        except UpstreamError as error:
-            return unavailable(request, error)
-        return RedirectResponse(CERTIFICATES, status_code=303)
+            return to_response(pages.certificates(request.state.redtrust, request.url.query))
+        return await posted(request, pages.request_certificate)
 
     @requires_redtrust
     async def renew(request: Request) -> Response:
-        try:
-            form = await read_form(request)
-            await renew_certificate(book, request.state.redtrust, form, ca.issue)
-        except InvalidInputError as error:
-            return bad(request, error)
-        except UpstreamError as error:
-            return unavailable(request, error)
-        return RedirectResponse(CERTIFICATES, status_code=303)
+        return await posted(request, pages.renew_certificate)
+
+    @requires_redtrust
+    async def download(request: Request) -> Response:
+        return to_response(pages.download(request.state.redtrust, request.url.query))
 
     return [
         Route(CERTIFICATES, certificates, methods=["GET", "POST"]),
         Route(RENEW, renew, methods=["POST"]),
+        Route(DOWNLOAD, download, methods=["GET"]),
     ]
+
+
+def example_pages(
+    config: RedtrustConfig, ca: DemoCA | None, clock: Callable[[], float] = time.time
+) -> ExamplePages:
+    """The example's pages for ``config``; ``ca`` defaults to a new :class:`DemoCA`."""
+    ca = ca if ca is not None else DemoCA()
+    return ExamplePages(logout_path=config.logout_path, issue=ca.issue, clock=clock)
 
 
 def create_app(
@@ -126,40 +113,31 @@ def create_app(
     *,
     manager: AsyncSessionManager | None = None,
     ca: DemoCA | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> Starlette:
     """The app; ``config`` defaults to ``RedtrustConfig.from_env()``, ``ca`` to a new
-    :class:`DemoCA` (the partner's CA that signs the certificates)."""
+    :class:`DemoCA` (the partner's CA that signs the certificates); ``clock`` (UNIX seconds,
+    ``time.time`` by default) is what the pages measure "in 4 min" from."""
     config = config or RedtrustConfig.from_env()
-    logout = config.logout_path
-    ca = ca if ca is not None else DemoCA()
+    pages = example_pages(config, ca, clock)
 
-    async def home(request: Request) -> HTMLResponse:
-        context = get_redtrust(request)
-        text = home_body(context)
-        return HTMLResponse(
-            page("Redtrust example", text, logout_path=logout, context=context),
-            headers=page_headers(context),
-        )
+    async def home(request: Request) -> Response:
+        return to_response(pages.home(get_redtrust(request), request.url.query))
 
     @requires_redtrust
-    async def me(request: Request) -> HTMLResponse:
-        context = request.state.redtrust
-        return HTMLResponse(
-            page("Me", me_body(context), logout_path=logout, context=context),
-            headers=page_headers(context),
-        )
+    async def me(request: Request) -> Response:
+        return to_response(pages.me(request.state.redtrust))
 
     @requires_redtrust
-    def api_me(request: Request) -> JSONResponse:  # a sync endpoint works the same
-        context = request.state.redtrust
-        return JSONResponse(describe(context), headers=page_headers(context))
+    def api_me(request: Request) -> Response:  # a sync endpoint works the same
+        return to_response(pages.api_me(request.state.redtrust))
 
     return Starlette(
         routes=[
             Route("/", home),
             Route("/me", me),
             Route("/api/me", api_me),
-            *certificate_routes(logout, ca),
+            *certificate_routes(pages),
         ],
         middleware=[Middleware(RedtrustMiddleware, config=config, manager=manager)],
     )

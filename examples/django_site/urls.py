@@ -12,5 +12,6 @@ urlpatterns = [
     path("api/me", views.api_me),
     path("certificates", views.certificates, name="certificates"),
     path("certificates/renew", views.renew_certificate, name="certificates-renew"),
+    path("certificates/download", views.download_certificate, name="certificates-download"),
     path("redtrust/", include("redtrust_django.urls")),
 ]

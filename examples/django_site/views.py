@@ -1,36 +1,29 @@
 """The example's views: a public page, a protected page (sync), protected JSON (async) and the
-Certificates page (request, list and renew certificates signed by the demo CA)."""
+Certificates page (request, list, renew and download certificates signed by the demo CA).
+
+The pages themselves are :class:`~redtrust_middleware.cli.pages.ExamplePages` (the Starlette
+examples' own); these views only wire them to Django, adding the CSRF field to every form.
+"""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from redtrust_django.decorators import redtrust_required
-from redtrust_middleware import InvalidInputError
-from redtrust_middleware.cli.pages import (
-    CertificateBook,
-    certificates_body,
-    describe,
-    dn_from_form,
-    error_body,
-    form_nonce,
-    form_thumbprint,
-    hidden_input,
-    home_body,
-    me_body,
-    page,
-    page_headers,
-    renewal_dn,
-    user_key,
-)
+from redtrust_middleware.cli.pages import CertificateBook, ExamplePages, hidden_input
 from redtrust_middleware.sandbox import DemoCA
+from redtrust_middleware.web import WebResponse
 
 #: The partner's CA (development only) and each user's certificates, once per process.
 CA = DemoCA()
 BOOK = CertificateBook()
+
+
+def _pages() -> ExamplePages:
+    return ExamplePages(logout_path=reverse("redtrust:logout"), issue=CA.issue, book=BOOK)
 
 
 def _hidden(request: HttpRequest) -> str:
@@ -38,45 +31,30 @@ def _hidden(request: HttpRequest) -> str:
     return hidden_input("csrfmiddlewaretoken", get_token(request))
 
 
-def _page(request: HttpRequest, title: str, body: str, status: int = 200) -> HttpResponse:
-    context = getattr(request, "redtrust", None)
-    return HttpResponse(
-        page(
-            title,
-            body,
-            logout_path=reverse("redtrust:logout"),
-            context=context,
-            hidden=_hidden(request),
-        ),
-        status=status,
-        headers=page_headers(context),
-    )
+def _query(request: HttpRequest) -> str:
+    return str(request.META.get("QUERY_STRING", ""))
+
+
+def _response(answer: WebResponse) -> HttpResponse:
+    response = HttpResponse(answer.body, status=answer.status)
+    for name, value in answer.headers:
+        response[name] = value
+    return response
 
 
 def home(request: HttpRequest) -> HttpResponse:
     context = request.redtrust  # type: ignore[attr-defined]
-    text = home_body(context)
-    return _page(request, "Redtrust example", text)
+    return _response(_pages().home(context, _query(request), _hidden(request)))
 
 
 @redtrust_required
 def me(request: HttpRequest) -> HttpResponse:
-    return _page(request, "Me", me_body(request.redtrust))  # type: ignore[attr-defined]
+    return _response(_pages().me(request.redtrust, _hidden(request)))  # type: ignore[attr-defined]
 
 
 @redtrust_required
-async def api_me(request: HttpRequest) -> JsonResponse:  # an async view works the same
-    context = request.redtrust  # type: ignore[attr-defined]
-    return JsonResponse(describe(context), headers=page_headers(context))
-
-
-def _bad(request: HttpRequest, error: InvalidInputError) -> HttpResponse:
-    return _page(request, "Certificates", error_body(error, reverse("certificates")), 400)
-
-
-def _back() -> HttpResponse:
-    """Post/redirect/get: a reload of the result page does not submit again."""
-    return HttpResponseRedirect(reverse("certificates"), status=303)
+async def api_me(request: HttpRequest) -> HttpResponse:  # an async view works the same
+    return _response(_pages().api_me(request.redtrust))  # type: ignore[attr-defined]
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
@@ -84,25 +62,10 @@ def _back() -> HttpResponse:
 def certificates(request: HttpRequest) -> HttpResponse:
     """GET: the request form and the user's certificates; POST: request a new one."""
     context = request.redtrust  # type: ignore[attr-defined]
-    user = user_key(context)
+    pages, hidden = _pages(), _hidden(request)
     if request.method != "POST":
-        body = certificates_body(
-            BOOK.certificates(user),
-            action=reverse("certificates"),
-            renew_action=reverse("certificates-renew"),
-            hidden=_hidden(request),
-        )
-        return _page(request, "Certificates", body)
-    form = request.POST.dict()
-    try:
-        dn = dn_from_form(form)
-        with BOOK.once(user, "request:" + form_nonce(form)) as fresh:
-            if fresh:  # a double submit of the same form is acted on once
-                enrolled = context.client.enroll(dn, issue=CA.issue)
-                BOOK.add(user, enrolled.issued)
-    except InvalidInputError as error:
-        return _bad(request, error)
-    return _back()
+        return _response(pages.certificates(context, _query(request), hidden))
+    return _response(pages.request_certificate_sync(context, request.POST.dict(), hidden))
 
 
 @require_POST
@@ -110,16 +73,13 @@ def certificates(request: HttpRequest) -> HttpResponse:
 def renew_certificate(request: HttpRequest) -> HttpResponse:
     """Renew one of the user's certificates (same subject); the new one replaces it."""
     context = request.redtrust  # type: ignore[attr-defined]
-    user = user_key(context)
-    try:
-        thumbprint = form_thumbprint(request.POST.dict())
-        with BOOK.once(user, "renew:" + thumbprint) as fresh:
-            if fresh:
-                old = BOOK.find(user, thumbprint)
-                if old is None:
-                    raise InvalidInputError("thumbprint", "not one of your certificates")
-                renewed = context.client.renew(thumbprint, renewal_dn(old), issue=CA.issue)
-                BOOK.add(user, renewed.issued, replaces=thumbprint)
-    except InvalidInputError as error:
-        return _bad(request, error)
-    return _back()
+    form = request.POST.dict()
+    return _response(_pages().renew_certificate_sync(context, form, _hidden(request)))
+
+
+@require_GET
+@redtrust_required
+def download_certificate(request: HttpRequest) -> HttpResponse:
+    """One of the user's certificates as a PEM file."""
+    context = request.redtrust  # type: ignore[attr-defined]
+    return _response(_pages().download(context, _query(request)))

@@ -15,7 +15,7 @@ import os
 import tempfile
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -82,7 +82,7 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture
 def new_context(
     browser: Browser, request: pytest.FixtureRequest
-) -> Iterator[Callable[[], BrowserContext]]:
+) -> Iterator[Callable[..., BrowserContext]]:
     """Opens fresh browser contexts (each a new profile: cookies, cache, history) for a test.
 
     Any answer 500 or above a context receives fails the test: no test here expects one.
@@ -96,8 +96,9 @@ def new_context(
             where = urlsplit(response.url)._replace(query="").geturl()
             server_errors.append(f"{response.status} {response.request.method} {where}")
 
-    def open_context() -> BrowserContext:
-        context = browser.new_context()
+    def open_context(**options: Any) -> BrowserContext:
+        """A new context; ``options`` are Playwright's (``timezone_id``, ``locale``, ...)."""
+        context = browser.new_context(**options)
         context.set_default_timeout(TIMEOUT_MS)
         context.set_default_navigation_timeout(TIMEOUT_MS)
         context.on("response", record)

@@ -82,8 +82,9 @@ def expect_sign_in_asked(page: Page, site: Site) -> None:
     expect(page).to_have_url(site.sign_in_page)
 
 
-def sign_out_with_the_button(page: Page, site: Site) -> None:
-    """Click the page's Sign-out button: the POST succeeds (303) and lands on the home page."""
+def sign_out_with_the_button(page: Page, site: Site, landing: str = "/?notice=signed-out") -> None:
+    """Click the page's Sign-out button: the POST succeeds (303) and lands on the home page
+    (the example pages' button: with the notice that says so)."""
 
     def is_sign_out(response: Response) -> bool:
         return urlsplit(response.url).path == LOGOUT and response.request.method == "POST"
@@ -91,7 +92,7 @@ def sign_out_with_the_button(page: Page, site: Site) -> None:
     with page.expect_response(is_sign_out) as posted:
         page.get_by_role("button", name="Sign out").click()
     assert posted.value.status == 303, f"sign-out answered {posted.value.status}"
-    expect(page).to_have_url(site.url + "/")
+    expect(page).to_have_url(site.url + landing)
     expect(page.get_by_role("link", name="Sign in with Redtrust")).to_be_visible()
 
 
@@ -103,10 +104,9 @@ def expect_refused_callback(page: Page) -> None:
 
 
 def shown_expiry(page: Page) -> datetime:
-    """The access token's expiry, as the /me page shows it."""
-    return datetime.fromisoformat(
-        page.locator("p", has_text="expires at").locator("code").inner_text()
-    )
+    """The access token's expiry, as the /me page shows it (its ``<time>`` element)."""
+    moment = page.locator("p", has_text="expires").locator("time").get_attribute("datetime")
+    return datetime.fromisoformat(moment or "")
 
 
 def wait_until(moment: float, deadline: float) -> None:
@@ -190,16 +190,24 @@ def test_issue_and_renew_a_certificate(site: Site, page: Page) -> None:
     page.get_by_label("Country (C)").fill("ES")
     page.get_by_role("button", name="Request").click()
 
-    row = page.locator("tr", has_text=cn)
+    row = page.locator("article", has_text=cn)
     expect(row).to_have_count(1)
     issued = _certificate(site, cn)
-    expect(row).to_contain_text(issued.thumbprint)
+    thumbprint = row.locator("code[title=thumbprint]")
+    expect(thumbprint).to_have_attribute("data-copy", issued.thumbprint)
+    expect(thumbprint).to_have_text(grouped(issued.thumbprint))
 
     row.get_by_role("button", name="Renew").click()
-    expect(row).not_to_contain_text(issued.thumbprint)
+    expect(thumbprint).not_to_have_attribute("data-copy", issued.thumbprint)
     expect(row).to_have_count(1)
     renewed = _certificate(site, cn, renewed_from=issued.thumbprint)
-    expect(row).to_contain_text(renewed.thumbprint)
+    expect(thumbprint).to_have_attribute("data-copy", renewed.thumbprint)
+    expect(thumbprint).to_have_text(grouped(renewed.thumbprint))
+
+
+def grouped(hex_digits: str) -> str:
+    """Hex as the pages show it: groups of four digits."""
+    return " ".join(hex_digits[i : i + 4] for i in range(0, len(hex_digits), 4))
 
 
 def _certificate(site: Site, cn: str, renewed_from: str | None = None) -> CertificateInfo:
@@ -225,7 +233,7 @@ def test_sign_out_through_the_confirmation_page(site: Site, page: Page) -> None:
     sign_in(page, site)
     page.goto(site.url + LOGOUT)
     expect(page.get_by_role("heading")).to_have_text("Sign out?")
-    sign_out_with_the_button(page, site)
+    sign_out_with_the_button(page, site, landing="/")  # the library's own page: no notice
     expect_sign_in_asked(page, site)
 
 

@@ -46,6 +46,14 @@ def field(text: str, name: str) -> str:
     return found.group(1)
 
 
+def grouped(value: int | str) -> str:
+    """Hex as the page shows it, computed here independently: whole bytes for a serial, then
+    groups of four digits."""
+    if isinstance(value, int):
+        value = value.to_bytes((value.bit_length() + 7) // 8, "big").hex().upper()
+    return " ".join(re.findall(".{1,4}", value))
+
+
 def form_of(dsite: DjangoSite) -> dict[str, str]:
     """The hidden fields of the request form (its nonce and the CSRF token)."""
     page = dsite.get("/certificates", PAGE)
@@ -70,17 +78,20 @@ def test_request_list_and_renew(dsite: DjangoSite) -> None:
 
     answer = post(dsite, "/certificates", {**form_of(dsite), "cn": "Alice <Demo>", "c": "es"})
     assert answer.status_code == 303
-    assert answer["location"] == "/certificates"
     held = dsite.sandbox.certificates_for("alice")
     assert len(held) == 1
     first = sha1_thumbprint(held[0].certificate)
+    assert answer["location"] == f"/certificates?notice=issued&cert={first}"
+    assert b"Certificate issued: serial" in dsite.get(answer["location"], PAGE).content
     subject = held[0].certificate.subject
     text, thumbprints = listed(dsite)
     assert thumbprints == [first]
     assert html.escape(subject.rfc4514_string()) in text
     assert "CN=Alice \\&lt;Demo\\&gt;" in text
+    assert "CN=Alice &lt;Demo&gt;, C=ES" in text  # as issued, to read
     assert "<Demo>" not in text
-    assert f"{held[0].certificate.serial_number:X}" in text
+    assert grouped(held[0].certificate.serial_number) in text
+    assert grouped(first) in text
 
     token = form_of(dsite)["csrfmiddlewaretoken"]
     renewed = post(
@@ -90,6 +101,8 @@ def test_request_list_and_renew(dsite: DjangoSite) -> None:
     held = dsite.sandbox.certificates_for("alice")
     assert len(held) == 1
     second = sha1_thumbprint(held[0].certificate)
+    assert renewed["location"] == f"/certificates?notice=renewed&cert={second}"
+    assert b"Certificate renewed: serial" in dsite.get(renewed["location"], PAGE).content
     assert second != first
     assert held[0].renewed_from == first
     assert held[0].certificate.subject == subject
@@ -111,22 +124,73 @@ def test_a_double_submitted_request_issues_once(dsite: DjangoSite) -> None:
 
 
 @pytest.mark.parametrize(
-    "fields",
-    [{"cn": ""}, {"cn": "Alice", "c": "ESP"}, {"cn": "Alice", "o": "x" * 65}, {"cn": "A\x07"}],
+    ("fields", "marked"),
+    [
+        ({"cn": ""}, {"cn"}),
+        ({"cn": "Alice", "c": "ESP"}, {"c"}),
+        ({"cn": "Alice", "o": "x" * 65}, {"o"}),
+        ({"cn": "A\x07"}, {"cn"}),
+        ({"cn": "é" * 40, "o": "<b>Org</b>", "c": "E1"}, {"cn", "c"}),
+    ],
 )
-def test_bad_input_is_a_400_and_nothing_is_sent(dsite: DjangoSite, fields: dict[str, str]) -> None:
+def test_bad_input_is_the_form_again_and_nothing_is_sent(
+    dsite: DjangoSite, fields: dict[str, str], marked: set[str]
+) -> None:
+    """A 400 with the form as it was typed (escaped), each problem beside its field, and
+    the CSRF field still in every form."""
     dsite.sign_in("/certificates")
     form = form_of(dsite)
     calls = dict(dsite.sandbox.calls)
     answer = post(dsite, "/certificates", {**form, **fields})
     assert answer.status_code == 400
-    assert b"That did not work" in answer.content
+    text = answer.content.decode()
+    assert "The certificate was not requested" in text
+    for name in ("cn", "o", "c"):
+        kept = re.search(rf'<input id="{name}" name="{name}" value="([^"]*)"', text)
+        assert kept
+        assert html.unescape(kept.group(1)) == fields.get(name, "")
+        assert (f'id="{name}-error"' in text) == (name in marked), name
+    assert "<b>Org</b>" not in text
+    assert field(text, "csrfmiddlewaretoken")
     unknown = post(dsite, "/certificates/renew", {"thumbprint": "<b>x</b>"})
     assert unknown.status_code == 400
     assert b"<b>" not in unknown.content
     assert post(dsite, "/certificates", {"cn": "Alice"}).status_code == 400  # no nonce
     assert dict(dsite.sandbox.calls) == calls
     assert dsite.sandbox.certificates_for("alice") == []
+
+
+def test_a_certificate_downloads_as_pem_by_its_owner_only(dsite: DjangoSite) -> None:
+    dsite.sign_in("/certificates")
+    post(dsite, "/certificates", {**form_of(dsite), "cn": "Alice Example"})
+    (held,) = dsite.sandbox.certificates_for("alice")
+    text = listed(dsite)[0]
+    link = f'<a href="/certificates/download?cert={sha1_thumbprint(held.certificate)}" download>'
+    assert link in text
+    path = f"/certificates/download?cert={held.thumbprint}"
+    answer = dsite.get(path, PAGE)
+    assert answer.status_code == 200
+    assert answer["content-type"] == "application/x-pem-file"
+    assert answer["content-disposition"] == 'attachment; filename="Alice-Example.pem"'
+    assert x509.load_pem_x509_certificate(answer.content) == held.certificate
+    bob = dsite.fresh_browser()
+    bob.sign_in("/certificates", user="bob")
+    assert bob.get(path, PAGE).status_code == 404
+    assert dsite.fresh_browser().get(path, PAGE).status_code == 302  # to sign in
+
+
+def test_signing_out_says_so(dsite: DjangoSite) -> None:
+    dsite.sign_in("/me")
+    text = dsite.get("/me", PAGE).content.decode()
+    action = re.search(r'<form class="sign" method="post" action="([^"]+)">', text)
+    assert action
+    assert action.group(1) == "/redtrust/logout?next=%2F%3Fnotice%3Dsigned-out"
+    token = re.search(r'name="redtrust_signout" value="([^"]+)"', text)
+    assert token
+    answer = dsite.post(action.group(1), PAGE, body=f"redtrust_signout={token.group(1)}".encode())
+    assert answer.status_code == 303
+    assert answer["location"] == "/?notice=signed-out"
+    assert b"You are signed out." in dsite.get(answer["location"], PAGE).content
 
 
 def test_signed_out_users_are_sent_to_sign_in(dsite: DjangoSite) -> None:

@@ -69,15 +69,18 @@ def make_site(
     app_factory: Callable[..., Any] = create_app,
     *,
     store: AsyncStore | None = None,
+    with_clock: bool = False,
     **config_options: Any,
 ) -> tuple[Site, Any]:
+    """A site of the app ``app_factory`` builds; ``with_clock`` also gives the app the fake
+    clock (the example pages measure "in 4 min" from it)."""
     clock = FakeClock()
     sandbox = make_sandbox(clock=clock)
     config = make_config(**config_options)
     client = AsyncClient(config, transport=sandbox.async_transport(), clock=clock)
     store = store if store is not None else MemoryStore(clock=clock)
     manager = AsyncSessionManager(config, store=store, client=client, clock=clock)
-    app = app_factory(config, manager=manager)
+    app = app_factory(config, manager=manager, **({"clock": clock} if with_clock else {}))
     browser = httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url=TEST_APP_URL)
     return Site(sandbox=sandbox, clock=clock, config=config, manager=manager, browser=browser), app
 

@@ -36,12 +36,22 @@ def thumbprints_in(text: str) -> list[str]:
     return re.findall(r'name="thumbprint" value="([0-9A-F]{40})"', text)
 
 
-async def request_certificate(site: Site, **fields: str) -> None:
+def grouped(value: int | str) -> str:
+    """Hex as the page shows it, computed here independently: whole bytes for a serial (as
+    ``openssl x509 -serial`` prints it), then groups of four digits."""
+    if isinstance(value, int):
+        value = value.to_bytes((value.bit_length() + 7) // 8, "big").hex().upper()
+    return " ".join(re.findall(".{1,4}", value))
+
+
+async def request_certificate(site: Site, **fields: str) -> str:
+    """Send the request form; the page the answer sends the browser to (with its notice)."""
     page = await site.browser.get("/certificates")
     assert page.status_code == 200
     answer = await site.browser.post("/certificates", data={"nonce": nonce_of(page.text), **fields})
     assert answer.status_code == 303, answer.text
-    assert answer.headers["location"] == "/certificates"
+    location: str = answer.headers["location"]
+    return location
 
 
 async def test_request_list_and_renew(site: Site) -> None:
@@ -50,26 +60,35 @@ async def test_request_list_and_renew(site: Site) -> None:
     assert "Certificates</a>" in empty.text  # the nav link
     assert thumbprints_in(empty.text) == []
 
-    await request_certificate(site, cn="Alice <Demo>", o="Example & Co", c="es")
+    location = await request_certificate(site, cn="Alice <Demo>", o="Example & Co", c="es")
     held = site.sandbox.certificates_for("alice")
     assert len(held) == 1
     expected = sha1_thumbprint(held[0].certificate)
-    listed = await site.browser.get("/certificates")
+    # Post/redirect/get, with a notice naming the new certificate (public, not secret).
+    assert location == f"/certificates?notice=issued&cert={expected}"
+    listed = await site.browser.get(location)
+    assert "Certificate issued: serial" in listed.text
     assert thumbprints_in(listed.text) == [expected]
     subject = held[0].certificate.subject
     assert html.escape(subject.rfc4514_string()) in listed.text  # escaped
     assert "CN=Alice \\&lt;Demo\\&gt;" in listed.text
+    assert "CN=Alice &lt;Demo&gt;, O=Example &amp; Co, C=ES" in listed.text  # as issued, to read
     assert "Example &amp; Co" in listed.text
     assert "C=ES" in listed.text
     assert "<Demo>" not in listed.text
-    assert f"{held[0].certificate.serial_number:X}" in listed.text
+    # Long hex values in groups (one line each), the notice's serial among them.
+    assert listed.text.count(grouped(held[0].certificate.serial_number)) == 2
+    assert grouped(expected) in listed.text
 
     renewed = await site.browser.post("/certificates/renew", data={"thumbprint": expected})
     assert renewed.status_code == 303
-    assert renewed.headers["location"] == "/certificates"
     held = site.sandbox.certificates_for("alice")
     assert len(held) == 1
     new = sha1_thumbprint(held[0].certificate)
+    assert renewed.headers["location"] == f"/certificates?notice=renewed&cert={new}"
+    assert (
+        "Certificate renewed: serial" in (await site.browser.get(renewed.headers["location"])).text
+    )
     assert new != expected
     assert held[0].renewed_from == expected
     assert held[0].certificate.subject == subject  # renewed with the same subject
@@ -80,6 +99,7 @@ async def test_request_list_and_renew(site: Site) -> None:
     calls = dict(site.sandbox.calls)
     again = await site.browser.post("/certificates/renew", data={"thumbprint": expected})
     assert again.status_code == 303
+    assert again.headers["location"] == "/certificates"  # no notice: nothing was done
     assert dict(site.sandbox.calls) == calls
 
 
@@ -95,25 +115,54 @@ async def test_a_double_submitted_request_issues_once(site: Site) -> None:
     assert len(thumbprints_in(listed.text)) == 1
 
 
-@pytest.mark.parametrize(
-    "fields",
-    [
-        {"cn": "", "o": "Example", "c": "ES"},
-        {"cn": "   "},
-        {"cn": "Alice", "c": "ESP"},
-        {"cn": "Alice", "o": "x" * 65},
-        {"cn": "Alice\x07"},
-    ],
-)
-async def test_bad_input_is_a_400_and_nothing_is_sent(site: Site, fields: dict[str, str]) -> None:
+#: Bad request forms, and the fields each must mark as wrong.
+BAD_FORMS = [
+    ({"cn": "", "o": "Example", "c": "ES"}, {"cn"}),
+    ({"cn": "   "}, {"cn"}),
+    ({"cn": "Alice", "c": "ESP"}, {"c"}),
+    ({"cn": "Alice", "o": "x" * 65}, {"o"}),
+    ({"cn": "Alice\x07"}, {"cn"}),
+    ({"cn": "é" * 40, "o": '<b>Org</b> & "Co"', "c": "E1"}, {"cn", "c"}),  # all at once
+]
+
+
+def input_value(text: str, name: str) -> str:
+    """The value attribute of the form's input ``name``, as a browser reads it (unescaped)."""
+    found = re.search(rf'<input id="{name}" name="{name}" value="([^"]*)"', text)
+    assert found, text
+    return html.unescape(found.group(1))
+
+
+@pytest.mark.parametrize(("fields", "marked"), BAD_FORMS)
+async def test_bad_input_is_the_form_again_and_nothing_is_sent(
+    site: Site, fields: dict[str, str], marked: set[str]
+) -> None:
+    """A 400 with the form as it was typed (escaped) and each problem beside its field."""
     await site.sign_in("/certificates")
     page = await site.browser.get("/certificates")
     calls = dict(site.sandbox.calls)
     answer = await site.browser.post("/certificates", data={"nonce": nonce_of(page.text), **fields})
     assert answer.status_code == 400
-    assert "That did not work" in answer.text
+    assert "The certificate was not requested" in answer.text
+    for name in ("cn", "o", "c"):
+        assert input_value(answer.text, name) == fields.get(name, "")
+        assert (f'id="{name}-error"' in answer.text) == (name in marked), name
+    assert "<b>Org</b>" not in answer.text
+    assert nonce_of(answer.text) != nonce_of(page.text)  # a fresh form to send again
     assert dict(site.sandbox.calls) == calls
     assert site.sandbox.certificates_for("alice") == []
+
+
+async def test_an_expired_form_keeps_its_input(site: Site) -> None:
+    await site.sign_in("/certificates")
+    answer = await site.browser.post("/certificates", data={"cn": "Alice", "o": "Org"})
+    assert answer.status_code == 400
+    assert "The form had expired, so nothing was sent" in answer.text
+    assert (input_value(answer.text, "cn"), input_value(answer.text, "o")) == ("Alice", "Org")
+    again = await site.browser.post(
+        "/certificates", data={"nonce": nonce_of(answer.text), "cn": "Alice"}
+    )
+    assert again.status_code == 303
 
 
 async def test_bad_forms_are_refused(site: Site) -> None:
@@ -131,7 +180,7 @@ async def test_bad_forms_are_refused(site: Site) -> None:
         "/certificates/renew", data={"thumbprint": "<script>alert(1)</script>"}
     )
     assert malformed.status_code == 400
-    assert "<script>" not in malformed.text
+    assert "<script>alert" not in malformed.text  # (the page's own script is the only one)
     assert dict(site.sandbox.calls) == calls
 
 

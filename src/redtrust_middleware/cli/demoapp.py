@@ -4,16 +4,17 @@
 sign-out and sends whoever is not signed in from the protected paths to sign in (a 401 JSON
 under ``/api/``); behind it :class:`DemoPages` serves ``/`` (public), ``/me`` (a protected
 page), ``/api/me`` (protected JSON) and the Certificates page (request, list and renew
-certificates; the demo CA signs them). The HTML is :mod:`.pages`, the examples' own. A POST
-answers a 303 back to its page (post/redirect/get); bad input a 400 page before anything is
-sent; Redtrust failing the middleware's clear 502/503.
+certificates, download them as PEM; the demo CA signs them). The routes are :mod:`.pages`,
+the examples' own: a POST answers a 303 back to its page with a notice (post/redirect/get);
+bad input the form again (400) before anything is sent; Redtrust failing the middleware's
+clear 502/503.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 
+from .._clock import Clock, system_clock
 from ..asgi import (
     SCOPE_KEY,
     ASGIApp,
@@ -31,20 +32,12 @@ from ..session import AsyncSessionManager
 from ..web import RedtrustContext, WebResponse
 from .pages import (
     CERTIFICATES,
+    DOWNLOAD,
     MAX_FORM_BYTES,
     RENEW,
     CertificateBook,
-    certificates_body,
-    describe,
-    error_body,
-    home_body,
-    me_body,
-    page,
-    page_headers,
+    ExamplePages,
     parse_form,
-    renew_certificate,
-    request_certificate,
-    user_key,
 )
 
 __all__ = ["PROTECTED", "DemoPages", "create_app"]
@@ -61,10 +54,15 @@ def create_app(
     manager: AsyncSessionManager | None = None,
     ca: DemoCA | None = None,
     book: CertificateBook | None = None,
+    clock: Clock = system_clock,
 ) -> ASGIApp:
     """The demo app behind the Redtrust middleware; ``ca`` defaults to a new :class:`DemoCA`
-    (the partner's CA that signs the certificates), ``book`` to an empty one."""
-    pages = DemoPages(config.logout_path, ca if ca is not None else DemoCA(), book)
+    (the partner's CA that signs the certificates), ``book`` to an empty one; ``clock`` is
+    what the pages measure "in 4 min" from."""
+    ca = ca if ca is not None else DemoCA()
+    pages = DemoPages(
+        ExamplePages(logout_path=config.logout_path, issue=ca.issue, book=book, clock=clock)
+    )
     return RedtrustASGIMiddleware(pages, config=config, manager=manager, protect=PROTECTED)
 
 
@@ -86,11 +84,6 @@ def _text(status: int, text: str, *headers: tuple[str, str]) -> WebResponse:
         headers=(("content-type", "text/plain; charset=utf-8"), *headers),
         body=text.encode(),
     )
-
-
-def _back_to(path: str) -> WebResponse:
-    """Post/redirect/get: a reload of the result page does not submit again."""
-    return WebResponse(status=303, headers=(("location", path),))
 
 
 async def _read_form(scope: Scope, receive: Receive) -> dict[str, str]:
@@ -115,14 +108,17 @@ async def _read_form(scope: Scope, receive: Receive) -> dict[str, str]:
     return parse_form(bytes(body))
 
 
+def _query(scope: Scope) -> str:
+    raw: bytes = scope.get("query_string", b"")
+    return raw.decode("latin-1")
+
+
 class DemoPages:
     """The demo's pages, an ASGI app behind :class:`RedtrustASGIMiddleware` (which publishes
-    the signed-in user as ``scope["redtrust"]``)."""
+    the signed-in user as ``scope["redtrust"]``): :class:`.pages.ExamplePages` served as is."""
 
-    def __init__(self, logout_path: str, ca: DemoCA, book: CertificateBook | None = None) -> None:
-        self._logout = logout_path
-        self._ca = ca
-        self._book = book if book is not None else CertificateBook()
+    def __init__(self, pages: ExamplePages) -> None:
+        self._pages = pages
         #: path -> (the methods it answers, its handler)
         self._routes: dict[str, tuple[tuple[str, ...], Handler]] = {
             "/": (("GET", "HEAD"), self.home),
@@ -130,6 +126,7 @@ class DemoPages:
             "/api/me": (("GET", "HEAD"), self.api_me),
             CERTIFICATES: (("GET", "HEAD", "POST"), self.certificates),
             RENEW: (("POST",), self.renew),
+            DOWNLOAD: (("GET", "HEAD"), self.download),
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -150,53 +147,38 @@ class DemoPages:
             return
         await send_response(send, await handler(scope, receive))
 
-    def _page(
-        self, title: str, body: str, context: RedtrustContext | None, status: int = 200
-    ) -> WebResponse:
-        text = page(title, body, logout_path=self._logout, context=context)
-        return WebResponse(
-            status=status,
-            headers=(("content-type", "text/html; charset=utf-8"), *page_headers(context).items()),
-            body=text.encode(),
-        )
-
     async def home(self, scope: Scope, receive: Receive) -> WebResponse:
-        context = _context(scope)
-        return self._page("Redtrust example", home_body(context), context)
+        return self._pages.home(_context(scope), _query(scope))
 
     async def me(self, scope: Scope, receive: Receive) -> WebResponse:
-        context = _signed_in(scope)
-        return self._page("Me", me_body(context), context)
+        return self._pages.me(_signed_in(scope))
 
     async def api_me(self, scope: Scope, receive: Receive) -> WebResponse:
-        context = _signed_in(scope)
-        body = json.dumps(describe(context), ensure_ascii=False, separators=(",", ":"))
-        headers = (("content-type", "application/json"), *page_headers(context).items())
-        return WebResponse(status=200, headers=headers, body=body.encode())
+        return self._pages.api_me(_signed_in(scope))
 
     async def certificates(self, scope: Scope, receive: Receive) -> WebResponse:
         """GET: the request form and the user's certificates; POST: request a new one."""
         context = _signed_in(scope)
         if scope["method"] != "POST":
-            mine = self._book.certificates(user_key(context))
-            body = certificates_body(mine, action=CERTIFICATES, renew_action=RENEW)
-            return self._page("Certificates", body, context)
+            return self._pages.certificates(context, _query(scope))
         try:
             form = await _read_form(scope, receive)
-            await request_certificate(self._book, context, form, self._ca.issue)
         except InvalidInputError as error:
-            return self._page("Certificates", error_body(error, CERTIFICATES), context, 400)
-        return _back_to(CERTIFICATES)
+            return self._pages.refused(context, error)
+        return await self._pages.request_certificate(context, form)
 
     async def renew(self, scope: Scope, receive: Receive) -> WebResponse:
         """Renew one of the user's certificates (same subject); the new one replaces it."""
         context = _signed_in(scope)
         try:
             form = await _read_form(scope, receive)
-            await renew_certificate(self._book, context, form, self._ca.issue)
         except InvalidInputError as error:
-            return self._page("Certificates", error_body(error, CERTIFICATES), context, 400)
-        return _back_to(CERTIFICATES)
+            return self._pages.refused(context, error)
+        return await self._pages.renew_certificate(context, form)
+
+    async def download(self, scope: Scope, receive: Receive) -> WebResponse:
+        """One of the user's certificates as a PEM file."""
+        return self._pages.download(_signed_in(scope), _query(scope))
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:
