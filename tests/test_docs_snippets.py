@@ -43,8 +43,8 @@ import textwrap
 import time
 import tomllib
 import traceback
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -189,21 +189,13 @@ def serving(argv: list[str], env: dict[str, str], url: str, log: Path) -> Iterat
             time.sleep(0.1)  # polling a starting server, not waiting for time to pass
         yield
     finally:
-        with _suppress_lookup():
+        with suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(15)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(5)
-
-
-@contextmanager
-def _suppress_lookup() -> Iterator[None]:
-    try:
-        yield
-    except ProcessLookupError:
-        pass
 
 
 def tool(name: str) -> str:
@@ -216,8 +208,8 @@ def tool(name: str) -> str:
     return str(found) if found.exists() else (shutil.which(base) or base)
 
 
-def with_options(argv: list[str], options: dict[str, str | None]) -> list[str]:
-    """``argv`` without the given options (and their values), then with those not None."""
+def with_options(argv: list[str], options: Mapping[str, str]) -> list[str]:
+    """``argv`` with each option's value replaced, or the option added."""
     kept: list[str] = []
     skip = False
     for token in argv:
@@ -230,8 +222,7 @@ def with_options(argv: list[str], options: dict[str, str | None]) -> list[str]:
             continue
         kept.append(token)
     for name, value in options.items():
-        if value is not None:
-            kept += [name, value]
+        kept += [name, value]
     return kept
 
 
@@ -388,7 +379,8 @@ def run_assignment(command: Command, shell: Shell) -> None:
     result = subprocess.run(
         ["bash", "-c", script], env=shell.env(command), capture_output=True, text=True, check=False
     )
-    assert result.returncode == 0 and result.stdout, f"{command.where}: {result.stderr}"
+    assert result.returncode == 0, f"{command.where}: {result.stderr}"
+    assert result.stdout, f"{command.where}: {name} is empty"
     if name.startswith("REDTRUST_") and name != "REDTRUST_REDIS_URL":
         base = {
             "REDTRUST_SERVER_URL": "https://redtrust.test",
@@ -466,8 +458,7 @@ def test_every_block_is_run_or_a_fragment() -> None:
             problems.append(f"{block.where}: not run: {reason}")
     assert not problems, (
         "Code blocks the suite does not run (run them in tests/test_docs_snippets.py, or put "
-        "`<!-- fragment: <reason> -->` on the line right before the fence):\n"
-        + "\n".join(problems)
+        "`<!-- fragment: <reason> -->` on the line right before the fence):\n" + "\n".join(problems)
     )
 
 
@@ -591,7 +582,9 @@ sandbox = Sandbox(
 )
 secure = public.scheme == "https"
 browser = Client(HTTP_HOST=public.netloc)
-transports = use_transports(transport=sandbox.transport(), async_transport=sandbox.async_transport())
+transports = use_transports(
+    transport=sandbox.transport(), async_transport=sandbox.async_transport()
+)
 with transports, override_settings(ALLOWED_HOSTS=[public.hostname]):
     first = browser.get(path, secure=secure)
     assert first.status_code == 302, first.status_code
@@ -647,6 +640,15 @@ def test_django_snippet_passes_check_and_signs_in(block: Block, tmp_path: Path) 
     manage = [sys.executable, "manage.py"]
     checked = in_project([*manage, "check"], project, env)
     assert "ERROR" not in checked, f"{block.where}: manage.py check:\n{checked}"
+    if "REDTRUST_SHARED_SECRET" in block.source:  # without it: a check error naming the key
+        unset = {k: v for k, v in env.items() if k != "REDTRUST_SHARED_SECRET"}
+        result = subprocess.run(
+            [*manage, "check"], cwd=project, env=unset, capture_output=True, text=True, check=False
+        )
+        assert result.returncode != 0, f"{block.where}: check passed without the secret"
+        assert "redtrust.E002" in result.stderr, result.stderr
+        assert "SHARED_SECRET" in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr, result.stderr
     routed = re.findall(r'path\("([^"]*)", (?!include)\w+', block.source)
     if routed:
         in_project([*manage, "migrate", "--verbosity", "0"], project, env)
