@@ -15,12 +15,16 @@ The conventions, for whoever writes a block:
 - **Django.** A python block whose first line is ``# settings.py`` is a Django project
   snippet, split at its ``# <path>.py`` lines and appended to those files of a new
   ``django-admin startproject`` project (``settings.py`` and ``urls.py`` of the project
-  package; another path names an app, made with ``startapp``). ``manage.py check`` must pass;
-  when the snippet routes a view of its own, ``alice`` signs in and the view answers 200.
-- **sh, bash, console.** Each command (``\\`` continues a line, ``#`` starts a comment) must
-  be one this module knows how to run safely; see :func:`runner_for`. Servers are started
-  with their ports moved to free ones, must answer, and are stopped; ``make`` targets are
-  checked with ``make -n``; ``pip install`` specs must name extras of pyproject.toml.
+  package; another path names an app, made with ``startapp``). ``manage.py check`` must pass
+  (and, without a ``REDTRUST_SHARED_SECRET`` the snippet reads, fail naming the key); when the
+  snippet routes a view of its own, ``alice`` signs in and the view answers 200.
+- **sh, bash, console.** Each command (``\\`` continues a line, ``#`` starts a comment; in a
+  ``console`` block only the lines after a ``$`` prompt are commands) must be one this module
+  knows how to run safely; see :func:`runner_for`. Servers are started with their ports moved
+  to free ones, must answer, and are stopped; ``make`` targets are checked with ``make -n``;
+  ``pip install`` specs must name extras of pyproject.toml; other ``redtrust`` commands run
+  against a sandbox on a socket (``--url``, or the ``REDTRUST_*`` variables of its demo
+  partner).
 - **json, toml.** Parsed.
 - Any other language, or none, must be a fragment.
 
@@ -244,9 +248,14 @@ class Command:
 
 
 def commands_of(block: Block) -> list[Command]:
+    """The block's commands; in a ``console`` block only the lines after a ``$`` prompt (the
+    others are their output)."""
     joined = block.source.replace("\\\n", " ")
+    lines = joined.split("\n")
+    if block.lang == "console":
+        lines = [line[2:] for line in lines if line.startswith("$ ")]
     found: list[Command] = []
-    for text in joined.split("\n"):
+    for text in lines:
         words = shlex.split(text, comments=True)
         if not words:
             continue
