@@ -4,9 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-# demo-django: the sandbox and the example Django site (runserver) on 127.0.0.1:8000.
 # bench-django: Django's SessionMiddleware + AuthenticationMiddleware + login_required vs ours.
-.PHONY: bench-django bench-memory demo demo-django walkthrough sandbox test lint bench bench-store clean
+.PHONY: bench-django bench-memory demo demo-django docs walkthrough sandbox test lint bench bench-store clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,13 +13,29 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# --- the demos' ports ----------------------------------------------------------------------
+# make demo / make demo-django: the app on 127.0.0.1:$(APP_PORT), the sandbox on
+# 127.0.0.1:$(SANDBOX_PORT). Move them with e.g. `make demo-django APP_PORT=8001 SANDBOX_PORT=8093`:
+# the sandbox then accepts RedirectUrls of the app's port (--redirect-prefix) and the app signs
+# in against the sandbox's port.
+APP_PORT ?= 8000
+SANDBOX_PORT ?= 8083
+APP_ORIGINS := http://127.0.0.1:$(APP_PORT)/ http://localhost:$(APP_PORT)/
+
 demo: $(STAMP)
-	$(BIN)/redtrust demo
+	$(BIN)/redtrust demo --app-port $(APP_PORT) --sandbox-port $(SANDBOX_PORT)
 
 demo-django: $(STAMP)
-	$(BIN)/redtrust sandbox --access-ttl 60 & sandbox=$$!; \
+	$(BIN)/redtrust sandbox --access-ttl 60 --port $(SANDBOX_PORT) \
+	    $(foreach origin,$(APP_ORIGINS),--redirect-prefix $(origin)) & sandbox=$$!; \
 	trap 'kill $$sandbox 2>/dev/null' EXIT INT TERM; \
-	REDTRUST_REFRESH_LEEWAY=30 $(BIN)/python examples/django_site/manage.py runserver 127.0.0.1:8000 --noreload
+	REDTRUST_SERVER_URL=http://127.0.0.1:$(SANDBOX_PORT) REDTRUST_PUBLIC_URL=http://127.0.0.1:$(APP_PORT) \
+	REDTRUST_REFRESH_LEEWAY=30 $(BIN)/python examples/django_site/manage.py runserver 127.0.0.1:$(APP_PORT) --noreload
+# --- end of the demos' ports -----------------------------------------------------------------
+
+# The docs site (MkDocs, mkdocs.yml) into site/; --strict: any warning fails the build.
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict --site-dir site
 
 walkthrough: $(STAMP)
 	$(BIN)/redtrust walkthrough
