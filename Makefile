@@ -7,6 +7,7 @@ STAMP := $(VENV)/.installed
 # demo-django: the sandbox and the example Django site (runserver) on 127.0.0.1:8000.
 # bench-django: Django's SessionMiddleware + AuthenticationMiddleware + login_required vs ours.
 .PHONY: bench-django bench-memory demo demo-django walkthrough sandbox test lint bench bench-store clean
+.PHONY: matrix
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +31,12 @@ sandbox: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# -- the version matrix ------------------------------------------------------------------------
+# The core, session, Django and web tests on every Python >= 3.11 found (pyenv, PATH), Django
+# 5.2 on 3.11 and 6.x on 3.12+, each in .venv-matrix/<python>-django<major> (see .ci/matrix).
+matrix:
+	.ci/matrix
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -55,4 +62,4 @@ bench-memory: $(STAMP)
 	$(BIN)/python -m benchmarks memory $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-matrix .mypy_cache .pytest_cache .ruff_cache
