@@ -29,7 +29,7 @@ def _hide(monkeypatch: pytest.MonkeyPatch, *names: str) -> None:
 
     monkeypatch.setattr(importlib.util, "find_spec", find_spec)
     for name in names:
-        monkeypatch.setitem(sys.modules, name, None)  # type: ignore[arg-type]
+        monkeypatch.setitem(sys.modules, name, None)
 
 
 @pytest.mark.parametrize("command", ["sandbox", "demo", "walkthrough"])

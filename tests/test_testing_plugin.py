@@ -75,7 +75,7 @@ def test_listing_the_plugin_as_well_still_works(pytester: pytest.Pytester, liste
 
 
 def test_the_helpers_import_without_pytest(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "pytest", None)  # type: ignore[arg-type]
+    monkeypatch.setitem(sys.modules, "pytest", None)
     monkeypatch.delitem(sys.modules, "redtrust_middleware.testing")  # put back afterwards
     testing = importlib.import_module("redtrust_middleware.testing")
     assert testing.make_config().partner == testing.TEST_PARTNER
