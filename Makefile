@@ -6,6 +6,7 @@ STAMP := $(VENV)/.installed
 
 # bench-django: Django's SessionMiddleware + AuthenticationMiddleware + login_required vs ours.
 .PHONY: bench-django bench-memory demo demo-django docs walkthrough sandbox test lint bench bench-store clean
+.PHONY: matrix
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +47,12 @@ sandbox: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# -- the version matrix ------------------------------------------------------------------------
+# The core, session, Django and web tests on every Python >= 3.11 found (pyenv, PATH), Django
+# 5.2 on 3.11 and 6.x on 3.12+, each in .venv-matrix/<python>-django<major> (see .ci/matrix).
+matrix:
+	.ci/matrix
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -70,4 +77,4 @@ bench-memory: $(STAMP)
 	$(BIN)/python -m benchmarks memory $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-matrix .mypy_cache .pytest_cache .ruff_cache

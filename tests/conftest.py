@@ -12,7 +12,6 @@ from tests.stores import StoreHarness, shift_ttls
 from redtrust_middleware.stores import MemoryStore
 from redtrust_middleware.stores.redis import RedisStore
 from redtrust_middleware.testing import FakeClock, RedisServer
-from redtrust_middleware.testing import redis_server as redis_server  # the plugin's fixture
 
 
 @pytest.fixture

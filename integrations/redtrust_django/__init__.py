@@ -10,4 +10,15 @@ Import the middleware, views and decorators from their modules (``redtrust_djang
 
 from __future__ import annotations
 
+from importlib.util import find_spec
+
+# Checked without importing Django (settings are never read here): a site without it gets one
+# line naming the extra, not a ModuleNotFoundError from deep inside the first module.
+if find_spec("django") is None:
+    raise ImportError(
+        "redtrust_django needs Django, which is not installed: "
+        'pip install "redtrust-middleware[django]"',
+        name="django",
+    )
+
 __all__: list[str] = []

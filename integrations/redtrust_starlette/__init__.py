@@ -11,6 +11,16 @@
         request.state.redtrust.access_token   # fresh bearer for this user
 """
 
+from importlib.util import find_spec
+
+# Before the first Starlette import: an app without it gets one line naming the extra.
+if find_spec("starlette") is None:
+    raise ImportError(
+        "redtrust_starlette needs Starlette, which is not installed: "
+        'pip install "redtrust-middleware[starlette]" (or [fastapi])',
+        name="starlette",
+    )
+
 from redtrust_middleware.web import RedtrustContext
 
 from .decorators import get_redtrust, requires_redtrust

@@ -9,7 +9,15 @@
 
 from __future__ import annotations
 
+from importlib.util import find_spec
 from typing import Annotated
+
+if find_spec("fastapi") is None:  # one line naming the extra, before the import fails
+    raise ImportError(
+        "redtrust_starlette.fastapi needs FastAPI, which is not installed: "
+        'pip install "redtrust-middleware[fastapi]"',
+        name="fastapi",
+    )
 
 from fastapi import Depends, Request
 

@@ -92,15 +92,43 @@ def _client_options(config: RedtrustConfig) -> dict[str, Any]:
     }
 
 
+def _check_transport(transport: object, expected: type[Any], client: str) -> None:
+    """Refuse a transport httpx2 cannot drive, at construction, with the fix.
+
+    httpx2 checks nothing when the client is built; a transport of another library (httpx's
+    ``MockTransport`` looks the same) fails on the first request with a bare AssertionError
+    deep inside httpx2, because its answers are that library's ``Response`` objects.
+    """
+    if transport is None or isinstance(transport, expected):
+        return
+    kind = type(transport)
+    raise TypeError(
+        f"{client}(transport=...) takes an httpx2.{expected.__name__}, not "
+        f"{kind.__module__}.{kind.__qualname__}: this library speaks HTTP with httpx2, and a "
+        "transport of another HTTP library (httpx, for one) cannot answer it. Build the same "
+        "transport from httpx2 instead, e.g. httpx2.MockTransport(handler) for a mock "
+        "(the handler takes and returns httpx2.Request / httpx2.Response), or use "
+        "Sandbox.transport() / Sandbox.async_transport() for the sandbox"
+    )
+
+
 def make_client(config: RedtrustConfig, transport: Transport | None = None) -> HTTPClient:
-    """A pooled synchronous client for ``config`` (``transport`` for tests and the sandbox)."""
+    """A pooled synchronous client for ``config`` (``transport`` for tests and the sandbox).
+
+    Raises TypeError for a transport that is not an ``httpx2.BaseTransport``.
+    """
+    _check_transport(transport, httpx2.BaseTransport, "Client")
     return httpx2.Client(transport=transport, **_client_options(config))
 
 
 def make_async_client(
     config: RedtrustConfig, transport: AsyncTransport | None = None
 ) -> AsyncHTTPClient:
-    """A pooled asynchronous client for ``config``."""
+    """A pooled asynchronous client for ``config``.
+
+    Raises TypeError for a transport that is not an ``httpx2.AsyncBaseTransport``.
+    """
+    _check_transport(transport, httpx2.AsyncBaseTransport, "AsyncClient")
     return httpx2.AsyncClient(transport=transport, **_client_options(config))
 
 

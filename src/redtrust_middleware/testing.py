@@ -1,8 +1,8 @@
-"""Helpers and pytest fixtures for testing your own app against the sandbox.
+"""Helpers for testing your own app against the sandbox; they import without pytest.
 
-Enable the fixtures in a ``conftest.py``::
-
-    pytest_plugins = ["redtrust_middleware.testing"]
+The pytest fixtures (``redtrust_sandbox``, ``redtrust_config``, ``redis_server``) live in
+:mod:`redtrust_middleware.pytest_plugin`, which pytest loads by itself once the package is
+installed (a ``pytest11`` entry point), so a test just asks for them::
 
     def test_certificates_page(redtrust_sandbox, redtrust_config):
         client = Client(redtrust_config, transport=redtrust_sandbox.transport())
@@ -25,10 +25,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
 from types import TracebackType
-
-import pytest
 
 from ._clock import Clock, system_clock
 from .config import RedtrustConfig
@@ -44,9 +41,6 @@ __all__ = [
     "RedisServer",
     "make_config",
     "make_sandbox",
-    "redis_server",
-    "redtrust_config",
-    "redtrust_sandbox",
     "require_system",
     "strict_tests",
 ]
@@ -107,18 +101,6 @@ def make_config(**overrides: object) -> RedtrustConfig:
     return RedtrustConfig(**values)  # type: ignore[arg-type]
 
 
-@pytest.fixture
-def redtrust_sandbox() -> Sandbox:
-    """A fresh sandbox per test."""
-    return make_sandbox()
-
-
-@pytest.fixture
-def redtrust_config() -> RedtrustConfig:
-    """A config that talks to :func:`redtrust_sandbox` through its transport."""
-    return make_config()
-
-
 # -- system dependencies and strict mode ------------------------------------------------------
 
 
@@ -137,6 +119,8 @@ def require_system(available: bool, reason: str) -> None:
     """Skip (or, in strict mode, fail) the current test when ``available`` is false."""
     if available:
         return
+    import pytest  # here, so that the module imports without pytest
+
     if strict_tests():
         pytest.fail(f"{reason} (required because CI=true or REDTRUST_STRICT_TESTS=1)")
     pytest.skip(reason)
@@ -262,14 +246,3 @@ class RedisServer:
     ) -> None:
         self.stop()
         self._workdir.cleanup()
-
-
-@pytest.fixture
-def redis_server() -> Iterator[RedisServer]:
-    """A fresh ``redis-server`` for one test (skips without the binary, unless strict)."""
-    require_system(
-        shutil.which("redis-server") is not None,
-        "redis-server is missing (apt-get install -y redis-server)",
-    )
-    with RedisServer() as server:
-        yield server

@@ -9,17 +9,19 @@ framework or a private sandbox module, so an installed package runs every comman
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import sys
 from collections.abc import Callable, Sequence
 
+from .. import __version__
 from .._clock import system_clock
 from ..config import RedtrustConfig
 from ..exceptions import RedtrustError
 
 __all__ = ["main"]
 
-_USAGE = """usage: redtrust COMMAND [options]
+_USAGE = """usage: redtrust COMMAND [options]   (redtrust --version: the installed version)
 
 commands:
   sandbox       run a local Redtrust (the sandbox) on 127.0.0.1:8083 and :8082
@@ -124,16 +126,46 @@ _COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
 }
 
 
+#: The optional packages a command imports, each with the extra that installs it.
+_NEEDS: dict[str, tuple[tuple[str, str], ...]] = {
+    "sandbox": (("uvicorn", "sandbox"),),
+    "demo": (("uvicorn", "sandbox"),),
+    "walkthrough": (("uvicorn", "sandbox"),),  # it serves a sandbox on a local port
+}
+
+
+def _missing_extra(command: str) -> str | None:
+    """The one line to print when ``command`` needs a package that is not installed, else None.
+
+    Checked before the command prints anything, so a missing extra is one clear line and
+    not a banner followed by a traceback.
+    """
+    for module, extra in _NEEDS.get(command, ()):
+        if importlib.util.find_spec(module) is None:
+            return (
+                f"redtrust {command}: needs {module}, which is not installed; "
+                f'install the {extra} extra: pip install "redtrust-middleware[{extra}]"'
+            )
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``redtrust`` command."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in ("-h", "--help"):
         print(_USAGE)
         return 0
+    if args and args[0] in ("-V", "--version"):
+        print(f"redtrust-middleware {__version__}")
+        return 0
     if not args or args[0] not in _COMMANDS:
         if args:
             print(f"redtrust: unknown command {args[0]!r}\n", file=sys.stderr)
         print(_USAGE, file=sys.stderr)
+        return 2
+    missing = _missing_extra(args[0])
+    if missing is not None and not {"-h", "--help"} & set(args[1:]):  # help needs no extra
+        print(missing, file=sys.stderr)
         return 2
     if args[0] != "sandbox":  # the sandbox sets up its own request log
         logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
