@@ -348,7 +348,7 @@ def _build() -> Runtime:
             config, options = read_settings()
             _runtime = Runtime(
                 config=config,
-                gate=Gate(config, api_prefixes=options["api_prefixes"]),
+                gate=Gate(config, api_prefixes=options["api_prefixes"], clock=_parts.clock),
                 cache_alias=options["cache"],
                 parts=_parts,
                 keyring=Keyring(config.encryption_keys),

@@ -48,6 +48,10 @@ class RedtrustMiddleware:
 
     def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
         self.get_response = get_response
+        # Django builds its middleware when the server loads the app (gunicorn, uvicorn: no
+        # system check runs there), so a bad REDTRUST setting stops the start instead of
+        # failing every request. Raises ConfigurationError naming the key.
+        get_runtime()
         self.async_mode = iscoroutinefunction(get_response)
         if self.async_mode:
             markcoroutinefunction(self)

@@ -6,6 +6,10 @@ another port, another name), the callback arrives without that cookie and is ref
 pure steps notice it: at the login start (move the browser to ``public_url`` on the same
 machine, else warn) and when a callback is refused (say why, and what to change).
 
+A page only ever repeats the ``Host`` of its own request. The hosts that recently started a
+sign-in elsewhere are named in the log alone: any client can send a login with a made-up
+``Host``, and another user's page must not tell them to go there.
+
 Only the ``Host`` header is compared, never the scheme: behind a TLS-terminating proxy the app
 sees ``http`` although the browser uses ``https``.
 """
@@ -29,6 +33,7 @@ _HOST = re.compile(r"[A-Za-z0-9.-]{1,253}(?::[0-9]{1,5})?|\[[0-9A-Fa-f:.]{2,45}\
 #: Codes of a callback refused because this browser sent no (or another) pending login.
 _NO_COOKIE_CODES = frozenset({"NO_PENDING_LOGIN", "FOREIGN_LOGIN"})
 _REMEMBERED = 32  # recent login starts at another host, by host (bounded)
+_WARNED = 32  # hosts warned about at their first login start, per process (bounded)
 
 
 def _is_loopback(host: str) -> bool:
@@ -55,7 +60,8 @@ class HostCheck:
     """The host diagnosis for one app: its ``public_url``, what moves and what it tells.
 
     Holds the hosts that recently started a sign-in elsewhere than ``public_url`` (at most
-    32, forgotten after ``pending_login_ttl``), so that a refused callback can name them.
+    32, forgotten after ``pending_login_ttl``), so that a refused callback's log line can
+    name them.
     """
 
     def __init__(self, public_url: str, *, pending_login_ttl: float, clock: Clock) -> None:
@@ -67,6 +73,7 @@ class HostCheck:
         self._ttl = pending_login_ttl
         self._clock = clock
         self._started_elsewhere: dict[str, float] = {}
+        self._warned: set[str] = set()
 
     def opened_at(self, headers: Mapping[str, str], scheme: str) -> str | None:
         """The origin the browser opened (``http://localhost:8000``) when its ``Host``
@@ -102,12 +109,13 @@ class HostCheck:
             )
             text = query.decode("latin-1")
             return f"{self.public_url}{login_path}{'?' + text if text else ''}"
-        now = self._clock()
-        first = opened not in self._started_elsewhere
         if len(self._started_elsewhere) >= _REMEMBERED:
             self._started_elsewhere.clear()
-        self._started_elsewhere[opened] = now
-        if first:  # once per host and process: behind a proxy that rewrites Host, each login
+        self._started_elsewhere[opened] = self._clock()
+        # Once per host (behind a proxy that rewrites Host, each login would warn), and for
+        # a bounded number of hosts: made-up Host headers cannot flood the log.
+        if opened not in self._warned and len(self._warned) < _WARNED:
+            self._warned.add(opened)
             logger.warning("redtrust: a sign-in started at another address: %s", self._tell(opened))
         return None
 
@@ -120,18 +128,32 @@ class HostCheck:
             and (port or default) == (self._public_port or default)
         )
 
-    def refused_hint(self, headers: Mapping[str, str], scheme: str, code: str) -> str:
-        """Why a callback refused with ``code`` likely failed and what to change, or ``""``
-        (a sentence or two, for the page and the log line)."""
+    def refused_hints(self, headers: Mapping[str, str], scheme: str, code: str) -> tuple[str, str]:
+        """Why a callback refused with ``code`` likely failed and what to change, as
+        ``(for the page, for the log line)``; ``""`` when there is nothing to say.
+
+        The page names only this request's own ``Host``; the log line also the host that
+        most recently started a sign-in elsewhere (maybe this browser, maybe another client).
+        """
         if code not in _NO_COOKIE_CODES:
-            return ""
+            return "", ""
         opened = self.opened_at(headers, scheme)
-        if opened is None:
-            opened = self._recent_elsewhere()
         if opened is not None:
-            return self._tell(opened)
-        if code != "NO_PENDING_LOGIN":
-            return ""
+            told = self._tell(opened)
+            return told, told
+        general = self._general() if code == "NO_PENDING_LOGIN" else ""
+        recent = self._recent_elsewhere()
+        if recent is None:
+            return general, general
+        public = self.public_url
+        logged = (
+            f"A sign-in started recently at {recent}, not at REDTRUST_PUBLIC_URL {public}; if "
+            f"it was this browser's, Redtrust sent it back without the sign-in cookie of "
+            f"{recent}: open the app at {public}, or set REDTRUST_PUBLIC_URL to {recent}."
+        )
+        return general, logged
+
+    def _general(self) -> str:
         public = self.public_url
         return (
             f"The browser sent no sign-in cookie to {public}: if it opened the app at another "

@@ -371,9 +371,9 @@ class Gate:
         if name == "callback":
             if isinstance(error, CallbackError):
                 # WARNING: a fresh Django project shows warnings only; the reason is the fix.
-                hint = self.hosts.refused_hint(request.headers, request.scheme, error.code)
+                hint, logged = self.hosts.refused_hints(request.headers, request.scheme, error.code)
                 logger.warning(
-                    "redtrust: callback refused (%s)%s", error.code, f": {hint}" if hint else ""
+                    "redtrust: callback refused (%s)%s", error.code, f": {logged}" if logged else ""
                 )
                 refused = _pages.callback_refused(
                     error, as_json=as_json, login_url=self.login_url(None), hint=hint

@@ -137,6 +137,28 @@ def test_settings_errors_name_the_key() -> None:
         read_settings()
 
 
+def test_a_bad_setting_stops_the_app_where_the_server_loads_it() -> None:
+    # gunicorn and uvicorn run no system check: the WSGI/ASGI handler builds the middleware
+    # when the app is loaded, and that is where a missing PUBLIC_URL must stop it.
+    without = {key: value for key, value in BASE.items() if key != "PUBLIC_URL"}
+    with (
+        override_settings(REDTRUST=without),
+        pytest.raises(ConfigurationError, match=r"REDTRUST\['PUBLIC_URL'\]: is required"),
+    ):
+        RedtrustMiddleware(lambda request: HttpResponse())
+
+
+def test_the_host_diagnosis_uses_the_sites_clock(dsite: DjangoSite) -> None:
+    # A sign-in started at another host is remembered for pending_login_ttl on the clock the
+    # site was given (use_transports), like every other time of the app.
+    hosts = get_runtime().gate.hosts
+    hosts.login_target({"host": "www.app.test"}, "https", "/redtrust/login", b"")
+    same = {"host": "app.test"}
+    assert "www.app.test" in hosts.refused_hints(same, "https", "NO_PENDING_LOGIN")[1]
+    dsite.clock.advance(get_runtime().config.pending_login_ttl + 1)
+    assert "www.app.test" not in hosts.refused_hints(same, "https", "NO_PENDING_LOGIN")[1]
+
+
 def test_override_settings_is_honoured(dsite: DjangoSite) -> None:
     with override_settings(REDTRUST={**BASE, "DEFAULT_NEXT": "/api/me"}):
         assert get_runtime().config.default_next == "/api/me"

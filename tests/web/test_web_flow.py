@@ -134,11 +134,37 @@ async def test_a_sign_in_started_at_another_host_says_why_its_callback_fails(
         "This browser opened the app at https://www.app.test but REDTRUST_PUBLIC_URL is "
         "https://app.test"
     )
-    assert told in html.unescape(answer.text)
-    assert "set REDTRUST_PUBLIC_URL to https://www.app.test" in html.unescape(answer.text)
+    # The page says what to check; the remembered host is only in the log (any client can
+    # start a login with a made-up Host, and the page must not send a user there).
+    page = html.unescape(answer.text)
+    assert "open the app at https://app.test" in page
+    assert "www.app.test" not in page
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("started at another address" in w and told in w for w in warnings)
-    assert any("callback refused (NO_PENDING_LOGIN)" in w and told in w for w in warnings)
+    (refused,) = [w for w in warnings if "callback refused (NO_PENDING_LOGIN)" in w]
+    assert "A sign-in started recently at https://www.app.test" in refused
+    assert "set REDTRUST_PUBLIC_URL to https://www.app.test" in refused
+
+
+async def test_a_made_up_host_is_never_shown_to_another_user_nor_floods_the_log(
+    site: Site, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Anyone can start logins with made-up Host headers: another user's refused callback
+    # must not tell them to open those, and the log warns for a bounded number of hosts.
+    for n in range(100):
+        start = await site.browser.get(
+            "/redtrust/login", headers={"host": f"redtrust-help-{n}.evil.test"}
+        )
+        assert start.status_code == 302
+    started = [r for r in caplog.records if "started at another address" in r.getMessage()]
+    assert 0 < len(started) <= 32
+    callback = await site.start()
+    site.browser.cookies.clear()  # the victim's browser: no pending login
+    answer = await site.browser.get(callback)
+    assert answer.status_code == 400
+    page = html.unescape(answer.text)
+    assert "evil.test" not in page
+    assert "open the app at https://app.test" in page
 
 
 @pytest.mark.parametrize("app", sorted(APPS))

@@ -9,8 +9,8 @@ frameworks; each face only translates requests and responses.
 
 Every POST answers a 303 back to its page (post/redirect/get) carrying a short notice in the
 query (``?notice=issued&cert=<thumbprint>``): a code from a fixed list and a public
-thumbprint, never anything secret; the page shows a certificate's serial only when the
-signed-in user holds it, so a crafted link can announce nothing false.
+thumbprint, never anything secret; the page shows the notice only for a certificate the
+signed-in user holds, so a crafted link can announce nothing false.
 """
 
 from __future__ import annotations
@@ -544,9 +544,12 @@ class ExamplePages:
         notice = ""
         said = NOTICES.get(asked.get("notice", ""))
         if said is not None and asked["notice"] != "signed-out":
+            # Only about a certificate the user holds: a crafted link cannot announce an
+            # issue or a renewal that did not happen.
             mine = self.book.find(user_key(context), asked.get("cert", "").upper())
-            serial = f": serial {_hex(mine.serial_number, 'serial', copy=False)}" if mine else ""
-            notice = f'<p class="notice" role="status">{said}{serial}</p>'
+            if mine is not None:
+                serial = _hex(mine.serial_number, "serial", copy=False)
+                notice = f'<p class="notice" role="status">{said}: serial {serial}</p>'
         return self._certificates_page(context, hidden=hidden, notice=notice)
 
     def refused(
