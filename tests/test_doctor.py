@@ -25,7 +25,8 @@ from tests.servers import free_port
 
 from redtrust_middleware import ConfigurationError, RedtrustConfig
 from redtrust_middleware.cli import main
-from redtrust_middleware.doctor import _redis_version, check_redis, run_checks
+from redtrust_middleware.doctor import check_redis, run_checks
+from redtrust_middleware.doctor._redis import _redis_version
 from redtrust_middleware.sandbox.cli import SECRET_ENV
 from redtrust_middleware.testing import RedisServer
 

@@ -24,7 +24,9 @@ from django.core.cache import caches
 from django.core.cache.backends.dummy import DummyCache
 from django.core.cache.backends.locmem import LocMemCache
 
-from .conf import REQUIRED_KEYS, Problem, inspect_settings
+from redtrust_middleware.config import ConfigProblem
+
+from .conf import REQUIRED_KEYS, URLCONF, inspect_settings
 
 __all__ = ["check_lock_cache", "check_middleware", "check_settings", "check_storage"]
 
@@ -32,9 +34,9 @@ SESSION_MIDDLEWARE = "django.contrib.sessions.middleware.SessionMiddleware"
 REDTRUST_MIDDLEWARE = "redtrust_django.middleware.RedtrustMiddleware"
 
 
-def _message(problem: Problem) -> str:
-    variable = f" (environment: {problem.variable})" if problem.variable else ""
-    return f"{problem.key}{variable}: {problem.problem}."
+def _message(problem: ConfigProblem) -> str:
+    # The key alone: Django reads the REDTRUST dict, never the REDTRUST_* environment.
+    return f"{problem.name}: {problem.problem}."
 
 
 def check_settings(**_: Any) -> list[checks.CheckMessage]:
@@ -50,7 +52,7 @@ def check_settings(**_: Any) -> list[checks.CheckMessage]:
     reading = inspect_settings()
     found: list[checks.CheckMessage] = []
     for problem in reading.problems:
-        if problem.urls:
+        if problem.name == URLCONF:
             found.append(checks.Error(f"{problem.problem}.", hint=problem.fix, id="redtrust.E003"))
             continue
         hint = problem.fix or (

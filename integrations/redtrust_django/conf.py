@@ -26,20 +26,27 @@ from redtrust_middleware import (
     AsyncClient,
     AsyncSessionManager,
     Client,
-    ConfigurationError,
     Keyring,
     RedtrustConfig,
     SessionManager,
 )
 from redtrust_middleware._clock import Clock, system_clock
-from redtrust_middleware._settings import close_match
-from redtrust_middleware.config import CERTIFICATE_ENROLL, RA_API, SETTINGS, Endpoint, Profile
-from redtrust_middleware.doctor import ConfigProblem, collect_config
+from redtrust_middleware.config import (
+    CERTIFICATE_ENROLL,
+    ConfigProblem,
+    Endpoint,
+    Source,
+    collect_config,
+    combined_error,
+    read_endpoints,
+    read_mapping,
+)
 from redtrust_middleware.web import Gate
 
 __all__ = [
     "REQUIRED_KEYS",
-    "Problem",
+    "SOURCE",
+    "URLCONF",
     "Reading",
     "Runtime",
     "get_runtime",
@@ -49,58 +56,27 @@ __all__ = [
     "use_transports",
 ]
 
-#: Every core setting by its key: the upper-case field name (``"CONSUMER"``, ...).
-_SETTINGS = {setting.key: setting for setting in SETTINGS}
+#: How the core names a key of ``REDTRUST`` in its errors: ``REDTRUST['TIMEOUT']``.
+SOURCE = Source(label="REDTRUST[{key!r}]")
 #: Set by the adapter from the URLconf (``include("redtrust_django.urls")``).
 _DERIVED = {"LOGIN_PATH", "CALLBACK_PATH", "LOGOUT_PATH"}
 _ADAPTER_KEYS = {"CACHE", "API_PREFIXES", "ENDPOINTS"}
 #: Required here (``PUBLIC_URL`` too: ``RedirectUrl`` is built from it).
 REQUIRED_KEYS = ("SERVER_URL", "PARTNER", "SHARED_SECRET", "PUBLIC_URL")
+#: The name of the problem "``redtrust_django.urls`` is not included" (the setting at fault).
+URLCONF = "ROOT_URLCONF"
 _WATCHED = {"REDTRUST", "SECRET_KEY", "SECRET_KEY_FALLBACKS", "CACHES", "ROOT_URLCONF"}
-
-
-def _label(key: object) -> str:
-    return f"REDTRUST[{key!r}]"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Problem:
-    """One mistake in the ``REDTRUST`` setting: the key, what is wrong, how to fix it."""
-
-    key: str
-    problem: str
-    fix: str = ""
-    #: The environment variable of the same setting (``REDTRUST_<KEY>``), when it has one.
-    variable: str | None = None
-    #: ``redtrust_django.urls`` is not included (the routes are unknown).
-    urls: bool = False
-
-    def error(self) -> ConfigurationError:
-        """The problem as the :class:`ConfigurationError` that :func:`read_settings` raises."""
-        return ConfigurationError(
-            self.key, f"{self.problem}; {self.fix}" if self.fix else self.problem
-        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Reading:
     """Everything :func:`inspect_settings` found: the config (built with defaults in place
     of refused values; None when a required key is wrong), the adapter options and every
-    problem."""
+    problem, each naming its ``REDTRUST`` key."""
 
     config: RedtrustConfig | None
     options: dict[str, Any]
-    problems: tuple[Problem, ...]
-
-
-def _setting_problem(setting: Any, problem: str | None = None) -> Problem:
-    text = problem or setting.kind.python_must or setting.kind.must
-    return Problem(
-        key=_label(setting.key),
-        problem=text,
-        fix=f"for example {setting.key!r}: {setting.python_example}",
-        variable=setting.variable,
-    )
+    problems: tuple[ConfigProblem, ...]
 
 
 def _route_paths() -> dict[str, str] | None:
@@ -123,119 +99,33 @@ def _secret_keys() -> tuple[str, ...]:
     )
 
 
-def _endpoints(given: object, problems: list[Problem]) -> dict[str, Endpoint]:
+def _endpoints(given: object, problems: list[ConfigProblem]) -> dict[str, Endpoint]:
     """``ENDPOINTS``: ``{"refresh": "PUT /custom/path"}`` overrides endpoints of the profile."""
     if not isinstance(given, Mapping):
         problems.append(
-            Problem(
-                key=_label("ENDPOINTS"),
+            ConfigProblem(
+                name=SOURCE.name("ENDPOINTS"),
                 problem='must map endpoint names to "METHOD /path"',
                 fix="for example {'refresh': 'PUT /raapi/v1/auth/refresh-token'}",
             )
         )
         return {}
-    endpoints: dict[str, Endpoint] = {}
-    for name, text in given.items():
-        label = f"{_label('ENDPOINTS')}[{name!r}]"
-        if name not in Profile.ENDPOINTS:
-            hint = close_match(str(name).upper(), [n.upper() for n in Profile.ENDPOINTS])
-            problems.append(
-                Problem(
-                    key=label,
-                    problem=f"is not an endpoint; one of {', '.join(Profile.ENDPOINTS)}"
-                    f"{hint.lower()}",
-                )
-            )
-            continue
-        try:
-            endpoints[name] = Endpoint.parse(text if isinstance(text, str) else "")
-        except ConfigurationError as error:
-            example = getattr(RA_API, name)
-            problems.append(
-                Problem(
-                    key=label,
-                    problem=error.problem,
-                    fix=f"for example {str(example)!r}",
-                    variable=f"REDTRUST_ENDPOINT_{name.upper()}",
-                )
-            )
+    endpoints, wrong = read_endpoints(
+        given,
+        name=lambda name: f"{SOURCE.name('ENDPOINTS')}[{name!r}]",
+        example=lambda _, endpoint: repr(str(endpoint)),
+    )
+    problems += wrong
     return endpoints
 
 
-def inspect_settings() -> Reading:
-    """Read ``settings.REDTRUST`` and find every problem in it at once (for the checks)."""
-    raw = getattr(settings, "REDTRUST", None)
-    if not isinstance(raw, Mapping):
-        problem = Problem(
-            key="REDTRUST",
-            problem="must be a dict setting",
-            fix=f"REDTRUST = {{{', '.join(f'{key!r}: ...' for key in REQUIRED_KEYS)}}}",
-        )
-        return Reading(config=None, options={}, problems=(problem,))
-    problems: list[Problem] = []
-    for key in raw:
-        if key in _DERIVED:
-            problems.append(
-                Problem(
-                    key=_label(key),
-                    problem="comes from where redtrust_django.urls is included",
-                    fix="remove it from REDTRUST",
-                )
-            )
-        elif key not in _SETTINGS and key not in _ADAPTER_KEYS:
-            known = (set(_SETTINGS) | _ADAPTER_KEYS) - _DERIVED
-            problems.append(
-                Problem(
-                    key=_label(key),
-                    problem=f"is not a Redtrust setting{close_match(str(key), known)}",
-                )
-            )
-    read: list[ConfigProblem] = []
-    for key in REQUIRED_KEYS:
-        if not raw.get(key):
-            problems.append(_setting_problem(_SETTINGS[key], "is required"))
-            read.append(
-                ConfigProblem(field=key.lower(), problem="is required", setting=_SETTINGS[key])
-            )
-    values: dict[str, Any] = {}
-    for key, value in raw.items():
-        setting = _SETTINGS.get(key)
-        if setting is None or key in _DERIVED or (key in REQUIRED_KEYS and not value):
-            continue
-        try:
-            values[setting.name] = setting.kind.accept(value)
-        except (TypeError, ValueError):
-            problems.append(_setting_problem(setting))
-            read.append(ConfigProblem(field=setting.name, problem="", setting=setting))
-    values.setdefault("encryption_keys", _secret_keys())
-    profile = values.get("profile", CERTIFICATE_ENROLL)
-    values["profile"] = dataclasses.replace(
-        profile, **_endpoints(raw.get("ENDPOINTS", {}), problems)
-    )
-    routes = _route_paths()
-    if routes is None:
-        problems.append(
-            Problem(
-                key="urls",
-                problem="redtrust_django.urls is not included in the URLconf",
-                fix='add path("redtrust/", include("redtrust_django.urls")) to your URLconf',
-                urls=True,
-            )
-        )
-    else:
-        values.update(routes)
-    collected = collect_config(values, read)
-    for found in collected.problems[len(read) :]:
-        setting = found.setting
-        if setting is None:
-            problems.append(Problem(key=_label(found.field), problem=found.problem))
-        else:
-            problems.append(_setting_problem(setting, found.problem))
+def _options(raw: Mapping[str, Any], problems: list[ConfigProblem]) -> dict[str, Any]:
+    """The adapter's own keys: ``API_PREFIXES`` and ``CACHE``."""
     prefixes = raw.get("API_PREFIXES", ("/api/",))
     if isinstance(prefixes, str) or not all(isinstance(p, str) for p in prefixes):
         problems.append(
-            Problem(
-                key=_label("API_PREFIXES"),
+            ConfigProblem(
+                name=SOURCE.name("API_PREFIXES"),
                 problem="must be a list of path prefixes",
                 fix="for example ['/api/']",
             )
@@ -244,18 +134,65 @@ def inspect_settings() -> Reading:
     cache = raw.get("CACHE", "default")
     if not isinstance(cache, str) or cache not in settings.CACHES:
         problems.append(
-            Problem(
-                key=_label("CACHE"),
+            ConfigProblem(
+                name=SOURCE.name("CACHE"),
                 problem="must name a cache in CACHES",
                 fix=f"one of {', '.join(map(repr, settings.CACHES))}",
             )
         )
         cache = "default"
-    return Reading(
-        config=collected.config,
-        options={"api_prefixes": tuple(prefixes), "cache": cache},
-        problems=tuple(problems),
+    return {"api_prefixes": tuple(prefixes), "cache": cache}
+
+
+def inspect_settings() -> Reading:
+    """Read ``settings.REDTRUST`` and find every problem in it at once (for the checks)."""
+    raw = getattr(settings, "REDTRUST", None)
+    if not isinstance(raw, Mapping):
+        problem = ConfigProblem(
+            name="REDTRUST",
+            problem="must be a dict setting",
+            fix=f"REDTRUST = {{{', '.join(f'{key!r}: ...' for key in REQUIRED_KEYS)}}}",
+        )
+        return Reading(config=None, options={}, problems=(problem,))
+    problems = [
+        ConfigProblem(
+            name=SOURCE.name(key),
+            problem="comes from where redtrust_django.urls is included",
+            fix="remove it from REDTRUST",
+        )
+        for key in raw
+        if key in _DERIVED
+    ]
+    values, read = read_mapping(
+        {key: value for key, value in raw.items() if key not in _DERIVED},
+        SOURCE,
+        skip={key.lower() for key in _DERIVED},
+        required={key.lower() for key in REQUIRED_KEYS},
+        own=_ADAPTER_KEYS,
     )
+    problems += read
+    values.setdefault("encryption_keys", _secret_keys())
+    profile = values.get("profile", CERTIFICATE_ENROLL)
+    values["profile"] = dataclasses.replace(
+        profile, **_endpoints(raw.get("ENDPOINTS", {}), problems)
+    )
+    routes = _route_paths()
+    if routes is None:
+        problems.append(
+            ConfigProblem(
+                name=URLCONF,
+                problem="redtrust_django.urls is not included in the URLconf",
+                fix='add path("redtrust/", include("redtrust_django.urls")) to your URLconf',
+            )
+        )
+    else:
+        values.update(routes)
+    # Only the refused settings decide whether a config can be built (an unknown key does not).
+    refused = [problem for problem in read if problem.setting is not None]
+    collected = collect_config(values, refused, source=SOURCE)
+    problems += collected.problems[len(refused) :]
+    options = _options(raw, problems)
+    return Reading(config=collected.config, options=options, problems=tuple(problems))
 
 
 def read_settings() -> tuple[RedtrustConfig, dict[str, Any]]:
@@ -263,11 +200,12 @@ def read_settings() -> tuple[RedtrustConfig, dict[str, Any]]:
 
     Raises:
         ConfigurationError: naming the ``REDTRUST`` key at fault (the first problem of
-            :func:`inspect_settings`; ``manage.py check`` lists them all).
+            :func:`inspect_settings`, its message listing the others; ``manage.py check``
+            gives one error each).
     """
     reading = inspect_settings()
     if reading.problems:
-        raise reading.problems[0].error()
+        raise combined_error(reading.problems)
     assert reading.config is not None  # no problem: every required key was read
     return reading.config, reading.options
 

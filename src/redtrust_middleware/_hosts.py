@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from ._clock import Clock
 
-__all__ = ["HostCheck"]
+__all__ = ["HostCheck", "is_loopback"]
 
 logger = logging.getLogger("redtrust_middleware.web")
 
@@ -36,13 +36,24 @@ _REMEMBERED = 32  # recent login starts at another host, by host (bounded)
 _WARNED = 32  # hosts warned about at their first login start, per process (bounded)
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (``127.0.0.0/8``, ``::1``, and
+    ``::ffff:127.x`` IPv4-mapped), as a URL's host (lower case, unbracketed).
+
+    Other names under ``.localhost`` are not: RFC 6761 asks resolvers to answer them with
+    loopback, but this process resolves them with the system's resolver, which may ask DNS
+    (or try a search domain) instead; plain http is allowed only where it cannot leave the
+    machine, for the connection to Redtrust and for the doctor alike.
+    """
     if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
         return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
 
 
 def _split(netloc: str) -> tuple[str, int | None] | None:
@@ -123,8 +134,8 @@ class HostCheck:
         default = {"http": 80, "https": 443}.get(self._public_scheme)
         return (
             scheme == self._public_scheme
-            and _is_loopback(host)
-            and _is_loopback(self._public_host)
+            and is_loopback(host)
+            and is_loopback(self._public_host)
             and (port or default) == (self._public_port or default)
         )
 

@@ -9,21 +9,42 @@ Text forms (environment variables): lists comma separated (``a,b``), booleans
 ``true/false/1/0/yes/no/on/off`` (any case), mappings ``name=value`` pairs comma separated
 (``a=1,b=2``). An empty variable means unset. Errors name the variable, say what it must be
 and give an example; they never show the value received.
+
+Reading finds every problem at once: :func:`read_values` reads one source (the environment,
+or a front-end's mapping of Python values, named by a :class:`Source`) and :func:`collect`
+builds the dataclass, recording each field it refuses; ``read_environ`` raises them.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import logging
 import types
 import typing
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal, Union
+from typing import Any, Generic, Literal, TypeVar, Union
 
 from .exceptions import ConfigurationError
 
-__all__ = ["Kind", "Setting", "close_match", "read_environ", "setting_table"]
+__all__ = [
+    "ENVIRONMENT",
+    "Collected",
+    "ConfigProblem",
+    "Kind",
+    "Setting",
+    "Source",
+    "close_match",
+    "collect",
+    "combined_error",
+    "read_environ",
+    "read_values",
+    "setting_table",
+]
+
+C = TypeVar("C")
 
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
@@ -77,18 +98,6 @@ class Setting:
         if self.kind.python_example is not None:
             return self.kind.python_example
         return repr(self.kind.parse(self.example))
-
-    def env_problem(self, problem: str | None = None) -> ConfigurationError:
-        """A :class:`ConfigurationError` naming the variable, with an example of a value."""
-        text = problem or self.kind.must
-        return ConfigurationError(
-            self.variable, f"{text}; for example {self.variable}={self.example}"
-        )
-
-    def key_problem(self, label: str, problem: str | None = None) -> ConfigurationError:
-        """The same for a dict-style setting, ``label`` naming the key (``REDTRUST['X']``)."""
-        text = problem or self.kind.python_must or self.kind.must
-        return ConfigurationError(label, f"{text}; for example {self.key!r}: {self.python_example}")
 
 
 # --- kinds of values -----------------------------------------------------------------------
@@ -310,6 +319,140 @@ def setting_table(
     return tuple(table)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConfigProblem:
+    """One invalid or missing setting, named as its source names it, with the fix."""
+
+    #: The setting as the user wrote it: ``REDTRUST_TIMEOUT``, ``REDTRUST['TIMEOUT']``.
+    name: str
+    #: What is wrong: ``must be a number``, ``is not set``.
+    problem: str
+    #: How to fix it, a valid example where there is one: ``for example REDTRUST_TIMEOUT=10``.
+    fix: str = ""
+    #: The setting at fault, when it is a field of the table.
+    setting: Setting | None = None
+    #: Its environment variable, for a value given in code (``from_env(timeout=...)``).
+    variable: str | None = None
+
+    @property
+    def field(self) -> str:
+        """The field name of the setting at fault, else :attr:`name`."""
+        return self.name if self.setting is None else self.setting.name
+
+    def error(self) -> ConfigurationError:
+        """This problem as a :class:`ConfigurationError` (``name: problem; fix``)."""
+        text = f"{self.problem}; {self.fix}" if self.fix else self.problem
+        return ConfigurationError(self.name, text, variable=self.variable)
+
+
+def combined_error(problems: Sequence[ConfigProblem]) -> ConfigurationError:
+    """The first problem as a :class:`ConfigurationError` whose message lists the others too,
+    so one start-up names every mistake (``field`` and ``problem`` are the first one's)."""
+    first, *others = problems
+    error = first.error()
+    also = tuple(str(other.error()) for other in others)
+    return ConfigurationError(error.field, error.problem, variable=error.variable, also=also)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Source:
+    """Where settings are read from and how it names them, so each error points at the fix.
+
+    The templates are :meth:`str.format` strings: ``key`` from a setting's ``{key}``
+    (``TIMEOUT``) and ``{variable}`` (``REDTRUST_TIMEOUT``); ``label`` from ``{key}``, the key
+    found there; ``example`` from ``{key}``, ``{text}`` (the example as environment text) and
+    ``{python}`` (as Python source).
+    """
+
+    #: The key of a setting in this source.
+    key: str = "{key}"
+    #: A key as shown in errors.
+    label: str = "{key}"
+    #: A valid value as written in this source.
+    example: str = "{key!r}: {python}"
+    #: The values are environment text, parsed (empty means unset); else Python values.
+    text: bool = False
+
+    def key_of(self, setting: Setting) -> str:
+        """The key of ``setting`` in this source."""
+        return self.key.format(key=setting.key, variable=setting.variable)
+
+    def name(self, key: object) -> str:
+        """A key of this source as errors show it."""
+        return self.label.format(key=key)
+
+    def problem(self, setting: Setting, cause: str | None = None) -> ConfigProblem:
+        """``setting`` is refused for ``cause`` (default: what a valid value is)."""
+        kind = setting.kind
+        key = self.key_of(setting)
+        example = self.example.format(key=key, text=setting.example, python=setting.python_example)
+        return ConfigProblem(
+            name=self.name(key),
+            problem=cause or (kind.must if self.text else kind.python_must or kind.must),
+            fix=f"for example {example}",
+            setting=setting,
+        )
+
+
+#: The environment: ``REDTRUST_TIMEOUT=10``.
+ENVIRONMENT = Source(key="{variable}", example="{key}={text}", text=True)
+
+
+def read_values(
+    table: Iterable[Setting],
+    given: Mapping[str, Any],
+    source: Source,
+    *,
+    skip: Iterable[str] = (),
+    required: Iterable[str] = (),
+    own: Iterable[str] = (),
+) -> tuple[dict[str, Any], list[ConfigProblem]]:
+    """The settings of ``table`` found in ``given``, by field name, and every problem at once.
+
+    Fields named in ``skip`` are not read; those in ``required`` are required here too. A key
+    of a source of Python values that is no setting is a problem (with a close spelling),
+    unless it is in ``own``: the keys its front-end reads itself.
+    """
+    skipped, needed = set(skip), set(required)
+    settings = [setting for setting in table if setting.name not in skipped]
+    values: dict[str, Any] = {}
+    problems: list[ConfigProblem] = []
+    if not source.text:
+        known = {source.key_of(setting) for setting in settings} | set(own)
+        problems += [
+            ConfigProblem(
+                name=source.name(key),
+                problem=f"is not a Redtrust setting{close_match(str(key), known)}",
+            )
+            for key in given
+            if key not in known
+        ]
+    for setting in settings:
+        key = source.key_of(setting)
+        required_here = setting.required or setting.name in needed
+        unread = setting.unread_variable
+        if source.text and unread is not None and given.get(unread):
+            instead = f"{setting.variable}={setting.example}"
+            problems.append(
+                ConfigProblem(name=unread, problem=f"is not read: set {instead} instead")
+            )
+        # Unset: an empty variable, a required key left empty, or (Python values) no key.
+        strict = source.text or required_here
+        missing = not given.get(key) if strict else key not in given
+        if missing:
+            if required_here:
+                problems.append(
+                    source.problem(setting, "is not set" if source.text else "is required")
+                )
+            continue
+        convert = setting.kind.parse if source.text else setting.kind.accept
+        try:
+            values[setting.name] = convert(given[key])
+        except (ValueError, TypeError):
+            problems.append(source.problem(setting))
+    return values, problems
+
+
 def read_environ(
     table: Iterable[Setting], environ: Mapping[str, str], *, skip: Iterable[str] = ()
 ) -> dict[str, Any]:
@@ -318,27 +461,133 @@ def read_environ(
     Fields named in ``skip`` (given as keywords) are not read, so they need no variable.
 
     Raises:
-        ConfigurationError: a variable holds a bad value, or a required one is not set.
+        ConfigurationError: a variable holds a bad value, or a required one is not set (the
+            first, its message listing the others).
     """
-    skipped = set(skip)
-    values: dict[str, Any] = {}
-    for setting in table:
-        if setting.name in skipped:
-            continue
-        unread = setting.unread_variable
-        if unread is not None and environ.get(unread):
-            instead = f"{setting.variable}={setting.example}"
-            raise ConfigurationError(unread, f"is not read: set {instead} instead")
-        text = environ.get(setting.variable)
-        if not text:
-            if setting.required:
-                raise setting.env_problem("is not set")
-            continue
-        try:
-            values[setting.name] = setting.kind.parse(text)
-        except (ValueError, TypeError):
-            raise setting.env_problem() from None
+    values, problems = read_values(table, environ, ENVIRONMENT, skip=skip)
+    if problems:
+        raise combined_error(problems)
     return values
+
+
+# --- a whole config, every problem at once -----------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Collected(Generic[C]):
+    """What :func:`collect` found.
+
+    ``config`` is built from the valid settings, with defaults in place of the invalid ones;
+    it is ``None`` when a required one is missing or invalid (then nothing can be checked
+    against a server). ``warnings`` are the config's own start-up warnings, kept instead of
+    logged while problems were collected (or with ``capture``).
+    """
+
+    config: C | None
+    problems: tuple[ConfigProblem, ...]
+    warnings: tuple[str, ...] = ()
+
+    def error(self) -> ConfigurationError | None:
+        """Every problem as one :class:`ConfigurationError` (see :func:`combined_error`)."""
+        return combined_error(self.problems) if self.problems else None
+
+
+class _Captured(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage().removeprefix("redtrust: "))
+
+
+@contextmanager
+def _warnings_of(logger_name: str) -> Iterator[list[str]]:
+    """The warnings logged to ``logger_name`` meanwhile, kept instead of logged (each
+    attempt of :func:`collect` would log them again)."""
+    logger = logging.getLogger(logger_name)
+    handler = _Captured()
+    logger.addHandler(handler)
+    propagate, logger.propagate = logger.propagate, False
+    try:
+        yield handler.messages
+    finally:
+        logger.propagate = propagate
+        logger.removeHandler(handler)
+
+
+def collect(
+    make: Callable[..., C],
+    table: Iterable[Setting],
+    values: Mapping[str, Any],
+    problems: Sequence[ConfigProblem] = (),
+    *,
+    source: Source,
+    logger: str,
+    code: Collection[str] = (),
+    capture: bool = False,
+) -> Collected[C]:
+    """Build ``make(**values)`` (a settings dataclass), finding every problem.
+
+    The dataclass checks its fields one after the other and stops at the first bad one; here
+    a bad field is recorded and replaced (by its default, or for a required one by a valid
+    example) and it is built again, so one run names them all. ``problems`` found while
+    reading the values come first. Fields in ``code`` were given in code, and are named so.
+    Warnings logged to ``logger`` are logged as usual when nothing is wrong, unless
+    ``capture`` (the doctor) keeps them in :attr:`Collected.warnings`.
+    """
+    by_name = {setting.name: setting for setting in table}
+    found = list(problems)
+    values = dict(values)
+    if not found and not capture:
+        try:
+            return Collected(config=make(**values), problems=())
+        except ConfigurationError:
+            pass  # collected below, without logging the warnings of every attempt
+    usable = not any(p.setting is None or p.setting.required for p in found)
+    for problem in found:  # stand-ins for required settings that could not be read
+        if problem.setting is not None and problem.setting.required:
+            values.setdefault(problem.setting.name, _stand_in(problem.setting))
+    replaced: set[str] = set()
+    for _ in range(len(by_name) + 1):
+        with _warnings_of(logger) as warned:
+            try:
+                config = make(**values)
+            except ConfigurationError as error:
+                setting = by_name.get(error.field)
+                found.append(_refused(error, setting, source, code))
+                if setting is None or setting.name in replaced:
+                    return Collected(config=None, problems=tuple(found))
+                replaced.add(setting.name)
+                if setting.required:
+                    values[setting.name] = _stand_in(setting)
+                    usable = False
+                elif setting.name in values:
+                    del values[setting.name]
+                else:  # its default is refused because of another field: nothing to replace
+                    return Collected(config=None, problems=tuple(found))
+                continue
+        return Collected(
+            config=config if usable else None, problems=tuple(found), warnings=tuple(warned)
+        )
+    return Collected(config=None, problems=tuple(found))  # pragma: no cover - bounded above
+
+
+def _refused(
+    error: ConfigurationError, setting: Setting | None, source: Source, code: Collection[str]
+) -> ConfigProblem:
+    if setting is None:
+        return ConfigProblem(name=error.field, problem=error.problem)
+    if setting.name in code:
+        return ConfigProblem(
+            name=setting.name, problem=error.problem, setting=setting, variable=setting.variable
+        )
+    return source.problem(setting, error.problem)
+
+
+def _stand_in(setting: Setting) -> Any:
+    """A valid value for a required setting, so the other fields can still be checked."""
+    return setting.kind.parse(setting.example)
 
 
 def close_match(name: str, known: Iterable[str]) -> str:

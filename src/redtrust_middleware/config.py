@@ -7,19 +7,31 @@ the first request. Secrets never appear in ``repr``.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from ._settings import Kind, Setting, read_environ, setting_table
+from ._hosts import is_loopback
+from ._settings import (
+    ENVIRONMENT,
+    Collected,
+    ConfigProblem,
+    Kind,
+    Setting,
+    Source,
+    close_match,
+    collect,
+    combined_error,
+    read_values,
+    setting_table,
+)
 from .certificates import CsrRules
 from .exceptions import ConfigurationError, InvalidInputError
 from .login import is_local_path
@@ -27,12 +39,21 @@ from .signing import PARTNER_PATTERN
 
 __all__ = [
     "CERTIFICATE_ENROLL",
+    "ENVIRONMENT",
     "PROFILES",
     "RA_API",
     "SETTINGS",
+    "Collected",
+    "ConfigProblem",
     "Endpoint",
     "Profile",
     "RedtrustConfig",
+    "Source",
+    "collect_config",
+    "combined_error",
+    "read_endpoints",
+    "read_environment",
+    "read_mapping",
 ]
 
 logger = logging.getLogger(__name__)
@@ -143,15 +164,6 @@ RA_API = Profile(
 )
 
 PROFILES: Mapping[str, Profile] = {p.name: p for p in (CERTIFICATE_ENROLL, RA_API)}
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _partner_problem(given: object) -> str:
@@ -312,7 +324,7 @@ class RedtrustConfig:
         object.__setattr__(self, "server_url", server_url)
         host = urlsplit(server_url).hostname or ""
         if server_url.startswith("http://"):
-            if not _is_loopback(host):
+            if not is_loopback(host):
                 raise ConfigurationError("server_url", "must use https (http only for loopback)")
             logger.warning("redtrust: plain http to %s (allowed for a local sandbox only)", host)
         if self.public_url is not None:
@@ -435,31 +447,15 @@ class RedtrustConfig:
 
         Raises:
             ConfigurationError: naming the environment variable at fault, what it must be and
-                an example (never the value it holds).
+                an example (never the value it holds); its message lists every other one.
         """
         env = os.environ if environ is None else environ
-        values = read_environ(SETTINGS, env, skip=overrides)
-        endpoint_overrides: dict[str, Endpoint] = {}
-        for name in Profile.ENDPOINTS:
-            var = f"REDTRUST_ENDPOINT_{name.upper()}"
-            if env.get(var):
-                try:
-                    endpoint_overrides[name] = Endpoint.parse(env[var])
-                except ConfigurationError as error:
-                    example = getattr(RA_API, name)
-                    raise ConfigurationError(
-                        var, f"{error.problem}; for example {var}={example}"
-                    ) from None
-        profile = values.get("profile", CERTIFICATE_ENROLL)
-        values["profile"] = replace(profile, **endpoint_overrides)
-        values.update(overrides)
-        try:
-            return cls(**values)
-        except ConfigurationError as error:
-            setting = _SETTINGS_BY_NAME.get(error.field)
-            if setting is None or error.field in overrides:
-                raise
-            raise setting.env_problem(error.problem) from None
+        collected = read_environment(env, overrides=overrides)
+        error = collected.error()
+        if error is not None:
+            raise error
+        assert collected.config is not None  # no problem: every required one was read
+        return collected.config
 
 
 def _profile_named(name: str) -> Profile:
@@ -536,3 +532,115 @@ SETTINGS: tuple[Setting, ...] = setting_table(
     },
 )
 _SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}
+
+
+# --- reading a whole config, every problem at once ------------------------------------------
+
+
+def collect_config(
+    values: Mapping[str, Any],
+    problems: Sequence[ConfigProblem] = (),
+    *,
+    source: Source = ENVIRONMENT,
+    code: Collection[str] = (),
+    capture: bool = False,
+) -> Collected[RedtrustConfig]:
+    """Build a :class:`RedtrustConfig` from ``values`` (by field name), finding every problem.
+
+    ``problems`` are those found while reading the values (they come first); the config's own
+    refusals are named as ``source`` names its settings (as keywords for fields in ``code``).
+    With ``capture``, the config's warnings are kept in :attr:`Collected.warnings` instead of
+    logged (an application keeps logging them: ``capture`` is for the doctor).
+    """
+    return collect(
+        RedtrustConfig,
+        SETTINGS,
+        values,
+        problems,
+        source=source,
+        logger=__name__,
+        code=code,
+        capture=capture,
+    )
+
+
+def read_endpoints(
+    given: Mapping[Any, object],
+    *,
+    name: Callable[[Any], str],
+    example: Callable[[str, Endpoint], str],
+) -> tuple[dict[str, Endpoint], list[ConfigProblem]]:
+    """Endpoint overrides (``{"refresh": "PUT /custom/path"}``) and every problem with them.
+
+    ``name`` shows an endpoint's setting in an error, ``example`` a valid value there (from
+    the RA API profile's endpoint).
+    """
+    endpoints: dict[str, Endpoint] = {}
+    problems: list[ConfigProblem] = []
+    for key, text in given.items():
+        if key not in Profile.ENDPOINTS:
+            hint = close_match(str(key).upper(), [n.upper() for n in Profile.ENDPOINTS])
+            problems.append(
+                ConfigProblem(
+                    name=name(key),
+                    problem=f"is not an endpoint; one of {', '.join(Profile.ENDPOINTS)}"
+                    f"{hint.lower()}",
+                )
+            )
+            continue
+        try:
+            endpoints[key] = Endpoint.parse(text if isinstance(text, str) else "")
+        except ConfigurationError as error:
+            fix = f"for example {example(key, getattr(RA_API, key))}"
+            problems.append(ConfigProblem(name=name(key), problem=error.problem, fix=fix))
+    return endpoints, problems
+
+
+def _endpoint_variable(name: str) -> str:
+    return f"REDTRUST_ENDPOINT_{name.upper()}"
+
+
+def read_environment(
+    environ: Mapping[str, str], *, overrides: Mapping[str, Any] | None = None, capture: bool = False
+) -> Collected[RedtrustConfig]:
+    """What :meth:`RedtrustConfig.from_env` reads, with every bad or missing variable at once.
+
+    ``overrides`` are keywords given in code: not read, named as keywords when refused.
+    ``redtrust doctor`` prints the problems; ``from_env`` raises them.
+    """
+    given = dict(overrides or {})
+    values, problems = read_values(SETTINGS, environ, ENVIRONMENT, skip=given)
+    set_endpoints = {
+        name: environ[_endpoint_variable(name)]
+        for name in Profile.ENDPOINTS
+        if environ.get(_endpoint_variable(name))
+    }
+    endpoints, wrong = read_endpoints(
+        set_endpoints,
+        name=_endpoint_variable,
+        example=lambda name, endpoint: f"{_endpoint_variable(name)}={endpoint}",
+    )
+    values["profile"] = replace(values.get("profile", CERTIFICATE_ENROLL), **endpoints)
+    values.update(given)
+    return collect_config(values, [*problems, *wrong], code=given, capture=capture)
+
+
+def read_mapping(
+    values: Mapping[str, object],
+    source: Source,
+    *,
+    skip: Collection[str] = (),
+    required: Collection[str] = (),
+    own: Collection[str] = (),
+) -> tuple[dict[str, Any], list[ConfigProblem]]:
+    """The settings given as Python values in a front-end's mapping, and every problem.
+
+    ``source`` says where the keys are and how they are named (Django's ``REDTRUST`` dict:
+    ``Source(label="REDTRUST[{key!r}]")``; ``app.config`` of Flask:
+    ``Source(key="REDTRUST_{key}", label="app.config[{key!r}]", example="{key} = {python}")``).
+    Fields in ``skip`` are the front-end's to set; those in ``required`` are required there
+    too; keys in ``own`` are the front-end's own options (others are refused, with a close
+    spelling). Add what the front-end sets, then build with :func:`collect_config`
+    (``source=`` the same).
+    """
+    return read_values(SETTINGS, values, source, skip=skip, required=required, own=own)

@@ -29,6 +29,8 @@ appears in a message, so tracebacks and error pages stay safe to show and to log
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 __all__ = [
     "APIError",
     "CallbackError",
@@ -62,14 +64,26 @@ class RedtrustError(Exception):
 
 class ConfigurationError(RedtrustError):
     """A setting is missing or invalid; ``field`` names it, and ``variable`` its environment
-    variable when it has one (``public_url (REDTRUST_PUBLIC_URL): is required ...``)."""
+    variable when it has one (``public_url (REDTRUST_PUBLIC_URL): is required ...``).
 
-    def __init__(self, field: str, problem: str, *, variable: str | None = None) -> None:
+    ``also`` holds the other mistakes found at the same time (``NAME: problem`` each), listed
+    in the message one a line, so one start-up names them all.
+    """
+
+    def __init__(
+        self,
+        field: str,
+        problem: str,
+        *,
+        variable: str | None = None,
+        also: Sequence[str] = (),
+    ) -> None:
         self.field = field
         self.problem = problem
         self.variable = variable
+        self.also = tuple(also)
         named = field if variable is None or variable == field else f"{field} ({variable})"
-        super().__init__(f"{named}: {problem}")
+        super().__init__(f"{named}: {problem}" + "".join(f"\n  also {a}" for a in self.also))
 
 
 class InvalidInputError(RedtrustError):

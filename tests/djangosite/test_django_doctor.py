@@ -15,6 +15,9 @@ from django.test import override_settings
 from tests.test_doctor import SECRET
 from tests.test_doctor import sandbox_url as sandbox_url  # the fixture
 
+from redtrust_django.conf import read_settings
+from redtrust_middleware import ConfigurationError
+
 BASE = {
     "SERVER_URL": "https://redtrust.test",
     "PARTNER": "CA_TEST",
@@ -34,10 +37,22 @@ def test_three_mistakes_give_three_errors_in_one_check() -> None:
     with override_settings(REDTRUST=wrong):
         text = check_output()
     assert text.count("redtrust.E002") == 3, text
-    assert "REDTRUST['PARTNER'] (environment: REDTRUST_PARTNER)" in text
-    assert "REDTRUST['TIMEOUT'] (environment: REDTRUST_TIMEOUT): must be a number" in text
-    assert "REDTRUST['PUBLIC_URL'] (environment: REDTRUST_PUBLIC_URL)" in text
+    assert "REDTRUST['PARTNER']: must be letters" in text
+    assert "REDTRUST['TIMEOUT']: must be a number" in text
+    assert "REDTRUST['PUBLIC_URL']: must be an http(s) URL" in text
+    # Django reads the REDTRUST dict, never the environment: no variable to set instead.
+    assert "REDTRUST_" not in text
     assert "HINT: for example 'TIMEOUT': 10" in text
+
+
+def test_the_app_refuses_to_start_naming_every_mistake() -> None:
+    wrong = {**BASE, "PARTNER": "ca-test", "TIMEOUT": "soon", "PUBLIC_URL": "ftp://app.test"}
+    with override_settings(REDTRUST=wrong), pytest.raises(ConfigurationError) as caught:
+        read_settings()
+    text = str(caught.value)
+    for key in ("PARTNER", "TIMEOUT", "PUBLIC_URL"):
+        assert f"REDTRUST['{key}']: " in text, text
+    assert len(caught.value.also) == 2
 
 
 def test_every_missing_and_unknown_key_is_named() -> None:

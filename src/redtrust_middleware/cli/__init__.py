@@ -85,7 +85,8 @@ def _login_url(argv: Sequence[str]) -> int:
 def _doctor(argv: Sequence[str]) -> int:
     import os
 
-    from ..doctor import REDIS_URL_ENV, read_environ_all, run_checks, settings_findings
+    from ..config import read_environment
+    from ..doctor import REDIS_URL_ENV, run_checks, settings_findings
 
     parser = argparse.ArgumentParser(
         prog="redtrust doctor",
@@ -104,7 +105,7 @@ def _doctor(argv: Sequence[str]) -> int:
         help="a plain-http PUBLIC_URL on a public host is a warning, not a failure",
     )
     args = parser.parse_args(argv)
-    collected = read_environ_all(os.environ)
+    collected = read_environment(os.environ, capture=True)
     report = run_checks(
         collected.config,
         settings=settings_findings(collected),

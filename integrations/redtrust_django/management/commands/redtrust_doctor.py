@@ -15,7 +15,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from redtrust_middleware.config import SETTINGS
 from redtrust_middleware.doctor import Finding, run_checks
 
-from ...conf import Reading, inspect_settings
+from ...conf import SOURCE, Reading, inspect_settings
 
 _REDIS_CACHE = "django.core.cache.backends.redis.RedisCache"
 
@@ -36,7 +36,7 @@ def _settings_findings(reading: Reading) -> list[Finding]:
         Finding(
             check="settings",
             status="fail",
-            message=f"{problem.key}: {problem.problem}",
+            message=f"{problem.name}: {problem.problem}",
             fix=problem.fix,
         )
         for problem in reading.problems
@@ -63,13 +63,11 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         reading = inspect_settings()
-        names = {s.name: f"REDTRUST[{s.key!r}]" for s in SETTINGS}
-        refused = {problem.key for problem in reading.problems}
         report = run_checks(
             reading.config,
             settings=_settings_findings(reading),
-            broken={name for name, label in names.items() if label in refused},
-            names=names,
+            broken={problem.field for problem in reading.problems},
+            names={s.name: SOURCE.name(SOURCE.key_of(s)) for s in SETTINGS},
             production=not settings.DEBUG,
             redis_url=options["redis_url"] or _cache_redis_url(reading.options.get("cache", "")),
         )
