@@ -66,7 +66,8 @@ def gunicorn_command(
     carry tkn: the app must redact it)."""
     command = [sys.executable, "-m", "gunicorn", target, "--bind", f"127.0.0.1:{port}"]
     command += ["--worker-class", "gthread", "--threads", str(threads), "--workers", str(workers)]
-    command += ["--graceful-timeout", "5"]
+    # No control socket: its default path is one per user, shared by parallel tests.
+    command += ["--graceful-timeout", "5", "--no-control-socket"]
     if access_log:
         command += ["--access-logfile", "-"]
     if log_level is not None:
