@@ -21,8 +21,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from http import HTTPStatus
 from types import TracebackType
-from typing import Any, Protocol, TypeAlias
+from typing import TypeAlias
 from urllib.parse import quote
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from .asgi import GATE_KEY, MANAGER_KEY, PROBLEM_KEY, SCOPE_KEY, Refusal, outcome_headers
 from .config import RedtrustConfig
@@ -54,23 +55,12 @@ __all__ = [
     "request_uri",
 ]
 
-ExcInfo: TypeAlias = tuple[type[BaseException], BaseException, TracebackType | None]
-Environ: TypeAlias = dict[str, Any]
-
-
-class StartResponse(Protocol):
-    """PEP 3333's ``start_response``."""
-
-    def __call__(
-        self,
-        status: str,
-        headers: list[tuple[str, str]],
-        exc_info: ExcInfo | None = ...,
-        /,
-    ) -> Callable[[bytes], object]: ...
-
-
-WSGIApp: TypeAlias = Callable[[Environ, StartResponse], Iterable[bytes]]
+ExcInfo: TypeAlias = (
+    tuple[type[BaseException], BaseException, TracebackType] | tuple[None, None, None]
+)
+Environ: TypeAlias = WSGIEnvironment
+#: A WSGI application (PEP 3333), as :mod:`wsgiref.types` spells it.
+WSGIApp: TypeAlias = WSGIApplication
 
 #: Where the signed-in :class:`~redtrust_middleware.web.RedtrustContext` is published (the
 #: ASGI face's key; :data:`PROBLEM_KEY`, :data:`GATE_KEY` and :data:`MANAGER_KEY` too).
@@ -301,7 +291,10 @@ class RedtrustWSGIMiddleware:
         else:
             assert isinstance(error, RedtrustError)
             answer = self.gate.unavailable(request_from_environ(environ), error)
-        exc_info = (type(error), error, error.__traceback__) if started else None
+        traceback = error.__traceback__
+        exc_info: ExcInfo | None = None
+        if started and traceback is not None:
+            exc_info = (type(error), error, traceback)
         return _respond(start_response, answer, outcome_headers(outcome), exc_info)
 
     def publish(
