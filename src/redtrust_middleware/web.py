@@ -259,7 +259,7 @@ class Gate:
     def route(
         self, manager: SessionManager, name: RouteName, request: WebRequest, browser: Browser
     ) -> RouteAnswer:
-        """Serve the route ``name`` with a synchronous session manager (Django's views)."""
+        """Serve the route ``name`` with a synchronous session manager (Django's views, WSGI)."""
         answer = self.answer_before_call(name, request, browser)
         if answer is not None:
             return answer

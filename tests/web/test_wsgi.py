@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import io
 import json
+import threading
+import time
 import wsgiref.util
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -282,3 +284,45 @@ def test_nothing_about_a_request_is_kept_on_the_middleware() -> None:
     browser.get("/redtrust/logout")
     serve(app, environ("/me", SCRIPT_NAME="/app"))
     assert vars(app) == before  # the same attributes, each the very same object
+
+
+def test_threads_of_one_process_wait_for_one_refresh() -> None:
+    """Twenty threads on one expiring session, all inside the middleware while the refresh
+    is held at Redtrust: one refresh, twenty answers with the new token."""
+    clock = FakeClock()
+    sandbox = make_sandbox(clock=clock)
+    config = make_config()
+    held, release = threading.Event(), threading.Event()
+    served = sandbox.transport()
+
+    def redtrust(request: httpx2.Request) -> httpx2.Response:
+        if request.url.path.endswith("/refresh-token"):
+            held.set()
+            release.wait(10)
+        return served.handle_request(request)
+
+    client = Client(config, transport=httpx2.MockTransport(redtrust), clock=clock)
+    manager = SessionManager(config, store=MemoryStore(clock=clock), client=client, clock=clock)
+    app = RedtrustWSGIMiddleware(hello, config=config, manager=manager)
+    app.sandbox = sandbox  # type: ignore[attr-defined]
+    cookie = signed_in(app).cookies["__Host-redtrust_session"]
+    clock.advance(290)  # 10 s left of 300: inside the refresh leeway
+    page = environ("/", HTTP_COOKIE=f"__Host-redtrust_session={cookie}")
+    answers: list[Answer] = []
+    threads = [
+        threading.Thread(target=lambda: answers.append(serve(app, dict(page)))) for _ in range(20)
+    ]
+    for thread in threads:
+        thread.start()
+    assert held.wait(10)
+    deadline = time.monotonic() + 10
+    # every thread inside: one refreshing, the others waiting on its session's lock
+    while sum(users for _, users in manager._locks._locks.values()) < 20:
+        assert time.monotonic() < deadline, "the threads did not meet at the lock"
+        threading.Event().wait(0.005)  # polling a condition, not waiting for time to pass
+    release.set()
+    for thread in threads:
+        thread.join(10)
+    assert [a.status for a in answers] == [200] * 20
+    assert {a.body for a in answers} == {b"hello alice"}
+    assert sandbox.calls["refresh"] == 1
