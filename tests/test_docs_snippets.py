@@ -10,8 +10,9 @@ The conventions, for whoever writes a block:
   users ``alice`` and ``bob``, ``PUBLIC_URL`` ``https://app.test``), so
   ``RedtrustConfig.from_env()`` works; ``REDTRUST_REDIS_URL`` names a throwaway Redis when a
   page uses ``RedisStore.from_env()``. A block that binds ``app`` is served under Starlette's
-  ``TestClient`` and ``alice`` signs in: every page of the app's own must then answer 200, and
-  one of them name her.
+  ``TestClient`` (a ``RedtrustWSGIMiddleware`` through httpx2's ``WSGITransport``) and
+  ``alice`` signs in: every page of the app's own (for a WSGI app, ``/`` and its ``protect``
+  paths) must then answer 200, and one of them name her.
 - **Django.** A python block whose first line is ``# settings.py`` is a Django project
   snippet, split at its ``# <path>.py`` lines and appended to those files of a new
   ``django-admin startproject`` project (``settings.py`` and ``urls.py`` of the project
@@ -21,7 +22,8 @@ The conventions, for whoever writes a block:
 - **sh, bash, console.** Each command (``\\`` continues a line, ``#`` starts a comment; in a
   ``console`` block only the lines after a ``$`` prompt are commands) must be one this module
   knows how to run safely; see :func:`runner_for`. Servers are started with their ports moved
-  to free ones, must answer, and are stopped; ``make`` targets are checked with ``make -n``;
+  to free ones (gunicorn's ``--bind``), must answer, and are stopped; ``make`` targets are
+  checked with ``make -n``;
   ``pip install`` specs must name extras of pyproject.toml; other ``redtrust`` commands run
   against a sandbox on a socket (``--url``, or the ``REDTRUST_*`` variables of its demo
   partner).
@@ -59,7 +61,7 @@ import pytest
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from redtrust_middleware import RedtrustConfig
+from redtrust_middleware import RedtrustConfig, RedtrustWSGIMiddleware
 from redtrust_middleware.sandbox import Sandbox, SandboxConfig, running
 from redtrust_middleware.testing import (
     TEST_APP_URL,
@@ -354,6 +356,25 @@ def serve_uvicorn(command: Command, shell: Shell) -> None:
         assert status < 500, f"{command.where}: / answered {status}"
 
 
+def serve_gunicorn(command: Command, shell: Shell) -> None:
+    """``gunicorn module:app ...``: bound to a free port instead (no control socket, whose
+    path is one per user), the app's ``/`` answers without an error."""
+    port = free_port()
+    argv, skip = [sys.executable, "-m", "gunicorn"], False
+    for token in command.argv[1:]:
+        if skip:
+            skip = False
+        elif token in {"-b", "--bind"}:
+            skip = True
+        elif not token.startswith("--bind="):
+            argv.append(token)
+    argv += ["--bind", f"127.0.0.1:{port}", "--no-control-socket"]
+    url = f"http://127.0.0.1:{port}/"
+    with serving(argv, shell.env(command), url, shell.log("gunicorn")):
+        status = httpx2.get(url).status_code
+        assert status < 500, f"{command.where}: / answered {status}"
+
+
 def run_redtrust(command: Command, shell: Shell) -> None:
     """A ``redtrust`` command that ends by itself: run against a sandbox on a socket
     (``--url`` for ``sandbox-fault``; the ``REDTRUST_*`` variables for the others)."""
@@ -426,6 +447,8 @@ def runner_for(command: Command) -> Runner | str:
         return run_pip_install if argv[1:2] == ["install"] else "only `pip install` is checked"
     if program == "uvicorn":
         return serve_uvicorn
+    if program == "gunicorn":
+        return serve_gunicorn
     if program == "redtrust":
         sub = argv[1] if len(argv) > 1 else "--help"
         if sub in REDTRUST_SERVERS:
@@ -510,8 +533,15 @@ def own_pages(app: Any) -> list[str]:
 
 def prove_app(app: Any, sandbox: Sandbox, where: str) -> None:
     """``alice`` signs in to ``app``; its own pages are protected, then answer 200."""
-    pages = own_pages(app)
-    with TestClient(app, base_url=TEST_APP_URL, follow_redirects=False) as browser:
+    browser: httpx2.Client
+    if isinstance(app, RedtrustWSGIMiddleware):  # no route table: the pages it guards
+        pages = ["/", *app.protect]
+        transport = httpx2.WSGITransport(app=app)
+        browser = httpx2.Client(transport=transport, base_url=TEST_APP_URL)
+    else:
+        pages = own_pages(app)
+        browser = TestClient(app, base_url=TEST_APP_URL, follow_redirects=False)
+    with browser:
         before = {path: browser.get(path).status_code for path in pages}
         start = browser.get("/redtrust/login", params={"next": "/"})
         assert start.status_code == 302, f"{where}: /redtrust/login answered {start.status_code}"
@@ -545,6 +575,7 @@ def test_python_blocks_run(
         redis: RedisServer = request.getfixturevalue("redis_server")
         request.getfixturevalue("monkeypatch").setenv("REDTRUST_REDIS_URL", redis.url)
     namespace: dict[str, Any] = {"__name__": "docs_snippet"}
+    wsgi_apps: list[RedtrustWSGIMiddleware] = []  # no lifespan closes their pools: we do
     try:
         for block in blocks:
             app = namespace.get("app")
@@ -553,8 +584,12 @@ def test_python_blocks_run(
             except Exception:
                 pytest.fail(f"{block.where} raised:\n{traceback.format_exc()}")
             if namespace.get("app") is not app:
+                if isinstance(namespace["app"], RedtrustWSGIMiddleware):
+                    wsgi_apps.append(namespace["app"])
                 prove_app(namespace["app"], redtrust_env, block.where)
     finally:
+        for wsgi_app in wsgi_apps:
+            wsgi_app.close()
         close_everything(namespace)
 
 

@@ -7,17 +7,22 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import anyio.to_thread
 import httpx2
 import pytest
 from examples.fastapi_app import create_app as create_fastapi_app
 from examples.starlette_app import create_app
+from examples.wsgi_app import create_app as create_wsgi_app
 
 from redtrust_middleware import (
+    ActiveSession,
     AsyncClient,
     AsyncSessionManager,
     AsyncStore,
+    Client,
     MemoryStore,
     RedtrustConfig,
+    SessionManager,
 )
 from redtrust_middleware.cli.demoapp import create_app as create_demo_app
 from redtrust_middleware.sandbox import Sandbox
@@ -30,14 +35,52 @@ from redtrust_middleware.testing import (
 )
 
 
+class AsyncWSGITransport(httpx2.AsyncBaseTransport):
+    """An async browser's transport to a WSGI app: each request runs the app in a worker
+    thread (as a threaded server such as gunicorn ``gthread`` does), so concurrent requests
+    meet in the app's threads."""
+
+    def __init__(self, app: Any) -> None:
+        self._wsgi = httpx2.WSGITransport(app=app)
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        await request.aread()
+
+        def call() -> httpx2.Response:
+            answer = self._wsgi.handle_request(request)
+            return httpx2.Response(
+                answer.status_code, headers=answer.headers, content=answer.read()
+            )
+
+        return await anyio.to_thread.run_sync(call)
+
+
+@dataclass
+class AwaitableManager:
+    """A sync :class:`SessionManager` seen as the suites see an async one (``await get``)."""
+
+    sync: SessionManager
+
+    @property
+    def client(self) -> Client:
+        return self.sync.client
+
+    @property
+    def store(self) -> Any:
+        return self.sync.store
+
+    async def get(self, handle: str | None) -> ActiveSession | None:
+        return self.sync.get(handle)
+
+
 @dataclass
 class Site:
-    """A Starlette example app wired to an in-process sandbox, and a cookie-keeping browser."""
+    """An example app wired to an in-process sandbox, and a cookie-keeping browser."""
 
     sandbox: Sandbox
     clock: FakeClock
     config: RedtrustConfig
-    manager: AsyncSessionManager
+    manager: AsyncSessionManager | AwaitableManager
     browser: httpx2.AsyncClient
 
     async def follow_to_redtrust(self, response: httpx2.Response) -> str:
@@ -77,20 +120,34 @@ def make_site(
     clock = FakeClock()
     sandbox = make_sandbox(clock=clock)
     config = make_config(**config_options)
-    client = AsyncClient(config, transport=sandbox.async_transport(), clock=clock)
+    clocked = {"clock": clock} if with_clock else {}
     store = store if store is not None else MemoryStore(clock=clock)
-    manager = AsyncSessionManager(config, store=store, client=client, clock=clock)
-    app = app_factory(config, manager=manager, **({"clock": clock} if with_clock else {}))
-    browser = httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url=TEST_APP_URL)
+    manager: AsyncSessionManager | AwaitableManager
+    transport: httpx2.AsyncBaseTransport
+    if app_factory in WSGI_FACTORIES:
+        sync_client = Client(config, transport=sandbox.transport(), clock=clock)
+        sync = SessionManager(config, store=store, client=sync_client, clock=clock)  # type: ignore[arg-type]
+        app = app_factory(config, manager=sync, **clocked)
+        manager, transport = AwaitableManager(sync), AsyncWSGITransport(app)
+    else:
+        client = AsyncClient(config, transport=sandbox.async_transport(), clock=clock)
+        manager = AsyncSessionManager(config, store=store, client=client, clock=clock)
+        app = app_factory(config, manager=manager, **clocked)
+        transport = httpx2.ASGITransport(app=app)
+    browser = httpx2.AsyncClient(transport=transport, base_url=TEST_APP_URL)
     return Site(sandbox=sandbox, clock=clock, config=config, manager=manager, browser=browser), app
 
 
-#: The examples, and the app ``redtrust demo`` ships (the same pages on the bare ASGI middleware).
+#: The examples, and the app ``redtrust demo`` ships (the same pages on the bare ASGI
+#: middleware); "wsgi" is the same pages on the bare WSGI middleware.
 APPS: dict[str, Callable[..., Any]] = {
     "starlette": create_app,
     "fastapi": create_fastapi_app,
     "demo": create_demo_app,
+    "wsgi": create_wsgi_app,
 }
+#: The factories of WSGI apps: :func:`make_site` gives them a sync session manager.
+WSGI_FACTORIES: tuple[Callable[..., Any], ...] = (create_wsgi_app,)
 
 
 @pytest.fixture(params=sorted(APPS))
