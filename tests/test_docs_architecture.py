@@ -20,6 +20,7 @@ FOREIGN = {"request.session"}
 MODULES = [
     "redtrust_middleware",
     "redtrust_middleware.asgi",
+    "redtrust_middleware.wsgi",
     "redtrust_middleware.web",
     "redtrust_middleware.client",
     "redtrust_middleware.calls",

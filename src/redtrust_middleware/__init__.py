@@ -1,6 +1,7 @@
 """redtrust-middleware: sign users in with Redtrust Certificate Enroll, keep their token fresh.
 
-The core is framework-agnostic; ``redtrust_django`` and ``redtrust_starlette`` adapt it.
+The core is framework-agnostic (its ASGI and WSGI middleware need no framework);
+``redtrust_django`` and ``redtrust_starlette`` adapt it.
 """
 
 from ._clock import Clock, system_clock
@@ -49,6 +50,7 @@ from .signing import sign, signed_stamp, verify
 from .stores import AsyncStore, Keyring, MemoryStore, Store
 from .tokens import TokenSet, TokenVerifier
 from .web import RedtrustContext
+from .wsgi import RedtrustWSGIMiddleware
 
 __version__ = "0.1.0"
 
@@ -88,6 +90,7 @@ __all__ = [
     "RedtrustConfig",
     "RedtrustContext",
     "RedtrustError",
+    "RedtrustWSGIMiddleware",
     "RefreshFailedError",
     "SessionError",
     "SessionManager",

@@ -30,6 +30,7 @@ from .web import (
     RedtrustContext,
     WebRequest,
     WebResponse,
+    under_prefixes,
 )
 
 __all__ = [
@@ -133,11 +134,6 @@ async def send_response(
     headers.append((b"content-length", str(len(response.body)).encode()))
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
     await send({"type": "http.response.body", "body": response.body})
-
-
-def _segment_match(path: str, prefixes: Sequence[str]) -> bool:
-    """True when ``path`` is one of ``prefixes`` or lies below one (whole segments only)."""
-    return any(path == p or path.startswith(p.rstrip("/") + "/") for p in prefixes)
 
 
 _VARY_COOKIE = [(b"vary", b"Cookie")]  # the common case, shared (never mutated)
@@ -246,7 +242,7 @@ class RedtrustASGIMiddleware:
         outcome = await self.gate.aload(
             self.manager, self.gate.session_handle(cookie_header(scope))
         )
-        if outcome.context is None and self.protect and _segment_match(path, self.protect):
+        if outcome.context is None and self.protect and under_prefixes(path, self.protect):
             request = request_from_scope(scope)
             refusal = (
                 self.gate.unavailable(request, outcome.problem)

@@ -1,6 +1,6 @@
 """The web gate: a neutral request in, a response or "proceed" out.
 
-Every web face (the generic ASGI middleware, Starlette, Django) turns its request into a
+Every web face (the generic ASGI and WSGI middleware, Starlette, Django) turns its request into a
 :class:`WebRequest` and asks the :class:`Gate` either to serve one of the library's routes
 (:meth:`Gate.route`: login, callback, logout; a :class:`RouteAnswer`) or to load the session
 for the app's own (:meth:`Gate.load`: a :class:`Proceed` with the signed-in context). So the
@@ -56,6 +56,7 @@ __all__ = [
     "WebResponse",
     "parse_cookies",
     "signout_token",
+    "under_prefixes",
 ]
 
 logger = logging.getLogger(__name__)
@@ -72,6 +73,9 @@ class WebRequest:
     ``headers`` has lower-case names (several values joined by ``, ``; cookies by ``; ``).
     ``path`` is the routed path (already percent-decoded by the server), ``query`` raw bytes.
     ``body`` is read only where :meth:`Gate.wants_body` says so (the sign-out POST).
+    ``root`` is where the app is mounted (WSGI's ``SCRIPT_NAME``), as the browser sends it:
+    the routes are matched below it, and the URLs of the library's routes that the gate
+    hands the browser (login, sign-out) start with it.
     """
 
     method: str
@@ -80,6 +84,7 @@ class WebRequest:
     headers: Mapping[str, str] = field(default_factory=dict)
     scheme: str = "http"
     body: bytes = field(default=b"", repr=False)
+    root: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -170,6 +175,12 @@ class RouteAnswer:
     handle: str | None = field(default=None, repr=False)
     #: The session ended: the face forgets the handle.
     signed_out: bool = False
+
+
+def under_prefixes(path: str, prefixes: Sequence[str]) -> bool:
+    """True when ``path`` is one of ``prefixes`` or lies below one (whole segments only:
+    ``/me`` guards ``/me/x`` but not ``/meadow``)."""
+    return any(path == p or path.startswith(p.rstrip("/") + "/") for p in prefixes)
 
 
 def parse_cookies(header: str | None) -> dict[str, str]:
@@ -303,14 +314,24 @@ class Gate:
             return self.call_failed(name, request, error)
         return self.logged_out(request)
 
-    async def aserve(self, manager: AsyncSessionManager, request: WebRequest) -> WebResponse:
+    def serve(self, manager: SessionManager, request: WebRequest) -> WebResponse:
         """The cookie face's answer for a request to one of :attr:`routes`: the route's
         response with the cookies that keep the browser's new state."""
+        name = self._route_name(request)
+        browser = self.browser_from_cookies(request)
+        return self.with_cookies(self.route(manager, name, request, browser))
+
+    async def aserve(self, manager: AsyncSessionManager, request: WebRequest) -> WebResponse:
+        """:meth:`serve` with an asynchronous session manager."""
+        name = self._route_name(request)
+        browser = self.browser_from_cookies(request)
+        return self.with_cookies(await self.aroute(manager, name, request, browser))
+
+    def _route_name(self, request: WebRequest) -> RouteName:
         name = self.routes.get(request.path)
         if name is None:
             raise ValueError(f"{request.path!r} is not one of the library's routes")
-        browser = self.browser_from_cookies(request)
-        return self.with_cookies(await self.aroute(manager, name, request, browser))
+        return name
 
     def answer_before_call(
         self, name: RouteName, request: WebRequest, browser: Browser
@@ -335,7 +356,9 @@ class Gate:
             handle = browser.handle
             token = signout_token(handle) if handle and is_handle(handle) else ""
             return RouteAnswer(
-                response=_pages.signout_confirmation(self.config.logout_path, SIGNOUT_FIELD, token)
+                response=_pages.signout_confirmation(
+                    request.root + self.config.logout_path, SIGNOUT_FIELD, token
+                )
             )
         if method != "POST":
             return RouteAnswer(
@@ -343,7 +366,8 @@ class Gate:
             )
         if not signout_proven(request.headers, request.body, browser.handle, self.origin):
             logger.info("redtrust: sign-out refused (no proof it came from this site)")
-            return RouteAnswer(response=_pages.signout_refused(self.config.logout_path))
+            refused = _pages.signout_refused(request.root + self.config.logout_path)
+            return RouteAnswer(response=refused)
         return None
 
     def login_started(self, start: LoginStart) -> RouteAnswer:
@@ -376,13 +400,13 @@ class Gate:
                     "redtrust: callback refused (%s)%s", error.code, f": {logged}" if logged else ""
                 )
                 refused = _pages.callback_refused(
-                    error, as_json=as_json, login_url=self.login_url(None), hint=hint
+                    error, as_json=as_json, login_url=self.login_url(None, request.root), hint=hint
                 )
                 return RouteAnswer(response=refused)
             if isinstance(error, UpstreamError | StoreError | TokenError):
                 logger.warning("redtrust: sign-in not completed (%s)", type(error).__name__)
                 failed = _pages.sign_in_not_completed(
-                    error, as_json=as_json, login_url=self.login_url(None)
+                    error, as_json=as_json, login_url=self.login_url(None, request.root)
                 )
                 return RouteAnswer(response=failed)
         elif isinstance(error, StoreError):
@@ -520,16 +544,18 @@ class Gate:
         :data:`MAX_FORM_BYTES`): the sign-out POST, whose form carries the sign-out token."""
         return request.method == "POST" and request.path == self.config.logout_path
 
-    def login_url(self, next_url: str | None) -> str:
-        """The library's login route, carrying ``next`` (validated again when used)."""
+    def login_url(self, next_url: str | None, root: str = "") -> str:
+        """The library's login route (below ``root``, see :attr:`WebRequest.root`), carrying
+        ``next`` (validated again when used)."""
+        login_path = root + self.config.login_path
         if not next_url:
-            return self.config.login_path
-        return f"{self.config.login_path}?next={quote(next_url, safe='')}"
+            return login_path
+        return f"{login_path}?next={quote(next_url, safe='')}"
 
     def unauthenticated(self, request: WebRequest, next_url: str | None) -> WebResponse:
         """What a protected endpoint answers without a session: 302 or 401 JSON."""
         return _pages.unauthenticated(
-            as_json=self.wants_json(request), login_url=self.login_url(next_url)
+            as_json=self.wants_json(request), login_url=self.login_url(next_url, request.root)
         )
 
     def unavailable(self, request: WebRequest, error: RedtrustError) -> WebResponse:

@@ -11,7 +11,7 @@ import pytest
 import redtrust_middleware
 
 PACKAGE_DIR = Path(redtrust_middleware.__file__).parent
-FRAMEWORKS = ("django", "starlette", "fastapi")
+FRAMEWORKS = ("django", "starlette", "fastapi", "flask")
 #: The framework-agnostic core (the sandbox and the tooling in ``cli/`` are not part of it).
 CORE_MODULES = sorted(
     p
@@ -63,6 +63,15 @@ def test_the_core_modules_are_found() -> None:
         <= names
     )
     assert {"effects.py", "refresh.py", "managers.py"} <= names
+    assert {"asgi.py", "wsgi.py", "web.py"} <= names
+
+
+def test_the_wsgi_middleware_needs_nothing_but_the_standard_library_and_the_core() -> None:
+    import sys
+
+    imported = {m.split(".")[0] for m in imported_modules(PACKAGE_DIR / "wsgi.py")}
+    assert imported <= set(sys.stdlib_module_names) | {"__future__"}
+    assert redtrust_middleware.RedtrustWSGIMiddleware.__module__ == "redtrust_middleware.wsgi"
 
 
 def imported_modules(path: Path) -> set[str]:
