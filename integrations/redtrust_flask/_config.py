@@ -3,9 +3,9 @@
 A key is the setting's environment variable (``REDTRUST_PUBLIC_URL``, ``REDTRUST_TIMEOUT``,
 ``REDTRUST_JWKS_FILE``, ``REDTRUST_ENDPOINT_<NAME>``: the table is
 :data:`redtrust_middleware.config.SETTINGS`), so the same names work in a settings file and,
-copied over (``app.config.from_mapping(os.environ)``), in the environment. A value is either text, read as
-the environment variable would be (``"2.5"``, ``"a,b"``, ``"true"``), or a Python value
-(``2.5``, ``["a", "b"]``, ``True``), read as Django's ``REDTRUST`` dict is.
+copied over (``app.config.from_mapping(os.environ)``), in the environment. A value is either
+text, read as the environment variable would be (``"2.5"``, ``"a,b"``, ``"true"``), or a
+Python value (``2.5``, ``["a", "b"]``, ``True``), read as Django's ``REDTRUST`` dict is.
 """
 
 from __future__ import annotations

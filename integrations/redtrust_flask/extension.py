@@ -13,14 +13,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any, cast
+
 from flask import Blueprint, Flask, Response, current_app, g, request
 
-from redtrust_middleware import ConfigurationError, RedtrustConfig, SessionManager, Store
+from redtrust_middleware import (
+    ConfigurationError,
+    RedtrustConfig,
+    RedtrustError,
+    SessionManager,
+    Store,
+)
 from redtrust_middleware.web import (
     MAX_FORM_BYTES,
     SESSION_PROBLEMS,
     Gate,
-    RedtrustError,
     WebResponse,
 )
 from redtrust_middleware.wsgi import (
@@ -151,13 +158,13 @@ class Redtrust:
         if manager is None:
             manager = SessionManager(config, store=store or self.store)
         middleware = RedtrustWSGIMiddleware(
-            app.wsgi_app,
+            cast(Any, app.wsgi_app),  # wsgiref's StartResponse type, the same protocol
             config=config,
             manager=manager,
             api_prefixes=api_prefixes,
             serve_routes=False,
         )
-        app.wsgi_app = middleware  # type: ignore[method-assign]
+        app.wsgi_app = cast(Any, middleware)  # type: ignore[method-assign]
         blueprint = Blueprint("redtrust", __name__)
         for endpoint, path in (
             ("login", config.login_path),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -10,14 +11,17 @@ from urllib.parse import urlsplit
 import httpx2
 import pytest
 from examples.fastapi_app import create_app as create_fastapi_app
+from examples.flask_app import create_app as create_flask_app
 from examples.starlette_app import create_app
 
 from redtrust_middleware import (
     AsyncClient,
     AsyncSessionManager,
     AsyncStore,
+    Client,
     MemoryStore,
     RedtrustConfig,
+    SessionManager,
 )
 from redtrust_middleware.cli.demoapp import create_app as create_demo_app
 from redtrust_middleware.sandbox import Sandbox
@@ -30,14 +34,47 @@ from redtrust_middleware.testing import (
 )
 
 
+class AsyncWSGITransport(httpx2.AsyncBaseTransport):
+    """An async browser's transport into a WSGI app: each request runs in a thread of its
+    own, as under a threaded server (gunicorn ``gthread``), so concurrent requests meet."""
+
+    def __init__(self, app: Any) -> None:
+        self._sync = httpx2.WSGITransport(app=app)
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        content = await request.aread()
+        sync = httpx2.Request(request.method, request.url, headers=request.headers, content=content)
+
+        def run() -> httpx2.Response:
+            answer = self._sync.handle_request(sync)
+            return httpx2.Response(
+                answer.status_code, headers=answer.headers, content=answer.read()
+            )
+
+        return await asyncio.to_thread(run)
+
+
+class SyncManagerView:
+    """A sync :class:`SessionManager` seen through the async manager's methods the tests use
+    (``get``, ``client``, ``store``), so the shared tests drive every face alike."""
+
+    def __init__(self, manager: SessionManager) -> None:
+        self.sync = manager
+        self.client = manager.client
+        self.store = manager.store
+
+    async def get(self, handle: str | None) -> Any:
+        return self.sync.get(handle) if handle else None
+
+
 @dataclass
 class Site:
-    """A Starlette example app wired to an in-process sandbox, and a cookie-keeping browser."""
+    """An example app wired to an in-process sandbox, and a cookie-keeping browser."""
 
     sandbox: Sandbox
     clock: FakeClock
     config: RedtrustConfig
-    manager: AsyncSessionManager
+    manager: AsyncSessionManager | SyncManagerView
     browser: httpx2.AsyncClient
 
     async def follow_to_redtrust(self, response: httpx2.Response) -> str:
@@ -77,11 +114,21 @@ def make_site(
     clock = FakeClock()
     sandbox = make_sandbox(clock=clock)
     config = make_config(**config_options)
-    client = AsyncClient(config, transport=sandbox.async_transport(), clock=clock)
     store = store if store is not None else MemoryStore(clock=clock)
-    manager = AsyncSessionManager(config, store=store, client=client, clock=clock)
+    manager: Any
+    if app_factory in WSGI_APPS:
+        client = Client(config, transport=sandbox.transport(), clock=clock)
+        manager = SessionManager(config, store=store, client=client, clock=clock)  # type: ignore[arg-type]
+    else:
+        async_client = AsyncClient(config, transport=sandbox.async_transport(), clock=clock)
+        manager = AsyncSessionManager(config, store=store, client=async_client, clock=clock)
     app = app_factory(config, manager=manager, **({"clock": clock} if with_clock else {}))
-    browser = httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url=TEST_APP_URL)
+    if app_factory in WSGI_APPS:
+        transport: httpx2.AsyncBaseTransport = AsyncWSGITransport(app)
+        manager = SyncManagerView(manager)
+    else:
+        transport = httpx2.ASGITransport(app=app)
+    browser = httpx2.AsyncClient(transport=transport, base_url=TEST_APP_URL)
     return Site(sandbox=sandbox, clock=clock, config=config, manager=manager, browser=browser), app
 
 
@@ -89,8 +136,11 @@ def make_site(
 APPS: dict[str, Callable[..., Any]] = {
     "starlette": create_app,
     "fastapi": create_fastapi_app,
+    "flask": create_flask_app,
     "demo": create_demo_app,
 }
+#: The factories of WSGI apps (a sync session manager; the browser goes through threads).
+WSGI_APPS: set[Callable[..., Any]] = {create_flask_app}
 
 
 @pytest.fixture(params=sorted(APPS))

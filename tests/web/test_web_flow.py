@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from redtrust_middleware import MemoryStore
 from redtrust_middleware.sandbox import HostileKind
 
 from .conftest import (
@@ -285,17 +286,25 @@ async def test_library_pages_cannot_be_framed(site: Site) -> None:
 
 async def test_requests_without_a_session_cookie_touch_no_store(site: Site) -> None:
     reads = []
-    store = site.manager.store
-    original = store.aget
+    store: MemoryStore = site.manager.store  # type: ignore[assignment]  # both drivers
+    original, original_sync = store.aget, store.get
 
     async def counting(key: str) -> bytes | None:
         reads.append(key)
         return await original(key)
 
+    def counting_sync(key: str) -> bytes | None:  # the WSGI faces read with the sync driver
+        reads.append(key)
+        return original_sync(key)
+
     store.aget = counting  # type: ignore[method-assign]
+    store.get = counting_sync  # type: ignore[method-assign]
     await site.browser.get("/")
     await site.browser.get("/api/me")
     assert reads == []
+    await site.sign_in()
+    await site.browser.get("/api/me")
+    assert reads  # the counting sees the face's reads: the empty list above means something
 
 
 async def test_no_token_reaches_the_logs(site: Site, caplog: pytest.LogCaptureFixture) -> None:
