@@ -17,7 +17,7 @@ from redtrust_middleware import ConfigurationError, RedtrustConfig
 from redtrust_middleware._settings import close_match
 from redtrust_middleware.config import SETTINGS, Profile
 
-__all__ = ["API_PREFIXES_KEY", "config_from_app", "label"]
+__all__ = ["API_PREFIXES_KEY", "config_from_app", "label", "relabel"]
 
 #: The one key that belongs to the extension, not to :class:`RedtrustConfig`.
 API_PREFIXES_KEY = "REDTRUST_API_PREFIXES"
@@ -50,6 +50,8 @@ def config_from_app(values: Mapping[str, Any]) -> RedtrustConfig:
         if key not in _KNOWN:
             raise _problem(key, f"is not a Redtrust setting{close_match(key, _KNOWN)}")
         setting = _BY_VARIABLE.get(key)
+        if key == API_PREFIXES_KEY:
+            continue  # the extension's own, read by init_app
         if isinstance(value, str) or setting is None:
             if not isinstance(value, str):  # an endpoint
                 raise _problem(key, 'must be text "METHOD /path"')
@@ -65,7 +67,11 @@ def config_from_app(values: Mapping[str, Any]) -> RedtrustConfig:
     try:
         return RedtrustConfig.from_env(text, **python)
     except ConfigurationError as error:
-        # from_env names the variable (or, for a Python value, the field): name the key too.
-        by_name = {setting.name: setting.variable for setting in SETTINGS}
-        key = by_name.get(error.field, error.field)
-        raise _problem(key, error.problem) from None
+        raise relabel(error) from None
+
+
+def relabel(error: ConfigurationError) -> ConfigurationError:
+    """``error`` (naming a field or its variable) naming the ``app.config`` key instead."""
+    by_name = {setting.name: setting.variable for setting in SETTINGS}
+    key = by_name.get(error.field, error.field)
+    return _problem(key, error.problem)

@@ -37,7 +37,7 @@ from redtrust_middleware.wsgi import (
     request_from_environ,
 )
 
-from ._config import API_PREFIXES_KEY, config_from_app, label
+from ._config import API_PREFIXES_KEY, config_from_app, label, relabel
 
 __all__ = ["Redtrust", "RedtrustState", "state", "to_response"]
 
@@ -151,19 +151,26 @@ class Redtrust:
         """
         if EXTENSION_KEY in app.extensions:
             raise RuntimeError(f"Redtrust is already set up on the Flask app {app.name!r}")
-        config = config or self.config or config_from_app(app.config)
+        given = config or self.config
+        config = given or config_from_app(app.config)
         if api_prefixes is None:
             api_prefixes = _api_prefixes(app.config.get(API_PREFIXES_KEY, ("/api/",)))
         manager = manager or self.manager
+        owned = manager is None
         if manager is None:
             manager = SessionManager(config, store=store or self.store)
-        middleware = RedtrustWSGIMiddleware(
-            cast(Any, app.wsgi_app),  # wsgiref's StartResponse type, the same protocol
-            config=config,
-            manager=manager,
-            api_prefixes=api_prefixes,
-            serve_routes=False,
-        )
+        try:
+            middleware = RedtrustWSGIMiddleware(
+                cast(Any, app.wsgi_app),  # wsgiref's StartResponse type, the same protocol
+                config=config,
+                manager=manager,
+                api_prefixes=api_prefixes,
+                serve_routes=False,
+            )
+        except ConfigurationError as error:
+            if owned:
+                manager.close()  # the app will not be served: no connection pool left behind
+            raise (error if given else relabel(error)) from None
         app.wsgi_app = cast(Any, middleware)  # type: ignore[method-assign]
         blueprint = Blueprint("redtrust", __name__)
         for endpoint, path in (
@@ -177,8 +184,8 @@ class Redtrust:
             )
         app.register_blueprint(blueprint)
         app.before_request(_publish)
-        for error in SESSION_PROBLEMS:
-            app.register_error_handler(error, _unavailable)
+        for kind in SESSION_PROBLEMS:
+            app.register_error_handler(kind, _unavailable)
         app.extensions[EXTENSION_KEY] = RedtrustState(
             config=config, manager=manager, gate=middleware.gate, middleware=middleware
         )
