@@ -54,7 +54,9 @@ def time_in_process(requests: int, rounds: int) -> dict[str, list[float]]:
     for variant in VARIANTS:
         app, cookie = build(variant)
         headers: dict[str, str] = {**HEADERS, "Cookie": cookie}
-        builder = EnvironBuilder(path="/", base_url="https://app.test", headers=headers)
+        builder = EnvironBuilder(
+            path="/", base_url="https://app.test", headers=list(headers.items())
+        )
         template = builder.get_environ()
         cases[variant] = (app, template)
         answer = b"".join(app(dict(template), _start_response))
