@@ -52,6 +52,29 @@ def uvicorn_command(
     return command
 
 
+def gunicorn_command(
+    target: str,
+    port: int,
+    *,
+    workers: int = 2,
+    threads: int = 4,
+    log_level: str | None = None,
+    access_log: bool = False,
+) -> list[str]:
+    """``gunicorn target`` on 127.0.0.1:``port`` as a threaded server (``gthread``: ``workers``
+    processes of ``threads`` threads each); the access log on stdout only when asked (URLs
+    carry tkn: the app must redact it)."""
+    command = [sys.executable, "-m", "gunicorn", target, "--bind", f"127.0.0.1:{port}"]
+    command += ["--worker-class", "gthread", "--threads", str(threads), "--workers", str(workers)]
+    # No control socket: its default path is one per user, shared by parallel tests.
+    command += ["--graceful-timeout", "5", "--no-control-socket"]
+    if access_log:
+        command += ["--access-logfile", "-"]
+    if log_level is not None:
+        command += ["--log-level", log_level]
+    return command
+
+
 def manage_command(*args: str) -> list[str]:
     """``manage.py args`` of the example Django site."""
     return [sys.executable, MANAGE, *args]
@@ -230,6 +253,17 @@ def start_starlette(
     """Start ``tests.storm_app`` under uvicorn with ``workers`` (its log in ``folder``)."""
     command = uvicorn_command("tests.storm_app:app", port, workers=workers, log_level="warning")
     processes.start(command, env, folder / "starlette.log")
+
+
+def start_wsgi(
+    processes: Processes, env: Mapping[str, str], port: int, workers: int, folder: Path
+) -> None:
+    """Start ``tests.storm_app:wsgi_app`` (the bare WSGI example) under gunicorn with
+    ``workers`` processes of 4 threads (its log in ``folder``)."""
+    command = gunicorn_command(
+        "tests.storm_app:wsgi_app", port, workers=workers, log_level="warning"
+    )
+    processes.start(command, env, folder / "gunicorn.log")
 
 
 def start_django(

@@ -1,8 +1,11 @@
 """The Starlette example on a shared Redis store, for the multi-process storm test and the
-fault tests (on a MemoryStore when ``REDTRUST_REDIS_URL`` is not set: one worker only).
+fault tests (on a MemoryStore when ``REDTRUST_REDIS_URL`` is not set: one worker only); and
+the bare WSGI example the same way (``wsgi_app``).
 
     REDTRUST_REDIS_URL=redis://... REDTRUST_*=... \
     python -m uvicorn tests.storm_app:app --workers 4
+    REDTRUST_REDIS_URL=redis://... REDTRUST_*=... \
+    python -m gunicorn tests.storm_app:wsgi_app --worker-class gthread --threads 4 --workers 4
 
 Built on the first request, in each worker, from the ``REDTRUST_*`` variables (the pool size
 from ``REDTRUST_REDIS_MAX_CONNECTIONS`` when set).
@@ -17,8 +20,15 @@ from collections.abc import Iterator
 
 from examples._shared import FromEnvironment
 from examples.starlette_app import create_app
+from examples.wsgi_app import create_app as create_wsgi_app
 
-from redtrust_middleware import AsyncSessionManager, RedtrustConfig, StoreError
+from redtrust_middleware import (
+    AsyncSessionManager,
+    RedtrustConfig,
+    RedtrustWSGIMiddleware,
+    SessionManager,
+    StoreError,
+)
 from redtrust_middleware.asgi import ASGIApp
 from redtrust_middleware.stores import MemoryStore, RedisStore
 
@@ -46,4 +56,21 @@ def build() -> ASGIApp:
     return create_app(config, manager=manager)
 
 
+def build_wsgi() -> RedtrustWSGIMiddleware:
+    """The bare WSGI example whose sessions live in the Redis at ``REDTRUST_REDIS_URL``."""
+    config = RedtrustConfig.from_env()
+    shared = bool(os.environ.get("REDTRUST_REDIS_URL"))
+    store = ReportingRedisStore.from_env() if shared else MemoryStore()
+    return create_wsgi_app(config, manager=SessionManager(config, store=store))
+
+
 app = FromEnvironment(build)
+
+
+def __getattr__(name: str) -> object:
+    """``wsgi_app``, built when gunicorn loads it in each worker (after the fork: no Redis
+    connection is shared between processes)."""
+    if name != "wsgi_app":
+        raise AttributeError(name)
+    built = globals()["wsgi_app"] = build_wsgi()
+    return built

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, cast
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 
@@ -161,7 +160,7 @@ class Redtrust:
             manager = SessionManager(config, store=store or self.store)
         try:
             middleware = RedtrustWSGIMiddleware(
-                cast(Any, app.wsgi_app),  # wsgiref's StartResponse type, the same protocol
+                app.wsgi_app,
                 config=config,
                 manager=manager,
                 api_prefixes=api_prefixes,
@@ -171,7 +170,7 @@ class Redtrust:
             if owned:
                 manager.close()  # the app will not be served: no connection pool left behind
             raise (error if given else relabel(error)) from None
-        app.wsgi_app = cast(Any, middleware)  # type: ignore[method-assign]
+        app.wsgi_app = middleware  # type: ignore[method-assign]
         blueprint = Blueprint("redtrust", __name__)
         for endpoint, path in (
             ("login", config.login_path),

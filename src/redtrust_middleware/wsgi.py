@@ -21,8 +21,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from http import HTTPStatus
 from types import TracebackType
-from typing import Any, Protocol, TypeAlias
+from typing import TypeAlias
 from urllib.parse import quote
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from .asgi import GATE_KEY, MANAGER_KEY, PROBLEM_KEY, SCOPE_KEY, Refusal, outcome_headers
 from .config import RedtrustConfig
@@ -54,23 +55,12 @@ __all__ = [
     "request_uri",
 ]
 
-ExcInfo: TypeAlias = tuple[type[BaseException], BaseException, TracebackType | None]
-Environ: TypeAlias = dict[str, Any]
-
-
-class StartResponse(Protocol):
-    """PEP 3333's ``start_response``."""
-
-    def __call__(
-        self,
-        status: str,
-        headers: list[tuple[str, str]],
-        exc_info: ExcInfo | None = ...,
-        /,
-    ) -> Callable[[bytes], object]: ...
-
-
-WSGIApp: TypeAlias = Callable[[Environ, StartResponse], Iterable[bytes]]
+ExcInfo: TypeAlias = (
+    tuple[type[BaseException], BaseException, TracebackType] | tuple[None, None, None]
+)
+Environ: TypeAlias = WSGIEnvironment
+#: A WSGI application (PEP 3333), as :mod:`wsgiref.types` spells it.
+WSGIApp: TypeAlias = WSGIApplication
 
 #: Where the signed-in :class:`~redtrust_middleware.web.RedtrustContext` is published (the
 #: ASGI face's key; :data:`PROBLEM_KEY`, :data:`GATE_KEY` and :data:`MANAGER_KEY` too).
@@ -240,22 +230,24 @@ class RedtrustWSGIMiddleware:
             return _respond(start_response, refusal, outcome_headers(outcome))
         self.publish(environ, outcome.context, outcome.problem)
         extra = outcome_headers(outcome)
+        started: list[bool] = []  # this request's: did the app call start_response?
 
         def start_with_cookies(
             status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None
         ) -> Callable[[bytes], object]:
+            started.append(True)
             return start_response(status, [*headers, *extra], exc_info)
 
         try:
             result = self.app(environ, start_with_cookies)
         except (Refusal, *SESSION_PROBLEMS) as error:
-            return self._answer(environ, start_response, error, outcome)
+            return self._answer(environ, start_response, error, outcome, bool(started))
         wrapper = environ.get("wsgi.file_wrapper")
         if isinstance(result, list | tuple) or (
             isinstance(wrapper, type) and isinstance(result, wrapper)
         ):
             return result  # nothing left to run (or the server's own sendfile): as it is
-        return self._iterate(result, environ, start_response, outcome)
+        return self._iterate(result, environ, start_response, outcome, started)
 
     def _iterate(
         self,
@@ -263,6 +255,7 @@ class RedtrustWSGIMiddleware:
         environ: Environ,
         start_response: StartResponse,
         outcome: Proceed,
+        started: list[bool],
     ) -> Iterator[bytes]:
         """The app's body; a Redtrust failure before its first byte becomes the clear
         502/503, and the app's iterable is closed however the response ends (PEP 3333)."""
@@ -274,7 +267,7 @@ class RedtrustWSGIMiddleware:
         except (Refusal, *SESSION_PROBLEMS) as error:
             if sent:
                 raise
-            yield from self._answer(environ, start_response, error, outcome)
+            yield from self._answer(environ, start_response, error, outcome, bool(started))
         finally:
             close = getattr(result, "close", None)
             if close is not None:
@@ -286,17 +279,22 @@ class RedtrustWSGIMiddleware:
         start_response: StartResponse,
         error: Exception,
         outcome: Proceed,
+        started: bool,
     ) -> list[bytes]:
         """The answer when the app raised ``error``: a :class:`Refusal`'s response, or for
         Redtrust or the store failing inside the app (an RA call, say) the same clear
-        502/503 as everywhere else, never a traceback. ``exc_info`` lets it replace a
-        response the app started but did not send; once sent, the server raises it again."""
+        502/503 as everywhere else, never a traceback. When the app had started a response,
+        ``exc_info`` lets it be replaced (PEP 3333: unless already sent; then the server
+        raises the error again and drops the connection)."""
         if isinstance(error, Refusal):
             answer = error.response
         else:
             assert isinstance(error, RedtrustError)
             answer = self.gate.unavailable(request_from_environ(environ), error)
-        exc_info = (type(error), error, error.__traceback__)
+        traceback = error.__traceback__
+        exc_info: ExcInfo | None = None
+        if started and traceback is not None:
+            exc_info = (type(error), error, traceback)
         return _respond(start_response, answer, outcome_headers(outcome), exc_info)
 
     def publish(

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import anyio.to_thread
 import httpx2
 import pytest
 from examples.fastapi_app import create_app as create_fastapi_app
 from examples.flask_app import create_app as create_flask_app
 from examples.starlette_app import create_app
+from examples.wsgi_app import create_app as create_wsgi_app
 
 from redtrust_middleware import (
+    ActiveSession,
     AsyncClient,
     AsyncSessionManager,
     AsyncStore,
@@ -35,36 +37,41 @@ from redtrust_middleware.testing import (
 
 
 class AsyncWSGITransport(httpx2.AsyncBaseTransport):
-    """An async browser's transport into a WSGI app: each request runs in a thread of its
-    own, as under a threaded server (gunicorn ``gthread``), so concurrent requests meet."""
+    """An async browser's transport to a WSGI app: each request runs the app in a worker
+    thread (as a threaded server such as gunicorn ``gthread`` does), so concurrent requests
+    meet in the app's threads."""
 
     def __init__(self, app: Any) -> None:
-        self._sync = httpx2.WSGITransport(app=app)
+        self._wsgi = httpx2.WSGITransport(app=app)
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        content = await request.aread()
-        sync = httpx2.Request(request.method, request.url, headers=request.headers, content=content)
+        await request.aread()
 
-        def run() -> httpx2.Response:
-            answer = self._sync.handle_request(sync)
+        def call() -> httpx2.Response:
+            answer = self._wsgi.handle_request(request)
             return httpx2.Response(
                 answer.status_code, headers=answer.headers, content=answer.read()
             )
 
-        return await asyncio.to_thread(run)
+        return await anyio.to_thread.run_sync(call)
 
 
-class SyncManagerView:
-    """A sync :class:`SessionManager` seen through the async manager's methods the tests use
-    (``get``, ``client``, ``store``), so the shared tests drive every face alike."""
+@dataclass
+class AwaitableManager:
+    """A sync :class:`SessionManager` seen as the suites see an async one (``await get``)."""
 
-    def __init__(self, manager: SessionManager) -> None:
-        self.sync = manager
-        self.client = manager.client
-        self.store = manager.store
+    sync: SessionManager
 
-    async def get(self, handle: str | None) -> Any:
-        return self.sync.get(handle) if handle else None
+    @property
+    def client(self) -> Client:
+        return self.sync.client
+
+    @property
+    def store(self) -> Any:
+        return self.sync.store
+
+    async def get(self, handle: str | None) -> ActiveSession | None:
+        return self.sync.get(handle)
 
 
 @dataclass
@@ -74,7 +81,7 @@ class Site:
     sandbox: Sandbox
     clock: FakeClock
     config: RedtrustConfig
-    manager: AsyncSessionManager | SyncManagerView
+    manager: AsyncSessionManager | AwaitableManager
     browser: httpx2.AsyncClient
 
     async def follow_to_redtrust(self, response: httpx2.Response) -> str:
@@ -114,33 +121,35 @@ def make_site(
     clock = FakeClock()
     sandbox = make_sandbox(clock=clock)
     config = make_config(**config_options)
+    clocked = {"clock": clock} if with_clock else {}
     store = store if store is not None else MemoryStore(clock=clock)
-    manager: Any
-    if app_factory in WSGI_APPS:
-        client = Client(config, transport=sandbox.transport(), clock=clock)
-        manager = SessionManager(config, store=store, client=client, clock=clock)  # type: ignore[arg-type]
+    manager: AsyncSessionManager | AwaitableManager
+    transport: httpx2.AsyncBaseTransport
+    if app_factory in WSGI_FACTORIES:
+        sync_client = Client(config, transport=sandbox.transport(), clock=clock)
+        sync = SessionManager(config, store=store, client=sync_client, clock=clock)  # type: ignore[arg-type]
+        app = app_factory(config, manager=sync, **clocked)
+        manager, transport = AwaitableManager(sync), AsyncWSGITransport(app)
     else:
-        async_client = AsyncClient(config, transport=sandbox.async_transport(), clock=clock)
-        manager = AsyncSessionManager(config, store=store, client=async_client, clock=clock)
-    app = app_factory(config, manager=manager, **({"clock": clock} if with_clock else {}))
-    if app_factory in WSGI_APPS:
-        transport: httpx2.AsyncBaseTransport = AsyncWSGITransport(app)
-        manager = SyncManagerView(manager)
-    else:
+        client = AsyncClient(config, transport=sandbox.async_transport(), clock=clock)
+        manager = AsyncSessionManager(config, store=store, client=client, clock=clock)
+        app = app_factory(config, manager=manager, **clocked)
         transport = httpx2.ASGITransport(app=app)
     browser = httpx2.AsyncClient(transport=transport, base_url=TEST_APP_URL)
     return Site(sandbox=sandbox, clock=clock, config=config, manager=manager, browser=browser), app
 
 
-#: The examples, and the app ``redtrust demo`` ships (the same pages on the bare ASGI middleware).
+#: The examples, and the app ``redtrust demo`` ships (the same pages on the bare ASGI
+#: middleware); "wsgi" is the same pages on the bare WSGI middleware.
 APPS: dict[str, Callable[..., Any]] = {
     "starlette": create_app,
     "fastapi": create_fastapi_app,
     "flask": create_flask_app,
     "demo": create_demo_app,
+    "wsgi": create_wsgi_app,
 }
-#: The factories of WSGI apps (a sync session manager; the browser goes through threads).
-WSGI_APPS: set[Callable[..., Any]] = {create_flask_app}
+#: The factories of WSGI apps: :func:`make_site` gives them a sync session manager.
+WSGI_FACTORIES: tuple[Callable[..., Any], ...] = (create_wsgi_app, create_flask_app)
 
 
 @pytest.fixture(params=sorted(APPS))
