@@ -10,7 +10,8 @@ The conventions, for whoever writes a block:
   users ``alice`` and ``bob``, ``PUBLIC_URL`` ``https://app.test``), so
   ``RedtrustConfig.from_env()`` works; ``REDTRUST_REDIS_URL`` names a throwaway Redis when a
   page uses ``RedisStore.from_env()``. A block that binds ``app`` is served under Starlette's
-  ``TestClient`` and ``alice`` signs in: every page of the app's own must then answer 200, and
+  ``TestClient`` (a WSGI app such as Flask's: through ``httpx2.WSGITransport``) and ``alice``
+  signs in: every page of the app's own must then answer 200, and
   one of them name her.
 - **Django.** A python block whose first line is ``# settings.py`` is a Django project
   snippet, split at its ``# <path>.py`` lines and appended to those files of a new
@@ -34,6 +35,7 @@ and line, and why it cannot be run.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import re
@@ -494,7 +496,18 @@ def redtrust_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
 
 
 def own_pages(app: Any) -> list[str]:
-    """The paths of the app's own GET routes (not the library's, not FastAPI's docs)."""
+    """The paths of the app's own GET routes (not the library's, not FastAPI's docs, not
+    Flask's static files)."""
+    url_map = getattr(app, "url_map", None)
+    if url_map is not None:  # Flask
+        return [
+            rule.rule
+            for rule in url_map.iter_rules()
+            if "GET" in (rule.methods or ())
+            and "<" not in rule.rule
+            and not rule.rule.startswith("/redtrust/")
+            and rule.endpoint != "static"
+        ]
     tooling = {getattr(app, name, None) for name in ("openapi_url", "docs_url", "redoc_url")}
     tooling.add(getattr(app, "swagger_ui_oauth2_redirect_url", None))
     return [
@@ -511,7 +524,13 @@ def own_pages(app: Any) -> list[str]:
 def prove_app(app: Any, sandbox: Sandbox, where: str) -> None:
     """``alice`` signs in to ``app``; its own pages are protected, then answer 200."""
     pages = own_pages(app)
-    with TestClient(app, base_url=TEST_APP_URL, follow_redirects=False) as browser:
+    asgi = inspect.iscoroutinefunction(app) or inspect.iscoroutinefunction(type(app).__call__)
+    browser: Any = (
+        TestClient(app, base_url=TEST_APP_URL, follow_redirects=False)
+        if asgi  # else a WSGI app (Flask): called in this thread, as a sync server would
+        else httpx2.Client(transport=httpx2.WSGITransport(app=app), base_url=TEST_APP_URL)
+    )
+    with browser:
         before = {path: browser.get(path).status_code for path in pages}
         start = browser.get("/redtrust/login", params={"next": "/"})
         assert start.status_code == 302, f"{where}: /redtrust/login answered {start.status_code}"
@@ -528,10 +547,15 @@ def prove_app(app: Any, sandbox: Sandbox, where: str) -> None:
 
 
 def close_everything(namespace: dict[str, Any]) -> None:
-    """Close what the blocks opened and left open (stores, clients)."""
+    """Close what the blocks opened and left open (stores, clients, Flask apps' managers)."""
     for value in namespace.values():
+        kind = type(value).__module__  # not getattr: Flask's proxies raise outside a request
+        if kind == "flask.app" and "redtrust" in value.extensions:
+            value.extensions["redtrust"].manager.close()
+        if not kind.startswith("redtrust_middleware"):
+            continue
         close = getattr(value, "close", None)
-        if callable(close) and type(value).__module__.startswith("redtrust_middleware"):
+        if callable(close):
             close()
 
 
