@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 # bench-django: Django's SessionMiddleware + AuthenticationMiddleware + login_required vs ours.
+.PHONY: bench-flask demo-flask
 .PHONY: bench-django bench-memory demo demo-django docs walkthrough sandbox test lint bench bench-store clean
 .PHONY: matrix
 
@@ -32,6 +33,16 @@ demo-django: $(STAMP)
 	trap 'kill $$sandbox 2>/dev/null' EXIT INT TERM; \
 	REDTRUST_SERVER_URL=http://127.0.0.1:$(SANDBOX_PORT) REDTRUST_PUBLIC_URL=http://127.0.0.1:$(APP_PORT) \
 	REDTRUST_REFRESH_LEEWAY=30 $(BIN)/python examples/django_site/manage.py runserver 127.0.0.1:$(APP_PORT) --noreload
+
+# The Flask example under gunicorn (threads: the sandbox and the app share one machine).
+demo-flask: $(STAMP)
+	$(BIN)/redtrust sandbox --access-ttl 60 --port $(SANDBOX_PORT) \
+	    $(foreach origin,$(APP_ORIGINS),--redirect-prefix $(origin)) & sandbox=$$!; \
+	trap 'kill $$sandbox 2>/dev/null' EXIT INT TERM; \
+	REDTRUST_SERVER_URL=http://127.0.0.1:$(SANDBOX_PORT) REDTRUST_PUBLIC_URL=http://127.0.0.1:$(APP_PORT) \
+	REDTRUST_PARTNER=CA_DEMO REDTRUST_SHARED_SECRET=sandbox-demo-secret-0123456789abcdef \
+	REDTRUST_REFRESH_LEEWAY=30 $(BIN)/python -m gunicorn examples.flask_app:app \
+	    --bind 127.0.0.1:$(APP_PORT) --worker-class gthread --threads 4
 # --- end of the demos' ports -----------------------------------------------------------------
 
 # The docs site (MkDocs, mkdocs.yml) into site/; --strict: any warning fails the build.
@@ -67,6 +78,11 @@ bench: $(STAMP)
 # starts a throwaway redis-server (apt-get install redis-server). BENCH_ARGS=--quick.
 bench-django: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_django $(BENCH_ARGS)
+
+# Flask: a bare view, Flask's own cookie session and the extension, in-process and under
+# gunicorn with wrk (apt-get install wrk). BENCH_ARGS=--quick, --no-sockets without wrk.
+bench-flask: $(STAMP)
+	$(BIN)/python -m benchmarks.bench_flask $(BENCH_ARGS)
 
 bench-store: $(STAMP)
 	$(BIN)/python -m benchmarks store $(BENCH_ARGS)

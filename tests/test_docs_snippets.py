@@ -10,9 +10,10 @@ The conventions, for whoever writes a block:
   users ``alice`` and ``bob``, ``PUBLIC_URL`` ``https://app.test``), so
   ``RedtrustConfig.from_env()`` works; ``REDTRUST_REDIS_URL`` names a throwaway Redis when a
   page uses ``RedisStore.from_env()``. A block that binds ``app`` is served under Starlette's
-  ``TestClient`` (a ``RedtrustWSGIMiddleware`` through httpx2's ``WSGITransport``) and
-  ``alice`` signs in: every page of the app's own (for a WSGI app, ``/`` and its ``protect``
-  paths) must then answer 200, and one of them name her.
+  ``TestClient`` (a WSGI app, Flask's or a ``RedtrustWSGIMiddleware``: through httpx2's
+  ``WSGITransport``) and ``alice`` signs in: every page of the app's own (for a bare
+  ``RedtrustWSGIMiddleware``, ``/`` and its ``protect`` paths) must then answer 200, and one
+  of them name her.
 - **Django.** A python block whose first line is ``# settings.py`` is a Django project
   snippet, split at its ``# <path>.py`` lines and appended to those files of a new
   ``django-admin startproject`` project (``settings.py`` and ``urls.py`` of the project
@@ -36,6 +37,7 @@ and line, and why it cannot be run.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import re
@@ -517,7 +519,18 @@ def redtrust_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
 
 
 def own_pages(app: Any) -> list[str]:
-    """The paths of the app's own GET routes (not the library's, not FastAPI's docs)."""
+    """The paths of the app's own GET routes (not the library's, not FastAPI's docs, not
+    Flask's static files)."""
+    url_map = getattr(app, "url_map", None)
+    if url_map is not None:  # Flask
+        return [
+            rule.rule
+            for rule in url_map.iter_rules()
+            if "GET" in (rule.methods or ())
+            and "<" not in rule.rule
+            and not rule.rule.startswith("/redtrust/")
+            and rule.endpoint != "static"
+        ]
     tooling = {getattr(app, name, None) for name in ("openapi_url", "docs_url", "redoc_url")}
     tooling.add(getattr(app, "swagger_ui_oauth2_redirect_url", None))
     return [
@@ -533,14 +546,15 @@ def own_pages(app: Any) -> list[str]:
 
 def prove_app(app: Any, sandbox: Sandbox, where: str) -> None:
     """``alice`` signs in to ``app``; its own pages are protected, then answer 200."""
-    browser: httpx2.Client
-    if isinstance(app, RedtrustWSGIMiddleware):  # no route table: the pages it guards
-        pages = ["/", *app.protect]
-        transport = httpx2.WSGITransport(app=app)
-        browser = httpx2.Client(transport=transport, base_url=TEST_APP_URL)
-    else:
-        pages = own_pages(app)
-        browser = TestClient(app, base_url=TEST_APP_URL, follow_redirects=False)
+    # A bare RedtrustWSGIMiddleware has no route table: its pages are the ones it guards.
+    bare = isinstance(app, RedtrustWSGIMiddleware)
+    pages = ["/", *app.protect] if bare else own_pages(app)
+    asgi = inspect.iscoroutinefunction(app) or inspect.iscoroutinefunction(type(app).__call__)
+    browser: Any = (
+        TestClient(app, base_url=TEST_APP_URL, follow_redirects=False)
+        if asgi  # else a WSGI app: called in this thread, as a sync server would
+        else httpx2.Client(transport=httpx2.WSGITransport(app=app), base_url=TEST_APP_URL)
+    )
     with browser:
         before = {path: browser.get(path).status_code for path in pages}
         start = browser.get("/redtrust/login", params={"next": "/"})
@@ -558,10 +572,15 @@ def prove_app(app: Any, sandbox: Sandbox, where: str) -> None:
 
 
 def close_everything(namespace: dict[str, Any]) -> None:
-    """Close what the blocks opened and left open (stores, clients)."""
+    """Close what the blocks opened and left open (stores, clients, Flask apps' managers)."""
     for value in namespace.values():
+        kind = type(value).__module__  # not getattr: Flask's proxies raise outside a request
+        if kind == "flask.app" and "redtrust" in value.extensions:
+            value.extensions["redtrust"].manager.close()
+        if not kind.startswith("redtrust_middleware"):
+            continue
         close = getattr(value, "close", None)
-        if callable(close) and type(value).__module__.startswith("redtrust_middleware"):
+        if callable(close):
             close()
 
 

@@ -1,6 +1,6 @@
-"""``make demo`` and ``make demo-django`` on other ports (``APP_PORT``, ``SANDBOX_PORT``), as the
-README shows: the app answers on its port, the sandbox on its own, and signing in works,
-since the sandbox accepts the moved app's ``RedirectUrl``."""
+"""``make demo``, ``make demo-django`` and ``make demo-flask`` on other ports (``APP_PORT``,
+``SANDBOX_PORT``), as the README shows: the app answers on its port, the sandbox on its own,
+and signing in works, since the sandbox accepts the moved app's ``RedirectUrl``."""
 
 from __future__ import annotations
 
@@ -98,7 +98,7 @@ def sign_in(app: str, sandbox: str) -> str:
         return page.text
 
 
-@pytest.mark.parametrize("target", ["demo", "demo-django"])
+@pytest.mark.parametrize("target", ["demo", "demo-django", "demo-flask"])
 def test_demo_targets_move_both_ports_and_sign_in(target: str, tmp_path: Path) -> None:
     app_port, sandbox_port = free_port(), free_port()
     app = f"http://127.0.0.1:{app_port}"

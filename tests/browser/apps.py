@@ -1,9 +1,11 @@
-"""The Starlette and FastAPI examples as the browser suite serves them::
+"""The Starlette, FastAPI and Flask examples as the browser suite serves them::
 
     REDTRUST_*=... uvicorn tests.browser.apps:starlette   (or :fastapi)
+    REDTRUST_*=... gunicorn 'tests.browser.apps:flask_site()'
 
 Each is the example's ``create_app`` with ``RedtrustConfig.from_env()``, built on the first
-request, plus what the suite varies and the examples do not read from the environment:
+request (Flask's reads the same variables through ``app.config``, when gunicorn loads it),
+plus what the suite varies and the examples do not read from the environment:
 ``REDTRUST_REFRESH_LEEWAY`` (seconds, so that a refresh comes soon after a sign-in) and
 ``BROWSER_REFERRER_POLICY`` (a ``Referrer-Policy`` on every page that sets none, as a host site
 with a strict policy sends; Django's ``SECURE_REFERRER_POLICY`` does the same).
@@ -14,8 +16,9 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from examples import fastapi_app, starlette_app
+from examples import fastapi_app, flask_app, starlette_app
 from examples._shared import FromEnvironment
+from flask import Flask, Response
 
 from redtrust_middleware import RedtrustConfig
 from redtrust_middleware.asgi import ASGIApp, Message, Receive, Scope, Send
@@ -57,3 +60,17 @@ def _build(create_app: Callable[[RedtrustConfig], ASGIApp]) -> Callable[[], ASGI
 
 starlette = FromEnvironment(_build(starlette_app.create_app))
 fastapi = FromEnvironment(_build(fastapi_app.create_app))
+
+
+def flask_site() -> Flask:
+    """The Flask example, with ``BROWSER_REFERRER_POLICY`` on every response that has none."""
+    app = flask_app.create_app()  # REDTRUST_REFRESH_LEEWAY too, through app.config
+    policy = os.environ.get("BROWSER_REFERRER_POLICY")
+    if policy:
+
+        @app.after_request
+        def with_policy(response: Response) -> Response:
+            response.headers.setdefault("Referrer-Policy", policy)
+            return response
+
+    return app

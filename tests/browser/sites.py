@@ -13,12 +13,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.servers import django_command, example_env, free_port, migrate, served, uvicorn_command
+from tests.servers import (
+    django_command,
+    example_env,
+    free_port,
+    gunicorn_command,
+    migrate,
+    served,
+    uvicorn_command,
+)
 
 from redtrust_middleware.sandbox import Sandbox, SandboxConfig, running
 from redtrust_middleware.sandbox.cli import DEMO_SECRET
 
-APPS = ("starlette", "fastapi", "django")
+APPS = ("starlette", "fastapi", "django", "flask")
 #: Who may sign in on the sandbox page.
 USERS = {"demo": "demo", "alice": "wonderland"}
 ACCESS_TTL, LEEWAY = 32, 30.0
@@ -28,7 +36,8 @@ ACCESS_TTL, LEEWAY = 32, 30.0
 class Host:
     """Which example app, and the ``Referrer-Policy`` its own pages send (None: its default).
 
-    Django runs under uvicorn (ASGI), and under ``runserver`` (WSGI) when a policy is set.
+    Django runs under uvicorn (ASGI), and under ``runserver`` (WSGI) when a policy is set;
+    Flask under gunicorn (one ``gthread`` worker: its sessions are in that process's memory).
     """
 
     app: str
@@ -61,6 +70,8 @@ class Site:
 def _command(host: Host, port: int) -> list[str]:
     if host.app == "django":
         return django_command("runserver" if host.referrer_policy else "uvicorn", port)
+    if host.app == "flask":
+        return gunicorn_command("tests.browser.apps:flask_site()", port, workers=1)
     return uvicorn_command(f"tests.browser.apps:{host.app}", port)
 
 

@@ -11,6 +11,7 @@ import anyio.to_thread
 import httpx2
 import pytest
 from examples.fastapi_app import create_app as create_fastapi_app
+from examples.flask_app import create_app as create_flask_app
 from examples.starlette_app import create_app
 from examples.wsgi_app import create_app as create_wsgi_app
 
@@ -143,11 +144,12 @@ def make_site(
 APPS: dict[str, Callable[..., Any]] = {
     "starlette": create_app,
     "fastapi": create_fastapi_app,
+    "flask": create_flask_app,
     "demo": create_demo_app,
     "wsgi": create_wsgi_app,
 }
 #: The factories of WSGI apps: :func:`make_site` gives them a sync session manager.
-WSGI_FACTORIES: tuple[Callable[..., Any], ...] = (create_wsgi_app,)
+WSGI_FACTORIES: tuple[Callable[..., Any], ...] = (create_wsgi_app, create_flask_app)
 
 
 @pytest.fixture(params=sorted(APPS))

@@ -301,6 +301,9 @@ async def test_requests_without_a_session_cookie_touch_no_store(site: Site) -> N
     await site.browser.get("/")
     await site.browser.get("/api/me")
     assert reads == []
+    await site.sign_in()
+    await site.browser.get("/api/me")
+    assert reads  # the counting sees the face's reads: the empty list above means something
 
 
 async def test_no_token_reaches_the_logs(site: Site, caplog: pytest.LogCaptureFixture) -> None:

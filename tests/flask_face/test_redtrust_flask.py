@@ -1,0 +1,238 @@
+"""The Flask extension: app factories, app.config, the decorator, g and current_redtrust, the
+error handler and the testing helper. The shared web suite (tests/web) runs the example."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask import Flask, g
+from flask.testing import FlaskClient
+
+from redtrust_flask import Redtrust, current_redtrust, redtrust_required, state
+from redtrust_flask.testing import sign_in
+from redtrust_middleware import (
+    Client,
+    ConfigurationError,
+    MemoryStore,
+    RedtrustConfig,
+    SessionManager,
+    StoreError,
+    UpstreamError,
+    UserClient,
+)
+from redtrust_middleware.sandbox import Sandbox
+from redtrust_middleware.testing import (
+    TEST_APP_URL,
+    TEST_PARTNER,
+    TEST_SECRET,
+    TEST_SERVER_URL,
+    FakeClock,
+    make_config,
+    make_sandbox,
+)
+
+REQUIRED = {
+    "REDTRUST_SERVER_URL": TEST_SERVER_URL,
+    "REDTRUST_PARTNER": TEST_PARTNER,
+    "REDTRUST_SHARED_SECRET": TEST_SECRET,
+    "REDTRUST_PUBLIC_URL": TEST_APP_URL,
+}
+
+
+def views(app: Flask) -> None:
+    @app.get("/me")
+    @redtrust_required
+    def me() -> dict[str, Any]:
+        assert g.redtrust is current_redtrust._get_current_object()  # type: ignore[attr-defined]
+        client = current_redtrust.client
+        assert isinstance(client, UserClient)
+        return {"user": current_redtrust.subject, "bound": client.tokens == current_redtrust.tokens}
+
+    @app.get("/api/me")
+    @redtrust_required
+    async def api_me() -> dict[str, Any]:  # an async view (flask[async]) works the same
+        return {"user": current_redtrust.subject}
+
+    @app.get("/public")
+    def public() -> str:
+        return "signed in" if current_redtrust else "signed out"
+
+    @app.get("/api/upstream")
+    def upstream() -> str:
+        raise UpstreamError("Redtrust answered 503")
+
+    @app.get("/store")
+    def store() -> str:
+        raise StoreError("redis is down")
+
+
+def build(sandbox: Sandbox, clock: FakeClock, **app_config: Any) -> tuple[Flask, FlaskClient]:
+    """An app factory's app, signed in through the in-process sandbox."""
+    config = make_config()
+    client = Client(config, transport=sandbox.transport(), clock=clock)
+    manager = SessionManager(config, store=MemoryStore(clock=clock), client=client, clock=clock)
+    app = Flask(__name__)
+    app.config.update(TESTING=True, SERVER_NAME="app.test", PREFERRED_URL_SCHEME="https")
+    app.config.update(app_config)
+    Redtrust().init_app(app, config=config, manager=manager)
+    views(app)
+    return app, app.test_client()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def sandbox(clock: FakeClock) -> Sandbox:
+    return make_sandbox(clock=clock)
+
+
+def test_signed_out_pages_go_to_sign_in_and_api_callers_get_401_json(
+    sandbox: Sandbox, clock: FakeClock
+) -> None:
+    _, client = build(sandbox, clock)
+    page = client.get("/me?tab=1")
+    assert page.status_code == 302
+    assert page.headers["Location"] == "/redtrust/login?next=%2Fme%3Ftab%3D1"
+    api = client.get("/api/me")
+    assert api.status_code == 401
+    assert api.json == {
+        "error": "not_authenticated",
+        "login_url": "/redtrust/login?next=%2Fapi%2Fme",
+    }
+    assert client.get("/public").text == "signed out"
+
+
+def test_a_test_client_signs_in_through_the_sandbox(sandbox: Sandbox, clock: FakeClock) -> None:
+    app, client = build(sandbox, clock)
+    done = sign_in(client, sandbox, "alice", next_url="/me")
+    assert done.headers["Location"] == "/me"
+    assert client.get("/me").json == {"user": "alice", "bound": True}
+    assert client.get("/api/me").json == {"user": "alice"}
+    assert client.get("/public").text == "signed in"
+    # The routes are a blueprint: url_for knows them.
+    with app.test_request_context():
+        from flask import url_for
+
+        assert url_for("redtrust.logout") == "/redtrust/logout"
+
+
+def test_the_helper_says_how_to_point_the_test_client_at_public_url(
+    sandbox: Sandbox, clock: FakeClock
+) -> None:
+    app, client = build(sandbox, clock)
+    app.config.update(SERVER_NAME=None, PREFERRED_URL_SCHEME="http")
+    with pytest.raises(
+        RuntimeError, match=r"SERVER_NAME='app\.test', PREFERRED_URL_SCHEME='https'"
+    ):
+        sign_in(client, sandbox)
+
+
+def test_redtrust_failing_in_a_view_is_the_cores_clear_answer(
+    sandbox: Sandbox, clock: FakeClock
+) -> None:
+    _, client = build(sandbox, clock)
+    api = client.get("/api/upstream")
+    assert api.status_code == 502
+    assert api.json is not None
+    assert api.json["error"] == "redtrust_unavailable"
+    page = client.get("/store", headers={"Sec-Fetch-Mode": "navigate"})
+    assert page.status_code == 503
+    assert page.mimetype == "text/html"
+    assert "redis is down" not in page.text  # the cause goes to the log, not to the browser
+
+
+def test_one_extension_serves_several_apps_of_a_factory(sandbox: Sandbox, clock: FakeClock) -> None:
+    redtrust = Redtrust()
+    apps = []
+    for public_url in ("https://one.test", "https://two.test"):
+        app = Flask(__name__)
+        app.config.update(REQUIRED, REDTRUST_PUBLIC_URL=public_url)
+        redtrust.init_app(app)
+        apps.append(app)
+    assert [state(app).config.public_url for app in apps] == [
+        "https://one.test",
+        "https://two.test",
+    ]
+    assert state(apps[0]).manager is not state(apps[1]).manager
+    with pytest.raises(RuntimeError, match="already set up"):
+        redtrust.init_app(apps[0])
+    with pytest.raises(RuntimeError, match=r"call Redtrust\(app\)"):
+        state(Flask("bare"))
+
+
+def test_app_config_takes_python_values_or_environment_text() -> None:
+    texts, values = Flask("texts"), Flask("values")
+    texts.config.update(
+        REQUIRED,
+        REDTRUST_TIMEOUT="2.5",
+        REDTRUST_ALLOWED_NEXT_ORIGINS="https://a.test,https://b.test",
+        REDTRUST_API_PREFIXES="/api/,/rpc/",
+    )
+    values.config.update(
+        REQUIRED,
+        REDTRUST_TIMEOUT=2.5,
+        REDTRUST_ALLOWED_NEXT_ORIGINS=["https://a.test", "https://b.test"],
+        REDTRUST_API_PREFIXES=["/api/", "/rpc/"],
+    )
+    Redtrust(texts)
+    Redtrust(values)
+    expected = RedtrustConfig(
+        server_url=TEST_SERVER_URL,
+        partner=TEST_PARTNER,
+        shared_secret=TEST_SECRET,
+        public_url=TEST_APP_URL,
+        timeout=2.5,
+        allowed_next_origins=("https://a.test", "https://b.test"),
+    )
+    assert state(texts).config == expected == state(values).config
+    assert state(texts).gate.api_prefixes == ("/api/", "/rpc/") == state(values).gate.api_prefixes
+
+
+@pytest.mark.parametrize(
+    ("given", "named", "says"),
+    [
+        ({"REDTRUST_TIMEOUT": "soon"}, "REDTRUST_TIMEOUT", "must be a number"),
+        (
+            {"REDTRUST_TIMEOUT": [2]},
+            "REDTRUST_TIMEOUT",
+            "for example app.config['REDTRUST_TIMEOUT'] = ",
+        ),
+        ({"REDTRUST_TIMOUT": 2}, "REDTRUST_TIMOUT", "did you mean 'REDTRUST_TIMEOUT'?"),
+        ({"REDTRUST_PUBLIC_URL": None}, "REDTRUST_PUBLIC_URL", "is required"),
+        ({"REDTRUST_PARTNER": ""}, "REDTRUST_PARTNER", "is not set"),
+        ({"REDTRUST_API_PREFIXES": 3}, "REDTRUST_API_PREFIXES", "list of path prefixes"),
+    ],
+)
+def test_a_bad_setting_is_refused_at_init_app_naming_the_key_and_the_variable(
+    given: dict[str, Any], named: str, says: str
+) -> None:
+    app = Flask(__name__)
+    app.config.update({**REQUIRED, **given})
+    if given.get("REDTRUST_PUBLIC_URL", "") is None:
+        del app.config["REDTRUST_PUBLIC_URL"]
+    secret = TEST_SECRET
+    with pytest.raises(ConfigurationError) as refused:
+        Redtrust(app)
+    message = str(refused.value)
+    assert f"app.config[{named!r}] ({named})" in message, message
+    assert says in message
+    assert secret not in message
+    assert "soon" not in message
+    assert "redtrust" not in app.extensions  # nothing half set up
+    assert app.wsgi_app.__class__.__name__ != "RedtrustWSGIMiddleware"
+
+
+def test_the_session_cookie_is_set_by_the_core_and_varies_caches(
+    sandbox: Sandbox, clock: FakeClock
+) -> None:
+    _, client = build(sandbox, clock)
+    done = sign_in(client, sandbox)
+    cookie = done.headers["Set-Cookie"]
+    assert cookie.startswith("__Host-redtrust_session=")
+    assert "HttpOnly" in cookie
+    assert "Secure" in cookie
+    assert client.get("/public").headers["Vary"] == "Cookie"
