@@ -17,7 +17,7 @@ mount point), and the URLs the browser is sent to start with it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import replace
 from http import HTTPStatus
 from types import TracebackType
@@ -163,6 +163,41 @@ def _respond(
     return [response.body]
 
 
+class _Body:
+    """The app's iterable as the middleware returns it: iterated through the middleware's
+    generator, and with a ``close()`` that reaches the app's iterable exactly once, also when
+    the server closes the body before iterating it (a generator's ``finally`` does not run
+    when it is closed unstarted)."""
+
+    __slots__ = ("chunks", "closed", "result")
+
+    def __init__(self, result: Iterable[bytes]) -> None:
+        self.result = result
+        self.chunks: Generator[bytes, None, None] | None = None
+        self.closed = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        assert self.chunks is not None
+        return self.chunks
+
+    def close_result(self) -> None:
+        """Close the app's iterable, once."""
+        if self.closed:
+            return
+        self.closed = True
+        close = getattr(self.result, "close", None)
+        if close is not None:
+            close()
+
+    def close(self) -> None:
+        """PEP 3333's ``close()``: stop the middleware's generator, close the app's iterable."""
+        try:
+            if self.chunks is not None:
+                self.chunks.close()
+        finally:
+            self.close_result()
+
+
 class RedtrustWSGIMiddleware:
     """Redtrust sign-in in front of any WSGI app.
 
@@ -247,21 +282,23 @@ class RedtrustWSGIMiddleware:
             isinstance(wrapper, type) and isinstance(result, wrapper)
         ):
             return result  # nothing left to run (or the server's own sendfile): as it is
-        return self._iterate(result, environ, start_response, outcome, started)
+        body = _Body(result)
+        body.chunks = self._iterate(body, environ, start_response, outcome, started)
+        return body
 
     def _iterate(
         self,
-        result: Iterable[bytes],
+        body: _Body,
         environ: Environ,
         start_response: StartResponse,
         outcome: Proceed,
         started: list[bool],
-    ) -> Iterator[bytes]:
+    ) -> Generator[bytes, None, None]:
         """The app's body; a Redtrust failure before its first byte becomes the clear
         502/503, and the app's iterable is closed however the response ends (PEP 3333)."""
         sent = False
         try:
-            for chunk in result:
+            for chunk in body.result:
                 sent = sent or bool(chunk)
                 yield chunk
         except (Refusal, *SESSION_PROBLEMS) as error:
@@ -269,9 +306,7 @@ class RedtrustWSGIMiddleware:
                 raise
             yield from self._answer(environ, start_response, error, outcome, bool(started))
         finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()
+            body.close_result()
 
     def _answer(
         self,

@@ -212,6 +212,15 @@ def test_the_apps_iterable_is_closed_once_however_the_response_ends(
     assert body.closed == 1
 
 
+def test_the_apps_iterable_is_closed_when_the_server_closes_before_iterating() -> None:
+    # PEP 3333: the server calls close() "whether the request was completed normally, or
+    # terminated early"; a client gone before the first chunk means no iteration at all.
+    body = Body([b"one"])
+    result: Any = middleware(streaming(body))(environ("/"), lambda *args: lambda data: None)
+    result.close()
+    assert body.closed == 1
+
+
 @pytest.mark.parametrize(
     ("error", "status"),
     [(StoreError("down"), 503), (UpstreamError("Redtrust is down"), 502)],
