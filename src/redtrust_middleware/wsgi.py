@@ -125,7 +125,7 @@ def read_body(environ: Environ, limit: int) -> bytes:
     if stream is None:
         return b""
     declared = str(environ.get("CONTENT_LENGTH") or "").strip()
-    if declared.isdigit():
+    if declared.isascii() and declared.isdigit():  # RFC 9110: 1*DIGIT; "²" is a digit too
         wanted = int(declared)
         if wanted > limit:
             return b""
