@@ -83,8 +83,12 @@ def request_path(environ: Environ) -> str:
 
 
 def _root(environ: Environ) -> str:
-    """``SCRIPT_NAME`` as the browser sends it (percent-encoded), without a trailing ``/``."""
-    return quote(_raw(environ.get("SCRIPT_NAME", "")), safe="/;=,").rstrip("/")
+    """``SCRIPT_NAME`` as the browser sends it (percent-encoded), without a trailing ``/``
+    and with one leading ``/``: the URLs built on it are where the browser goes next, and
+    ``//host/...`` would leave the site (proxies set ``SCRIPT_NAME`` from a request header,
+    ``X-Forwarded-Prefix``, when told to)."""
+    root = quote(_raw(environ.get("SCRIPT_NAME", "")), safe="/;=,").strip("/")
+    return f"/{root}" if root else ""
 
 
 def request_uri(environ: Environ) -> str:

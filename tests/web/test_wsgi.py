@@ -135,6 +135,20 @@ def test_routes_and_the_urls_sent_to_the_browser_live_below_script_name() -> Non
     assert login.header("location")[0].startswith("https://redtrust.test:8083/")
 
 
+@pytest.mark.parametrize("script_name", ["//evil.example", "///evil.example/"])
+def test_a_script_name_of_several_leading_slashes_sends_no_browser_off_the_site(
+    script_name: str,
+) -> None:
+    app = middleware(protect=["/me"])
+    for path in ("/me", "/redtrust/logout"):
+        answer = serve(app, environ(path, SCRIPT_NAME=script_name))
+        urls = answer.header("location") or [
+            answer.body.decode().split('action="')[1].split('"')[0]
+        ]
+        assert [urlsplit(url).netloc for url in urls] == [""]  # a path of this site
+        assert urls[0].startswith("/evil.example/redtrust/")
+
+
 def test_a_non_ascii_path_is_read_as_pep_3333_hands_it_over() -> None:
     app = middleware(protect=["/café"])
     answer = serve(app, environ("/café/menu"))
