@@ -6,11 +6,11 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-from flask import current_app, g, request
+from flask import current_app, g, has_request_context, request
 from werkzeug.local import LocalProxy
 
 from redtrust_middleware.web import RedtrustContext, WebResponse
-from redtrust_middleware.wsgi import PROBLEM_KEY, request_from_environ, request_uri
+from redtrust_middleware.wsgi import ENVIRON_KEY, PROBLEM_KEY, request_from_environ, request_uri
 
 from .extension import state, to_response
 
@@ -20,8 +20,18 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def get_redtrust() -> RedtrustContext | None:
-    """The signed-in context of the current request (``g.redtrust``), or None."""
-    return cast("RedtrustContext | None", g.get("redtrust"))
+    """The signed-in context of the current request (``g.redtrust``), or None; None outside
+    a request too (Flask-Login's ``current_user`` convention).
+
+    Until the extension's ``before_request`` hook has set ``g.redtrust`` (hooks run in the
+    order they were registered, so an app's own hook may come first), it is read where the
+    middleware put it before Flask ran: the request's environ.
+    """
+    if not has_request_context():
+        return None
+    if "redtrust" in g:
+        return cast("RedtrustContext | None", g.redtrust)
+    return cast("RedtrustContext | None", request.environ.get(ENVIRON_KEY))
 
 
 #: The signed-in context of the current request, or None (Flask-Login's ``current_user``

@@ -9,7 +9,7 @@ import pytest
 from flask import Flask, g
 from flask.testing import FlaskClient
 
-from redtrust_flask import Redtrust, current_redtrust, redtrust_required, state
+from redtrust_flask import Redtrust, current_redtrust, get_redtrust, redtrust_required, state
 from redtrust_flask.testing import sign_in
 from redtrust_middleware import (
     Client,
@@ -236,3 +236,34 @@ def test_the_session_cookie_is_set_by_the_core_and_varies_caches(
     assert "HttpOnly" in cookie
     assert "Secure" in cookie
     assert client.get("/public").headers["Vary"] == "Cookie"
+
+
+def test_a_hook_registered_before_init_app_sees_the_user(
+    sandbox: Sandbox, clock: FakeClock
+) -> None:
+    config = make_config()
+    client = Client(config, transport=sandbox.transport(), clock=clock)
+    manager = SessionManager(config, store=MemoryStore(clock=clock), client=client, clock=clock)
+    app = Flask(__name__)
+    app.config.update(TESTING=True, SERVER_NAME="app.test", PREFERRED_URL_SCHEME="https")
+    seen: list[str | None] = []
+
+    @app.before_request
+    def audit() -> None:  # the app's own hook, registered before the extension's
+        seen.append(current_redtrust.subject if current_redtrust else None)
+
+    Redtrust(app, config=config, manager=manager)
+    views(app)
+    browser = app.test_client()
+    sign_in(browser, sandbox, "alice")
+    seen.clear()
+    assert browser.get("/me").status_code == 200
+    assert seen == ["alice"]
+
+
+def test_the_context_is_none_outside_a_request() -> None:
+    # A CLI command or a background job: None, as Flask-Login's current_user, not a
+    # "working outside of application context" RuntimeError.
+    assert get_redtrust() is None
+    with Flask(__name__).app_context():
+        assert get_redtrust() is None
