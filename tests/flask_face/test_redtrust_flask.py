@@ -226,6 +226,34 @@ def test_a_bad_setting_is_refused_at_init_app_naming_the_key_and_the_variable(
     assert app.wsgi_app.__class__.__name__ != "RedtrustWSGIMiddleware"
 
 
+def test_every_mistake_in_app_config_is_named_at_once() -> None:
+    app = Flask(__name__)
+    app.config.update(
+        {**REQUIRED, "REDTRUST_PUBLIC_URL": ""},
+        REDTRUST_TIMEOUT="soon",
+        REDTRUST_REFRESH_LEEWAY=[1],
+        REDTRUST_TIMOUT=2,
+        REDTRUST_ENDPOINT_REFRESH="FETCH /x",
+        REDTRUST_API_PREFIXES=3,
+    )
+    with pytest.raises(ConfigurationError) as refused:
+        Redtrust(app)
+    lines = str(refused.value).splitlines()
+    named = [line.strip().removeprefix("also ").split(":")[0] for line in lines]
+    assert sorted(named) == sorted(
+        f"app.config[{key!r}] ({key})"
+        for key in (
+            "REDTRUST_PUBLIC_URL",
+            "REDTRUST_TIMEOUT",
+            "REDTRUST_REFRESH_LEEWAY",
+            "REDTRUST_TIMOUT",
+            "REDTRUST_ENDPOINT_REFRESH",
+            "REDTRUST_API_PREFIXES",
+        )
+    ), lines
+    assert "redtrust" not in app.extensions
+
+
 def test_the_session_cookie_is_set_by_the_core_and_varies_caches(
     sandbox: Sandbox, clock: FakeClock
 ) -> None:
