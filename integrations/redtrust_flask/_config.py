@@ -28,6 +28,7 @@ from redtrust_middleware.config import (
     read_endpoints,
     read_mapping,
 )
+from redtrust_middleware.stores import derive_keys
 
 __all__ = ["API_PREFIXES_KEY", "label", "read_app_config", "relabel"]
 
@@ -106,6 +107,12 @@ def read_app_config(
         # Text is read as the environment variable would be (an empty one is unset).
         from_text, wrong = read_values(texts, given, _TEXT, required=_REQUIRED)
         read.update(from_text)
+        # As Django's face does: keys from the app's secret key, its fallbacks opening older
+        # sessions (Flask 3.1's SECRET_KEY_FALLBACKS), unless REDTRUST_ENCRYPTION_KEYS is set.
+        fallbacks = values.get("SECRET_KEY_FALLBACKS") or ()
+        derived = derive_keys([values.get("SECRET_KEY"), *fallbacks], "redtrust-flask/v1")
+        if derived:
+            read.setdefault("encryption_keys", derived)
         problems += wrong
         endpoints, wrong = read_endpoints(
             {name: given[key] for key, name in _ENDPOINTS.items() if key in given},
