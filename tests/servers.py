@@ -255,14 +255,21 @@ def start_starlette(
     processes.start(command, env, folder / "starlette.log")
 
 
+#: The WSGI examples on a shared store, as gunicorn targets: the bare WSGI app and Flask's.
+WSGI_TARGETS = {"wsgi": "tests.storm_app:wsgi_app", "flask": "tests.storm_app:flask_app"}
+
+
 def start_wsgi(
-    processes: Processes, env: Mapping[str, str], port: int, workers: int, folder: Path
+    processes: Processes,
+    env: Mapping[str, str],
+    port: int,
+    workers: int,
+    folder: Path,
+    site: str = "wsgi",
 ) -> None:
-    """Start ``tests.storm_app:wsgi_app`` (the bare WSGI example) under gunicorn with
-    ``workers`` processes of 4 threads (its log in ``folder``)."""
-    command = gunicorn_command(
-        "tests.storm_app:wsgi_app", port, workers=workers, log_level="warning"
-    )
+    """Start ``site``'s app (a key of :data:`WSGI_TARGETS`: the bare WSGI example or the
+    Flask one) under gunicorn with ``workers`` processes of 4 threads (its log in ``folder``)."""
+    command = gunicorn_command(WSGI_TARGETS[site], port, workers=workers, log_level="warning")
     processes.start(command, env, folder / "gunicorn.log")
 
 

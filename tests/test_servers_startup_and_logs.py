@@ -1,6 +1,7 @@
 """The example apps under real servers: a missing setting stops the start, with its variable
 named; access logs (uvicorn's, gunicorn's, Django's ``runserver``) keep no callback ``tkn`` or
-``state``; the bare WSGI example signs in under gunicorn with several threaded workers."""
+``state``; the bare WSGI example and the Flask one sign in under gunicorn with several
+threaded workers."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 from tests.servers import (
     ROOT,
     START_TIMEOUT,
+    WSGI_TARGETS,
     django_command,
     example_env,
     free_port,
@@ -128,8 +130,9 @@ def test_access_logs_keep_no_callback_token(server: str, tmp_path: Path) -> None
     assert state not in text
 
 
+@pytest.mark.parametrize("site", sorted(WSGI_TARGETS))
 def test_the_wsgi_app_under_gunicorn_workers_signs_in_refreshes_and_signs_out(
-    tmp_path: Path, redis_server: RedisServer
+    site: str, tmp_path: Path, redis_server: RedisServer
 ) -> None:
     """Two gthread workers on one Redis: each request may land on either worker."""
     port = free_port()
@@ -145,7 +148,7 @@ def test_the_wsgi_app_under_gunicorn_workers_signs_in_refreshes_and_signs_out(
     )
     with running(sandbox) as sandbox_url:
         env = session_app_env(sandbox_url, app_url, redis_server.url)
-        command = gunicorn_command("tests.storm_app:wsgi_app", port, workers=2)
+        command = gunicorn_command(WSGI_TARGETS[site], port, workers=2)
         with (
             served(command, env, tmp_path / "gunicorn.log", app_url),
             httpx2.Client(base_url=app_url, timeout=10) as browser,

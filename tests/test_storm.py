@@ -1,6 +1,6 @@
 """Storms of signed-in requests over real sockets: the example apps under uvicorn (the bare
-WSGI one under gunicorn, threaded) sharing one Redis, the sandbox on a real socket, 1,000
-requests (loopback only) on one session.
+WSGI one and the Flask one under gunicorn, threaded) sharing one Redis, the sandbox on a real
+socket, 1,000 requests (loopback only) on one session.
 
 - Across 4 workers, 50 at a time, on a fresh token and on one due for refresh: every request
   succeeds, the expiring token is refreshed exactly once (the fresh one never) and nobody is
@@ -29,6 +29,7 @@ import redis
 from tests.databases import PostgresServer
 from tests.servers import (
     WORKERS_START_TIMEOUT,
+    WSGI_TARGETS,
     Processes,
     free_port,
     session_app_env,
@@ -47,8 +48,8 @@ REQUESTS = 1000
 class Storm:
     """One storm: the app, its workers, the requests in flight at once, the token's state."""
 
-    #: "starlette", "django" (sqlite sessions), "django-postgresql" or "wsgi" (the bare WSGI
-    #: example under gunicorn, 4 threads per worker)
+    #: "starlette", "django" (sqlite sessions), "django-postgresql", "wsgi" (the bare WSGI
+    #: example under gunicorn, 4 threads per worker) or "flask" (the Flask example, the same)
     site: str
     workers: int = 4
     concurrency: int = 50
@@ -69,13 +70,13 @@ class Storm:
 STORMS = [
     *(
         Storm(site, token=token)
-        for site in ("starlette", "django", "django-postgresql", "wsgi")
+        for site in ("starlette", "django", "django-postgresql", *WSGI_TARGETS)
         for token in ("fresh", "expiring")
     ),
     # The burst that used to answer 503 more often than 200: all 1,000 at once on 4 workers.
     Storm("starlette", workers=4, concurrency=REQUESTS, token="expiring"),
-    # The same burst on the bare WSGI example: 4 gunicorn workers of 4 threads each.
-    Storm("wsgi", workers=4, concurrency=REQUESTS, token="expiring"),
+    # The same burst on the WSGI examples: 4 gunicorn workers of 4 threads each.
+    *(Storm(site, workers=4, concurrency=REQUESTS, token="expiring") for site in WSGI_TARGETS),
     # Past every pool and cap: 1,000 in flight on one worker, 100 per pooled connection.
     Storm("starlette", workers=1, concurrency=REQUESTS, token="expiring", max_connections=10),
     Storm("starlette", workers=1, concurrency=REQUESTS, token="fresh"),
@@ -190,8 +191,8 @@ def test_a_storm_of_signed_in_requests(
         writes = None
         if storm.site == "starlette":
             start_starlette(processes, env, port, storm.workers, tmp_path)
-        elif storm.site == "wsgi":
-            start_wsgi(processes, env, port, storm.workers, tmp_path)
+        elif storm.site in WSGI_TARGETS:
+            start_wsgi(processes, env, port, storm.workers, tmp_path, storm.site)
         else:
             database = _database(storm.site, tmp_path, request)
             writes = start_django(processes, env, port, storm.workers, tmp_path, database)

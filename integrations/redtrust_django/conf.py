@@ -10,7 +10,6 @@ core's settings table (``redtrust_middleware.config.SETTINGS``), plus the Django
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -41,6 +40,7 @@ from redtrust_middleware.config import (
     read_endpoints,
     read_mapping,
 )
+from redtrust_middleware.stores import derive_keys
 from redtrust_middleware.web import Gate
 
 __all__ = [
@@ -94,9 +94,7 @@ def _secret_keys() -> tuple[str, ...]:
     """Encryption keys derived from ``SECRET_KEY`` then ``SECRET_KEY_FALLBACKS`` (rotation:
     the first seals, all open). Hashed with a label, so they differ from Django's own uses."""
     secrets = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", ())]
-    return tuple(
-        hashlib.sha256(b"redtrust-django/v1:" + str(s).encode()).hexdigest() for s in secrets if s
-    )
+    return derive_keys(secrets, "redtrust-django/v1")
 
 
 def _endpoints(given: object, problems: list[ConfigProblem]) -> dict[str, Endpoint]:

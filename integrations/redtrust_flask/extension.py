@@ -36,7 +36,7 @@ from redtrust_middleware.wsgi import (
     request_from_environ,
 )
 
-from ._config import API_PREFIXES_KEY, config_from_app, label, relabel
+from ._config import read_app_config, relabel
 
 __all__ = ["Redtrust", "RedtrustState", "state", "to_response"]
 
@@ -77,19 +77,6 @@ def to_response(answer: WebResponse) -> Response:
     for name, value in answer.headers:
         response.headers.add(name, value)
     return response
-
-
-def _api_prefixes(value: object) -> tuple[str, ...]:
-    if isinstance(value, str):
-        value = [part.strip() for part in value.split(",") if part.strip()]
-    if not isinstance(value, list | tuple) or not all(isinstance(p, str) for p in value):
-        raise ConfigurationError(
-            label(API_PREFIXES_KEY),
-            f"must be a list of path prefixes; for example {label(API_PREFIXES_KEY)} = "
-            "['/api/'] (or the environment text /api/,/internal/api/)",
-            variable=API_PREFIXES_KEY,
-        )
-    return tuple(value)
 
 
 def _serve() -> Response:
@@ -151,9 +138,8 @@ class Redtrust:
         if EXTENSION_KEY in app.extensions:
             raise RuntimeError(f"Redtrust is already set up on the Flask app {app.name!r}")
         given = config or self.config
-        config = given or config_from_app(app.config)
-        if api_prefixes is None:
-            api_prefixes = _api_prefixes(app.config.get(API_PREFIXES_KEY, ("/api/",)))
+        config, prefixes = read_app_config(app.config, given)
+        api_prefixes = prefixes if api_prefixes is None else api_prefixes
         manager = manager or self.manager
         owned = manager is None
         if manager is None:

@@ -152,3 +152,15 @@ def test_a_secret_read_from_the_dict_stays_out_of_repr() -> None:
     config = read(SHARED_SECRET=MARKER, JWKS={"keys": [{"k": MARKER}]})
     assert MARKER not in repr(config)
     assert json.dumps(config.jwks).count(MARKER) == 1
+
+
+def test_the_encryption_key_derived_from_secret_key_is_unchanged() -> None:
+    """Sessions sealed before stay readable: the key of a known SECRET_KEY is pinned (from
+    ``printf 'redtrust-django/v1:known-django-secret' | openssl sha256``), fallbacks after."""
+    pinned = "2a8f530970723dd14c1c3330b20d47be66fd7b9fac4df46c2af0b2922a02e2d4"
+    with override_settings(
+        REDTRUST=BASE, SECRET_KEY="known-django-secret", SECRET_KEY_FALLBACKS=["", "older"]
+    ):
+        keys = read_settings()[0].encryption_keys
+    assert keys[0] == pinned
+    assert len(keys) == 2  # the empty fallback is skipped

@@ -226,6 +226,64 @@ def test_a_bad_setting_is_refused_at_init_app_naming_the_key_and_the_variable(
     assert app.wsgi_app.__class__.__name__ != "RedtrustWSGIMiddleware"
 
 
+#: ``printf 'redtrust-flask/v1:flask-secret-new' | openssl sha256`` (and ``-old``).
+NEW_KEY = "9de41083389011cfe4ef41eb0e8947750fed65f33ab6080cd4c1422deb189c33"
+OLD_KEY = "a97b81d67dd7257ceb700fcbc1a77beb0467da51167b830f869163a8e550852c"
+
+
+@pytest.mark.parametrize(
+    ("given", "keys"),
+    [
+        # As the Django face does: the app's secret key seals, its fallbacks still open.
+        (
+            {"SECRET_KEY": "flask-secret-new", "SECRET_KEY_FALLBACKS": ["flask-secret-old"]},
+            (NEW_KEY, OLD_KEY),
+        ),
+        ({"SECRET_KEY": "flask-secret-new"}, (NEW_KEY,)),
+        # REDTRUST_ENCRYPTION_KEYS wins over the secret key, as text or as a list.
+        ({"SECRET_KEY": "s", "REDTRUST_ENCRYPTION_KEYS": "k" * 32}, ("k" * 32,)),
+        ({"SECRET_KEY": "s", "REDTRUST_ENCRYPTION_KEYS": ["k" * 32]}, ("k" * 32,)),
+        # Neither: the core's default (a random key per process, sessions end on restart).
+        ({}, ()),
+    ],
+)
+def test_encryption_keys_are_derived_from_the_apps_secret_key(
+    given: dict[str, Any], keys: tuple[str, ...]
+) -> None:
+    app = Flask(__name__)
+    app.config.update({**REQUIRED, **given})
+    Redtrust(app)
+    assert state(app).config.encryption_keys == keys
+
+
+def test_every_mistake_in_app_config_is_named_at_once() -> None:
+    app = Flask(__name__)
+    app.config.update(
+        {**REQUIRED, "REDTRUST_PUBLIC_URL": ""},
+        REDTRUST_TIMEOUT="soon",
+        REDTRUST_REFRESH_LEEWAY=[1],
+        REDTRUST_TIMOUT=2,
+        REDTRUST_ENDPOINT_REFRESH="FETCH /x",
+        REDTRUST_API_PREFIXES=3,
+    )
+    with pytest.raises(ConfigurationError) as refused:
+        Redtrust(app)
+    lines = str(refused.value).splitlines()
+    named = [line.strip().removeprefix("also ").split(":")[0] for line in lines]
+    assert sorted(named) == sorted(
+        f"app.config[{key!r}] ({key})"
+        for key in (
+            "REDTRUST_PUBLIC_URL",
+            "REDTRUST_TIMEOUT",
+            "REDTRUST_REFRESH_LEEWAY",
+            "REDTRUST_TIMOUT",
+            "REDTRUST_ENDPOINT_REFRESH",
+            "REDTRUST_API_PREFIXES",
+        )
+    ), lines
+    assert "redtrust" not in app.extensions
+
+
 def test_the_session_cookie_is_set_by_the_core_and_varies_caches(
     sandbox: Sandbox, clock: FakeClock
 ) -> None:

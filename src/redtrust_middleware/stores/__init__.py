@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 from .base import AsyncStore, Store
 from .memory import MemoryStore
-from .sealing import Keyring
+from .sealing import Keyring, derive_keys
 
 if TYPE_CHECKING:
     from .redis import RedisStore as RedisStore
 
 # RedisStore is left out of __all__: a star import must not require the redis extra.
-__all__ = ["AsyncStore", "Keyring", "MemoryStore", "Store"]
+__all__ = ["AsyncStore", "Keyring", "MemoryStore", "Store", "derive_keys"]
 
 
 def __getattr__(name: str) -> Any:

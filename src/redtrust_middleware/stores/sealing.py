@@ -10,18 +10,31 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-__all__ = ["Keyring"]
+__all__ = ["Keyring", "derive_keys"]
 
 _VERSION = b"\x01"
 _KEY_ID_LENGTH = 4
 _NONCE_LENGTH = 12
+
+
+def derive_keys(secrets_: Iterable[object], label: str) -> tuple[str, ...]:
+    """Encryption keys from a framework's own secrets (Django's ``SECRET_KEY`` and
+    ``SECRET_KEY_FALLBACKS``, Flask's ``SECRET_KEY`` and ``SECRET_KEY_FALLBACKS``), newest
+    first: the first seals, all open, so rotating the framework's key keeps users signed in.
+
+    Each is hashed with ``label`` (``"redtrust-django/v1"``, ``"redtrust-flask/v1"``), so the
+    key differs from the framework's own uses of its secret; empty secrets are skipped. A
+    label and a secret always give the same key: records sealed before stay readable.
+    """
+    prefix = label.encode("utf-8") + b":"
+    return tuple(hashlib.sha256(prefix + str(s).encode()).hexdigest() for s in secrets_ if s)
 
 
 def _derive(secret: str) -> bytes:
