@@ -35,11 +35,9 @@ def redtrust_refusal(request: HttpRequest) -> HttpResponse | None:
         )
     if request.redtrust is not None:
         return None
-    gate = get_runtime().gate
     problem = getattr(request, PROBLEM_ATTRIBUTE, None)
-    if problem is not None:
-        return http_response(gate.unavailable(web_request(request), problem))
-    return http_response(gate.unauthenticated(web_request(request), request.get_full_path()))
+    refusal = get_runtime().gate.refusal(web_request(request), request.get_full_path(), problem)
+    return http_response(refusal)
 
 
 def _sync_client(request: HttpRequest) -> None:

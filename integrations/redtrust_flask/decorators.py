@@ -49,12 +49,10 @@ def refusal() -> WebResponse | None:
     """
     if get_redtrust() is not None:
         return None
-    gate = state().gate
-    neutral = request_from_environ(request.environ)
-    problem = request.environ.get(PROBLEM_KEY)
-    if problem is not None:
-        return gate.unavailable(neutral, problem)
-    return gate.unauthenticated(neutral, request_uri(request.environ))
+    environ = request.environ
+    return state().gate.refusal(
+        request_from_environ(environ), request_uri(environ), environ.get(PROBLEM_KEY)
+    )
 
 
 def redtrust_required(view: F) -> F:

@@ -52,11 +52,7 @@ def refusal(conn: HTTPConnection) -> WebResponse | None:
     gate = scope.get(GATE_KEY)
     if not isinstance(gate, Gate):
         raise RuntimeError("RedtrustMiddleware is not installed on this app")
-    request = request_from_scope(scope)
-    problem = scope.get(PROBLEM_KEY)
-    if problem is not None:
-        return gate.unavailable(request, problem)
-    return gate.unauthenticated(request, full_path(scope))
+    return gate.refusal(request_from_scope(scope), full_path(scope), scope.get(PROBLEM_KEY))
 
 
 def _find_request(args: tuple[Any, ...], kwargs: dict[str, Any]) -> HTTPConnection:

@@ -243,11 +243,8 @@ class RedtrustASGIMiddleware:
             self.manager, self.gate.session_handle(cookie_header(scope))
         )
         if outcome.context is None and self.protect and under_prefixes(path, self.protect):
-            request = request_from_scope(scope)
-            refusal = (
-                self.gate.unavailable(request, outcome.problem)
-                if outcome.problem
-                else self.gate.unauthenticated(request, full_path(scope))
+            refusal = self.gate.refusal(
+                request_from_scope(scope), full_path(scope), outcome.problem
             )
             await send_response(send, refusal, outcome_headers(outcome))
             return

@@ -558,6 +558,22 @@ class Gate:
             as_json=self.wants_json(request), login_url=self.login_url(next_url, request.root)
         )
 
+    def refusal(
+        self, request: WebRequest, next_url: str | None, problem: RedtrustError | None
+    ) -> WebResponse:
+        """What a protected endpoint answers when the request has no signed-in user.
+
+        ``problem`` is why the session could not be read (:attr:`Proceed.problem`: Redtrust
+        or the store unavailable): then the clear 502/503 of :meth:`unavailable`, since the
+        user may well be signed in and a login would not help. Otherwise
+        :meth:`unauthenticated`: a page navigation gets a 302 to the login route with
+        ``next_url`` (the request's own path and query, as the browser sends them), an API or
+        fetch caller a 401 JSON with ``login_url``. Pure: it reads nothing but its arguments.
+        """
+        if problem is not None:
+            return self.unavailable(request, problem)
+        return self.unauthenticated(request, next_url)
+
     def unavailable(self, request: WebRequest, error: RedtrustError) -> WebResponse:
         """A clear 502/503 (JSON for API callers), never a traceback or a token.
 

@@ -261,11 +261,7 @@ class RedtrustWSGIMiddleware:
         outcome = gate.load(self.manager, gate.session_handle(environ.get("HTTP_COOKIE")))
         if outcome.context is None and self.protect and under_prefixes(path, self.protect):
             request = request_from_environ(environ)
-            refusal = (
-                gate.unavailable(request, outcome.problem)
-                if outcome.problem
-                else gate.unauthenticated(request, request_uri(environ))
-            )
+            refusal = gate.refusal(request, request_uri(environ), outcome.problem)
             return _respond(start_response, refusal, outcome_headers(outcome))
         self.publish(environ, outcome.context, outcome.problem)
         extra = outcome_headers(outcome)
