@@ -53,6 +53,7 @@ __all__ = [
     "request_from_environ",
     "request_path",
     "request_uri",
+    "route_request",
 ]
 
 ExcInfo: TypeAlias = (
@@ -146,6 +147,18 @@ def read_body(environ: Environ, limit: int) -> bytes:
         chunks.append(chunk)
         size += len(chunk)
     return b"" if size > limit else b"".join(chunks)
+
+
+def route_request(
+    gate: Gate, environ: Environ, read: Callable[[Environ, int], bytes] = read_body
+) -> WebRequest:
+    """The neutral request for one of the library's routes, with the body where the gate
+    needs it (the sign-out form's token), read by ``read`` (default :func:`read_body`; a
+    framework that may have read the stream already passes a reader of its own copy)."""
+    request = request_from_environ(environ)
+    if gate.wants_body(request):
+        request = replace(request, body=read(environ, MAX_FORM_BYTES))
+    return request
 
 
 def _status(code: int) -> str:
@@ -254,10 +267,7 @@ class RedtrustWSGIMiddleware:
         if path in gate.routes:
             if not self.serve_routes:
                 return self.app(self.publish(environ, None, None), start_response)
-            request = request_from_environ(environ)
-            if gate.wants_body(request):
-                request = replace(request, body=read_body(environ, MAX_FORM_BYTES))
-            return _respond(start_response, gate.serve(self.manager, request))
+            return _respond(start_response, gate.serve(self.manager, route_request(gate, environ)))
         outcome = gate.load(self.manager, gate.session_handle(environ.get("HTTP_COOKIE")))
         if outcome.context is None and self.protect and under_prefixes(path, self.protect):
             request = request_from_environ(environ)
