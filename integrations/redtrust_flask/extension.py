@@ -12,7 +12,9 @@ the core's :class:`~redtrust_middleware.web.Gate`; so the app's own ``before_req
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from urllib.parse import urlencode
+from wsgiref.types import WSGIEnvironment as Environ
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 
@@ -23,17 +25,12 @@ from redtrust_middleware import (
     SessionManager,
     Store,
 )
-from redtrust_middleware.web import (
-    MAX_FORM_BYTES,
-    SESSION_PROBLEMS,
-    Gate,
-    WebResponse,
-)
+from redtrust_middleware.web import SESSION_PROBLEMS, Gate, WebResponse
 from redtrust_middleware.wsgi import (
     ENVIRON_KEY,
     RedtrustWSGIMiddleware,
-    read_body,
     request_from_environ,
+    route_request,
 )
 
 from ._config import read_app_config, relabel
@@ -79,12 +76,30 @@ def to_response(answer: WebResponse) -> Response:
     return response
 
 
+def _form_body(environ: Environ, limit: int) -> bytes:
+    """The sign-out POST's body as Werkzeug holds it, under the same rules as the core's
+    :func:`~redtrust_middleware.wsgi.read_body` (``b""`` past ``limit``).
+
+    Read through Werkzeug, never from ``wsgi.input`` itself: an app's ``before_request``
+    hook may have read ``request.form`` (Flask-WTF's ``CSRFProtect`` does on every POST) or
+    ``request.get_data()``, and the stream is then consumed. ``get_data`` returns its cached
+    copy in the second case; in the first the parsed form is encoded again.
+    """
+    length = request.content_length
+    if length is not None and length > limit:
+        return b""
+    # A chunked upload (wsgi.input_terminated) has no length: no more than the limit is read.
+    chunked = length is None
+    body = request.stream.read(limit + 1) if chunked else request.get_data(cache=True)
+    if not body:  # the form parser consumed the stream (or the body is empty: no form)
+        body = urlencode(list(request.form.items(multi=True))).encode("ascii")
+    return b"" if len(body) > limit else body
+
+
 def _serve() -> Response:
     """The blueprint's one view: the gate answers the library's route."""
     found = state()
-    neutral = request_from_environ(request.environ)
-    if found.gate.wants_body(neutral):
-        neutral = replace(neutral, body=read_body(request.environ, MAX_FORM_BYTES))
+    neutral = route_request(found.gate, request.environ, _form_body)
     return to_response(found.gate.serve(found.manager, neutral))
 
 

@@ -3,10 +3,12 @@ error handler and the testing helper. The shared web suite (tests/web) runs the 
 
 from __future__ import annotations
 
+import html
+import re
 from typing import Any
 
 import pytest
-from flask import Flask, g
+from flask import Flask, g, request
 from flask.testing import FlaskClient
 
 from redtrust_flask import Redtrust, current_redtrust, get_redtrust, redtrust_required, state
@@ -325,3 +327,61 @@ def test_the_context_is_none_outside_a_request() -> None:
     assert get_redtrust() is None
     with Flask(__name__).app_context():
         assert get_redtrust() is None
+
+
+def _signout_token(client: FlaskClient) -> str:
+    """The sign-out token of the confirmation form (what a page's sign-out form sends)."""
+    page = client.get("/redtrust/logout")
+    found = re.search(r'name="?redtrust_signout"? value="([^"]*)"', page.text)
+    assert found is not None, page.text
+    return html.unescape(found.group(1))
+
+
+def test_sign_out_works_when_a_hook_read_the_form_first(sandbox: Sandbox, clock: FakeClock) -> None:
+    # Flask-WTF's CSRFProtect reads request.form in a before_request hook on every POST:
+    # Werkzeug has then consumed wsgi.input, and the sign-out form must come from its copy.
+    app, client = build(sandbox, clock)
+    seen: list[str | None] = []
+
+    @app.before_request
+    def csrf_like() -> None:
+        if request.method == "POST":
+            seen.append(request.form.get("redtrust_signout"))
+
+    sign_in(client, sandbox, "alice")
+    token = _signout_token(client)
+    out = client.post("/redtrust/logout", data={"redtrust_signout": token})
+    assert seen == [token]  # the hook did read the form before the route
+    assert out.status_code == 303, out.text
+    assert "__Host-redtrust_session=;" in out.headers["Set-Cookie"]
+    assert client.get("/public").text == "signed out"
+
+
+def test_sign_out_works_when_a_hook_read_the_raw_body_first(
+    sandbox: Sandbox, clock: FakeClock
+) -> None:
+    app, client = build(sandbox, clock)
+
+    @app.before_request
+    def audit_body() -> None:
+        request.get_data()  # cached by Werkzeug; wsgi.input is consumed all the same
+
+    sign_in(client, sandbox, "alice")
+    out = client.post("/redtrust/logout", data={"redtrust_signout": _signout_token(client)})
+    assert out.status_code == 303, out.text
+    assert client.get("/public").text == "signed out"
+
+
+def test_a_sign_out_form_without_the_token_is_still_refused_after_a_form_hook(
+    sandbox: Sandbox, clock: FakeClock
+) -> None:
+    app, client = build(sandbox, clock)
+
+    @app.before_request
+    def csrf_like() -> None:
+        _ = request.form
+
+    sign_in(client, sandbox, "alice")
+    out = client.post("/redtrust/logout", data={"redtrust_signout": "forged"})
+    assert out.status_code == 403
+    assert client.get("/public").text == "signed in"
