@@ -148,7 +148,9 @@ class Redtrust:
     ) -> None:
         """Set up ``app``: read and check its configuration now (a mistake raises here, at
         start-up, naming the ``app.config`` key and its environment variable), wrap its
-        ``wsgi_app``, register the routes' blueprint, ``g.redtrust`` and the error handler.
+        ``wsgi_app``, register the routes' blueprint, ``g.redtrust`` and the error handler
+        (for each of ``StoreError``, ``UpstreamError`` and ``RefreshFailedError`` the app has
+        no handler of its own for yet).
         """
         if EXTENSION_KEY in app.extensions:
             raise RuntimeError(f"Redtrust is already set up on the Flask app {app.name!r}")
@@ -184,8 +186,12 @@ class Redtrust:
             )
         app.register_blueprint(blueprint)
         app.before_request(_publish)
+        # The app's own handler for one of these classes, registered before init_app, stays
+        # (one registered later replaces ours: Flask keeps the last per class).
+        own = app.error_handler_spec[None][None]
         for kind in SESSION_PROBLEMS:
-            app.register_error_handler(kind, _unavailable)
+            if kind not in own:
+                app.register_error_handler(kind, _unavailable)
         app.extensions[EXTENSION_KEY] = RedtrustState(
             config=config, manager=manager, gate=middleware.gate, middleware=middleware
         )

@@ -385,3 +385,51 @@ def test_a_sign_out_form_without_the_token_is_still_refused_after_a_form_hook(
     out = client.post("/redtrust/logout", data={"redtrust_signout": "forged"})
     assert out.status_code == 403
     assert client.get("/public").text == "signed in"
+
+
+def _sandboxed(sandbox: Sandbox, clock: FakeClock) -> tuple[RedtrustConfig, SessionManager]:
+    config = make_config()
+    client = Client(config, transport=sandbox.transport(), clock=clock)
+    return config, SessionManager(
+        config, store=MemoryStore(clock=clock), client=client, clock=clock
+    )
+
+
+def test_an_error_handler_the_app_registered_before_init_app_is_kept(
+    sandbox: Sandbox, clock: FakeClock
+) -> None:
+    config, manager = _sandboxed(sandbox, clock)
+    app = Flask(__name__)
+    app.config.update(TESTING=True)
+
+    @app.errorhandler(StoreError)
+    def store_down(error: StoreError) -> tuple[str, int]:
+        return "the app's own store page", 500
+
+    Redtrust(app, config=config, manager=manager)
+    views(app)
+    client = app.test_client()
+    page = client.get("/store")
+    assert (page.status_code, page.text) == (500, "the app's own store page")
+    # The classes the app left alone still get the core's answer.
+    assert client.get("/api/upstream").json["error"] == "redtrust_unavailable"  # type: ignore[index]
+
+
+def test_an_error_handler_registered_after_init_app_replaces_the_extensions(
+    sandbox: Sandbox, clock: FakeClock
+) -> None:
+    # Flask's own rule: a later handler for the same class replaces the earlier one.
+    config, manager = _sandboxed(sandbox, clock)
+    app = Flask(__name__)
+    app.config.update(TESTING=True)
+    Redtrust(app, config=config, manager=manager)
+
+    @app.errorhandler(UpstreamError)
+    def upstream_down(error: UpstreamError) -> tuple[str, int]:
+        return "the app's own upstream page", 500
+
+    views(app)
+    client = app.test_client()
+    page = client.get("/api/upstream")
+    assert (page.status_code, page.text) == (500, "the app's own upstream page")
+    assert client.get("/store").status_code == 503
