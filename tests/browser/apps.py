@@ -1,7 +1,7 @@
-"""The Starlette, FastAPI and Flask examples as the browser suite serves them::
+"""The Starlette, FastAPI, Flask and bare WSGI examples as the browser suite serves them::
 
     REDTRUST_*=... uvicorn tests.browser.apps:starlette   (or :fastapi)
-    REDTRUST_*=... gunicorn 'tests.browser.apps:flask_site()'
+    REDTRUST_*=... gunicorn 'tests.browser.apps:flask_site()'   (or 'wsgi_site()')
 
 Each is the example's ``create_app`` with ``RedtrustConfig.from_env()``, built on the first
 request (Flask's reads the same variables through ``app.config``, when gunicorn loads it),
@@ -14,9 +14,11 @@ with a strict policy sends; Django's ``SECURE_REFERRER_POLICY`` does the same).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Any
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
-from examples import fastapi_app, flask_app, starlette_app
+from examples import fastapi_app, flask_app, starlette_app, wsgi_app
 from examples._shared import FromEnvironment
 from flask import Flask, Response
 
@@ -43,15 +45,17 @@ class ReferrerPolicy:
         await self._app(scope, receive, with_policy if scope["type"] == "http" else send)
 
 
+def _config() -> RedtrustConfig:
+    """The example's configuration, with the suite's ``REDTRUST_REFRESH_LEEWAY``."""
+    leeway = os.environ.get("REDTRUST_REFRESH_LEEWAY")
+    if leeway:
+        return RedtrustConfig.from_env(refresh_leeway=float(leeway))
+    return RedtrustConfig.from_env()
+
+
 def _build(create_app: Callable[[RedtrustConfig], ASGIApp]) -> Callable[[], ASGIApp]:
     def build() -> ASGIApp:
-        leeway = os.environ.get("REDTRUST_REFRESH_LEEWAY")
-        config = (
-            RedtrustConfig.from_env(refresh_leeway=float(leeway))
-            if leeway
-            else RedtrustConfig.from_env()
-        )
-        app = create_app(config)
+        app = create_app(_config())
         policy = os.environ.get("BROWSER_REFERRER_POLICY")
         return ReferrerPolicy(app, policy) if policy else app
 
@@ -74,3 +78,22 @@ def flask_site() -> Flask:
             return response
 
     return app
+
+
+def wsgi_site() -> WSGIApplication:
+    """The bare WSGI example, with ``BROWSER_REFERRER_POLICY`` on every response that has
+    none."""
+    app = wsgi_app.create_app(_config())
+    policy = os.environ.get("BROWSER_REFERRER_POLICY")
+    if not policy:
+        return app
+
+    def with_policy(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        def start(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
+            if not any(name.lower() == "referrer-policy" for name, _ in headers):
+                headers = [*headers, ("Referrer-Policy", policy)]
+            return start_response(status, headers, *exc_info)
+
+        return app(environ, start)
+
+    return with_policy

@@ -26,7 +26,7 @@ from tests.servers import (
 from redtrust_middleware.sandbox import Sandbox, SandboxConfig, running
 from redtrust_middleware.sandbox.cli import DEMO_SECRET
 
-APPS = ("starlette", "fastapi", "django", "flask")
+APPS = ("starlette", "fastapi", "django", "flask", "wsgi")
 #: Who may sign in on the sandbox page.
 USERS = {"demo": "demo", "alice": "wonderland"}
 ACCESS_TTL, LEEWAY = 32, 30.0
@@ -72,6 +72,8 @@ def _command(host: Host, port: int) -> list[str]:
         return django_command("runserver" if host.referrer_policy else "uvicorn", port)
     if host.app == "flask":
         return gunicorn_command("tests.browser.apps:flask_site()", port, workers=1)
+    if host.app == "wsgi":
+        return gunicorn_command("tests.browser.apps:wsgi_site()", port, workers=1)
     return uvicorn_command(f"tests.browser.apps:{host.app}", port)
 
 
