@@ -295,3 +295,15 @@ def start_django(
     command = django_command("uvicorn", port, workers=workers, log_level="warning")
     processes.start(command, env, folder / "django.log")
     return writes
+
+
+def stop_group(process: subprocess.Popen[bytes]) -> None:
+    """Stop a command started with ``start_new_session=True`` and everything it started
+    (``make`` and its children): SIGTERM to its group, SIGKILL if it outlives 15 s."""
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(5)

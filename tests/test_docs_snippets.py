@@ -43,7 +43,6 @@ import os
 import re
 import shlex
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -52,7 +51,7 @@ import time
 import tomllib
 import traceback
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,6 +61,7 @@ import httpx2
 import pytest
 from starlette.routing import Route
 from starlette.testclient import TestClient
+from tests.servers import stop_group
 
 from redtrust_middleware import RedtrustConfig, RedtrustWSGIMiddleware
 from redtrust_middleware.sandbox import Sandbox, SandboxConfig, running
@@ -197,13 +197,7 @@ def serving(argv: list[str], env: dict[str, str], url: str, log: Path) -> Iterat
             time.sleep(0.1)  # polling a starting server, not waiting for time to pass
         yield
     finally:
-        with suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(5)
+        stop_group(process)
 
 
 def tool(name: str) -> str:

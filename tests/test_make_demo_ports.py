@@ -6,18 +6,18 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urljoin
 
 import httpx2
 import pytest
+from tests.servers import stop_group
 
 ROOT = Path(__file__).resolve().parents[1]
 HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
@@ -55,13 +55,7 @@ def make_running(target: str, tmp_path: Path, **variables: str) -> Iterator[None
         print(log.read_text(errors="replace"))  # noqa: T201 - shown with the failure
         raise
     finally:
-        with suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(5)
+        stop_group(process)
 
 
 def wait_for(url: str) -> None:
