@@ -79,6 +79,8 @@ _BUILT_IN = files(__name__)
 _MAX_RANGES = 32
 _RANGE = re.compile(r"\*|[a-z]{1,8}(?:-[a-z0-9]{1,8})*")
 _QVALUE = re.compile(r"0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?")
+#: A placeholder as an unquoted attribute value (``href=$x``), where escaping is not enough.
+_UNQUOTED = re.compile(r"=\s*\$\{?([A-Za-z_][A-Za-z0-9_]*)")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -169,6 +171,13 @@ def _template(name: str, text: str, where: str) -> Template:
             "templates",
             f"{where} has a '$' that is not a placeholder: write '$$' for a dollar sign, "
             f"and placeholders as $name or ${{name}} ({', '.join(allowed)})",
+        )
+    unquoted = _UNQUOTED.search(text)
+    if unquoted is not None:
+        raise ConfigurationError(
+            "templates",
+            f"{where} puts ${unquoted[1]} in an attribute without quotes, where a space in "
+            f'its value would start another attribute: write it in quotes: ="${unquoted[1]}"',
         )
     unknown = [n for n in template.get_identifiers() if n not in allowed]
     if unknown:
