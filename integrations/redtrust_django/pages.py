@@ -36,7 +36,8 @@ class DjangoPages:
     def render(self, page: Page, headers: Mapping[str, str]) -> RenderedPage:
         """``redtrust/<page>.html`` in the active language (LocaleMiddleware, when it is
         installed, already varies the response on ``Accept-Language``)."""
-        language = pgettext(LANGUAGE_CONTEXT, "en")
+        # LANGUAGE_CONTEXT, written out: xgettext (make messages) extracts literals only.
+        language = pgettext("language of the redtrust pages", "en")
         # Markup is the library's own, built from escaped parts (the sign-out form's field).
         context: dict[str, Any] = {
             name: mark_safe(value) if isinstance(value, Markup) else _text(value)  # noqa: S308
