@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # bench-django: Django's SessionMiddleware + AuthenticationMiddleware + login_required vs ours.
 .PHONY: bench-flask demo-flask
 .PHONY: bench-django bench-memory demo demo-django docs walkthrough sandbox test lint bench bench-store clean
-.PHONY: matrix
+.PHONY: matrix messages
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -91,6 +91,27 @@ bench-store: $(STAMP)
 # (100,000 entries), both drivers; target: full within 10 % of empty. BENCH_ARGS=--quick.
 bench-memory: $(STAMP)
 	$(BIN)/python -m benchmarks memory $(BENCH_ARGS)
+
+# The pages' translations (GNU gettext: apt-get install gettext): the templates from the
+# marked messages (N_() in the core; Django's also its pgettext), each language's .po merged
+# with its template (then translate what msgmerge marks new or fuzzy), every .mo compiled
+# again. tests/core/test_pages_catalogues.py checks all of it.
+PAGES_LOCALE := src/redtrust_middleware/pages/locale
+DJANGO_LOCALE := integrations/redtrust_django/locale
+PAGES_SOURCES := src/redtrust_middleware/_pages.py src/redtrust_middleware/_hosts.py
+XGETTEXT := xgettext -L Python --keyword=N_ --keyword=pgettext:1c,2 --from-code=UTF-8 \
+	--no-location --sort-output
+messages:
+	$(XGETTEXT) -o $(PAGES_LOCALE)/redtrust_middleware.pot $(PAGES_SOURCES)
+	$(XGETTEXT) -o $(DJANGO_LOCALE)/django.pot $(PAGES_SOURCES) \
+		integrations/redtrust_django/pages.py
+	for po in $(PAGES_LOCALE)/*/LC_MESSAGES/redtrust_middleware.po; do \
+		msgmerge -q -U --backup=none --no-location -s $$po $(PAGES_LOCALE)/redtrust_middleware.pot \
+		&& msgfmt --check -o $${po%.po}.mo $$po || exit 1; done
+	for po in $(DJANGO_LOCALE)/*/LC_MESSAGES/django.po; do \
+		msgmerge -q -U --backup=none --no-location -s $$po $(DJANGO_LOCALE)/django.pot \
+		&& msgfmt --check -o $${po%.po}.mo $$po || exit 1; done
+	rm $(DJANGO_LOCALE)/django.pot
 
 clean:
 	rm -rf $(VENV) .venv-matrix .mypy_cache .pytest_cache .ruff_cache

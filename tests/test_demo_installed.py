@@ -113,6 +113,23 @@ def test_the_wheel_carries_a_py_typed_marker_in_every_package(wheel: Path) -> No
         assert f"{package}/py.typed" in names, package
 
 
+def test_the_wheel_carries_the_pages_templates_and_catalogues(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+    pages = "redtrust_middleware/pages"
+    for name in ("layout", "callback_refused", "signout_confirmation", "unavailable"):
+        assert f"{pages}/templates/{name}.html" in names
+        assert (
+            f"redtrust_django/templates/redtrust/{name if name != 'layout' else 'base'}.html"
+            in names
+        )
+    for catalogue in (
+        f"{pages}/locale/es/LC_MESSAGES/redtrust_middleware",
+        "redtrust_django/locale/es/LC_MESSAGES/django",
+    ):
+        assert {f"{catalogue}.po", f"{catalogue}.mo"} <= names, catalogue
+
+
 def test_the_wheel_metadata_has_the_one_version_and_the_pytest_plugin(wheel: Path) -> None:
     assert wheel.name.startswith(f"redtrust_middleware-{__version__}-")
     with zipfile.ZipFile(wheel) as archive:

@@ -43,6 +43,8 @@ from redtrust_middleware.config import (
 from redtrust_middleware.stores import derive_keys
 from redtrust_middleware.web import Gate
 
+from .pages import DjangoPages
+
 __all__ = [
     "REQUIRED_KEYS",
     "SOURCE",
@@ -284,7 +286,12 @@ def _build() -> Runtime:
             config, options = read_settings()
             _runtime = Runtime(
                 config=config,
-                gate=Gate(config, api_prefixes=options["api_prefixes"], clock=_parts.clock),
+                gate=Gate(
+                    config,
+                    api_prefixes=options["api_prefixes"],
+                    clock=_parts.clock,
+                    pages=DjangoPages(),
+                ),
                 cache_alias=options["cache"],
                 parts=_parts,
                 keyring=Keyring(config.encryption_keys),

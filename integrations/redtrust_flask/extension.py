@@ -25,6 +25,7 @@ from redtrust_middleware import (
     SessionManager,
     Store,
 )
+from redtrust_middleware.pages import PageRenderer
 from redtrust_middleware.web import SESSION_PROBLEMS, Gate, WebResponse
 from redtrust_middleware.wsgi import (
     ENVIRON_KEY,
@@ -123,6 +124,8 @@ class Redtrust:
             :class:`~redtrust_middleware.RedisStore` under several worker processes).
         manager: a ready :class:`SessionManager` (overrides ``store``), e.g. in tests with
             a client on the sandbox's transport.
+        pages: what renders the library's pages (default: the built-in templates, in the
+            browser's language); ``Pages(templates=..., locales=...)`` overrides them.
     """
 
     def __init__(
@@ -132,8 +135,9 @@ class Redtrust:
         config: RedtrustConfig | None = None,
         store: Store | None = None,
         manager: SessionManager | None = None,
+        pages: PageRenderer | None = None,
     ) -> None:
-        self.config, self.store, self.manager = config, store, manager
+        self.config, self.store, self.manager, self.pages = config, store, manager, pages
         if app is not None:
             self.init_app(app)
 
@@ -145,6 +149,7 @@ class Redtrust:
         store: Store | None = None,
         manager: SessionManager | None = None,
         api_prefixes: Sequence[str] | None = None,
+        pages: PageRenderer | None = None,
     ) -> None:
         """Set up ``app``: read and check its configuration now (a mistake raises here, at
         start-up, naming the ``app.config`` key and its environment variable), wrap its
@@ -168,6 +173,7 @@ class Redtrust:
                 manager=manager,
                 api_prefixes=api_prefixes,
                 serve_routes=False,
+                pages=pages or self.pages,
             )
         except ConfigurationError as error:
             if owned:

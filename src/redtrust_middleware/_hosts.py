@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from ._clock import Clock
+from .pages import N_, Text
 
 __all__ = ["HostCheck", "is_loopback"]
 
@@ -139,23 +140,26 @@ class HostCheck:
             and (port or default) == (self._public_port or default)
         )
 
-    def refused_hints(self, headers: Mapping[str, str], scheme: str, code: str) -> tuple[str, str]:
+    def refused_hints(
+        self, headers: Mapping[str, str], scheme: str, code: str
+    ) -> tuple[Text | None, str]:
         """Why a callback refused with ``code`` likely failed and what to change, as
-        ``(for the page, for the log line)``; ``""`` when there is nothing to say.
+        ``(for the page, for the log line)``: the page's to translate (None when there is
+        nothing to say), the log line's in English (``""`` then).
 
         The page names only this request's own ``Host``; the log line also the host that
         most recently started a sign-in elsewhere (maybe this browser, maybe another client).
         """
         if code not in _NO_COOKIE_CODES:
-            return "", ""
+            return None, ""
         opened = self.opened_at(headers, scheme)
         if opened is not None:
             told = self._tell(opened)
-            return told, told
-        general = self._general() if code == "NO_PENDING_LOGIN" else ""
+            return told, str(told)
+        general = self._general() if code == "NO_PENDING_LOGIN" else None
         recent = self._recent_elsewhere()
         if recent is None:
-            return general, general
+            return general, str(general or "")
         public = self.public_url
         logged = (
             f"A sign-in started recently at {recent}, not at REDTRUST_PUBLIC_URL {public}; if "
@@ -164,12 +168,13 @@ class HostCheck:
         )
         return general, logged
 
-    def _general(self) -> str:
-        public = self.public_url
-        return (
-            f"The browser sent no sign-in cookie to {public}: if it opened the app at another "
-            f"address (localhost for 127.0.0.1, another port), open the app at {public} "
-            "and sign in there, or set REDTRUST_PUBLIC_URL to the address the browser opens."
+    def _general(self) -> Text:
+        return N_(
+            "The browser sent no sign-in cookie to %(public)s: if it opened the app at "
+            "another address (localhost for 127.0.0.1, another port), open the app at "
+            "%(public)s and sign in there, or set REDTRUST_PUBLIC_URL to the address the "
+            "browser opens.",
+            public=self.public_url,
         )
 
     def _recent_elsewhere(self) -> str | None:
@@ -180,10 +185,12 @@ class HostCheck:
         ]
         return max(recent)[1] if recent else None
 
-    def _tell(self, opened: str) -> str:
-        public = self.public_url
-        return (
-            f"This browser opened the app at {opened} but REDTRUST_PUBLIC_URL is {public}, "
-            f"where Redtrust sends it back without the sign-in cookie of {opened}: open the "
-            f"app at {public}, or set REDTRUST_PUBLIC_URL to {opened}."
+    def _tell(self, opened: str) -> Text:
+        return N_(
+            "This browser opened the app at %(opened)s but REDTRUST_PUBLIC_URL is "
+            "%(public)s, where Redtrust sends it back without the sign-in cookie of "
+            "%(opened)s: open the app at %(public)s, or set REDTRUST_PUBLIC_URL to "
+            "%(opened)s.",
+            opened=opened,
+            public=self.public_url,
         )

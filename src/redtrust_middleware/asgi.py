@@ -20,6 +20,7 @@ from typing import Any
 
 from .config import RedtrustConfig
 from .exceptions import ConfigurationError
+from .pages import PageRenderer
 from .session import AsyncSessionManager
 from .stores import AsyncStore
 from .web import (
@@ -184,6 +185,8 @@ class RedtrustASGIMiddleware:
             ``scope["redtrust"]`` and decide for themselves.
         api_prefixes: paths whose callers get 401 JSON instead of a login redirect.
         serve_routes: False when the routes are mounted in the app instead.
+        pages: what renders the library's pages (default: the built-in templates, in the
+            browser's language); ``Pages(templates=..., locales=...)`` overrides them.
     """
 
     #: Also publish the context as ``scope["state"]["redtrust"]`` (Starlette's request.state).
@@ -199,6 +202,7 @@ class RedtrustASGIMiddleware:
         protect: Sequence[str] = (),
         api_prefixes: Sequence[str] = ("/api/",),
         serve_routes: bool = True,
+        pages: PageRenderer | None = None,
     ) -> None:
         self.app = app
         self.config = config
@@ -214,6 +218,7 @@ class RedtrustASGIMiddleware:
                 api_prefixes=api_prefixes,
                 client=self.manager.client,
                 clock=self.manager.flows.clock,
+                pages=pages,
             )
         except ConfigurationError as error:
             self.problem = error

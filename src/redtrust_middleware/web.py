@@ -20,6 +20,7 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache, partial
 from typing import Any, Literal, TypeAlias
 from urllib.parse import quote, unquote, urlsplit
 
@@ -40,6 +41,7 @@ from .exceptions import (
     UpstreamError,
 )
 from .login import is_handle, nonce_cookie_value, parse_nonce_cookie, validate_next
+from .pages import PageRenderer, Pages
 from .session import ActiveSession, AsyncSessionManager, LoginDone, LoginStart, SessionManager
 from .tokens import TokenSet
 
@@ -207,6 +209,8 @@ class Gate:
         api_prefixes: paths whose callers get 401 JSON instead of a login redirect.
         client: the Redtrust client handed to each request's context.
         clock: when login starts at another host than ``public_url``'s happened.
+        pages: what renders the library's pages (default: :class:`~.pages.Pages`, the
+            built-in templates in the browser's language).
     """
 
     def __init__(
@@ -216,6 +220,7 @@ class Gate:
         api_prefixes: Sequence[str] = ("/api/",),
         client: AsyncClient | Client | None = None,
         clock: Clock = system_clock,
+        pages: PageRenderer | None = None,
     ) -> None:
         if config.public_url is None or config.redirect_url is None:
             raise ConfigurationError(
@@ -226,6 +231,7 @@ class Gate:
             )
         self.config = config
         self.client = client
+        self.pages: PageRenderer = pages if pages is not None else _default_pages()
         self.api_prefixes = tuple(api_prefixes)
         self.callback_url = config.redirect_url
         parts = urlsplit(config.public_url)
@@ -340,10 +346,7 @@ class Gate:
         method = request.method
         if name != "logout":
             if method != "GET":  # not even HEAD: starting a login writes a record
-                why = (
-                    "Use a link to sign in." if name == "login" else "Sign-in callbacks are links."
-                )
-                return RouteAnswer(response=_pages.not_allowed("GET", why))
+                return RouteAnswer(response=_pages.not_allowed(self.render(request), "GET", name))
             if name == "login":  # the login cookie must be set on public_url's host
                 moved = self.hosts.login_target(
                     request.headers, request.scheme, self.config.login_path, request.query
@@ -357,16 +360,21 @@ class Gate:
             token = signout_token(handle) if handle and is_handle(handle) else ""
             return RouteAnswer(
                 response=_pages.signout_confirmation(
-                    request.root + self.config.logout_path, SIGNOUT_FIELD, token
+                    request.root + self.config.logout_path,
+                    SIGNOUT_FIELD,
+                    token,
+                    render=self.render(request),
                 )
             )
         if method != "POST":
             return RouteAnswer(
-                response=_pages.not_allowed("GET, HEAD, POST", "Sign out with the form.")
+                response=_pages.not_allowed(self.render(request), "GET, HEAD, POST", "logout")
             )
         if not signout_proven(request.headers, request.body, browser.handle, self.origin):
             logger.info("redtrust: sign-out refused (no proof it came from this site)")
-            refused = _pages.signout_refused(request.root + self.config.logout_path)
+            refused = _pages.signout_refused(
+                request.root + self.config.logout_path, render=self.render(request)
+            )
             return RouteAnswer(response=refused)
         return None
 
@@ -400,17 +408,26 @@ class Gate:
                     "redtrust: callback refused (%s)%s", error.code, f": {logged}" if logged else ""
                 )
                 refused = _pages.callback_refused(
-                    error, as_json=as_json, login_url=self.login_url(None, request.root), hint=hint
+                    error,
+                    as_json=as_json,
+                    login_url=self.login_url(None, request.root),
+                    render=self.render(request),
+                    hint=hint,
                 )
                 return RouteAnswer(response=refused)
             if isinstance(error, UpstreamError | StoreError | TokenError):
                 logger.warning("redtrust: sign-in not completed (%s)", type(error).__name__)
                 failed = _pages.sign_in_not_completed(
-                    error, as_json=as_json, login_url=self.login_url(None, request.root)
+                    error,
+                    as_json=as_json,
+                    login_url=self.login_url(None, request.root),
+                    render=self.render(request),
                 )
                 return RouteAnswer(response=failed)
         elif isinstance(error, StoreError):
-            return RouteAnswer(response=_pages.unavailable(error, as_json=as_json))
+            return RouteAnswer(
+                response=_pages.unavailable(error, as_json=as_json, render=self.render(request))
+            )
         raise error
 
     # -- the session of a request to the app's own routes -----------------------------------
@@ -539,6 +556,10 @@ class Gate:
         accept = headers.get("accept", "")
         return "application/json" in accept and "text/html" not in accept
 
+    def render(self, request: WebRequest) -> _pages.Render:
+        """What renders a page for ``request`` (in the language its headers ask for)."""
+        return partial(self.pages.render, headers=request.headers)
+
     def wants_body(self, request: WebRequest) -> bool:
         """True when the face must read the body into :attr:`WebRequest.body` (at most
         :data:`MAX_FORM_BYTES`): the sign-out POST, whose form carries the sign-out token."""
@@ -599,7 +620,9 @@ class Gate:
         A store failure (``store_unavailable``) is told apart from Redtrust failing
         (``redtrust_unavailable``): the operator looks in a different place.
         """
-        return _pages.unavailable(error, as_json=self.wants_json(request))
+        return _pages.unavailable(
+            error, as_json=self.wants_json(request), render=self.render(request)
+        )
 
     def _query_next(self, request: WebRequest) -> str | None:
         for part in request.query.decode("latin-1").split("&"):
@@ -610,5 +633,13 @@ class Gate:
 
 
 _NO_SESSION = Proceed(context=None)
+
+
+@cache
+def _default_pages() -> Pages:
+    """The built-in pages, read once per process (every gate without its own shares them)."""
+    return Pages()
+
+
 #: Failures to load a session that leave it intact: the app runs, protected parts say 503.
 SESSION_PROBLEMS = (RefreshFailedError, StoreError, UpstreamError)

@@ -28,6 +28,7 @@ from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 from .asgi import GATE_KEY, MANAGER_KEY, PROBLEM_KEY, SCOPE_KEY, Refusal, outcome_headers
 from .config import RedtrustConfig
 from .exceptions import ConfigurationError, RedtrustError
+from .pages import PageRenderer
 from .session import SessionManager
 from .stores import Store
 from .web import (
@@ -228,6 +229,8 @@ class RedtrustWSGIMiddleware:
             ``environ["redtrust"]`` and decide for themselves.
         api_prefixes: paths whose callers get 401 JSON instead of a login redirect.
         serve_routes: False when the routes are mounted in the app instead.
+        pages: what renders the library's pages (default: the built-in templates, in the
+            browser's language); ``Pages(templates=..., locales=...)`` overrides them.
 
     Raises:
         ConfigurationError: the configuration lacks what the middleware needs (``public_url``).
@@ -243,6 +246,7 @@ class RedtrustWSGIMiddleware:
         protect: Sequence[str] = (),
         api_prefixes: Sequence[str] = ("/api/",),
         serve_routes: bool = True,
+        pages: PageRenderer | None = None,
     ) -> None:
         self.app = app
         self.config = config
@@ -254,6 +258,7 @@ class RedtrustWSGIMiddleware:
                 api_prefixes=api_prefixes,
                 client=self.manager.client,
                 clock=self.manager.flows.clock,
+                pages=pages,
             )
         except ConfigurationError:
             self.close()  # the app will not be served: leave no connection pool behind
