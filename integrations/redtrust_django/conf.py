@@ -291,6 +291,7 @@ def _build() -> Runtime:
                     api_prefixes=options["api_prefixes"],
                     clock=_parts.clock,
                     pages=DjangoPages(),
+                    session_cookie=settings.SESSION_COOKIE_NAME,  # where the sign-in is
                 ),
                 cache_alias=options["cache"],
                 parts=_parts,

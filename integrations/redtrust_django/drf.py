@@ -10,10 +10,10 @@
 :class:`~redtrust_middleware.web.RedtrustContext` (``request.auth.client`` calls Redtrust as
 this user). The sign-in lives in the session cookie, so, as with DRF's
 ``SessionAuthentication``, unsafe methods must pass Django's CSRF check, and a request
-without a sign-in gets 403: a 401 would need a ``WWW-Authenticate`` challenge, and no HTTP
-authentication scheme applies to a cookie. When Redtrust or the session store cannot be
-reached just now, the answer is 502/503 (``redtrust_unavailable``, ``store_unavailable``),
-not a request to sign in.
+without a sign-in gets 401 with the library's ``WWW-Authenticate: Cookie ...`` challenge
+(the session cookie's name and the login URL, as every face answers). When Redtrust or the
+session store cannot be reached just now, the answer is 502/503 (``redtrust_unavailable``,
+``store_unavailable``), not a request to sign in.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from rest_framework.request import Request
 
 from redtrust_middleware import StoreError
 
+from .conf import get_runtime
 from .middleware import PROBLEM_ATTRIBUTE
 
 __all__ = ["RedtrustAuthentication", "RedtrustUnavailable"]
@@ -79,8 +80,10 @@ class RedtrustAuthentication(BaseAuthentication):  # type: ignore[misc]
             raise exceptions.PermissionDenied(f"CSRF Failed: {reason}")
 
     def authenticate_header(self, request: Request) -> str | None:
-        """None: a cookie has no ``WWW-Authenticate`` scheme, so DRF answers 403, not 401."""
-        return None
+        """The library's challenge (:meth:`~redtrust_middleware.web.Gate.challenge`), so DRF
+        answers 401 naming the session cookie and the login URL, as every face does."""
+        gate = get_runtime().gate
+        return gate.challenge(gate.login_url(request.get_full_path()))
 
 
 def _unavailable(problem: Exception) -> exceptions.APIException:

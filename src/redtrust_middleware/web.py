@@ -211,6 +211,9 @@ class Gate:
         clock: when login starts at another host than ``public_url``'s happened.
         pages: what renders the library's pages (default: :class:`~.pages.Pages`, the
             built-in templates in the browser's language).
+        session_cookie: the cookie the sign-in travels in, when the framework keeps the
+            session itself (Django's ``SESSION_COOKIE_NAME``); the 401 challenge names it.
+            Default: the gate's own cookie, ``__Host-redtrust_session`` over https.
     """
 
     def __init__(
@@ -221,6 +224,7 @@ class Gate:
         client: AsyncClient | Client | None = None,
         clock: Clock = system_clock,
         pages: PageRenderer | None = None,
+        session_cookie: str | None = None,
     ) -> None:
         if config.public_url is None or config.redirect_url is None:
             raise ConfigurationError(
@@ -242,7 +246,7 @@ class Gate:
         self.secure = parts.scheme == "https"
         # __Host- binds the cookie to this exact host over https, path /, no Domain.
         prefix = "__Host-" if self.secure else ""
-        self.session_cookie = f"{prefix}redtrust_session"
+        self.session_cookie = session_cookie or f"{prefix}redtrust_session"
         self.login_cookie = f"{prefix}redtrust_login"
         #: The paths the cookie face serves itself, and which route each one is.
         self.routes: dict[str, RouteName] = {

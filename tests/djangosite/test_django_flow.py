@@ -18,6 +18,7 @@ from django.conf import settings as django_settings
 from django.contrib.sessions.backends.base import UpdateError
 from django.contrib.sessions.backends.cache import SessionStore
 from tests.web.conftest import BAD_CALLBACKS, SIGNOUT_CASES, SignoutCase, page_signout_token
+from werkzeug.datastructures import WWWAuthenticate
 
 from redtrust_django import store as django_store
 from redtrust_django.signals import redtrust_logged_in
@@ -93,6 +94,11 @@ def test_protected_pages_redirect_and_api_callers_get_401(dsite: DjangoSite) -> 
         "error": "not_authenticated",
         "login_url": "/redtrust/login?next=%2Fapi%2Fme",
     }
+    # The challenge names the cookie the sign-in really travels in: Django's session cookie.
+    challenge = WWWAuthenticate.from_header(api["www-authenticate"])
+    assert challenge is not None
+    assert challenge.type == "cookie"
+    assert challenge.parameters["cookie-name"] == django_settings.SESSION_COOKIE_NAME
     assert dsite.get("/me", {"accept": "application/json"}).status_code == 401
 
 

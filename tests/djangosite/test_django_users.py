@@ -15,6 +15,7 @@ from django.contrib.auth.models import Permission, User
 from django.core import checks
 from django.db.models import QuerySet
 from django.test import AsyncClient, Client
+from werkzeug.datastructures import WWWAuthenticate
 
 from redtrust_django._web import HANDLE_KEY
 from redtrust_django.backends import RedtrustBackend
@@ -259,8 +260,12 @@ def test_drf_views_see_the_django_user_and_the_redtrust_context(
 ) -> None:
     settings.ROOT_URLCONF = "tests.djangosite.urls_users"
     refused = dsite.get("/drf/me")
-    assert refused.status_code == 403  # no WWW-Authenticate challenge fits a cookie
-    assert "www-authenticate" not in refused
+    assert refused.status_code == 401  # the challenge every face sends (RFC 9110 11.6.1)
+    challenge = WWWAuthenticate.from_header(refused["www-authenticate"])
+    assert challenge is not None
+    assert challenge.type == "cookie"
+    assert challenge.parameters["cookie-name"] == settings.SESSION_COOKIE_NAME
+    assert challenge.parameters["login-url"] == "/redtrust/login?next=%2Fdrf%2Fme"
     dsite.sign_in()
     answer = dsite.get("/drf/me")
     assert answer.status_code == 200
