@@ -20,6 +20,7 @@ from flask import Blueprint, Flask, Response, current_app, g, request
 
 from redtrust_middleware import (
     ConfigurationError,
+    Hooks,
     RedtrustConfig,
     RedtrustError,
     SessionManager,
@@ -123,6 +124,8 @@ class Redtrust:
             :class:`~redtrust_middleware.RedisStore` under several worker processes).
         manager: a ready :class:`SessionManager` (overrides ``store``), e.g. in tests with
             a client on the sandbox's transport.
+        hooks: callbacks on sign-in, refresh and session end
+            (:class:`~redtrust_middleware.Hooks`, plain functions).
     """
 
     def __init__(
@@ -132,8 +135,9 @@ class Redtrust:
         config: RedtrustConfig | None = None,
         store: Store | None = None,
         manager: SessionManager | None = None,
+        hooks: Hooks | None = None,
     ) -> None:
-        self.config, self.store, self.manager = config, store, manager
+        self.config, self.store, self.manager, self.hooks = config, store, manager, hooks
         if app is not None:
             self.init_app(app)
 
@@ -145,6 +149,7 @@ class Redtrust:
         store: Store | None = None,
         manager: SessionManager | None = None,
         api_prefixes: Sequence[str] | None = None,
+        hooks: Hooks | None = None,
     ) -> None:
         """Set up ``app``: read and check its configuration now (a mistake raises here, at
         start-up, naming the ``app.config`` key and its environment variable), wrap its
@@ -158,6 +163,9 @@ class Redtrust:
         config, prefixes = read_app_config(app.config, given)
         api_prefixes = prefixes if api_prefixes is None else api_prefixes
         manager = manager or self.manager
+        hooks = hooks or self.hooks
+        if hooks is not None:  # before the config's errors are relabelled as app.config keys
+            hooks.require_sync("the Flask extension (a WSGI app)")
         owned = manager is None
         if manager is None:
             manager = SessionManager(config, store=store or self.store)
@@ -168,6 +176,7 @@ class Redtrust:
                 manager=manager,
                 api_prefixes=api_prefixes,
                 serve_routes=False,
+                hooks=hooks,
             )
         except ConfigurationError as error:
             if owned:
@@ -193,7 +202,7 @@ class Redtrust:
             if kind not in own:
                 app.register_error_handler(kind, _unavailable)
         app.extensions[EXTENSION_KEY] = RedtrustState(
-            config=config, manager=manager, gate=middleware.gate, middleware=middleware
+            config=config, manager=middleware.manager, gate=middleware.gate, middleware=middleware
         )
 
     def __repr__(self) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 
 from .config import RedtrustConfig
 from .exceptions import ConfigurationError
+from .hooks import Hooks
 from .session import AsyncSessionManager
 from .stores import AsyncStore
 from .web import (
@@ -184,6 +185,8 @@ class RedtrustASGIMiddleware:
             ``scope["redtrust"]`` and decide for themselves.
         api_prefixes: paths whose callers get 401 JSON instead of a login redirect.
         serve_routes: False when the routes are mounted in the app instead.
+        hooks: callbacks on sign-in, refresh and session end
+            (:class:`~redtrust_middleware.hooks.Hooks`; with ``manager``, they replace its own).
     """
 
     #: Also publish the context as ``scope["state"]["redtrust"]`` (Starlette's request.state).
@@ -199,11 +202,16 @@ class RedtrustASGIMiddleware:
         protect: Sequence[str] = (),
         api_prefixes: Sequence[str] = ("/api/",),
         serve_routes: bool = True,
+        hooks: Hooks | None = None,
     ) -> None:
         self.app = app
         self.config = config
         self._owns_manager = manager is None
-        self.manager = manager if manager is not None else AsyncSessionManager(config, store=store)
+        if manager is None:
+            manager = AsyncSessionManager(config, store=store, hooks=hooks)
+        elif hooks is not None:
+            manager = manager.with_hooks(hooks)
+        self.manager = manager
         self.protect = tuple(protect)
         self.serve_routes = serve_routes
         #: Why the middleware cannot work (told at startup, raised by every request), or None.
