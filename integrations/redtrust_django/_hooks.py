@@ -101,7 +101,7 @@ def recording(manager: M, recorder: Recorder) -> M:
             calls[name] = _arecord(recorder, hook)
         else:
             calls[name] = _record(recorder, hook)
-    return manager.with_hooks(Hooks(**calls))  # type: ignore[return-value]
+    return manager.with_hooks(Hooks(**calls))
 
 
 def _record(recorder: Recorder, hook: Callable[..., Any] | None) -> Callable[[Event], None]:
