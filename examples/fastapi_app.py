@@ -4,7 +4,9 @@
     REDTRUST_PUBLIC_URL=http://127.0.0.1:8000 uvicorn examples.fastapi_app:app
 
 Paths: ``/`` public, ``/me`` protected page, ``/api/me`` protected JSON, ``/certificates``
-(the Starlette example's routes, mounted as they are), sign-out by POST.
+and ``/account`` (the Starlette example's routes, mounted as they are), sign-out by POST.
+``/openapi.json`` (and ``/docs``) list the ``redtrust`` cookie scheme that ``/me`` and
+``/api/me`` require, and the library's routes.
 """
 
 from __future__ import annotations
@@ -13,16 +15,21 @@ import time
 from collections.abc import Callable
 
 from fastapi import FastAPI, Request, Response
+from starlette.middleware.authentication import AuthenticationMiddleware
 
 from examples._shared import FromEnvironment
-from examples.starlette_app import certificate_routes, example_pages
+from examples.starlette_app import account_routes, certificate_routes, example_pages
 from redtrust_middleware import AsyncSessionManager, RedtrustConfig
 from redtrust_middleware.cli.pages import describe, page_headers
 from redtrust_middleware.logfilter import redact_access_logs
 from redtrust_middleware.sandbox import DemoCA
-from redtrust_starlette import RedtrustMiddleware
+from redtrust_starlette import RedtrustAuthBackend, RedtrustMiddleware
 from redtrust_starlette.decorators import to_response
-from redtrust_starlette.fastapi import OptionalRedtrustSession, RedtrustSession
+from redtrust_starlette.fastapi import (
+    OptionalRedtrustSession,
+    RedtrustSession,
+    document_redtrust,
+)
 
 
 def create_app(
@@ -37,9 +44,11 @@ def create_app(
     config = config or RedtrustConfig.from_env()
     pages = example_pages(config, ca, clock)
     app = FastAPI(title="Redtrust example")
+    # add_middleware puts each one outside the ones before: Redtrust's runs first.
+    app.add_middleware(AuthenticationMiddleware, backend=RedtrustAuthBackend())
     app.add_middleware(RedtrustMiddleware, config=config, manager=manager)
-    # Plain Starlette endpoints (protected by requires_redtrust) work in FastAPI as they are.
-    app.router.routes.extend(certificate_routes(pages))
+    # Plain Starlette endpoints (requires_redtrust, requires) work in FastAPI as they are.
+    app.router.routes.extend([*certificate_routes(pages), *account_routes(config)])
 
     @app.get("/", response_class=Response)
     async def home(session: OptionalRedtrustSession, request: Request) -> Response:
@@ -55,7 +64,7 @@ def create_app(
         response.headers.update(page_headers(session))
         return describe(session)
 
-    return app
+    return document_redtrust(app, config)
 
 
 redact_access_logs()  # the access log keeps the callback's URL, but not its tkn and state

@@ -4,20 +4,24 @@
     REDTRUST_PUBLIC_URL=http://127.0.0.1:8000 uvicorn examples.starlette_app:app
 
 Paths: ``/`` public, ``/me`` protected page, ``/api/me`` protected JSON, ``/certificates``
-(request, list, renew and download certificates; the demo CA signs them), sign-out by POST.
+(request, list, renew and download certificates; the demo CA signs them), ``/account``
+(protected by Starlette's own ``requires()``), sign-out by POST.
 The pages themselves are :class:`~redtrust_middleware.cli.pages.ExamplePages`; this file only
 wires them to Starlette.
 """
 
 from __future__ import annotations
 
+import html
 import time
 from collections.abc import Awaitable, Callable
 
 from starlette.applications import Starlette
+from starlette.authentication import requires
 from starlette.middleware import Middleware
+from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from examples._shared import FromEnvironment
@@ -34,12 +38,19 @@ from redtrust_middleware.cli.pages import (
     MAX_FORM_BYTES,
     RENEW,
     ExamplePages,
+    page_headers,
     parse_form,
 )
 from redtrust_middleware.logfilter import redact_access_logs
 from redtrust_middleware.sandbox import DemoCA
 from redtrust_middleware.web import RedtrustContext, WebResponse
-from redtrust_starlette import RedtrustMiddleware, get_redtrust, requires_redtrust
+from redtrust_starlette import (
+    RedtrustAuthBackend,
+    RedtrustMiddleware,
+    get_redtrust,
+    redtrust_routes,
+    requires_redtrust,
+)
 from redtrust_starlette.decorators import to_response
 
 
@@ -100,6 +111,25 @@ def certificate_routes(pages: ExamplePages) -> list[BaseRoute]:
     ]
 
 
+def account_routes(config: RedtrustConfig) -> list[BaseRoute]:
+    """``/account``, protected by Starlette's own ``requires()`` (``request.user`` and
+    ``request.auth`` come from :class:`RedtrustAuthBackend`), plus the library's routes by
+    name, so that ``redirect="redtrust:login"`` finds the login route (the middleware still
+    serves them: these only give ``url_for`` their names)."""
+
+    @requires("authenticated", redirect="redtrust:login")
+    async def account(request: Request) -> Response:
+        user = request.user
+        body = (
+            f"<!doctype html><title>Account</title><p>Signed in as "
+            f"<strong>{html.escape(user.display_name)}</strong>.</p>"
+            f"<p>Scopes: {html.escape(' '.join(request.auth.scopes))}</p>"
+        )
+        return HTMLResponse(body, headers=page_headers(user.context))
+
+    return [Route("/account", account), *redtrust_routes(config)]
+
+
 def example_pages(
     config: RedtrustConfig, ca: DemoCA | None, clock: Callable[[], float] = time.time
 ) -> ExamplePages:
@@ -138,8 +168,13 @@ def create_app(
             Route("/me", me),
             Route("/api/me", api_me),
             *certificate_routes(pages),
+            *account_routes(config),
         ],
-        middleware=[Middleware(RedtrustMiddleware, config=config, manager=manager)],
+        middleware=[
+            # First (outermost): it loads the session that RedtrustAuthBackend reads.
+            Middleware(RedtrustMiddleware, config=config, manager=manager),
+            Middleware(AuthenticationMiddleware, backend=RedtrustAuthBackend()),
+        ],
     )
 
 

@@ -73,6 +73,7 @@ def test_commands_without_optional_packages_run_without_them(
         ("redtrust_starlette", "starlette", "starlette"),
         ("redtrust_starlette.fastapi", "fastapi", "fastapi"),
         ("redtrust_flask", "flask", "flask"),
+        ("redtrust_django.drf", "rest_framework", "drf"),
     ],
 )
 def test_an_integration_without_its_framework_names_the_extra(

@@ -181,3 +181,30 @@ def test_the_wsgi_app_under_gunicorn_workers_signs_in_refreshes_and_signs_out(
             )
             assert out.status_code == 303
             assert browser.get("/me").status_code == 302
+
+
+def test_the_fastapi_example_under_uvicorn_documents_its_cookie_and_requires_works(
+    tmp_path: Path,
+) -> None:
+    from openapi_spec_validator import validate
+
+    port = free_port()
+    app_url = f"http://127.0.0.1:{port}"
+    sandbox = _sandbox(app_url)
+    with running(sandbox) as sandbox_url:
+        env = example_env(sandbox_url, app_url)
+        command = _uvicorn("examples.fastapi_app:app", port)
+        with served(command, env, tmp_path / "server.log", app_url), httpx2.Client() as http:
+            document = http.get(f"{app_url}/openapi.json").json()
+            validate(document)
+            assert http.get(f"{app_url}/docs").status_code == 200
+            # Starlette's requires() on /account: its redirect, a sign-in, and back.
+            account = http.get(f"{app_url}/account")
+            assert account.status_code == 303
+            start = http.get(account.headers["location"])
+            done = http.get(sandbox.sign_in(start.headers["location"], "demo", "demo"))
+            assert done.headers["location"] == "/account"
+            assert "Signed in as <strong>demo</strong>" in http.get(f"{app_url}/account").text
+    scheme = document["components"]["securitySchemes"]["redtrust"]
+    assert scheme["name"] == done.headers["set-cookie"].split("=", 1)[0] == "redtrust_session"
+    assert document["paths"]["/api/me"]["get"]["security"] == [{"redtrust": []}]

@@ -28,9 +28,11 @@ DEBUG = env("DJANGO_DEBUG", "1") == "1"
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]", "testserver"]
 
 INSTALLED_APPS = [
+    "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
+    "django.contrib.messages",
     "redtrust_django",
 ]
 MIDDLEWARE = [
@@ -38,8 +40,31 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
     "redtrust_django.middleware.RedtrustMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+# Each Redtrust user is a Django user (created at their first sign-in): request.user,
+# login_required, permissions and the admin work. ModelBackend keeps password logins
+# (`manage.py createsuperuser`) possible next to Redtrust.
+AUTHENTICATION_BACKENDS = [
+    "redtrust_django.backends.RedtrustBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+LOGIN_URL = "redtrust:login"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
 ]
 ROOT_URLCONF = "examples.django_site.urls"
 WSGI_APPLICATION = "examples.django_site.wsgi.application"

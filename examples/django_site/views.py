@@ -1,5 +1,6 @@
-"""The example's views: a public page, a protected page (sync), protected JSON (async) and the
-Certificates page (request, list, renew and download certificates signed by the demo CA).
+"""The example's views: a public page, a protected page (sync), protected JSON (async), the
+Django account page (``login_required``), the admin's Redtrust login, and the Certificates
+page (request, list, renew and download certificates signed by the demo CA).
 
 The pages themselves are :class:`~redtrust_middleware.cli.pages.ExamplePages` (the Starlette
 examples' own); these views only wire them to Django, adding the CSRF field to every form.
@@ -7,6 +8,11 @@ examples' own); these views only wire them to Django, adding the CSRF field to e
 
 from __future__ import annotations
 
+import html
+
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.urls import reverse
@@ -45,6 +51,20 @@ def _response(answer: WebResponse) -> HttpResponse:
 def home(request: HttpRequest) -> HttpResponse:
     context = request.redtrust  # type: ignore[attr-defined]
     return _response(_pages().home(context, _query(request), _hidden(request)))
+
+
+@login_required  # Django's own: LOGIN_URL = "redtrust:login" sends users to sign in
+def account(request: HttpRequest) -> HttpResponse:
+    """The Django user RedtrustBackend logged in."""
+    name = html.escape(request.user.get_username())
+    return HttpResponse(f"<!doctype html><title>Account</title><h1>Account</h1><p>{name}</p>")
+
+
+def admin_login(request: HttpRequest) -> HttpResponse:
+    """The admin's login: a Redtrust sign-in; a signed-in user who is not staff gets 403."""
+    if request.user.is_authenticated:
+        raise PermissionDenied
+    return redirect_to_login(request.GET.get("next", "/admin/"), "redtrust:login")
 
 
 @redtrust_required

@@ -1,5 +1,6 @@
-"""The Django app: registers the system checks, and keeps the callback's ``tkn`` out of
-``runserver``'s access log (``django.server``)."""
+"""The Django app: registers the system checks, connects Django's sign-in to Redtrust's
+(``RedtrustBackend``), and keeps the callback's ``tkn`` out of ``runserver``'s access log
+(``django.server``)."""
 
 from __future__ import annotations
 
@@ -17,9 +18,14 @@ class RedtrustDjangoConfig(AppConfig):
     def ready(self) -> None:
         from redtrust_middleware.logfilter import redact_access_logs
 
+        from . import _users, signals
         from . import checks as redtrust_checks
 
         redact_access_logs(["django.server"])
         checks.register(redtrust_checks.check_settings, checks.Tags.security)
         checks.register(redtrust_checks.check_middleware, checks.Tags.security)
         checks.register(redtrust_checks.check_storage, checks.Tags.security, checks.Tags.caches)
+        checks.register(redtrust_checks.check_users, checks.Tags.security)
+        # Django's login follows Redtrust's when a RedtrustBackend is on (they check).
+        signals.redtrust_logged_in.connect(_users.signed_in, dispatch_uid="redtrust.users.in")
+        signals.redtrust_logged_out.connect(_users.signed_out, dispatch_uid="redtrust.users.out")

@@ -7,11 +7,13 @@
 | E003 | ``redtrust_django.urls`` is not included in the URLconf |
 | E004 | ``SessionMiddleware`` is not in ``MIDDLEWARE`` |
 | E005 | ``RedtrustMiddleware`` is missing, or placed before ``SessionMiddleware`` |
+| E006 | a ``RedtrustBackend`` is on but ``AuthenticationMiddleware`` is not in ``MIDDLEWARE`` |
 | W001 | ``SERVER_URL`` or ``PUBLIC_URL`` uses plain http while ``DEBUG`` is off |
 | W002 | a cookie-based session engine would send the (sealed) tokens to the browser |
 | W003 | the lock cache is local to one process (``check --deploy`` only) |
 | W004 | ``SESSION_COOKIE_SAMESITE`` is not Lax or Strict: sign-out relies on it against CSRF |
 | W005 | ``SESSION_SAVE_EVERY_REQUEST`` writes the session on every request |
+| W006 | a ``RedtrustBackend`` is on but ``LOGIN_URL`` is not the Redtrust login |
 """
 
 from __future__ import annotations
@@ -23,15 +25,20 @@ from django.core import checks
 from django.core.cache import caches
 from django.core.cache.backends.dummy import DummyCache
 from django.core.cache.backends.locmem import LocMemCache
+from django.shortcuts import resolve_url
+from django.urls import NoReverseMatch, reverse
 
 from redtrust_middleware.config import ConfigProblem
 
+from ._users import backend_enabled
 from .conf import REQUIRED_KEYS, URLCONF, inspect_settings
 
-__all__ = ["check_lock_cache", "check_middleware", "check_settings", "check_storage"]
+__all__ = ["check_lock_cache", "check_middleware", "check_settings", "check_storage", "check_users"]
 
 SESSION_MIDDLEWARE = "django.contrib.sessions.middleware.SessionMiddleware"
 REDTRUST_MIDDLEWARE = "redtrust_django.middleware.RedtrustMiddleware"
+AUTHENTICATION_MIDDLEWARE = "django.contrib.auth.middleware.AuthenticationMiddleware"
+LOGIN_URL = "redtrust:login"
 
 
 def _message(problem: ConfigProblem) -> str:
@@ -137,6 +144,42 @@ def check_storage(**_: Any) -> list[checks.CheckMessage]:
             )
         )
     return found
+
+
+def check_users(**_: Any) -> list[checks.CheckMessage]:
+    """E006, W006: with a ``RedtrustBackend`` on, ``request.user`` and where Django's
+    ``login_required`` sends users."""
+    if not backend_enabled():
+        return []
+    if AUTHENTICATION_MIDDLEWARE not in settings.MIDDLEWARE:
+        return [
+            checks.Error(
+                "RedtrustBackend logs Redtrust users in as Django users, but without "
+                "AuthenticationMiddleware request.user is never set.",
+                hint=f"Add {AUTHENTICATION_MIDDLEWARE!r} to MIDDLEWARE, after SessionMiddleware.",
+                id="redtrust.E006",
+            )
+        ]
+    try:
+        redtrust_login = reverse(LOGIN_URL)
+    except NoReverseMatch:
+        return []  # E003 says to include redtrust_django.urls
+    try:
+        login_url = resolve_url(settings.LOGIN_URL)
+    except NoReverseMatch:
+        login_url = str(settings.LOGIN_URL)
+    if login_url == redtrust_login:
+        return []
+    return [
+        checks.Warning(
+            f"LOGIN_URL is {settings.LOGIN_URL!r}: Django's login_required, "
+            "LoginRequiredMixin and LoginRequiredMiddleware send users there, not to the "
+            "Redtrust sign-in.",
+            hint=f"Set LOGIN_URL = {LOGIN_URL!r} (or silence redtrust.W006 if another "
+            "login page is meant).",
+            id="redtrust.W006",
+        )
+    ]
 
 
 @checks.register(checks.Tags.security, checks.Tags.caches, deploy=True)

@@ -22,7 +22,7 @@ from redtrust_middleware import LogoutEvent, RefreshEvent, bind_client
 from redtrust_middleware.session import AsyncSessionManager, SessionManager
 from redtrust_middleware.web import SESSION_PROBLEMS, Proceed
 
-from . import signals
+from . import _users, signals
 from ._hooks import Recorder, recording
 from ._web import (
     HANDLE_KEY,
@@ -75,6 +75,7 @@ class RedtrustMiddleware:
                 session.pop(HANDLE_KEY, None)
             if signal is not None:
                 signal.send_robust(sender=type(self), request=request, **arguments)
+        _users.reconcile(request, keep=_keeps_user(request))
         response = self.get_response(request)
         if (store := used_store(request)) is not None:  # SessionMiddleware saves next:
             store.before_save(response.status_code)  # never with older records
@@ -96,6 +97,7 @@ class RedtrustMiddleware:
                 await session.apop(HANDLE_KEY, None)
             if signal is not None:
                 await signal.asend_robust(sender=type(self), request=request, **arguments)
+        await _users.areconcile(request, keep=_keeps_user(request))
         response: HttpResponse = await self.get_response(request)
         if (store := used_store(request)) is not None:
             await store.abefore_save(response.status_code)
@@ -118,6 +120,12 @@ def _session(request: HttpRequest) -> Any:
             "before it in MIDDLEWARE"
         )
     return session
+
+
+def _keeps_user(request: HttpRequest) -> bool:
+    """Whether a Django user signed in with Redtrust stays logged in: the Redtrust session
+    is live, or it could not be read just now (a transient problem logs nobody out)."""
+    return request.redtrust is not None or hasattr(request, PROBLEM_ATTRIBUTE)  # type: ignore[attr-defined]
 
 
 def _publish(

@@ -9,6 +9,8 @@
     @requires_redtrust
     async def certificates(request):
         request.state.redtrust.access_token   # fresh bearer for this user
+
+Starlette's own ``request.user`` and ``requires()``: :mod:`redtrust_starlette.auth`.
 """
 
 from importlib.util import find_spec
@@ -23,13 +25,16 @@ if find_spec("starlette") is None:
 
 from redtrust_middleware.web import RedtrustContext
 
+from .auth import RedtrustAuthBackend, RedtrustUser
 from .decorators import get_redtrust, requires_redtrust
 from .middleware import RedtrustMiddleware
 from .routes import redtrust_routes
 
 __all__ = [
+    "RedtrustAuthBackend",
     "RedtrustContext",
     "RedtrustMiddleware",
+    "RedtrustUser",
     "get_redtrust",
     "redtrust_routes",
     "requires_redtrust",

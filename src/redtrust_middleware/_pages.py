@@ -92,13 +92,14 @@ def not_allowed(allow: str, message: str) -> WebResponse:
     return page(405, "Method not allowed", message, extra=[("allow", allow)])
 
 
-def unauthenticated(*, as_json: bool, login_url: str) -> WebResponse:
-    """A protected endpoint without a session: a 302 to sign in, or 401 JSON."""
+def unauthenticated(*, as_json: bool, login_url: str, challenge: str) -> WebResponse:
+    """A protected endpoint without a session: a 302 to sign in, or 401 JSON whose
+    ``WWW-Authenticate`` is ``challenge`` (:meth:`Gate.challenge`)."""
     if as_json:
         return _json(
             401,
             {"error": "not_authenticated", "login_url": login_url},
-            [("www-authenticate", 'Bearer realm="redtrust"')],
+            [("www-authenticate", challenge)],
         )
     return redirect(302, login_url)
 

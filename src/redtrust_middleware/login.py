@@ -121,7 +121,8 @@ def validate_next(value: str | None, config: RedtrustConfig) -> str:
 
     Safe means a local path (one ``/`` not followed by ``/`` or ``\\``) or an absolute URL on
     a configured https origin; no control characters, whitespace, backslashes or non-ASCII.
-    A safe value is returned byte for byte (queries and percent-escapes survive).
+    A safe value is returned byte for byte (queries and percent-escapes survive). An absolute
+    URL on ``public_url``'s own origin is this site: the part after the origin is returned.
     """
     default = config.default_next
     if not value or len(value) > MAX_NEXT_LENGTH or not value.isascii():
@@ -130,6 +131,9 @@ def validate_next(value: str | None, config: RedtrustConfig) -> str:
         return default
     if value.startswith("/"):
         return value if is_local_path(value) else default
+    own = _own_origin_path(value, config.public_url)
+    if own is not None:
+        return own
     if not config.allowed_next_origins:
         return default
     parts = urlsplit(value)
@@ -145,6 +149,35 @@ def validate_next(value: str | None, config: RedtrustConfig) -> str:
         if allowed.hostname == parts.hostname and allowed_port == port:
             return value
     return default
+
+
+def _own_origin_path(value: str, public_url: str | None) -> str | None:
+    """What follows the origin in ``value`` (path, query, fragment) when it is an absolute
+    URL on ``public_url``'s origin (scheme, host and port), else None.
+
+    Frameworks that build ``next`` from the request's full URL (Starlette's
+    ``requires(redirect=...)``) send the site's own pages that way; they are as safe as the
+    local path they name, which then passes :func:`is_local_path` like any other.
+    """
+    if public_url is None:
+        return None
+    parts, own = urlsplit(value), urlsplit(public_url)
+    defaults = {"http": 80, "https": 443}
+    try:
+        port, own_port = parts.port, own.port
+    except ValueError:
+        return None
+    if (
+        parts.scheme != own.scheme
+        or parts.username is not None
+        or parts.password is not None
+        or parts.hostname is None
+        or parts.hostname != own.hostname
+        or (port or defaults.get(parts.scheme)) != (own_port or defaults.get(own.scheme))
+    ):
+        return None
+    local = value[len(f"{parts.scheme}://{parts.netloc}") :] or "/"
+    return local if is_local_path(local) else None
 
 
 def login_redirect_url(config: RedtrustConfig, callback_url: str, nonce: str) -> str:

@@ -554,9 +554,28 @@ class Gate:
 
     def unauthenticated(self, request: WebRequest, next_url: str | None) -> WebResponse:
         """What a protected endpoint answers without a session: 302 or 401 JSON."""
+        login_url = self.login_url(next_url, request.root)
         return _pages.unauthenticated(
-            as_json=self.wants_json(request), login_url=self.login_url(next_url, request.root)
+            as_json=self.wants_json(request),
+            login_url=login_url,
+            challenge=self.challenge(login_url),
         )
+
+    def challenge(self, login_url: str) -> str:
+        """The ``WWW-Authenticate`` challenge of a 401: ``Cookie realm="redtrust",
+        cookie-name=<the session cookie>, login-url="<login_url>"``.
+
+        RFC 9110 (section 11.6.1) requires a challenge on every 401, and it must name what
+        this server accepts: a session cookie, set by signing in at ``login_url``. Not
+        ``Bearer``: no bearer token is accepted here, and RFC 6750 clients would send one. No
+        registered scheme means "sign in through a page, then send a cookie"; ``Cookie`` and
+        its ``realm`` and ``cookie-name`` parameters follow draft-broyer-http-cookie-auth,
+        ``login-url`` is an extension parameter (that draft's ``form-action`` names a form
+        that takes credentials, which ours does not). Clients skip schemes they do not know.
+        """
+        # login_url is percent-encoded (login_url()); escape for a quoted-string anyway.
+        quoted = login_url.replace("\\", "\\\\").replace('"', '\\"')
+        return f'Cookie realm="redtrust", cookie-name={self.session_cookie}, login-url="{quoted}"'
 
     def refusal(
         self, request: WebRequest, next_url: str | None, problem: RedtrustError | None

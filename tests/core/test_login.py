@@ -24,6 +24,7 @@ from redtrust_middleware.login import (
     build_login_url,
     freshness,
     is_handle,
+    is_local_path,
     login_redirect_url,
     new_handle,
     nonce_cookie_value,
@@ -54,6 +55,8 @@ CONFIG = make_config()
 WITH_ORIGINS = make_config(
     allowed_next_origins=("https://app.example", "https://admin.example:8443")
 )
+#: A site at https://app.example: absolute URLs there are its own pages.
+ON_SITE = make_config(public_url="https://app.example")
 
 
 def handle() -> str:
@@ -189,6 +192,43 @@ def test_absolute_urls_on_configured_origins_are_accepted(value: str) -> None:
 )
 def test_absolute_urls_elsewhere_are_refused(value: str) -> None:
     assert validate_next(value, WITH_ORIGINS) == DEFAULT
+    assert validate_next(value, ON_SITE) == DEFAULT
+
+
+@pytest.mark.parametrize(
+    ("value", "local"),
+    [
+        # Starlette's requires(redirect=...) sends next as the request's full URL.
+        ("https://app.example/account?next=%2Fx", "/account?next=%2Fx"),
+        ("https://app.example/x?y=1&z=%2F#f", "/x?y=1&z=%2F#f"),
+        ("https://APP.EXAMPLE:443/x", "/x"),
+        ("https://app.example", "/"),
+    ],
+)
+def test_absolute_urls_on_public_urls_origin_are_its_local_paths(value: str, local: str) -> None:
+    assert validate_next(value, ON_SITE) == local
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "https://app.example//evil.example/x",
+        "https://app.example/\\evil.example",
+        "https://app.example?x=1",
+        "http://app.example/x",
+        "https://app.example:8443/x",
+    ],
+)
+def test_absolute_urls_on_public_urls_origin_that_are_no_local_path_are_refused(
+    value: str,
+) -> None:
+    assert validate_next(value, ON_SITE) == DEFAULT
+
+
+@given(st.text(max_size=80))
+def test_property_on_site_next_is_the_default_or_a_local_path_it_ends_with(value: str) -> None:
+    result = validate_next(value, ON_SITE)
+    assert result == DEFAULT or (is_local_path(result) and value.endswith(result))
 
 
 @given(st.text(max_size=80))

@@ -84,8 +84,10 @@ def mode(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def dsite(mode: str, settings: Any) -> Iterator[DjangoSite]:
-    """The example site, a fresh sandbox and cache, and a browser (under WSGI and ASGI)."""
+def dsite(mode: str, settings: Any, transactional_db: None) -> Iterator[DjangoSite]:
+    """The example site, a fresh sandbox and cache, and a browser (under WSGI and ASGI);
+    the database too, where RedtrustBackend keeps the Django users it signs in (emptied
+    after each test: some tests sign in from several threads, each its own connection)."""
     from django.core.cache import caches
 
     clock = FakeClock()

@@ -27,6 +27,7 @@ BASE = {
 }
 SESSION = "django.contrib.sessions.middleware.SessionMiddleware"
 OURS = "redtrust_django.middleware.RedtrustMiddleware"
+AUTH = "django.contrib.auth.middleware.AuthenticationMiddleware"
 #: Deployment checks: only ``manage.py check --deploy`` runs them.
 DEPLOY_ONLY = {"redtrust.W003"}
 
@@ -49,9 +50,12 @@ def _ids(*, deploy: bool = False) -> set[str]:
         ({"REDTRUST": {**BASE, "TIMEOUT": -1}}, "redtrust.E002"),
         ({"REDTRUST": {**BASE, "NO_SUCH": 1}}, "redtrust.E002"),
         ({"ROOT_URLCONF": "tests.djangosite.urls_without_redtrust"}, "redtrust.E003"),
-        ({"MIDDLEWARE": [OURS]}, "redtrust.E004"),
-        ({"MIDDLEWARE": [SESSION]}, "redtrust.E005"),
-        ({"MIDDLEWARE": [OURS, SESSION]}, "redtrust.E005"),
+        # AuthenticationMiddleware stays: the example site has RedtrustBackend on (E006).
+        ({"MIDDLEWARE": [OURS, AUTH]}, "redtrust.E004"),
+        ({"MIDDLEWARE": [SESSION, AUTH]}, "redtrust.E005"),
+        ({"MIDDLEWARE": [OURS, SESSION, AUTH]}, "redtrust.E005"),
+        ({"MIDDLEWARE": [SESSION, OURS]}, "redtrust.E006"),
+        ({"LOGIN_URL": "/accounts/login/"}, "redtrust.W006"),
         (
             {"DEBUG": False, "REDTRUST": {**BASE, "PUBLIC_URL": "http://app.test"}},
             "redtrust.W001",

@@ -1,0 +1,310 @@
+"""Django users for Redtrust sign-ins (RedtrustBackend) on the example site, WSGI and ASGI."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.contrib.auth import user_logged_out, user_login_failed
+from django.contrib.auth.models import Permission, User
+from django.core import checks
+from django.db.models import QuerySet
+from django.test import AsyncClient, Client
+
+from redtrust_django._web import HANDLE_KEY
+from redtrust_django.backends import RedtrustBackend
+from redtrust_django.checks import check_users
+from redtrust_django.signals import redtrust_logged_in
+
+from .conftest import ORIGIN, PAGE, DjangoSite
+
+BACKENDS = "tests.djangosite.test_django_users"
+
+
+class StrictBackend(RedtrustBackend):
+    create_unknown_user = False
+
+
+class EveryoneBackend(RedtrustBackend):
+    def filter_users(self, claims: Mapping[str, Any]) -> QuerySet[Any]:
+        return User._default_manager.all()
+
+
+class OpaqueBackend(RedtrustBackend):
+    def get_claims(self, context: Any) -> Mapping[str, Any]:
+        return {}  # as for an access token that is no JWT
+
+
+class NamedBackend(RedtrustBackend):
+    """The hooks a site overrides: a prefixed username, a field kept up to date."""
+
+    def get_username(self, claims: Mapping[str, Any]) -> str | None:
+        return f"rt-{claims['sub']}"
+
+    def create_user(self, claims: Mapping[str, Any]) -> Any:
+        user: Any = super().create_user(claims)
+        user.first_name = "new"
+        user.save()
+        return user
+
+    def update_user(self, user: Any, claims: Mapping[str, Any]) -> Any:
+        user.last_name = str(claims["sub"])
+        user.save()
+        return user
+
+
+def _session(dsite: DjangoSite) -> Any:
+    from importlib import import_module
+
+    from django.conf import settings
+
+    engine = import_module(settings.SESSION_ENGINE).SessionStore
+    return engine(session_key=dsite.session_id())
+
+
+def _force_login(dsite: DjangoSite, user: Any) -> None:
+    """A password sign-in (``ModelBackend``'s), as the admin's login form makes it."""
+    backend = "django.contrib.auth.backends.ModelBackend"
+    if dsite.mode == "asgi":
+        async_to_sync(dsite.client.aforce_login)(user, backend)
+    else:
+        dsite.client.force_login(user, backend)
+
+
+def test_account_redirects_to_the_redtrust_login_then_shows_the_username(
+    dsite: DjangoSite,
+) -> None:
+    before = dsite.get("/account/", PAGE)
+    assert before.status_code == 302
+    assert before["location"] == "/redtrust/login?next=/account/"
+    done = dsite.sign_in("/account/")
+    assert done["location"] == "/account/"
+    account = dsite.get("/account/")
+    assert account.status_code == 200
+    assert b"<p>alice</p>" in account.content
+    user = User.objects.get(username="alice")
+    assert not user.has_usable_password()  # a Redtrust user signs in with Redtrust only
+    assert user.last_login is not None
+
+
+def test_the_same_redtrust_user_is_the_same_django_user(dsite: DjangoSite) -> None:
+    dsite.sign_in()
+    dsite.post("/redtrust/logout", ORIGIN)
+    dsite.sign_in(user="alice")
+    dsite.fresh_browser().sign_in(user="bob")
+    assert sorted(User.objects.values_list("username", flat=True)) == ["alice", "bob"]
+
+
+def test_a_password_user_who_signs_in_with_redtrust_as_someone_else(dsite: DjangoSite) -> None:
+    carol = User.objects.create_user("carol", password="carol-password")
+    _force_login(dsite, carol)
+    assert b"carol" in dsite.get("/account/").content
+    dsite.sign_in("/account/", user="alice")
+    assert b"<p>alice</p>" in dsite.get("/account/").content
+    me = dsite.get("/me")  # Django flushed carol's session: the Redtrust sign-in survived it
+    assert me.status_code == 200
+    assert b"alice" in me.content
+    assert _session(dsite)["_auth_user_id"] == str(User.objects.get(username="alice").pk)
+
+
+def test_a_redtrust_sign_out_logs_the_django_user_out(dsite: DjangoSite) -> None:
+    seen: list[Any] = []
+
+    def on_logout(user: Any, **_: Any) -> None:
+        seen.append(user)
+
+    dsite.sign_in("/account/")
+    user_logged_out.connect(on_logout)
+    try:
+        assert dsite.post("/redtrust/logout", ORIGIN).status_code == 303
+    finally:
+        user_logged_out.disconnect(on_logout)
+    assert [user.get_username() for user in seen] == ["alice"]  # audit receivers see who
+    assert dsite.get("/account/", PAGE).status_code == 302
+
+
+def test_a_session_ended_by_redtrust_logs_the_django_user_out(dsite: DjangoSite) -> None:
+    dsite.sign_in("/account/")
+    dsite.sandbox.revoke("alice")
+    dsite.clock.advance(400)  # the token is due: the refresh is refused, the session ends
+    assert dsite.get("/account/", PAGE)["location"] == "/redtrust/login?next=/account/"
+    assert dsite.sandbox.calls["refresh"] == 1
+
+
+def test_a_django_user_whose_redtrust_session_is_gone_is_logged_out(dsite: DjangoSite) -> None:
+    dsite.sign_in("/account/")
+    session = _session(dsite)
+    del session[HANDLE_KEY]
+    session.save()
+    assert dsite.get("/account/", PAGE).status_code == 302
+
+
+def test_redtrust_unavailable_keeps_the_django_user(dsite: DjangoSite) -> None:
+    dsite.sign_in("/account/")
+    dsite.clock.advance(400)
+    dsite.sandbox.fail_next(1, 503, endpoint="refresh")
+    assert dsite.get("/me", PAGE).status_code == 503  # refresh_failed: kept, not signed out
+    dsite.clock.advance(6)
+    assert b"<p>alice</p>" in dsite.get("/account/").content
+
+
+def test_a_password_user_stays_when_no_redtrust_session_is_there(dsite: DjangoSite) -> None:
+    _force_login(dsite, User.objects.create_user("carol", password="carol-password"))
+    assert b"carol" in dsite.get("/account/").content
+    assert b"carol" in dsite.get("/account/").content
+
+
+@pytest.mark.parametrize(
+    ("backend", "warning"),
+    [
+        ("StrictBackend", "none is named 'alice' and create_unknown_user is False"),
+        ("EveryoneBackend", "several match Redtrust user 'alice'"),
+        ("OpaqueBackend", "the access token names no subject ('sub' claim)"),
+    ],
+)
+def test_a_sign_in_without_a_django_user_logs_nobody_in_and_says_why(
+    dsite: DjangoSite, settings: Any, caplog: pytest.LogCaptureFixture, backend: str, warning: str
+) -> None:
+    settings.AUTHENTICATION_BACKENDS = [
+        f"{BACKENDS}.{backend}",
+        "django.contrib.auth.backends.ModelBackend",
+    ]
+    User.objects.create_user("someone")
+    carol = User.objects.create_user("carol")
+    _force_login(dsite, carol)
+    failed: list[Any] = []
+    with caplog.at_level(logging.DEBUG), _tokens_seen() as tokens:
+        user_login_failed.connect(lambda **kw: failed.append(kw), weak=False, dispatch_uid="t")
+        try:
+            dsite.sign_in("/account/")
+        finally:
+            user_login_failed.disconnect(dispatch_uid="t")
+    assert warning in caplog.text
+    assert dsite.get("/account/", PAGE).status_code == 302  # not carol any more, nor alice
+    assert dsite.get("/me").status_code == 200  # the Redtrust sign-in itself stands
+    (session,) = dsite.sandbox.sessions_for("alice")
+    for secret in (session.refresh_token, tokens[0].access_token):
+        assert secret not in caplog.text
+        assert secret not in repr(failed)  # django-axes and friends log these credentials
+
+
+@contextmanager
+def _tokens_seen() -> Iterator[list[Any]]:
+    """The token sets of the sign-ins meanwhile (to look for them where they must not be)."""
+    tokens: list[Any] = []
+
+    def seen(**kwargs: Any) -> None:
+        tokens.append(kwargs["context"].tokens)
+
+    redtrust_logged_in.connect(seen, weak=False, dispatch_uid="tokens-seen")
+    try:
+        yield tokens
+    finally:
+        redtrust_logged_in.disconnect(dispatch_uid="tokens-seen")
+
+
+def test_an_existing_inactive_user_is_not_logged_in(dsite: DjangoSite) -> None:
+    User.objects.create_user("alice", is_active=False)
+    dsite.sign_in("/account/")
+    assert dsite.get("/account/", PAGE).status_code == 302
+
+
+def test_the_hooks_name_create_and_update_users(dsite: DjangoSite, settings: Any) -> None:
+    settings.AUTHENTICATION_BACKENDS = [f"{BACKENDS}.NamedBackend"]
+    dsite.sign_in("/account/")
+    assert b"<p>rt-alice</p>" in dsite.get("/account/").content
+    created = User.objects.get(username="rt-alice")
+    assert (created.first_name, created.last_name) == ("new", "")
+    dsite.fresh_browser().sign_in()
+    assert User.objects.get(username="rt-alice").last_name == "alice"
+
+
+def test_permissions_and_the_admin_work_for_redtrust_users(
+    dsite: DjangoSite, settings: Any
+) -> None:
+    settings.ROOT_URLCONF = "tests.djangosite.urls_users"
+    alice = User.objects.create_user("alice", is_staff=True)
+    alice.user_permissions.add(Permission.objects.get(codename="view_user"))
+    assert dsite.get("/admin/", PAGE)["location"] == "/admin/login/?next=/admin/"
+    assert dsite.get("/admin/login/?next=/admin/")["location"] == ("/redtrust/login?next=/admin/")
+    dsite.sign_in("/admin/")
+    assert dsite.get("/admin/").status_code == 200
+    assert dsite.get("/report").status_code == 200
+    bob = dsite.fresh_browser()
+    bob.sign_in("/report", user="bob")
+    assert bob.get("/report").status_code == 302  # no permission: to the login
+    assert bob.get("/admin/login/?next=/admin/").status_code == 403  # signed in, not staff
+
+
+def test_login_required_middleware_sends_to_redtrust_and_lets_signed_in_users_pass(
+    dsite: DjangoSite, settings: Any
+) -> None:
+    settings.MIDDLEWARE = [
+        *settings.MIDDLEWARE,
+        "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    ]
+    assert dsite.get("/me", PAGE)["location"] == "/redtrust/login?next=/me"
+    dsite.sign_in("/me")
+    assert dsite.get("/me").status_code == 200  # a @redtrust_required view
+    assert dsite.get("/account/").status_code == 200
+
+
+def test_drf_views_see_the_django_user_and_the_redtrust_context(
+    dsite: DjangoSite, settings: Any
+) -> None:
+    settings.ROOT_URLCONF = "tests.djangosite.urls_users"
+    refused = dsite.get("/drf/me")
+    assert refused.status_code == 403  # no WWW-Authenticate challenge fits a cookie
+    assert "www-authenticate" not in refused
+    dsite.sign_in()
+    answer = dsite.get("/drf/me")
+    assert answer.status_code == 200
+    assert json.loads(answer.content) == {"user": "alice", "subject": "alice"}
+
+
+def test_drf_unsafe_methods_need_django_csrf(dsite: DjangoSite, settings: Any) -> None:
+    settings.ROOT_URLCONF = "tests.djangosite.urls_users"
+    dsite.sign_in()
+    strict = (
+        AsyncClient(enforce_csrf_checks=True)
+        if dsite.mode == "asgi"
+        else Client(enforce_csrf_checks=True)
+    )
+    strict.cookies = dsite.client.cookies
+    browser = DjangoSite(sandbox=dsite.sandbox, clock=dsite.clock, mode=dsite.mode, client=strict)
+    posted = browser.post("/drf/me", body=b"{}", content_type="application/json")
+    assert posted.status_code == 403
+    assert b"CSRF Failed" in posted.content
+
+
+def test_drf_says_503_when_redtrust_is_unavailable(dsite: DjangoSite, settings: Any) -> None:
+    settings.ROOT_URLCONF = "tests.djangosite.urls_users"
+    dsite.sign_in()
+    dsite.clock.advance(400)
+    dsite.sandbox.fail_next(1, 503, endpoint="refresh")
+    answer = dsite.get("/drf/me")
+    assert answer.status_code == 503
+    assert json.loads(answer.content)["detail"].startswith("Redtrust could not be reached")
+
+
+def test_the_checks_explain_login_url_and_authentication_middleware(settings: Any) -> None:
+    assert check_users() == []  # the example site: backend on, LOGIN_URL = "redtrust:login"
+    settings.LOGIN_URL = "/redtrust/login"
+    assert check_users() == []
+    settings.LOGIN_URL = "/accounts/login/"
+    (warning,) = check_users()
+    assert warning.id == "redtrust.W006"
+    assert warning.level == checks.WARNING
+    assert "LOGIN_URL = 'redtrust:login'" in str(warning.hint)
+    settings.MIDDLEWARE = [
+        m for m in settings.MIDDLEWARE if not m.endswith("AuthenticationMiddleware")
+    ]
+    (error,) = check_users()
+    assert error.id == "redtrust.E006"
+    settings.AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+    assert check_users() == []  # the backend is off: nothing to say

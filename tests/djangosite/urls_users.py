@@ -1,0 +1,38 @@
+"""The example's URLconf plus a ``permission_required`` page and a DRF view."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.decorators import permission_required
+from django.http import HttpRequest, HttpResponse
+from django.urls import include, path
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from redtrust_django.drf import RedtrustAuthentication
+
+
+@permission_required("auth.view_user")
+def staff_report(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("report")
+
+
+class DrfMe(APIView):  # type: ignore[misc]
+    authentication_classes = (RedtrustAuthentication,)
+    permission_classes = (IsAuthenticated,)
+
+    def get(self, request: Request) -> Any:
+        return Response({"user": request.user.get_username(), "subject": request.auth.subject})
+
+    def post(self, request: Request) -> Any:
+        return self.get(request)
+
+
+urlpatterns = [
+    path("report", staff_report),
+    path("drf/me", DrfMe.as_view()),
+    path("", include("examples.django_site.urls")),
+]
