@@ -4,7 +4,8 @@ Nothing is read at import: the runtime is built on first use and dropped wheneve
 it depends on changes (``override_settings`` works in tests). Keys of ``REDTRUST`` are the
 upper-case names of :class:`~redtrust_middleware.RedtrustConfig` fields, read by type from the
 core's settings table (``redtrust_middleware.config.SETTINGS``), plus the Django-only ``CACHE``
-(alias of the cache holding refresh locks), ``API_PREFIXES`` and ``ENDPOINTS``.
+(alias of the cache holding refresh locks), ``API_PREFIXES``, ``ENDPOINTS`` and ``HOOKS`` (the
+core's hooks by dotted path, see :mod:`redtrust_django._hooks`).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from redtrust_middleware.config import (
 from redtrust_middleware.stores import derive_keys
 from redtrust_middleware.web import Gate
 
+from ._hooks import read_hooks, runtime_hooks
 from .pages import DjangoPages
 
 __all__ = [
@@ -62,7 +64,7 @@ __all__ = [
 SOURCE = Source(label="REDTRUST[{key!r}]")
 #: Set by the adapter from the URLconf (``include("redtrust_django.urls")``).
 _DERIVED = {"LOGIN_PATH", "CALLBACK_PATH", "LOGOUT_PATH"}
-_ADAPTER_KEYS = {"CACHE", "API_PREFIXES", "ENDPOINTS"}
+_ADAPTER_KEYS = {"CACHE", "API_PREFIXES", "ENDPOINTS", "HOOKS"}
 #: Required here (``PUBLIC_URL`` too: ``RedirectUrl`` is built from it).
 REQUIRED_KEYS = ("SERVER_URL", "PARTNER", "SHARED_SECRET", "PUBLIC_URL")
 #: The name of the problem "``redtrust_django.urls`` is not included" (the setting at fault).
@@ -120,7 +122,7 @@ def _endpoints(given: object, problems: list[ConfigProblem]) -> dict[str, Endpoi
 
 
 def _options(raw: Mapping[str, Any], problems: list[ConfigProblem]) -> dict[str, Any]:
-    """The adapter's own keys: ``API_PREFIXES`` and ``CACHE``."""
+    """The adapter's own keys: ``API_PREFIXES``, ``CACHE`` and ``HOOKS``."""
     prefixes = raw.get("API_PREFIXES", ("/api/",))
     if isinstance(prefixes, str) or not all(isinstance(p, str) for p in prefixes):
         problems.append(
@@ -141,7 +143,8 @@ def _options(raw: Mapping[str, Any], problems: list[ConfigProblem]) -> dict[str,
             )
         )
         cache = "default"
-    return {"api_prefixes": tuple(prefixes), "cache": cache}
+    hooks = read_hooks(raw.get("HOOKS", {}), SOURCE.name, problems)
+    return {"api_prefixes": tuple(prefixes), "cache": cache, "hooks": hooks}
 
 
 def inspect_settings() -> Reading:
@@ -231,6 +234,8 @@ class Runtime:
     cache_alias: str
     parts: _Parts
     keyring: Keyring
+    #: ``REDTRUST["HOOKS"]``, imported: hook name -> function (sync or async).
+    hooks: dict[str, Callable[..., Any]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _sync: SessionManager | None = field(default=None, repr=False)
     _async: AsyncSessionManager | None = field(default=None, repr=False)
@@ -256,13 +261,23 @@ class Runtime:
     def _new_sync(self) -> SessionManager:
         parts = self.parts
         client = Client(self.config, transport=parts.transport, clock=parts.clock)
-        return SessionManager(self.config, client=client, keyring=self.keyring, clock=parts.clock)
+        return SessionManager(
+            self.config,
+            client=client,
+            keyring=self.keyring,
+            clock=parts.clock,
+            hooks=runtime_hooks(self.hooks, asynchronous=False),
+        )
 
     def _new_async(self) -> AsyncSessionManager:
         parts = self.parts
         client = AsyncClient(self.config, transport=parts.async_transport, clock=parts.clock)
         return AsyncSessionManager(
-            self.config, client=client, keyring=self.keyring, clock=parts.clock
+            self.config,
+            client=client,
+            keyring=self.keyring,
+            clock=parts.clock,
+            hooks=runtime_hooks(self.hooks, asynchronous=True),
         )
 
 
@@ -296,6 +311,7 @@ def _build() -> Runtime:
                 cache_alias=options["cache"],
                 parts=_parts,
                 keyring=Keyring(config.encryption_keys),
+                hooks=options["hooks"],
             )
         return _runtime
 

@@ -18,11 +18,12 @@ from django.core.exceptions import ImproperlyConfigured
 from django.dispatch import Signal
 from django.http import HttpRequest, HttpResponse
 
-from redtrust_middleware import bind_client
+from redtrust_middleware import LogoutEvent, RefreshEvent, bind_client
 from redtrust_middleware.session import AsyncSessionManager, SessionManager
 from redtrust_middleware.web import SESSION_PROBLEMS, Proceed
 
 from . import _users, signals
+from ._hooks import Recorder, recording
 from ._web import (
     HANDLE_KEY,
     http_response,
@@ -66,9 +67,10 @@ class RedtrustMiddleware:
             handle = None
             setattr(request, PROBLEM_ATTRIBUTE, session_unavailable(error))
         if isinstance(handle, str) and handle:
-            manager = runtime.sync_manager.using(store_for(request, runtime))
+            recorder = Recorder()
+            manager = recording(runtime.sync_manager.using(store_for(request, runtime)), recorder)
             proceed = runtime.gate.load(manager, handle)
-            signal, arguments = _publish(request, proceed, manager)
+            signal, arguments = _publish(request, proceed, manager, recorder)
             if signal is signals.redtrust_logged_out:  # the session ended: forget its handle
                 session.pop(HANDLE_KEY, None)
             if signal is not None:
@@ -87,9 +89,10 @@ class RedtrustMiddleware:
             handle = None
             setattr(request, PROBLEM_ATTRIBUTE, session_unavailable(error))
         if isinstance(handle, str) and handle:
-            manager = runtime.async_manager.using(store_for(request, runtime))
+            recorder = Recorder()
+            manager = recording(runtime.async_manager.using(store_for(request, runtime)), recorder)
             proceed = await runtime.gate.aload(manager, handle)
-            signal, arguments = _publish(request, proceed, manager)
+            signal, arguments = _publish(request, proceed, manager, recorder)
             if signal is signals.redtrust_logged_out:
                 await session.apop(HANDLE_KEY, None)
             if signal is not None:
@@ -126,16 +129,24 @@ def _keeps_user(request: HttpRequest) -> bool:
 
 
 def _publish(
-    request: HttpRequest, proceed: Proceed, manager: SessionManager | AsyncSessionManager
+    request: HttpRequest,
+    proceed: Proceed,
+    manager: SessionManager | AsyncSessionManager,
+    recorder: Recorder,
 ) -> tuple[Signal | None, dict[str, Any]]:
     """Set ``request.redtrust`` (with ``manager``'s client bound to the user) or why there
-    is none; the signal to send, and its arguments."""
+    is none; the signal to send, and its arguments (the core's event among them)."""
     context = proceed.context
     if context is not None:
         context = replace(context, client=bind_client(manager.client, context.tokens))
         request.redtrust = context  # type: ignore[attr-defined]
-        return (signals.token_refreshed if context.refreshed else None), {"context": context}
+        # Only the request that refreshed at Redtrust, as the core's on_refresh: not the
+        # ones that waited for its result.
+        refreshed = recorder.last(RefreshEvent)
+        if refreshed is None:
+            return None, {}
+        return signals.token_refreshed, {"context": context, "event": refreshed}
     if proceed.problem is not None:
         setattr(request, PROBLEM_ATTRIBUTE, proceed.problem)
         return signals.refresh_failed, {"error": proceed.problem}
-    return signals.redtrust_logged_out, {"reason": "ended"}
+    return signals.redtrust_logged_out, {"reason": "ended", "event": recorder.last(LogoutEvent)}

@@ -1,7 +1,11 @@
 """Signals sent by the Redtrust middleware and views (``send`` in sync mode, ``asend`` in async).
 
 Every signal has ``sender`` (the ``RedtrustMiddleware`` or view function) and ``request``;
-none carries a token.
+none carries a token in its ``repr``. ``redtrust_logged_in``, ``token_refreshed`` and
+``redtrust_logged_out`` also carry ``event``: the core's hook event behind them
+(:class:`~redtrust_middleware.LoginEvent`, :class:`~redtrust_middleware.RefreshEvent`,
+:class:`~redtrust_middleware.LogoutEvent` with its precise ``reason``; None when the core
+did not tell one, as for a sign-out with no session left).
 """
 
 from __future__ import annotations
@@ -12,10 +16,11 @@ __all__ = ["redtrust_logged_in", "redtrust_logged_out", "refresh_failed", "token
 
 #: A user completed a sign-in; ``context`` is the new :class:`RedtrustContext`.
 redtrust_logged_in = Signal()
-#: The user's token was refreshed while serving ``request``; ``context`` has the new one.
+#: The user's token was refreshed at Redtrust while serving ``request`` (once per refresh:
+#: not for the requests that waited for it); ``context`` has the new one.
 token_refreshed = Signal()
 #: The session could not be refreshed just now (it is kept); ``error`` says why.
 refresh_failed = Signal()
 #: A user signed out (``reason="logout"``) or the session ended (``reason="ended"``: refresh
-#: token rejected, idle or absolute timeout).
+#: token rejected, idle or absolute timeout; ``event.reason`` tells which).
 redtrust_logged_out = Signal()

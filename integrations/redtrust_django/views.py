@@ -18,11 +18,12 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_variables
 
-from redtrust_middleware import RedtrustError, StoreError
+from redtrust_middleware import LoginEvent, LogoutEvent, RedtrustError, StoreError
 from redtrust_middleware.session import SessionManager
 from redtrust_middleware.web import RouteAnswer, RouteName
 
 from . import signals
+from ._hooks import Recorder, recording
 from ._web import (
     HANDLE_KEY,
     NONCES_KEY,
@@ -50,15 +51,21 @@ def _keep(request: HttpRequest, answer: RouteAnswer) -> None:
         session[NONCES_KEY] = list(answer.nonces)
 
 
-def _signal(answer: RouteAnswer, manager: SessionManager) -> tuple[Any, dict[str, Any]] | None:
+def _signal(
+    answer: RouteAnswer, manager: SessionManager, recorder: Recorder
+) -> tuple[Any, dict[str, Any]] | None:
     if answer.handle is not None:
+        event = recorder.last(LoginEvent)  # the core's on_login event of this sign-in
         try:
             context = get_runtime().gate.after_load(manager.get(answer.handle)).context
         except RedtrustError:  # the sign-in is done; the signal just carries less
             context = None
-        return signals.redtrust_logged_in, {"context": context}
+        return signals.redtrust_logged_in, {"context": context, "event": event}
     if answer.signed_out:
-        return signals.redtrust_logged_out, {"reason": "logout"}
+        return signals.redtrust_logged_out, {
+            "reason": "logout",
+            "event": recorder.last(LogoutEvent),
+        }
     return None
 
 
@@ -73,7 +80,8 @@ def _view(name: RouteName) -> Callable[[HttpRequest], HttpResponse]:
     @sensitive_variables()
     def view(request: HttpRequest) -> HttpResponse:
         runtime = get_runtime()
-        manager = runtime.sync_manager.using(store_for(request, runtime))
+        recorder = Recorder()
+        manager = recording(runtime.sync_manager.using(store_for(request, runtime)), recorder)
         neutral = web_request(request, gate=runtime.gate)
         try:
             answer = runtime.gate.route(manager, name, neutral, browser(request, runtime))
@@ -83,7 +91,7 @@ def _view(name: RouteName) -> Callable[[HttpRequest], HttpResponse]:
                 raise
             problem = session_unavailable(error)
             return http_response(runtime.gate.unavailable(neutral, problem))
-        sent = _signal(answer, manager)
+        sent = _signal(answer, manager, recorder)
         if sent is not None:
             # A failing receiver must not undo a completed sign-in (nor show the callback's
             # URL, with its token, on an error page): receivers' errors are logged.

@@ -20,6 +20,7 @@ from flask import Blueprint, Flask, Response, current_app, g, request
 
 from redtrust_middleware import (
     ConfigurationError,
+    Hooks,
     RedtrustConfig,
     RedtrustError,
     SessionManager,
@@ -126,6 +127,8 @@ class Redtrust:
             a client on the sandbox's transport.
         pages: what renders the library's pages (default: the built-in templates, in the
             browser's language); ``Pages(templates=..., locales=...)`` overrides them.
+        hooks: callbacks on sign-in, refresh and session end
+            (:class:`~redtrust_middleware.Hooks`, plain functions).
     """
 
     def __init__(
@@ -136,8 +139,10 @@ class Redtrust:
         store: Store | None = None,
         manager: SessionManager | None = None,
         pages: PageRenderer | None = None,
+        hooks: Hooks | None = None,
     ) -> None:
-        self.config, self.store, self.manager, self.pages = config, store, manager, pages
+        self.config, self.store, self.manager = config, store, manager
+        self.pages, self.hooks = pages, hooks
         if app is not None:
             self.init_app(app)
 
@@ -150,6 +155,7 @@ class Redtrust:
         manager: SessionManager | None = None,
         api_prefixes: Sequence[str] | None = None,
         pages: PageRenderer | None = None,
+        hooks: Hooks | None = None,
     ) -> None:
         """Set up ``app``: read and check its configuration now (a mistake raises here, at
         start-up, naming the ``app.config`` key and its environment variable), wrap its
@@ -163,6 +169,9 @@ class Redtrust:
         config, prefixes = read_app_config(app.config, given)
         api_prefixes = prefixes if api_prefixes is None else api_prefixes
         manager = manager or self.manager
+        hooks = hooks or self.hooks
+        if hooks is not None:  # before the config's errors are relabelled as app.config keys
+            hooks.require_sync("the Flask extension (a WSGI app)")
         owned = manager is None
         if manager is None:
             manager = SessionManager(config, store=store or self.store)
@@ -174,6 +183,7 @@ class Redtrust:
                 api_prefixes=api_prefixes,
                 serve_routes=False,
                 pages=pages or self.pages,
+                hooks=hooks,
             )
         except ConfigurationError as error:
             if owned:
@@ -199,7 +209,7 @@ class Redtrust:
             if kind not in own:
                 app.register_error_handler(kind, _unavailable)
         app.extensions[EXTENSION_KEY] = RedtrustState(
-            config=config, manager=manager, gate=middleware.gate, middleware=middleware
+            config=config, manager=middleware.manager, gate=middleware.gate, middleware=middleware
         )
 
     def __repr__(self) -> str:

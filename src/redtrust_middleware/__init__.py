@@ -38,6 +38,7 @@ from .exceptions import (
     UpstreamError,
     UpstreamTimeout,
 )
+from .hooks import Hooks, LoginEvent, LogoutEvent, LogoutReason, RefreshEvent
 from .login import validate_next
 from .session import (
     ActiveSession,
@@ -74,13 +75,17 @@ __all__ = [
     "DNAttribute",
     "Endpoint",
     "Enrollment",
+    "Hooks",
     "InvalidCallbackError",
     "InvalidInputError",
     "IssuedCertificate",
     "Keyring",
     "LoginDone",
+    "LoginEvent",
     "LoginExpiredError",
     "LoginStart",
+    "LogoutEvent",
+    "LogoutReason",
     "MemoryStore",
     "NotAuthenticatedError",
     "OutcomeUnknownError",
@@ -91,6 +96,7 @@ __all__ = [
     "RedtrustContext",
     "RedtrustError",
     "RedtrustWSGIMiddleware",
+    "RefreshEvent",
     "RefreshFailedError",
     "SessionError",
     "SessionManager",

@@ -20,6 +20,7 @@ from typing import Any
 
 from .config import RedtrustConfig
 from .exceptions import ConfigurationError
+from .hooks import Hooks
 from .pages import PageRenderer
 from .session import AsyncSessionManager
 from .stores import AsyncStore
@@ -187,6 +188,8 @@ class RedtrustASGIMiddleware:
         serve_routes: False when the routes are mounted in the app instead.
         pages: what renders the library's pages (default: the built-in templates, in the
             browser's language); ``Pages(templates=..., locales=...)`` overrides them.
+        hooks: callbacks on sign-in, refresh and session end
+            (:class:`~redtrust_middleware.hooks.Hooks`; with ``manager``, they replace its own).
     """
 
     #: Also publish the context as ``scope["state"]["redtrust"]`` (Starlette's request.state).
@@ -203,11 +206,16 @@ class RedtrustASGIMiddleware:
         api_prefixes: Sequence[str] = ("/api/",),
         serve_routes: bool = True,
         pages: PageRenderer | None = None,
+        hooks: Hooks | None = None,
     ) -> None:
         self.app = app
         self.config = config
         self._owns_manager = manager is None
-        self.manager = manager if manager is not None else AsyncSessionManager(config, store=store)
+        if manager is None:
+            manager = AsyncSessionManager(config, store=store, hooks=hooks)
+        elif hooks is not None:
+            manager = manager.with_hooks(hooks)
+        self.manager = manager
         self.protect = tuple(protect)
         self.serve_routes = serve_routes
         #: Why the middleware cannot work (told at startup, raised by every request), or None.

@@ -28,6 +28,7 @@ from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 from .asgi import GATE_KEY, MANAGER_KEY, PROBLEM_KEY, SCOPE_KEY, Refusal, outcome_headers
 from .config import RedtrustConfig
 from .exceptions import ConfigurationError, RedtrustError
+from .hooks import Hooks
 from .pages import PageRenderer
 from .session import SessionManager
 from .stores import Store
@@ -231,9 +232,13 @@ class RedtrustWSGIMiddleware:
         serve_routes: False when the routes are mounted in the app instead.
         pages: what renders the library's pages (default: the built-in templates, in the
             browser's language); ``Pages(templates=..., locales=...)`` overrides them.
+        hooks: callbacks on sign-in, refresh and session end
+            (:class:`~redtrust_middleware.hooks.Hooks`, plain functions; with ``manager``, they
+            replace its own).
 
     Raises:
-        ConfigurationError: the configuration lacks what the middleware needs (``public_url``).
+        ConfigurationError: the configuration lacks what the middleware needs (``public_url``),
+            or a hook is an ``async def`` (a WSGI app has no event loop to run it on).
     """
 
     def __init__(
@@ -247,11 +252,16 @@ class RedtrustWSGIMiddleware:
         api_prefixes: Sequence[str] = ("/api/",),
         serve_routes: bool = True,
         pages: PageRenderer | None = None,
+        hooks: Hooks | None = None,
     ) -> None:
         self.app = app
         self.config = config
         self._owns_manager = manager is None
-        self.manager = manager if manager is not None else SessionManager(config, store=store)
+        if manager is None:
+            manager = SessionManager(config, store=store, hooks=hooks)
+        elif hooks is not None:
+            manager = manager.with_hooks(hooks)
+        self.manager = manager
         try:
             self.gate = Gate(
                 config,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import concurrent.futures
 import itertools
 import shutil
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,7 @@ from redtrust_middleware import (
     AsyncClient,
     AsyncSessionManager,
     Client,
+    Hooks,
     Keyring,
     MemoryStore,
     Profile,
@@ -271,6 +273,7 @@ def make_world(
     fake_sleep: bool = False,
     sandbox_skew: float = 0.0,
     sandbox_options: dict[str, Any] | None = None,
+    hooks: Hooks | None = None,
     **config_options: Any,
 ) -> World:
     clock = clock if clock is not None else SuiteClock()
@@ -312,7 +315,8 @@ def make_world(
             client=client,
             keyring=keyring,
             clock=clock,
-            **({"sleep": clock.sleep} if fake_sleep else {}),
+            sleep=clock.sleep if fake_sleep else time.sleep,
+            hooks=hooks,
         )
     else:
         aclient = AsyncClient(config, transport=sandbox.async_transport(), clock=clock)
@@ -322,7 +326,8 @@ def make_world(
             client=aclient,
             keyring=keyring,
             clock=clock,
-            **({"sleep": clock.asleep} if fake_sleep else {}),
+            sleep=clock.asleep if fake_sleep else anyio.sleep,
+            hooks=hooks,
         )
     return World(
         kind=kind,

@@ -21,6 +21,7 @@ from redtrust_middleware import (
     AsyncSessionManager,
     AsyncStore,
     Client,
+    Hooks,
     MemoryStore,
     RedtrustConfig,
     SessionManager,
@@ -114,6 +115,7 @@ def make_site(
     *,
     store: AsyncStore | None = None,
     with_clock: bool = False,
+    hooks: Hooks | None = None,
     **config_options: Any,
 ) -> tuple[Site, Any]:
     """A site of the app ``app_factory`` builds; ``with_clock`` also gives the app the fake
@@ -127,12 +129,12 @@ def make_site(
     transport: httpx2.AsyncBaseTransport
     if app_factory in WSGI_FACTORIES:
         sync_client = Client(config, transport=sandbox.transport(), clock=clock)
-        sync = SessionManager(config, store=store, client=sync_client, clock=clock)  # type: ignore[arg-type]
+        sync = SessionManager(config, store=store, client=sync_client, clock=clock, hooks=hooks)  # type: ignore[arg-type]
         app = app_factory(config, manager=sync, **clocked)
         manager, transport = AwaitableManager(sync), AsyncWSGITransport(app)
     else:
         client = AsyncClient(config, transport=sandbox.async_transport(), clock=clock)
-        manager = AsyncSessionManager(config, store=store, client=client, clock=clock)
+        manager = AsyncSessionManager(config, store=store, client=client, clock=clock, hooks=hooks)
         app = app_factory(config, manager=manager, **clocked)
         transport = httpx2.ASGITransport(app=app)
     browser = httpx2.AsyncClient(transport=transport, base_url=TEST_APP_URL)

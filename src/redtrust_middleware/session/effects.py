@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeAlias, TypeVar
 
 from ..exceptions import StoreError
+from ..hooks import Event
 from ..stores.operations import Add, Delete, DeleteIf, Get, Put, ReplaceIf, Take
 from ..tokens import TokenSet
 
@@ -29,6 +30,7 @@ __all__ = [
     "Get",
     "Lease",
     "Logout",
+    "Notify",
     "Put",
     "Refresh",
     "ReplaceIf",
@@ -76,6 +78,14 @@ class Logout:
 
 
 @dataclass(frozen=True, slots=True)
+class Notify:
+    """Tell the app's hooks about ``event`` (the driver runs them once the operation is over,
+    its locks released); its result is None."""
+
+    event: Event
+
+
+@dataclass(frozen=True, slots=True)
 class Sleep:
     """Pause this flow for ``seconds``."""
 
@@ -83,7 +93,18 @@ class Sleep:
 
 
 Effect: TypeAlias = (
-    Get | Put | Add | Take | Delete | DeleteIf | ReplaceIf | Exchange | Refresh | Logout | Sleep
+    Get
+    | Put
+    | Add
+    | Take
+    | Delete
+    | DeleteIf
+    | ReplaceIf
+    | Exchange
+    | Refresh
+    | Logout
+    | Sleep
+    | Notify
 )
 #: A flow that ends with a ``T``; each effect's result is sent back in.
 Flow: TypeAlias = Generator[Effect, Any, T]

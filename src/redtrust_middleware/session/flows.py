@@ -14,6 +14,7 @@ from typing import TypeAlias
 
 from .._clock import Clock
 from ..config import RedtrustConfig
+from ..hooks import LogoutEvent, LogoutReason
 from ..login import is_handle
 from ..stores import Keyring
 from . import logout, signin
@@ -128,6 +129,18 @@ class SessionFlows(Records):
             # Sliding idle timeout, written rarely: most requests make no write at all.
             return Touch(active=active, key=key, blob=blob or b"", record=record)
         return active
+
+    def why_ended(self, key: str, blob: bytes | None) -> LogoutEvent:
+        """Why :meth:`loaded` found no session in the read ``blob`` of ``key`` (pure; only on
+        that rare path): a timeout when the record is still readable, else ``EXPIRED``."""
+        record = self.open_record(key, blob)
+        if record is None:
+            return LogoutEvent(reason=LogoutReason.EXPIRED)
+        now, config = self.clock(), self.config
+        absolute = now - record.created_at >= config.absolute_timeout
+        reason = LogoutReason.ABSOLUTE_TIMEOUT if absolute else LogoutReason.IDLE_TIMEOUT
+        tokens = record.tokens
+        return LogoutEvent(reason=reason, subject=tokens.subject, claims=tokens.claims)
 
     def _open_cached(
         self, handle: str, key: str, blob: bytes | None

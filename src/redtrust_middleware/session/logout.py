@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 
 from ..exceptions import TokenError, UpstreamError
+from ..hooks import LogoutEvent, LogoutReason
 from ..login import is_handle
 from ..tokens import TokenSet
-from .effects import Flow, Logout, Refresh, Take
+from .effects import Flow, Logout, Notify, Refresh, Take
 from .records import Records
 from .rotation import Rotations
 
@@ -46,4 +47,8 @@ def logout(records: Records, rotations: Rotations, handle: str | None) -> Flow[b
     graced = yield from rotations.graced(record.tokens, records.clock())
     # A refresh that was not saved rotated the token: log out with the newest set.
     yield from remote_logout(rotations, graced or record.tokens)
+    tokens = record.tokens
+    yield Notify(
+        LogoutEvent(reason=LogoutReason.SIGNED_OUT, subject=tokens.subject, claims=tokens.claims)
+    )
     return True

@@ -5,6 +5,10 @@ client, the other with async ones; they differ only there. Each also holds the i
 lock that makes a refresh single-flight, and renews the store lock's lease while a refresh
 call runs. The async one runs each refresh as a task the manager owns, so a cancelled
 request cannot abandon a refresh halfway.
+
+Both run the app's :class:`~redtrust_middleware.hooks.Hooks`: a flow's :class:`Notify`
+effects are collected while it runs and told once it is over, with its locks released (in
+the async one, inside the refresh task: a waiter that joined it tells nothing).
 """
 
 from __future__ import annotations
@@ -25,10 +29,22 @@ from .._locks import AsyncKeyedLocks, KeyedLocks
 from ..client import AsyncClient, Client
 from ..config import RedtrustConfig
 from ..exceptions import RefreshFailedError, StoreError
+from ..hooks import NO_HOOKS, Event, Hooks, adeliver, deliver
 from ..stores import AsyncStore, Keyring, MemoryStore, Store
 from ..stores.operations import StoreOp, aperform, perform
 from ..tokens import TokenSet
-from .effects import Effect, Exchange, Flow, Lease, Logout, Refresh, Sleep, adrive, drive
+from .effects import (
+    Effect,
+    Exchange,
+    Flow,
+    Lease,
+    Logout,
+    Notify,
+    Refresh,
+    Sleep,
+    adrive,
+    drive,
+)
 from .flows import SessionFlows, Touch
 from .records import ActiveSession, LoginDone, LoginStart
 from .refresh import RefreshNeeded
@@ -48,6 +64,13 @@ def _keyring(config: RedtrustConfig, keyring: Keyring | None) -> Keyring:
     return Keyring.ephemeral()
 
 
+def _sync_hooks(hooks: Hooks | None) -> Hooks:
+    if hooks is None:
+        return NO_HOOKS
+    hooks.require_sync("SessionManager")
+    return hooks
+
+
 class SessionManager:
     """Synchronous driver of :class:`SessionFlows` (WSGI, Django under WSGI, scripts).
 
@@ -63,7 +86,9 @@ class SessionManager:
         keyring: Keyring | None = None,
         clock: Clock = system_clock,
         sleep: Callable[[float], None] = time.sleep,
+        hooks: Hooks | None = None,
     ) -> None:
+        self.hooks = _sync_hooks(hooks)
         self.config = config
         self.store: Store = store if store is not None else MemoryStore(clock=clock)
         self.client = client if client is not None else Client(config, clock=clock)
@@ -76,6 +101,16 @@ class SessionManager:
         whose browser records live in a per-request store, such as a framework's session."""
         bound = copy.copy(self)
         bound.store = store
+        return bound
+
+    def with_hooks(self, hooks: Hooks) -> SessionManager:
+        """This manager telling ``hooks`` instead, sharing everything else.
+
+        Raises:
+            ConfigurationError: a hook is an ``async def`` (this driver cannot run it).
+        """
+        bound = copy.copy(self)
+        bound.hooks = _sync_hooks(hooks)
         return bound
 
     def _perform(self, effect: Effect) -> Any:
@@ -94,7 +129,26 @@ class SessionManager:
                 return self._sleep(seconds)
 
     def _run(self, flow: Flow[T]) -> T:
-        return drive(flow, self._perform)
+        events: list[Event] = []
+        try:
+            return self._drive(flow, events)
+        finally:
+            self._tell(events)
+
+    def _drive(self, flow: Flow[T], events: list[Event]) -> T:
+        """Run ``flow``, keeping its news in ``events`` for :meth:`_tell`."""
+
+        def perform(effect: Effect) -> Any:
+            if isinstance(effect, Notify):
+                events.append(effect.event)
+                return None
+            return self._perform(effect)
+
+        return drive(flow, perform)
+
+    def _tell(self, events: list[Event]) -> None:
+        if events and self.hooks:
+            deliver(self.hooks, events)
 
     def begin_login(
         self,
@@ -132,7 +186,11 @@ class SessionManager:
         key = self.flows.key_for(handle)
         if key is None or handle is None:
             return None
-        loaded = self.flows.loaded(handle, key, self.store.get(key))
+        blob = self.store.get(key)
+        loaded = self.flows.loaded(handle, key, blob)
+        if loaded is None:
+            self._tell([self.flows.why_ended(key, blob)] if self.hooks.on_logout else [])
+            return None
         if isinstance(loaded, Touch):
             return self._run(self.flows.touch(loaded))
         if not isinstance(loaded, RefreshNeeded):
@@ -141,13 +199,16 @@ class SessionManager:
         # it at most `timeout` while our token is still valid, then serve that token.
         meanwhile = self.flows.serve_meanwhile(loaded) is not None
         wait = self.config.timeout if meanwhile else self.flows.lock_lease + 5
+        events: list[Event] = []
         try:
             with self._locks.hold(loaded.key, timeout=wait):
-                return self._run(self.flows.refresh(loaded))
+                return self._drive(self.flows.refresh(loaded), events)
         except TimeoutError:
             if (current := self.flows.serve_meanwhile(loaded)) is not None:
                 return current
             raise RefreshFailedError("the session is being refreshed; try again") from None
+        finally:
+            self._tell(events)  # the lock released: waiters are not held up by a hook
 
     def logout(self, handle: str | None) -> bool:
         """End a session; True when there was one."""
@@ -189,7 +250,9 @@ class AsyncSessionManager:
         keyring: Keyring | None = None,
         clock: Clock = system_clock,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        hooks: Hooks | None = None,
     ) -> None:
+        self.hooks = hooks if hooks is not None else NO_HOOKS
         self.config = config
         self.store: AsyncStore = store if store is not None else MemoryStore(clock=clock)
         self.client = client if client is not None else AsyncClient(config, clock=clock)
@@ -209,6 +272,12 @@ class AsyncSessionManager:
         bound._lasting_store = False
         return bound
 
+    def with_hooks(self, hooks: Hooks) -> AsyncSessionManager:
+        """This manager telling ``hooks`` instead, sharing everything else."""
+        bound = copy.copy(self)
+        bound.hooks = hooks
+        return bound
+
     async def _perform(self, effect: Effect) -> Any:
         match effect:
             case StoreOp():
@@ -225,7 +294,26 @@ class AsyncSessionManager:
                 return await self._sleep(seconds)
 
     async def _run(self, flow: Flow[T]) -> T:
-        return await adrive(flow, self._perform)
+        events: list[Event] = []
+        try:
+            return await self._drive(flow, events)
+        finally:
+            await self._tell(events)
+
+    async def _drive(self, flow: Flow[T], events: list[Event]) -> T:
+        """Run ``flow``, keeping its news in ``events`` for :meth:`_tell`."""
+
+        async def perform(effect: Effect) -> Any:
+            if isinstance(effect, Notify):
+                events.append(effect.event)
+                return None
+            return await self._perform(effect)
+
+        return await adrive(flow, perform)
+
+    async def _tell(self, events: list[Event]) -> None:
+        if events and self.hooks:
+            await adeliver(self.hooks, events)
 
     async def begin_login(
         self,
@@ -263,7 +351,11 @@ class AsyncSessionManager:
         key = self.flows.key_for(handle)
         if key is None or handle is None:
             return None
-        loaded = self.flows.loaded(handle, key, await self.store.aget(key))
+        blob = await self.store.aget(key)
+        loaded = self.flows.loaded(handle, key, blob)
+        if loaded is None:
+            await self._tell([self.flows.why_ended(key, blob)] if self.hooks.on_logout else [])
+            return None
         if isinstance(loaded, Touch):
             return await self._run(self.flows.touch(loaded))
         if not isinstance(loaded, RefreshNeeded):
@@ -312,8 +404,13 @@ class AsyncSessionManager:
         return None if task.done() else self.flows.serve_meanwhile(loaded)
 
     async def _refresh_locked(self, loaded: RefreshNeeded) -> ActiveSession | None:
-        async with self._locks.hold(loaded.key):
-            return await self._run(self.flows.refresh(loaded))
+        events: list[Event] = []
+        try:
+            async with self._locks.hold(loaded.key):
+                return await self._drive(self.flows.refresh(loaded), events)
+        finally:
+            # Inside the refresh task, once: the requests that joined it tell nothing.
+            await self._tell(events)
 
     def _forget(self, key: tuple[str, int], task: asyncio.Task[ActiveSession | None]) -> None:
         self._inflight.pop(key, None)

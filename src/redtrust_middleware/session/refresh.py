@@ -25,15 +25,22 @@ from ..exceptions import (
     TransportError,
     UpstreamError,
 )
+from ..hooks import LogoutEvent, LogoutReason, RefreshEvent
 from ..login import Freshness, freshness
 from ..tokens import TokenSet
-from .effects import Add, DeleteIf, Flow, Lease, Refresh, Sleep, best_effort
+from .effects import Add, DeleteIf, Flow, Lease, Notify, Refresh, Sleep, best_effort
 from .logout import remote_logout
 from .memo import Memo
 from .records import ActiveSession, Records, SessionRecord
 from .rotation import Rotations
 
-__all__ = ["COOLDOWN_SECONDS", "RefreshNeeded", "Refresher", "classify_refresh_failure"]
+__all__ = [
+    "COOLDOWN_SECONDS",
+    "RefreshNeeded",
+    "Refresher",
+    "classify_refresh_failure",
+    "ended",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +106,12 @@ def classify_refresh_failure(error: Exception) -> _Failure:
             return _Failure.UNKNOWN
         return _Failure.TRANSIENT
     return _Failure.UNKNOWN  # TokenError: the answer arrived, the tokens in it are unusable
+
+
+def ended(reason: LogoutReason, tokens: TokenSet) -> Notify:
+    """The news that the session of ``tokens`` ended for ``reason``. Told even when its record
+    could not be deleted: the browser is signed out all the same, and the record expires."""
+    return Notify(LogoutEvent(reason=reason, subject=tokens.subject, claims=tokens.claims))
 
 
 class Refresher:
@@ -177,6 +190,7 @@ class Refresher:
             if not tokens.is_expired(now):
                 return records.active(handle, record, refreshed=False)
             yield from best_effort(DeleteIf(key, blob), "end a session")
+            yield ended(LogoutReason.TOKEN_EXPIRED, tokens)
             return None
         return _Refreshable(blob=blob, record=record)
 
@@ -227,9 +241,11 @@ class Refresher:
                 if not (yield records.swap(key, blob_now, saved, now)):
                     return None  # changed twice within one refresh: let the next request see
         except StoreError:
-            # Served from the grace record until a later request manages to save it.
+            # Served from the grace record until a later request manages to save it (that
+            # one announces nothing: this refresh is announced once, here).
             logger.warning("redtrust: refreshed tokens not saved; will retry on next request")
         logger.debug("redtrust: session refreshed")
+        yield Notify(RefreshEvent(subject=new.subject, tokens=new, created_at=saved.created_at))
         return records.active(need.handle, saved, refreshed=True)
 
     def _refresh_failed(
@@ -240,12 +256,14 @@ class Refresher:
         records, tokens = self.records, current.record.tokens
         if kind is _Failure.REJECTED:
             yield from best_effort(DeleteIf(need.key, current.blob), "end a session")
+            yield ended(LogoutReason.REFRESH_REJECTED, tokens)
             return None
         if kind is _Failure.UNKNOWN:
             # Never present this refresh token again; use the access token while it lasts.
             yield from self.rotations.mark_spent(tokens)
             if tokens.is_expired(records.clock()):
                 yield from best_effort(DeleteIf(need.key, current.blob), "end a session")
+                yield ended(LogoutReason.TOKEN_EXPIRED, tokens)
                 return None
             spent = replace(current.record, tokens=replace(tokens, refresh_token=None))
             yield from best_effort(

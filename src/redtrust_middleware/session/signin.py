@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..exceptions import APIError, ConfigurationError, LoginExpiredError
+from ..hooks import LoginEvent
 from ..login import (
     PendingLogin,
     build_login_url,
@@ -20,7 +21,7 @@ from ..login import (
     validate_next,
 )
 from ..tokens import TokenSet
-from .effects import Delete, Exchange, Flow, Put, Take, best_effort
+from .effects import Delete, Exchange, Flow, Notify, Put, Take, best_effort
 from .records import LoginDone, LoginStart, Records, SessionRecord
 
 __all__ = ["begin_login", "complete_login"]
@@ -97,6 +98,8 @@ def complete_login(
         yield from best_effort(
             Delete(records.session_key(previous_handle)), "end the previous session"
         )
+    # Only now, the session written: a hook never hears of a sign-in that did not happen.
+    yield Notify(LoginEvent(subject=tokens.subject, tokens=tokens, created_at=now))
     remaining = tuple(n for n in browser_nonces if n != nonce)
     return LoginDone(
         handle=handle,
