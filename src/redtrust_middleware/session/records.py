@@ -19,7 +19,15 @@ from ..stores import Keyring
 from ..tokens import TokenSet, parse_expiration
 from .effects import Flow, Get, Put, ReplaceIf
 
-__all__ = ["ActiveSession", "LoginDone", "LoginStart", "Records", "SessionRecord", "digest"]
+__all__ = [
+    "ActiveSession",
+    "LoginDone",
+    "LoginStart",
+    "Records",
+    "SessionRecord",
+    "digest",
+    "session_tag",
+]
 
 logger = logging.getLogger("redtrust_middleware.session")
 
@@ -96,6 +104,16 @@ class ActiveSession:
 def digest(value: str) -> str:
     """The hash a secret value is known by in keys and memos."""
     return hashlib.sha256(value.encode()).hexdigest()
+
+
+def session_tag(handle: str) -> str:
+    """How logs and telemetry name a session: 16 hex digits of a labelled hash of its handle.
+
+    Stable, so one session's events can be followed; labelled, so it is not the store key
+    (:func:`digest`) and a log line cannot point at a record; short, because it only has to
+    tell sessions apart, never to prove anything.
+    """
+    return hashlib.sha256(b"redtrust-session-tag\0" + handle.encode()).hexdigest()[:16]
 
 
 class Records:
