@@ -12,6 +12,22 @@ installed (a ``pytest11`` entry point), so a test just asks for them::
 Everything runs in-process (no socket): the sandbox answers through ``httpx2`` mock
 transports. Use :func:`redtrust_middleware.sandbox.running` for a real socket.
 
+To sign a test client in as a user, through the app's real login route, the sandbox's login
+page and the app's callback (no forged session)::
+
+    app = create_app(config, manager=make_async_manager(sandbox, config))
+    with TestClient(app, base_url=TEST_APP_URL) as client:
+        sign_in(client, sandbox, "alice")
+        assert client.get("/me").status_code == 200
+        expire_access_token(sandbox)    # with make_sandbox(clock=FakeClock()): the next
+        client.get("/me")               # request refreshes the token
+        sign_out(client)
+
+:func:`sign_in` and :func:`sign_out` take Starlette's and FastAPI's ``TestClient`` (an
+``httpx2.Client``), :func:`asign_in` and :func:`asign_out` an ``httpx2.AsyncClient``; Flask's
+and Django's test clients have the same helpers in ``redtrust_flask.testing`` and
+``redtrust_django.testing``.
+
 For a shared store, the ``redis_server`` fixture starts a throwaway ``redis-server`` (the
 system binary) on a free loopback port; without the binary the test skips, or fails in strict
 mode (``CI=true`` or ``REDTRUST_STRICT_TESTS=1``), so a CI run cannot pass by skipping it.
@@ -25,11 +41,22 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Mapping
 from types import TracebackType
 
 from ._clock import Clock, system_clock
+from ._testflow import (
+    asign_in,
+    asign_out,
+    expire_access_token,
+    sandbox_callback,
+    sign_in,
+    sign_out,
+)
+from .client import AsyncClient, Client
 from .config import RedtrustConfig
 from .sandbox import Sandbox, SandboxConfig
+from .session import AsyncSessionManager, SessionManager
 
 __all__ = [
     "TEST_APP_URL",
@@ -37,11 +64,20 @@ __all__ = [
     "TEST_SECRET",
     "TEST_SERVER_URL",
     "TEST_USERS",
+    "TESTSERVER_URL",
     "FakeClock",
     "RedisServer",
+    "asign_in",
+    "asign_out",
+    "expire_access_token",
+    "make_async_manager",
     "make_config",
+    "make_manager",
     "make_sandbox",
     "require_system",
+    "sandbox_callback",
+    "sign_in",
+    "sign_out",
     "strict_tests",
 ]
 
@@ -49,6 +85,10 @@ TEST_PARTNER = "CA_TEST"
 TEST_SECRET = "redtrust-testing-secret-0123456789"
 TEST_APP_URL = "https://app.test"
 TEST_USERS = {"alice": "alice-password", "bob": "bob-password"}
+#: The default host of Django's and Starlette's test clients, over https: the sandbox of
+#: :func:`make_sandbox` sends users back there too, so a site whose ``public_url`` it is can be
+#: signed in with the test client as it comes (``redtrust_django.testing.sandbox_settings``).
+TESTSERVER_URL = "https://testserver"
 #: The server URL used in tests; nothing listens there, the mock transport answers.
 TEST_SERVER_URL = "https://redtrust.test"
 
@@ -75,13 +115,20 @@ class FakeClock:
         self.advance(seconds)
 
 
-def make_sandbox(*, clock: Clock = system_clock, access_token_ttl: int = 300) -> Sandbox:
-    """A sandbox that knows :data:`TEST_PARTNER`, :data:`TEST_USERS` and :data:`TEST_APP_URL`."""
+def make_sandbox(
+    *,
+    clock: Clock = system_clock,
+    access_token_ttl: int = 300,
+    users: Mapping[str, str] | None = None,
+) -> Sandbox:
+    """A sandbox that knows :data:`TEST_PARTNER`, :data:`TEST_USERS` (or ``users``: user
+    name, the token's subject, to password) and sends users back to :data:`TEST_APP_URL`
+    or :data:`TESTSERVER_URL`."""
     return Sandbox(
         SandboxConfig(
             partners={TEST_PARTNER: TEST_SECRET},
-            users=TEST_USERS,
-            redirect_prefixes=(TEST_APP_URL + "/",),
+            users=TEST_USERS if users is None else users,
+            redirect_prefixes=(TEST_APP_URL + "/", TESTSERVER_URL + "/"),
             access_token_ttl=access_token_ttl,
         ),
         clock=clock,
@@ -99,6 +146,24 @@ def make_config(**overrides: object) -> RedtrustConfig:
     }
     values.update(overrides)
     return RedtrustConfig(**values)  # type: ignore[arg-type]
+
+
+def make_manager(sandbox: Sandbox, config: RedtrustConfig | None = None) -> SessionManager:
+    """A session manager for a WSGI app (``RedtrustWSGIMiddleware``, Flask) that talks to
+    ``sandbox`` in-process and runs on its clock (so :func:`expire_access_token` reaches the
+    app); ``config`` defaults to :func:`make_config`. Sessions live in memory."""
+    config = config if config is not None else make_config()
+    client = Client(config, transport=sandbox.transport(), clock=sandbox.clock)
+    return SessionManager(config, client=client, clock=sandbox.clock)
+
+
+def make_async_manager(
+    sandbox: Sandbox, config: RedtrustConfig | None = None
+) -> AsyncSessionManager:
+    """:func:`make_manager` for an ASGI app (``RedtrustMiddleware``'s ``manager=``)."""
+    config = config if config is not None else make_config()
+    client = AsyncClient(config, transport=sandbox.async_transport(), clock=sandbox.clock)
+    return AsyncSessionManager(config, client=client, clock=sandbox.clock)
 
 
 # -- system dependencies and strict mode ------------------------------------------------------
