@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
-from django.http import HttpResponse
+from django.http import HttpResponseBase
 from django.http.request import validate_host
 from django.test import AsyncClient, Client
 
@@ -119,6 +119,11 @@ def _options(config: RedtrustConfig, *, is_async: bool) -> dict[str, Any]:
     return {"headers": headers, "secure": public.scheme == "https"}
 
 
+def _text(response: HttpResponseBase) -> str:
+    """The start of a response's body, for an error message (streamed ones have none)."""
+    return bytes(getattr(response, "content", b"")).decode(errors="replace")[:500]
+
+
 def _callback_path(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.path}?{parts.query}"
@@ -131,7 +136,7 @@ def sign_in(
     password: str | None = None,
     *,
     next_url: str = "/",
-) -> HttpResponse:
+) -> HttpResponseBase:
     """Sign ``client`` in as ``username`` (password: the sandbox's, by default) through the
     site's login view, the sandbox's login page and the callback view; the callback's answer
     (a 303 to ``next_url``). The session cookie is then in the client.
@@ -144,11 +149,10 @@ def sign_in(
     config = _site(sandbox)
     options = _options(config, is_async=False)
     start = client.get(config.login_path, {"next": next_url}, **options)
-    text = start.content.decode(errors="replace")
-    location = login_answer_location(start.status_code, start.get("location"), text)
+    location = login_answer_location(start.status_code, start.get("location"), _text(start))
     callback = sandbox_callback(sandbox, location, username, password)
-    done: HttpResponse = client.get(_callback_path(callback), **options)
-    check_signed_in(done.status_code, done.content.decode(errors="replace"))
+    done = client.get(_callback_path(callback), **options)
+    check_signed_in(done.status_code, _text(done))
     return done
 
 
@@ -159,16 +163,15 @@ async def asign_in(
     password: str | None = None,
     *,
     next_url: str = "/",
-) -> HttpResponse:
+) -> HttpResponseBase:
     """:func:`sign_in` for ``django.test.AsyncClient`` (the site served as ASGI)."""
     config = _site(sandbox)
     options = _options(config, is_async=True)
     start = await client.get(config.login_path, {"next": next_url}, **options)
-    text = start.content.decode(errors="replace")
-    location = login_answer_location(start.status_code, start.get("location"), text)
+    location = login_answer_location(start.status_code, start.get("location"), _text(start))
     callback = sandbox_callback(sandbox, location, username, password)
-    done: HttpResponse = await client.get(_callback_path(callback), **options)
-    check_signed_in(done.status_code, done.content.decode(errors="replace"))
+    done = await client.get(_callback_path(callback), **options)
+    check_signed_in(done.status_code, _text(done))
     return done
 
 
@@ -181,19 +184,18 @@ def _signout(next_url: str, *, is_async: bool) -> dict[str, Any]:
     return {"path": path, **options, "headers": headers}
 
 
-def _check_signed_out(response: HttpResponse) -> HttpResponse:
+def _check_signed_out(response: HttpResponseBase) -> HttpResponseBase:
     if response.status_code != 303:
-        text = response.content.decode(errors="replace")[:500]
-        raise AssertionError(f"the sign-out answered {response.status_code}: {text}")
+        raise AssertionError(f"the sign-out answered {response.status_code}: {_text(response)}")
     return response
 
 
-def sign_out(client: Client, *, next_url: str = "/") -> HttpResponse:
+def sign_out(client: Client, *, next_url: str = "/") -> HttpResponseBase:
     """Sign ``client`` out as the site's own sign-out form does (a same-origin POST to the
     logout view); the answer (a 303 to ``next_url``)."""
     return _check_signed_out(client.post(**_signout(next_url, is_async=False)))
 
 
-async def asign_out(client: AsyncClient, *, next_url: str = "/") -> HttpResponse:
+async def asign_out(client: AsyncClient, *, next_url: str = "/") -> HttpResponseBase:
     """:func:`sign_out` for ``django.test.AsyncClient``."""
     return _check_signed_out(await client.post(**_signout(next_url, is_async=True)))

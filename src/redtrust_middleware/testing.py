@@ -59,12 +59,12 @@ from .sandbox import Sandbox, SandboxConfig
 from .session import AsyncSessionManager, SessionManager
 
 __all__ = [
+    "TESTSERVER_URL",
     "TEST_APP_URL",
     "TEST_PARTNER",
     "TEST_SECRET",
     "TEST_SERVER_URL",
     "TEST_USERS",
-    "TESTSERVER_URL",
     "FakeClock",
     "RedisServer",
     "asign_in",

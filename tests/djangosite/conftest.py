@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote, urlsplit
 
 import pytest
@@ -68,11 +68,10 @@ class DjangoSite:
     def sign_in(self, next_url: str = "/me", user: str = "alice") -> HttpResponse:
         """The whole sign-in, by the shipped helper (``redtrust_django.testing``)."""
         if self.mode == "asgi":
-            done: HttpResponse = async_to_sync(asign_in)(
-                self.client, self.sandbox, user, next_url=next_url
-            )
-            return done
-        return sign_in(self.client, self.sandbox, user, next_url=next_url)
+            done = async_to_sync(asign_in)(self.client, self.sandbox, user, next_url=next_url)
+        else:
+            done = sign_in(self.client, self.sandbox, user, next_url=next_url)
+        return cast(HttpResponse, done)  # the test clients' responses are HttpResponses
 
     def session_id(self) -> str | None:
         cookie = self.client.cookies.get("sessionid")
