@@ -32,14 +32,16 @@ from django.test import AsyncClient, Client
 
 from redtrust_middleware import ConfigurationError, RedtrustConfig
 from redtrust_middleware._clock import Clock
-from redtrust_middleware._testflow import (
-    check_signed_in,
-    login_answer_location,
-    origin_of,
+from redtrust_middleware.sandbox import Sandbox
+from redtrust_middleware.testing import (
+    TEST_SERVER_URL,
+    TESTSERVER_URL,
+    _check_signed_in,
+    _login_location,
+    _origin,
+    make_sandbox,
     sandbox_callback,
 )
-from redtrust_middleware.sandbox import Sandbox
-from redtrust_middleware.testing import TEST_SERVER_URL, TESTSERVER_URL, make_sandbox
 
 from .conf import get_runtime, use_transports
 
@@ -59,7 +61,7 @@ def sandbox_settings(sandbox: Sandbox | None = None) -> dict[str, Any]:
     if len(partners) != 1:
         raise ValueError("the sandbox has several partners: give the site one of them by hand")
     ((partner, secret),) = partners.items()
-    origins = [origin_of(prefix) for prefix in sandbox.config.redirect_prefixes]
+    origins = [_origin(prefix) for prefix in sandbox.config.redirect_prefixes]
     # The test clients' own host first: Django's AsyncClient cannot send another one.
     public_url = TESTSERVER_URL if TESTSERVER_URL in origins else origins[0]
     current = getattr(settings, "REDTRUST", None)
@@ -149,10 +151,10 @@ def sign_in(
     config = _site(sandbox)
     options = _options(config, is_async=False)
     start = client.get(config.login_path, {"next": next_url}, **options)
-    location = login_answer_location(start.status_code, start.get("location"), _text(start))
+    location = _login_location(start.status_code, start.get("location"), _text(start))
     callback = sandbox_callback(sandbox, location, username, password)
     done = client.get(_callback_path(callback), **options)
-    check_signed_in(done.status_code, _text(done))
+    _check_signed_in(done.status_code, _text(done))
     return done
 
 
@@ -168,10 +170,10 @@ async def asign_in(
     config = _site(sandbox)
     options = _options(config, is_async=True)
     start = await client.get(config.login_path, {"next": next_url}, **options)
-    location = login_answer_location(start.status_code, start.get("location"), _text(start))
+    location = _login_location(start.status_code, start.get("location"), _text(start))
     callback = sandbox_callback(sandbox, location, username, password)
     done = await client.get(_callback_path(callback), **options)
-    check_signed_in(done.status_code, _text(done))
+    _check_signed_in(done.status_code, _text(done))
     return done
 
 
@@ -179,7 +181,7 @@ def _signout(next_url: str, *, is_async: bool) -> dict[str, Any]:
     config = get_runtime().config
     options = _options(config, is_async=is_async)
     # The Origin a browser sends from one of the site's own pages: the sign-out's proof.
-    headers = {**options["headers"], "origin": origin_of(config.public_url or "")}
+    headers = {**options["headers"], "origin": _origin(config.public_url or "")}
     path = f"{config.logout_path}?{urlencode({'next': next_url})}"
     return {"path": path, **options, "headers": headers}
 

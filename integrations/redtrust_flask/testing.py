@@ -23,14 +23,14 @@ from urllib.parse import urlsplit
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from redtrust_middleware._testflow import (
-    check_signed_in,
-    login_answer_location,
-    origin_of,
-    sandbox_callback,
-)
 from redtrust_middleware.config import RedtrustConfig
 from redtrust_middleware.sandbox import Sandbox
+from redtrust_middleware.testing import (
+    _check_signed_in,
+    _login_location,
+    _origin,
+    sandbox_callback,
+)
 
 from .extension import state
 
@@ -73,10 +73,10 @@ def sign_in(
     config = _config(client)
     start = client.get(config.login_path, query_string={"next": next_url})
     location = start.headers.get("Location")
-    login_url = login_answer_location(start.status_code, location, start.get_data(as_text=True))
+    login_url = _login_location(start.status_code, location, start.get_data(as_text=True))
     callback = sandbox_callback(sandbox, login_url, username, password)
     done = client.get(callback)
-    check_signed_in(done.status_code, done.get_data(as_text=True))
+    _check_signed_in(done.status_code, done.get_data(as_text=True))
     return done
 
 
@@ -89,7 +89,7 @@ def sign_out(client: FlaskClient, *, next_url: str = "/") -> TestResponse:
         AssertionError: the sign-out was refused (the answer's status and text).
     """
     config = _config(client)
-    origin = {"Origin": origin_of(config.public_url or "")}
+    origin = {"Origin": _origin(config.public_url or "")}
     done = client.post(config.logout_path, query_string={"next": next_url}, headers=origin)
     if done.status_code != 303:
         raise AssertionError(f"sign-out answered {done.status_code}: {done.get_data(as_text=True)}")
