@@ -263,3 +263,27 @@ def test_django_sandbox_settings_keep_the_sites_other_keys(settings: Any) -> Non
     assert overrides["REDTRUST"]["TIMEOUT"] == 7
     assert overrides["REDTRUST"]["PARTNER"] == "CA_TEST"
     assert overrides["REDTRUST"]["PUBLIC_URL"] == "https://testserver"
+
+
+@pytest.mark.django_db
+def test_the_django_sign_in_runs_the_sites_own_login(settings: Any) -> None:
+    """Not a forged session: the callback view runs, so RedtrustBackend logs the user in and
+    Django's own ``login_required`` (the example site's /account/) lets her through."""
+    from django.test import Client
+
+    from redtrust_django.testing import sandbox_settings, use_sandbox
+    from redtrust_django.testing import sign_in as django_sign_in
+    from redtrust_django.testing import sign_out as django_sign_out
+
+    sandbox = make_sandbox(clock=FakeClock())
+    for name, value in sandbox_settings(sandbox).items():
+        setattr(settings, name, value)
+    client = Client()
+    with use_sandbox(sandbox):
+        assert client.get("/account/").status_code == 302
+        django_sign_in(client, sandbox, "bob", next_url="/account/")
+        account = client.get("/account/")
+        assert account.status_code == 200
+        assert b"bob" in account.content
+        django_sign_out(client)
+        assert client.get("/account/").status_code == 302
