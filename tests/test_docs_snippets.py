@@ -631,7 +631,7 @@ django.setup()
 from django.test import Client, override_settings
 from django.test.utils import setup_test_environment
 
-from redtrust_django.conf import use_transports
+from redtrust_django.testing import sign_in, use_sandbox
 from redtrust_middleware.sandbox import Sandbox, SandboxConfig
 
 setup_test_environment()
@@ -647,17 +647,10 @@ sandbox = Sandbox(
 )
 secure = public.scheme == "https"
 browser = Client(HTTP_HOST=public.netloc)
-transports = use_transports(
-    transport=sandbox.transport(), async_transport=sandbox.async_transport()
-)
-with transports, override_settings(ALLOWED_HOSTS=[public.hostname]):
+with use_sandbox(sandbox), override_settings(ALLOWED_HOSTS=[public.hostname]):
     first = browser.get(path, secure=secure)
     assert first.status_code == 302, first.status_code
-    start = browser.get(first["Location"], secure=secure)
-    assert start.status_code == 302, start.status_code
-    callback = urlsplit(sandbox.sign_in(start["Location"], "alice", "alice-password"))
-    done = browser.get(callback.path + "?" + callback.query, secure=secure)
-    assert done.status_code in (302, 303), done.status_code
+    sign_in(browser, sandbox, "alice", next_url=path)
     page = browser.get(path, secure=secure)
     assert page.status_code == 200, page.status_code
     print("signed in:", page.content.decode())

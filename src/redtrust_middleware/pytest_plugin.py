@@ -3,8 +3,12 @@
 Installing the package registers this module with pytest (a ``pytest11`` entry point named
 after the module), so any test of a project that has the package installed can ask for:
 
+- ``redtrust_clock``: a :class:`~redtrust_middleware.testing.FakeClock` at the current
+  time, which moves only when told to;
 - ``redtrust_sandbox``: a fresh in-process :class:`~redtrust_middleware.sandbox.Sandbox`
-  (:func:`~redtrust_middleware.testing.make_sandbox`);
+  (:func:`~redtrust_middleware.testing.make_sandbox`) on ``redtrust_clock``: give the app the
+  sandbox's clock (``make_async_manager(redtrust_sandbox)`` does) and
+  ``expire_access_token(redtrust_sandbox)`` makes the signed-in users' tokens expire;
 - ``redtrust_config``: a config that talks to it (:func:`~redtrust_middleware.testing.make_config`);
 - ``redis_server``: a throwaway ``redis-server`` (skips without the binary, fails in strict
   mode).
@@ -18,6 +22,7 @@ off. The helpers stay in :mod:`redtrust_middleware.testing`, which imports witho
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -26,17 +31,26 @@ import pytest
 if TYPE_CHECKING:  # imported when a fixture runs, so loading the plugin costs nothing
     from .config import RedtrustConfig
     from .sandbox import Sandbox
-    from .testing import RedisServer
+    from .testing import FakeClock, RedisServer
 
-__all__ = ["redis_server", "redtrust_config", "redtrust_sandbox"]
+__all__ = ["redis_server", "redtrust_clock", "redtrust_config", "redtrust_sandbox"]
 
 
 @pytest.fixture
-def redtrust_sandbox() -> Sandbox:
-    """A fresh sandbox per test."""
+def redtrust_clock() -> FakeClock:
+    """A fake clock per test, at the current time: code left on the real clock (a client
+    without ``clock=``, a cookie's expiry) agrees with it until the test moves it."""
+    from .testing import FakeClock
+
+    return FakeClock(time.time())
+
+
+@pytest.fixture
+def redtrust_sandbox(redtrust_clock: FakeClock) -> Sandbox:
+    """A fresh sandbox per test, on ``redtrust_clock``."""
     from .testing import make_sandbox
 
-    return make_sandbox()
+    return make_sandbox(clock=redtrust_clock)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote, urlsplit
 
 import pytest
@@ -12,9 +12,15 @@ from asgiref.sync import async_to_sync
 from django.http import HttpResponse
 from django.test import AsyncClient, Client
 
-from redtrust_django.conf import use_transports
+from redtrust_django.testing import asign_in, sign_in, use_sandbox
 from redtrust_middleware.sandbox import Sandbox
-from redtrust_middleware.testing import TEST_APP_URL, TEST_USERS, FakeClock, make_sandbox
+from redtrust_middleware.testing import (
+    TEST_APP_URL,
+    TEST_USERS,
+    FakeClock,
+    make_sandbox,
+    sandbox_callback,
+)
 
 ORIGIN = {"origin": TEST_APP_URL}
 PAGE = {"accept": "text/html", "sec-fetch-mode": "navigate"}
@@ -54,13 +60,18 @@ class DjangoSite:
         """Start a login and sign in on the sandbox: the callback path (not yet visited)."""
         response = self.get(f"/redtrust/login?next={quote(next_url, safe='')}")
         assert response.status_code == 302, response.content
-        callback = self.sandbox.sign_in(response["location"], user, TEST_USERS[user])
+        callback = sandbox_callback(self.sandbox, response["location"], user)
         assert callback.startswith(TEST_APP_URL + "/redtrust/callback?")
         parts = urlsplit(callback)
         return f"{parts.path}?{parts.query}"
 
     def sign_in(self, next_url: str = "/me", user: str = "alice") -> HttpResponse:
-        return self.get(self.start(next_url, user))
+        """The whole sign-in, by the shipped helper (``redtrust_django.testing``)."""
+        if self.mode == "asgi":
+            done = async_to_sync(asign_in)(self.client, self.sandbox, user, next_url=next_url)
+        else:
+            done = sign_in(self.client, self.sandbox, user, next_url=next_url)
+        return cast(HttpResponse, done)  # the test clients' responses are HttpResponses
 
     def session_id(self) -> str | None:
         cookie = self.client.cookies.get("sessionid")
@@ -93,9 +104,7 @@ def dsite(mode: str, settings: Any, transactional_db: None) -> Iterator[DjangoSi
     clock = FakeClock()
     sandbox = make_sandbox(clock=clock)
     caches["default"].clear()
-    with use_transports(
-        transport=sandbox.transport(), async_transport=sandbox.async_transport(), clock=clock
-    ):
+    with use_sandbox(sandbox):
         client = AsyncClient() if mode == "asgi" else Client()
         yield DjangoSite(sandbox=sandbox, clock=clock, mode=mode, client=client)
     caches["default"].clear()
