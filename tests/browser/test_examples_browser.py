@@ -303,3 +303,77 @@ def test_callback_replayed_from_history(
     submit_sign_in(page, "demo")
     expect(page).to_have_url(site.url + "/")
     expect(page.locator("body")).to_contain_text("Hello demo")
+
+
+# -- the frameworks' own identity machinery, and the browser's own language ------------------
+
+#: The hosts whose example has an ``/account`` page protected by the framework's own check:
+#: Django's ``login_required`` (RedtrustBackend on) and Starlette's ``requires()``.
+ACCOUNT_HOSTS = tuple(host for host in HOSTS if host.app in ("starlette", "fastapi", "django"))
+
+
+def account_path(site: Site) -> str:
+    return "/account/" if site.host.app == "django" else "/account"
+
+
+def expect_account_of(page: Page, site: Site, user: str) -> None:
+    """The account page names the framework's user: Django's ``request.user`` (the one
+    RedtrustBackend logged in) or Starlette's ``request.user``."""
+    expect(page).to_have_url(site.url + account_path(site))
+    if site.host.app == "django":
+        expect(page.get_by_role("heading")).to_have_text("Account")
+        expect(page.locator("p")).to_have_text(user)
+    else:
+        expect(page.locator("body")).to_contain_text(f"Signed in as {user}.")
+
+
+@pytest.mark.parametrize("site", ACCOUNT_HOSTS, indirect=True, ids=str)
+def test_the_frameworks_own_login_check_signs_in_with_redtrust(site: Site, page: Page) -> None:
+    """``/account`` (``login_required`` / ``requires("authenticated")``) sends a browser
+    without a sign-in to the Redtrust login, shows the user after it, and asks again after
+    sign-out."""
+    page.goto(site.url + account_path(site))
+    expect(page).to_have_url(site.sign_in_page)
+    submit_sign_in(page, "alice")
+    expect_account_of(page, site, "alice")
+    page.reload()
+    expect_account_of(page, site, "alice")
+
+    page.goto(site.url + LOGOUT)
+    sign_out_with_the_button(page, site, landing="/")
+    page.goto(site.url + account_path(site))
+    expect(page).to_have_url(site.sign_in_page)
+    submit_sign_in(page, "demo")  # another user on the same browser: the new one is shown
+    expect_account_of(page, site, "demo")
+
+
+def test_the_librarys_pages_follow_the_browsers_language(
+    site: Site, new_context: Callable[..., BrowserContext]
+) -> None:
+    """A Spanish browser (Chromium's own ``Accept-Language``, from the context's locale) gets
+    the library's refusal and sign-out pages in Spanish; the sign-out still works."""
+    page = new_context(locale="es-ES").new_page()
+    language = page.evaluate("navigator.language")
+    assert language == "es-ES", language
+    callback = sign_in(page, site)
+
+    page.goto(callback)  # used already: refused, in Spanish
+    expect(page.locator("html")).to_have_attribute("lang", "es")
+    expect(page.get_by_role("heading")).to_have_text(
+        "No se ha podido completar el inicio de sesión"
+    )
+    expect(page.get_by_role("link", name="Volver a iniciar sesión")).to_be_visible()
+
+    page.goto(site.url + LOGOUT)
+    expect(page.locator("html")).to_have_attribute("lang", "es")
+    expect(page.get_by_role("heading")).to_have_text("¿Cerrar sesión?")
+
+    def is_sign_out(response: Response) -> bool:
+        return urlsplit(response.url).path == LOGOUT and response.request.method == "POST"
+
+    with page.expect_response(is_sign_out) as posted:
+        page.get_by_role("button", name="Cerrar sesión").click()
+    assert posted.value.status == 303, f"sign-out answered {posted.value.status}"
+    assert "es" in (posted.value.request.header_value("accept-language") or "")
+    expect(page).to_have_url(site.url + "/")
+    expect_sign_in_asked(page, site)

@@ -17,6 +17,7 @@ from .conftest import PAGE, DjangoSite
 ES = po_translations(DJANGO_PO)
 HOSTILE = '"><script>alert(1)</script>'
 LOCALE = "django.middleware.locale.LocaleMiddleware"
+SESSION = "django.contrib.sessions.middleware.SessionMiddleware"
 
 
 def _seen(response: Any, lang: str, title: str) -> Seen:
@@ -27,15 +28,13 @@ def _seen(response: Any, lang: str, title: str) -> Seen:
     return seen
 
 
-def _with_locale_middleware(settings: Any) -> None:
-    middleware = list(settings.MIDDLEWARE)
-    middleware.insert(
-        middleware.index("django.contrib.sessions.middleware.SessionMiddleware") + 1, LOCALE
-    )
-    settings.MIDDLEWARE = middleware
+def _without_locale_middleware(settings: Any) -> None:
+    """A project that has only LANGUAGE_CODE (the example site has LocaleMiddleware too)."""
+    settings.MIDDLEWARE = [name for name in settings.MIDDLEWARE if name != LOCALE]
 
 
 def test_language_code_es_gives_spanish_pages(settings: Any, dsite: DjangoSite) -> None:
+    _without_locale_middleware(settings)
     settings.LANGUAGE_CODE = "es"
     seen = _seen(dsite.get("/redtrust/logout", PAGE), "es", ES["Sign out?"])
     assert seen.texts["button"] == [ES["Sign out"]]
@@ -54,7 +53,9 @@ def test_language_code_es_gives_spanish_pages(settings: Any, dsite: DjangoSite) 
 
 
 def test_locale_middleware_follows_accept_language(settings: Any, dsite: DjangoSite) -> None:
-    _with_locale_middleware(settings)
+    # The example site's MIDDLEWARE has it, right after SessionMiddleware as Django asks.
+    middleware = list(settings.MIDDLEWARE)
+    assert middleware.index(LOCALE) == middleware.index(SESSION) + 1
     spanish = dsite.get("/redtrust/logout", {**PAGE, "accept-language": "es-ES,es;q=0.9"})
     _seen(spanish, "es", ES["Sign out?"])
     assert "accept-language" in spanish["vary"].lower()
