@@ -35,8 +35,9 @@ try:
     from opentelemetry.util.types import AttributeValue
 except ImportError as error:  # pragma: no cover - exercised without the SDK installed
     raise ImportError(
-        "redtrust_middleware.otelfilter filters the spans of an OpenTelemetry SDK: "
-        'pip install opentelemetry-sdk "redtrust-middleware[otel]"'
+        "redtrust_middleware.otelfilter filters the spans of the OpenTelemetry SDK: "
+        'pip install "redtrust-middleware[otel]" opentelemetry-sdk',
+        name=error.name,
     ) from error
 
 from redtrust_middleware.logfilter import REDACTED

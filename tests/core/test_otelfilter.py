@@ -3,6 +3,9 @@ its events, links and status, and the values it must leave alone."""
 
 from __future__ import annotations
 
+import importlib
+import sys
+
 import pytest
 from opentelemetry.sdk.trace import SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -108,3 +111,23 @@ def test_the_counts_the_sdk_dropped_are_still_reported() -> None:
     (finished,) = exported.get_finished_spans()
     assert finished.attributes == {"extra.3": f"tkn={R}", "extra.4": f"tkn={R}"}
     assert finished.dropped_attributes == 3
+
+
+def test_without_the_sdk_the_import_names_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in [n for n in sys.modules if n == "opentelemetry" or n.startswith("opentelemetry.")]:
+        monkeypatch.setitem(sys.modules, name, None)  # as if not installed; put back after
+    monkeypatch.delitem(sys.modules, "redtrust_middleware.otelfilter")
+    with pytest.raises(ImportError) as refused:
+        importlib.import_module("redtrust_middleware.otelfilter")
+    assert 'pip install "redtrust-middleware[otel]" opentelemetry-sdk' in str(refused.value)
+    assert str(refused.value.name).startswith("opentelemetry")
+
+
+def test_the_library_never_imports_the_sdk() -> None:
+    # Only an app that wires the filter (and so has the SDK) pays for it.
+    import subprocess
+
+    code = "import sys, redtrust_middleware, redtrust_middleware.asgi, redtrust_middleware.wsgi; "
+    code += "print(sorted(n for n in sys.modules if n.startswith('opentelemetry.sdk')))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
