@@ -24,6 +24,8 @@ from django.contrib import auth
 from django.http import HttpRequest
 from django.utils.module_loading import import_string
 
+from redtrust_middleware.logevents import log
+
 __all__ = ["areconcile", "backend_enabled", "reconcile", "signed_in", "signed_out"]
 
 logger = logging.getLogger(__name__)
@@ -71,7 +73,13 @@ def signed_in(request: HttpRequest, context: Any = None, **_: Any) -> None:
         try:
             user = auth.authenticate(request, redtrust=context)
         except Exception as error:  # the database is down: no Django user this time
-            logger.error("redtrust: no Django user logged in (%s)", type(error).__name__)
+            log(
+                logger,
+                "redtrust.django.backend_failed",
+                "redtrust: no Django user logged in (%s)",
+                type(error).__name__,
+                error_type=type(error).__name__,
+            )
     if user is not None:
         _carried(session, auth.login, request, user)
     elif auth.SESSION_KEY in session:

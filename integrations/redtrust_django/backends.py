@@ -32,6 +32,7 @@ from django.db import IntegrityError, router, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from redtrust_middleware.logevents import log
 from redtrust_middleware.web import RedtrustContext
 
 __all__ = ["RedtrustBackend"]
@@ -63,33 +64,48 @@ class RedtrustBackend(ModelBackend):
         claims = self.get_claims(redtrust)
         username = self.get_username(claims)
         if not username:
-            logger.warning(
+            log(
+                logger,
+                "redtrust.django.no_user",
                 "redtrust: no Django user logged in: the access token names no subject "
                 "('sub' claim); override RedtrustBackend.get_username to name users from "
-                "other claims"
+                "other claims",
+                reason="no_subject",
             )
             return None
         found = list(self.filter_users(claims)[:2])
         if len(found) > 1:
-            logger.warning(
+            log(
+                logger,
+                "redtrust.django.no_user",
                 "redtrust: no Django user logged in: several match Redtrust user %r; make "
                 "RedtrustBackend.filter_users return at most one",
                 username,
+                reason="several_users",
             )
             return None
         if found:
             user = self.update_user(found[0], claims)
         elif not self.create_unknown_user:
-            logger.warning(
+            log(
+                logger,
+                "redtrust.django.no_user",
                 "redtrust: no Django user logged in: none is named %r and "
                 "create_unknown_user is False; create the user first",
                 username,
+                reason="unknown_user",
             )
             return None
         else:
             user = self._create(claims)
         if not self.user_can_authenticate(user):
-            logger.warning("redtrust: no Django user logged in: %r is inactive", username)
+            log(
+                logger,
+                "redtrust.django.no_user",
+                "redtrust: no Django user logged in: %r is inactive",
+                username,
+                reason="inactive_user",
+            )
             return None
         return user
 

@@ -29,6 +29,7 @@ from django.core.cache import BaseCache
 
 from redtrust_middleware import StoreError
 from redtrust_middleware._clock import Clock
+from redtrust_middleware.logevents import log
 from redtrust_middleware.stores.operations import (
     Add,
     Conditional,
@@ -199,7 +200,15 @@ class DjangoStore:
             elif todo == "reread":
                 self._keep_stored(type(self._session)(self._session.session_key).get(SESSION_KEY))
         except Exception as error:  # the engine or cache is down: the request goes on
-            logger.warning("redtrust: could not %s (%s)", todo, type(error).__name__)
+            log(
+                logger,
+                "redtrust.store.failed",
+                "redtrust: could not %s (%s)",
+                todo,
+                type(error).__name__,
+                operation=todo,
+                error_type=type(error).__name__,
+            )
 
     async def abefore_save(self, status: int) -> None:
         """:meth:`before_save` for async requests."""
@@ -211,7 +220,15 @@ class DjangoStore:
                 fresh = type(self._session)(self._session.session_key)
                 self._keep_stored(await fresh.aget(SESSION_KEY))
         except Exception as error:
-            logger.warning("redtrust: could not %s (%s)", todo, type(error).__name__)
+            log(
+                logger,
+                "redtrust.store.failed",
+                "redtrust: could not %s (%s)",
+                todo,
+                type(error).__name__,
+                operation=todo,
+                error_type=type(error).__name__,
+            )
 
     # -- the dispatch: session or cache ------------------------------------------------------
 

@@ -19,6 +19,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_variables
 
 from redtrust_middleware import LoginEvent, LogoutEvent, RedtrustError, StoreError
+from redtrust_middleware.logevents import log
 from redtrust_middleware.session import SessionManager
 from redtrust_middleware.web import RouteAnswer, RouteName
 
@@ -38,6 +39,10 @@ from .conf import get_runtime
 __all__ = ["callback", "login", "logout"]
 
 logger = logging.getLogger(__name__)
+_SIGNAL_NAMES = {
+    signals.redtrust_logged_in: "redtrust_logged_in",
+    signals.redtrust_logged_out: "redtrust_logged_out",
+}
 
 
 def _keep(request: HttpRequest, answer: RouteAnswer) -> None:
@@ -97,7 +102,16 @@ def _view(name: RouteName) -> Callable[[HttpRequest], HttpResponse]:
             # URL, with its token, on an error page): receivers' errors are logged.
             for receiver, result in sent[0].send_robust(sender=view, request=request, **sent[1]):
                 if isinstance(result, Exception):
-                    logger.error("redtrust: signal receiver %r failed: %r", receiver, result)
+                    # The type and the receiver, not the message (it may quote a token).
+                    log(
+                        logger,
+                        "redtrust.hook.failed",
+                        "redtrust: signal receiver %r failed (%s); ignored",
+                        receiver,
+                        type(result).__name__,
+                        hook=_SIGNAL_NAMES.get(sent[0], "signal"),
+                        error_type=type(result).__name__,
+                    )
         return http_response(answer.response)
 
     view.__name__ = view.__qualname__ = name

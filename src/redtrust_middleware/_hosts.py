@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from ._clock import Clock
+from .logevents import log
 from .pages import N_, Text
 
 __all__ = ["HostCheck", "is_loopback"]
@@ -116,8 +117,12 @@ class HostCheck:
             return None
         split = _split(opened.split("://", 1)[1])
         if split is not None and self._same_server(scheme, *split):
-            logger.info(
-                "redtrust: sign-in moved from %s to REDTRUST_PUBLIC_URL %s", opened, self.public_url
+            log(
+                logger,
+                "redtrust.login.moved",
+                "redtrust: sign-in moved from %s to REDTRUST_PUBLIC_URL %s",
+                opened,
+                self.public_url,
             )
             text = query.decode("latin-1")
             return f"{self.public_url}{login_path}{'?' + text if text else ''}"
@@ -128,7 +133,12 @@ class HostCheck:
         # a bounded number of hosts: made-up Host headers cannot flood the log.
         if opened not in self._warned and len(self._warned) < _WARNED:
             self._warned.add(opened)
-            logger.warning("redtrust: a sign-in started at another address: %s", self._tell(opened))
+            log(
+                logger,
+                "redtrust.login.foreign_host",
+                "redtrust: a sign-in started at another address: %s",
+                self._tell(opened),
+            )
         return None
 
     def _same_server(self, scheme: str, host: str, port: int | None) -> bool:

@@ -42,6 +42,7 @@ from .exceptions import (
     TransportError,
     UnusableAnswerError,
 )
+from .logevents import log
 from .login import is_temp_token
 from .signing import signed_stamp
 from .tokens import TokenSet, TokenVerifier
@@ -303,7 +304,14 @@ class ClientCalls:
             data = _success_data(response, "csr_finalize")
             result = parse_finalized(data, status=response.status, certificate=issued, rules=rules)
             for warning in result.warnings:
-                logger.warning("redtrust csr_finalize %s: %s", code, warning)
+                log(
+                    logger,
+                    "redtrust.ra.warning",
+                    "redtrust csr_finalize %s: %s",
+                    code,
+                    warning,
+                    operation="csr_finalize",
+                )
             return result
 
         body = {rules.finalize_request_code_field: code, rules.finalize_certificate_field: pem}

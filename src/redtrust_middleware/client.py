@@ -41,9 +41,8 @@ from .certificates import (
     validate_thumbprint,
 )
 from .config import RedtrustConfig
-from .exceptions import (
-    TransportError,
-)
+from .exceptions import RedtrustError, TransportError
+from .logevents import error_fields, log, since
 from .tokens import TokenSet
 
 __all__ = [
@@ -63,6 +62,13 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+# The calls logged when they end (done, failed), beside each attempt's DEBUG line.
+_REPORTED = {
+    "login": ("redtrust.direct_login.completed", "redtrust.direct_login.failed"),
+    "csr_create": ("redtrust.ra.completed", "redtrust.ra.failed"),
+    "csr_finalize": ("redtrust.ra.completed", "redtrust.ra.failed"),
+}
 
 #: The partner's CA for :meth:`Client.enroll` and :meth:`Client.renew`: signs a CSR into a
 #: certificate (a ``cryptography`` object or PEM), e.g. ``DemoCA().issue``.
@@ -95,21 +101,68 @@ class _ClientBase:
         self, request: ApiRequest, started: float, error: TransportError, *, last: bool
     ) -> None:
         """Log a failed attempt; raise unless it may be tried again."""
-        self._log(request, started, type(error).__name__)
+        self._log(request, started, type(error).__name__, None, error)
         failure = self.calls.give_up(request, error, last)
         if failure is not None:
             raise failure from None
 
     def _parsed(self, call: Call[T], started: float, raw: _http.RawResponse) -> T:
-        self._log(call.request, started, str(raw.status))
-        return call.parse(raw, self._clock())
+        try:
+            value = call.parse(raw, self._clock())
+        except RedtrustError as error:
+            self._log(call.request, started, str(raw.status), raw.status, error)
+            raise
+        self._log(call.request, started, str(raw.status), raw.status, None)
+        return value
 
-    def _log(self, request: ApiRequest, started: float, outcome: str) -> None:
-        logger.debug(
+    def _log(
+        self,
+        request: ApiRequest,
+        started: float,
+        said: str,
+        status: int | None,
+        error: RedtrustError | None,
+    ) -> None:
+        """Log one attempt (DEBUG): what came back, Redtrust's error code, how long it took."""
+        if not logger.isEnabledFor(logging.DEBUG):
+            return
+        latency = since(started)
+        fields = {} if error is None else error_fields(error)
+        log(
+            logger,
+            "redtrust.call",
             "redtrust %s -> %s in %.0f ms",
             request.operation,
-            outcome,
-            (time.perf_counter() - started) * 1000,
+            said,
+            latency,
+            operation=request.operation,
+            partner=self.config.partner,
+            outcome="ok" if error is None else "error",
+            latency_ms=latency,
+            **{"status": status, **fields},
+        )
+
+    def _told(self, request: ApiRequest, started: float, error: RedtrustError | None) -> None:
+        """Log the end of a call that changes something at Redtrust beyond a session's tokens
+        (a direct login, a certificate request): INFO when done, WARNING when it failed.
+        Sign-in, refresh and logout are logged where the session changes."""
+        events = _REPORTED.get(request.operation)
+        if events is None:
+            return
+        latency = since(started)
+        fields = {} if error is None else error_fields(error)
+        log(
+            logger,
+            events[error is not None],
+            "redtrust %s %s in %.0f ms",
+            request.operation,
+            "done" if error is None else f"failed ({type(error).__name__})",
+            latency,
+            operation=request.operation,
+            partner=self.config.partner,
+            outcome="ok" if error is None else "error",
+            latency_ms=latency,
+            **fields,
         )
 
 
@@ -131,6 +184,16 @@ class Client(_ClientBase):
 
     def send(self, call: Call[T]) -> T:
         """Send a call built by :class:`ClientCalls`, with the safe retries only."""
+        started = time.perf_counter()
+        try:
+            value = self._send(call)
+        except RedtrustError as error:
+            self._told(call.request, started, error)
+            raise
+        self._told(call.request, started, None)
+        return value
+
+    def _send(self, call: Call[T]) -> T:
         request = call.request
         schedule = list(self.calls.attempts())
         for index, delay in enumerate(schedule):
@@ -251,6 +314,16 @@ class AsyncClient(_ClientBase):
 
     async def send(self, call: Call[T]) -> T:
         """Send a call built by :class:`ClientCalls`, with the safe retries only."""
+        started = time.perf_counter()
+        try:
+            value = await self._send(call)
+        except RedtrustError as error:
+            self._told(call.request, started, error)
+            raise
+        self._told(call.request, started, None)
+        return value
+
+    async def _send(self, call: Call[T]) -> T:
         request = call.request
         schedule = list(self.calls.attempts())
         for index, delay in enumerate(schedule):

@@ -34,6 +34,7 @@ from ._settings import (
 )
 from .certificates import CsrRules
 from .exceptions import ConfigurationError, InvalidInputError
+from .logevents import log
 from .login import is_local_path
 from .signing import PARTNER_PATTERN
 
@@ -315,8 +316,11 @@ class RedtrustConfig:
         if not isinstance(self.shared_secret, str) or not self.shared_secret:
             raise ConfigurationError("shared_secret", "is required")
         if len(self.shared_secret) < _MIN_SECRET_LENGTH:
-            logger.warning(
-                "redtrust: shared_secret is shorter than %d characters", _MIN_SECRET_LENGTH
+            log(
+                logger,
+                "redtrust.config.short_secret",
+                "redtrust: shared_secret is shorter than %d characters",
+                _MIN_SECRET_LENGTH,
             )
         server_url = _base_url(
             "server_url", self.server_url, default_port=self.profile.default_port
@@ -326,7 +330,12 @@ class RedtrustConfig:
         if server_url.startswith("http://"):
             if not is_loopback(host):
                 raise ConfigurationError("server_url", "must use https (http only for loopback)")
-            logger.warning("redtrust: plain http to %s (allowed for a local sandbox only)", host)
+            log(
+                logger,
+                "redtrust.config.plain_http",
+                "redtrust: plain http to %s (allowed for a local sandbox only)",
+                host,
+            )
         if self.public_url is not None:
             object.__setattr__(
                 self, "public_url", _base_url("public_url", self.public_url, default_port=None)
@@ -348,7 +357,11 @@ class RedtrustConfig:
         if self.ca_bundle is not None and not Path(self.ca_bundle).is_file():
             raise ConfigurationError("ca_bundle", "file not found")
         if not self.verify_tls:
-            logger.warning("redtrust: TLS verification is OFF (verify_tls=False)")
+            log(
+                logger,
+                "redtrust.config.tls_unverified",
+                "redtrust: TLS verification is OFF (verify_tls=False)",
+            )
         self._check_numbers()
         for key in self.encryption_keys:
             if len(key) < _MIN_KEY_LENGTH:
@@ -371,7 +384,12 @@ class RedtrustConfig:
             raise ConfigurationError(error.field, error.problem) from None
         weak = [name for name in rules.hash_types if name in _WEAK_HASHES]
         if weak:
-            logger.warning("redtrust: hash_types accepts %s, a weak hash", ", ".join(weak))
+            log(
+                logger,
+                "redtrust.config.weak_hash",
+                "redtrust: hash_types accepts %s, a weak hash",
+                ", ".join(weak),
+            )
 
     def csr_rules(self) -> CsrRules:
         """What certificate requests may hold and their field names (None: the profile's).

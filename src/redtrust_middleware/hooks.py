@@ -47,6 +47,7 @@ from typing import Any, TypeAlias
 import anyio.to_thread
 
 from .exceptions import ConfigurationError
+from .logevents import log
 from .tokens import TokenSet
 
 __all__ = [
@@ -204,12 +205,16 @@ def _failed(hook: Hook, event: Event, error: Exception) -> None:
     frames = traceback.extract_tb(error.__traceback__)
     where = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
     name = getattr(hook, "__qualname__", type(hook).__qualname__)
-    logger.error(
+    log(
+        logger,
+        "redtrust.hook.failed",
         "redtrust: %s hook %s failed (%s%s); ignored",
         _NAMES[type(event)],
         name,
         type(error).__name__,
         where,
+        hook=_NAMES[type(event)],
+        error_type=type(error).__name__,
     )
 
 

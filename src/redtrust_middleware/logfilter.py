@@ -9,16 +9,30 @@ token is a credential until it is exchanged, and access logs (uvicorn's, gunicor
     redact_access_logs()  # uvicorn.access, gunicorn.access, hypercorn.access, django.server
 
 The Django app installs it on ``django.server`` itself.
+
+:class:`JsonFormatter` writes each record as one JSON object, the library's fields
+(:mod:`redtrust_middleware.logevents`) as keys, with the same redaction::
+
+    handler.setFormatter(JsonFormatter())
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["ACCESS_LOGGERS", "REDACTED", "RedactCallbackQuery", "redact", "redact_access_logs"]
+__all__ = [
+    "ACCESS_LOGGERS",
+    "REDACTED",
+    "JsonFormatter",
+    "RedactCallbackQuery",
+    "redact",
+    "redact_access_logs",
+]
 
 #: What a redacted value reads as.
 REDACTED = "[redacted]"
@@ -73,3 +87,36 @@ def redact_access_logs(names: Iterable[str] = ACCESS_LOGGERS) -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, RedactCallbackQuery) for f in logger.filters):
             logger.addFilter(RedactCallbackQuery())
+
+
+# What every LogRecord has: anything else on a record came from ``extra=``.
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
+    "message",
+    "asctime",
+    "taskName",
+}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: ``time`` (UTC, ISO 8601), ``level``, ``logger``,
+    ``message``, then every field given with ``extra=`` (the library's ``redtrust_*``), and
+    ``exception`` when the record has one. Standard library only.
+
+    The message and text fields go through :func:`redact`, so a ``tkn`` or ``state`` in an
+    access line never reaches the output. Values JSON cannot hold are written as ``str``.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record as one line of JSON."""
+        line: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": redact(record.getMessage()),
+        }
+        for name, value in vars(record).items():
+            if name not in _STANDARD and name not in line:
+                line[name] = _redacted(value)
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str, ensure_ascii=False)

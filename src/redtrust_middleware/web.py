@@ -40,6 +40,7 @@ from .exceptions import (
     TokenError,
     UpstreamError,
 )
+from .logevents import error_fields, log
 from .login import is_handle, nonce_cookie_value, parse_nonce_cookie, validate_next
 from .pages import PageRenderer, Pages
 from .session import ActiveSession, AsyncSessionManager, LoginDone, LoginStart, SessionManager
@@ -375,7 +376,12 @@ class Gate:
                 response=_pages.not_allowed(self.render(request), "GET, HEAD, POST", "logout")
             )
         if not signout_proven(request.headers, request.body, browser.handle, self.origin):
-            logger.info("redtrust: sign-out refused (no proof it came from this site)")
+            log(
+                logger,
+                "redtrust.signout.refused",
+                "redtrust: sign-out refused (no proof it came from this site)",
+                reason="no_proof",
+            )
             refused = _pages.signout_refused(
                 request.root + self.config.logout_path, render=self.render(request)
             )
@@ -408,8 +414,13 @@ class Gate:
             if isinstance(error, CallbackError):
                 # WARNING: a fresh Django project shows warnings only; the reason is the fix.
                 hint, logged = self.hosts.refused_hints(request.headers, request.scheme, error.code)
-                logger.warning(
-                    "redtrust: callback refused (%s)%s", error.code, f": {logged}" if logged else ""
+                log(
+                    logger,
+                    "redtrust.login.refused",
+                    "redtrust: callback refused (%s)%s",
+                    error.code,
+                    f": {logged}" if logged else "",
+                    reason=error.code,
                 )
                 refused = _pages.callback_refused(
                     error,
@@ -420,7 +431,13 @@ class Gate:
                 )
                 return RouteAnswer(response=refused)
             if isinstance(error, UpstreamError | StoreError | TokenError):
-                logger.warning("redtrust: sign-in not completed (%s)", type(error).__name__)
+                log(
+                    logger,
+                    "redtrust.login.failed",
+                    "redtrust: sign-in not completed (%s)",
+                    type(error).__name__,
+                    **error_fields(error),
+                )
                 failed = _pages.sign_in_not_completed(
                     error,
                     as_json=as_json,
@@ -472,7 +489,13 @@ class Gate:
             return proceed
         if session is None:
             return self.signed_out
-        logger.warning("redtrust: session unavailable (%s)", type(session).__name__)
+        log(
+            logger,
+            "redtrust.session.unavailable",
+            "redtrust: session unavailable (%s)",
+            type(session).__name__,
+            error_type=type(session).__name__,
+        )
         return Proceed(
             context=None,
             vary_cookie=True,

@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx2
 import pytest
+from tests.logscan import of, scan
 
 from redtrust_middleware.client import ApiRequest, AsyncClient, Call, Client, parse_envelope
 from redtrust_middleware.config import CERTIFICATE_ENROLL, RA_API, Profile, RedtrustConfig
@@ -684,3 +685,7 @@ async def test_logs_never_show_tokens_headers_or_the_secret(
             assert value not in text
         for signature in signatures:
             assert signature not in text
+    # The same in each record's arguments and its fields (extra=), which JSON logs emit.
+    secrets = [SECRET, TEMP, ACCESS, REFRESH, NEW_ACCESS, NEW_REFRESH, "hunter2", *signatures]
+    assert scan(caplog.records, secrets) >= 6
+    assert {f["operation"] for f in of(caplog.records, "redtrust.call")} >= {"exchange", "login"}

@@ -17,6 +17,7 @@ from typing import Any, TypeAlias, TypeVar
 
 from ..exceptions import StoreError
 from ..hooks import Event
+from ..logevents import log
 from ..stores.operations import Add, Delete, DeleteIf, Get, Put, ReplaceIf, Take
 from ..tokens import TokenSet
 
@@ -155,6 +156,13 @@ def best_effort(effect: Effect, what: str) -> Flow[Any]:
     """Perform ``effect``; a store failure is logged, not raised (the result is None)."""
     try:
         return (yield effect)
-    except StoreError:
-        logger.warning("redtrust: could not %s (store unavailable)", what)
+    except StoreError as error:
+        log(
+            logger,
+            "redtrust.store.failed",
+            "redtrust: could not %s (store unavailable)",
+            what,
+            operation=what.replace(" ", "_"),
+            error_type=type(error).__name__,
+        )
         return None

@@ -130,15 +130,18 @@ class SessionFlows(Records):
             return Touch(active=active, key=key, blob=blob or b"", record=record)
         return active
 
-    def why_ended(self, key: str, blob: bytes | None) -> LogoutEvent:
-        """Why :meth:`loaded` found no session in the read ``blob`` of ``key`` (pure; only on
-        that rare path): a timeout when the record is still readable, else ``EXPIRED``."""
+    def why_ended(self, handle: str, key: str, blob: bytes | None) -> LogoutEvent:
+        """Why :meth:`loaded` found no session ``handle`` in the read ``blob`` of ``key``
+        (only on that rare path), logged: a timeout when the record is still readable, else
+        ``EXPIRED``."""
         record = self.open_record(key, blob)
         if record is None:
+            logout.log_ended(LogoutReason.EXPIRED, handle)
             return LogoutEvent(reason=LogoutReason.EXPIRED)
         now, config = self.clock(), self.config
         absolute = now - record.created_at >= config.absolute_timeout
         reason = LogoutReason.ABSOLUTE_TIMEOUT if absolute else LogoutReason.IDLE_TIMEOUT
+        logout.log_ended(reason, handle)
         tokens = record.tokens
         return LogoutEvent(reason=reason, subject=tokens.subject, claims=tokens.claims)
 

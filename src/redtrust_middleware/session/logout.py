@@ -6,15 +6,29 @@ import logging
 
 from ..exceptions import TokenError, UpstreamError
 from ..hooks import LogoutEvent, LogoutReason
+from ..logevents import error_fields, log
 from ..login import is_handle
 from ..tokens import TokenSet
 from .effects import Flow, Logout, Notify, Refresh, Take
-from .records import Records
+from .records import Records, session_tag
 from .rotation import Rotations
 
-__all__ = ["logout", "remote_logout"]
+__all__ = ["log_ended", "logout", "remote_logout"]
 
 logger = logging.getLogger(__name__)
+
+
+def log_ended(reason: LogoutReason, handle: str) -> None:
+    """Log that the session ``handle`` ended for ``reason``: every end, whether hooks hear
+    of it or not, at one place."""
+    log(
+        logger,
+        "redtrust.logout",
+        "redtrust: session ended (%s)",
+        reason.value,
+        reason=reason.value,
+        session=session_tag(handle),
+    )
 
 
 def remote_logout(rotations: Rotations, tokens: TokenSet) -> Flow[None]:
@@ -29,7 +43,13 @@ def remote_logout(rotations: Rotations, tokens: TokenSet) -> Flow[None]:
             tokens = yield Refresh(tokens)
         yield Logout(tokens)
     except (UpstreamError, TokenError) as error:
-        logger.warning("redtrust: remote logout failed (%s); ended locally", type(error).__name__)
+        log(
+            logger,
+            "redtrust.logout.remote_failed",
+            "redtrust: remote logout failed (%s); ended locally",
+            type(error).__name__,
+            **error_fields(error),
+        )
 
 
 def logout(records: Records, rotations: Rotations, handle: str | None) -> Flow[bool]:
@@ -48,6 +68,7 @@ def logout(records: Records, rotations: Rotations, handle: str | None) -> Flow[b
     # A refresh that was not saved rotated the token: log out with the newest set.
     yield from remote_logout(rotations, graced or record.tokens)
     tokens = record.tokens
+    log_ended(LogoutReason.SIGNED_OUT, handle)
     yield Notify(
         LogoutEvent(reason=LogoutReason.SIGNED_OUT, subject=tokens.subject, claims=tokens.claims)
     )

@@ -30,6 +30,7 @@ from ..client import AsyncClient, Client
 from ..config import RedtrustConfig
 from ..exceptions import RefreshFailedError, StoreError
 from ..hooks import NO_HOOKS, Event, Hooks, adeliver, deliver
+from ..logevents import log
 from ..stores import AsyncStore, Keyring, MemoryStore, Store
 from ..stores.operations import StoreOp, aperform, perform
 from ..tokens import TokenSet
@@ -60,7 +61,11 @@ def _keyring(config: RedtrustConfig, keyring: Keyring | None) -> Keyring:
         return keyring
     if config.encryption_keys:
         return Keyring(config.encryption_keys)
-    logger.info("redtrust: no encryption_keys set; sessions end when the process restarts")
+    log(
+        logger,
+        "redtrust.config.ephemeral_keys",
+        "redtrust: no encryption_keys set; sessions end when the process restarts",
+    )
     return Keyring.ephemeral()
 
 
@@ -189,7 +194,8 @@ class SessionManager:
         blob = self.store.get(key)
         loaded = self.flows.loaded(handle, key, blob)
         if loaded is None:
-            self._tell([self.flows.why_ended(key, blob)] if self.hooks.on_logout else [])
+            ended = self.flows.why_ended(handle, key, blob)  # logged, hooks or not
+            self._tell([ended] if self.hooks.on_logout else [])
             return None
         if isinstance(loaded, Touch):
             return self._run(self.flows.touch(loaded))
@@ -222,8 +228,13 @@ class SessionManager:
             while not done.wait(lease.seconds / 3):
                 try:
                     self.store.replace_if(lease.key, lease.owner, lease.owner, ttl=lease.seconds)
-                except StoreError:
-                    logger.warning("redtrust: could not renew a refresh lock's lease")
+                except StoreError as error:
+                    log(
+                        logger,
+                        "redtrust.refresh.lease_not_renewed",
+                        "redtrust: could not renew a refresh lock's lease",
+                        error_type=type(error).__name__,
+                    )
 
         renewer = threading.Thread(target=renew, name="redtrust-lease", daemon=True)
         renewer.start()
@@ -354,7 +365,8 @@ class AsyncSessionManager:
         blob = await self.store.aget(key)
         loaded = self.flows.loaded(handle, key, blob)
         if loaded is None:
-            await self._tell([self.flows.why_ended(key, blob)] if self.hooks.on_logout else [])
+            ended = self.flows.why_ended(handle, key, blob)  # logged, hooks or not
+            await self._tell([ended] if self.hooks.on_logout else [])
             return None
         if isinstance(loaded, Touch):
             return await self._run(self.flows.touch(loaded))
@@ -433,8 +445,13 @@ class AsyncSessionManager:
                     await self.store.areplace_if(
                         lease.key, lease.owner, lease.owner, ttl=lease.seconds
                     )
-                except StoreError:
-                    logger.warning("redtrust: could not renew a refresh lock's lease")
+                except StoreError as error:
+                    log(
+                        logger,
+                        "redtrust.refresh.lease_not_renewed",
+                        "redtrust: could not renew a refresh lock's lease",
+                        error_type=type(error).__name__,
+                    )
 
         failure: Exception | None = None
         async with anyio.create_task_group() as group:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from .._clock import Clock
 from ..config import RedtrustConfig
 from ..exceptions import TokenError
+from ..logevents import log
 from ..stores import Keyring
 from ..tokens import TokenSet, parse_expiration
 from .effects import Flow, Get, Put, ReplaceIf
@@ -140,7 +141,9 @@ class Records:
         lifetime, leeway = tokens.expires_in(now), self.config.refresh_leeway
         if lifetime <= leeway:
             self._told_short_lifetime = True
-            logger.warning(
+            log(
+                logger,
+                "redtrust.config.short_token_lifetime",
                 "redtrust: access tokens live %.0f s, not more than refresh_leeway "
                 "(REDTRUST_REFRESH_LEEWAY) of %g s, so every request refreshes them: raise the "
                 "token lifetime on Redtrust (the sandbox's --access-ttl) or set "

@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 import logging
 import secrets
+import time
 from dataclasses import dataclass, field, replace
 from typing import TypeAlias
 
@@ -26,12 +27,13 @@ from ..exceptions import (
     UpstreamError,
 )
 from ..hooks import LogoutEvent, LogoutReason, RefreshEvent
+from ..logevents import error_fields, log, since
 from ..login import Freshness, freshness
 from ..tokens import TokenSet
 from .effects import Add, DeleteIf, Flow, Lease, Notify, Refresh, Sleep, best_effort
-from .logout import remote_logout
+from .logout import log_ended, remote_logout
 from .memo import Memo
-from .records import ActiveSession, Records, SessionRecord
+from .records import ActiveSession, Records, SessionRecord, session_tag
 from .rotation import Rotations
 
 __all__ = [
@@ -108,10 +110,24 @@ def classify_refresh_failure(error: Exception) -> _Failure:
     return _Failure.UNKNOWN  # TokenError: the answer arrived, the tokens in it are unusable
 
 
-def ended(reason: LogoutReason, tokens: TokenSet) -> Notify:
-    """The news that the session of ``tokens`` ended for ``reason``. Told even when its record
-    could not be deleted: the browser is signed out all the same, and the record expires."""
+def ended(reason: LogoutReason, tokens: TokenSet, handle: str) -> Notify:
+    """The news that the session ``handle`` of ``tokens`` ended for ``reason`` (logged here).
+    Told even when its record could not be deleted: the browser is signed out all the same,
+    and the record expires."""
+    log_ended(reason, handle)
     return Notify(LogoutEvent(reason=reason, subject=tokens.subject, claims=tokens.claims))
+
+
+def _joined(handle: str) -> None:
+    """Log (DEBUG) a refresh that found its work done: another request's, or this
+    process's unsaved one."""
+    log(
+        logger,
+        "redtrust.refresh.joined",
+        "redtrust: session already refreshed",
+        outcome="joined",
+        session=session_tag(handle),
+    )
 
 
 class Refresher:
@@ -178,9 +194,11 @@ class Refresher:
             return None
         tokens = record.tokens
         if freshness(tokens, now, records.config.refresh_leeway) is Freshness.FRESH:
+            _joined(handle)
             return records.active(handle, record, refreshed=True)
         graced = yield from self.rotations.graced(tokens, now)
         if graced is not None:  # refreshed already, not saved (a failed write): save it now
+            _joined(handle)
             saved = replace(record, tokens=graced, seen_at=now)
             yield from best_effort(records.swap(key, blob, saved, now), "save tokens")
             return records.active(handle, saved, refreshed=True)
@@ -190,7 +208,7 @@ class Refresher:
             if not tokens.is_expired(now):
                 return records.active(handle, record, refreshed=False)
             yield from best_effort(DeleteIf(key, blob), "end a session")
-            yield ended(LogoutReason.TOKEN_EXPIRED, tokens)
+            yield ended(LogoutReason.TOKEN_EXPIRED, tokens, handle)
             return None
         return _Refreshable(blob=blob, record=record)
 
@@ -218,10 +236,12 @@ class Refresher:
         if not isinstance(current, _Refreshable):
             return current
         records, key, blob, record = self.records, need.key, current.blob, current.record
+        started = time.perf_counter()  # for the log only: decisions use the injected clock
         try:
             new: TokenSet = yield Refresh(record.tokens, lease)
         except (UpstreamError, TokenError) as error:
-            return (yield from self._refresh_failed(need, current, error))
+            return (yield from self._refresh_failed(need, current, error, since(started)))
+        latency = since(started)
         now = records.clock()
         records.received(new, now)
         yield from self.rotations.rotated(record.tokens, new, now)
@@ -232,7 +252,12 @@ class Refresher:
                 # a newer token chain with this one.
                 blob_now, now_record = yield from records.read(key)
                 if blob_now is None or now_record is None or not records.alive(now_record, now):
-                    logger.info("redtrust: session ended during its refresh; not restored")
+                    log(
+                        logger,
+                        "redtrust.refresh.superseded",
+                        "redtrust: session ended during its refresh; not restored",
+                        session=session_tag(need.handle),
+                    )
                     yield from remote_logout(self.rotations, new)
                     return None
                 if now_record.tokens.expires_at >= new.expires_at:
@@ -243,27 +268,50 @@ class Refresher:
         except StoreError:
             # Served from the grace record until a later request manages to save it (that
             # one announces nothing: this refresh is announced once, here).
-            logger.warning("redtrust: refreshed tokens not saved; will retry on next request")
-        logger.debug("redtrust: session refreshed")
+            log(
+                logger,
+                "redtrust.refresh.not_saved",
+                "redtrust: refreshed tokens not saved; will retry on next request",
+                session=session_tag(need.handle),
+            )
+        log(
+            logger,
+            "redtrust.refresh.completed",
+            "redtrust: session refreshed in %.0f ms",
+            latency,
+            outcome="refreshed",
+            session=session_tag(need.handle),
+            latency_ms=latency,
+        )
         yield Notify(RefreshEvent(subject=new.subject, tokens=new, created_at=saved.created_at))
         return records.active(need.handle, saved, refreshed=True)
 
     def _refresh_failed(
-        self, need: RefreshNeeded, current: _Refreshable, error: Exception
+        self, need: RefreshNeeded, current: _Refreshable, error: Exception, latency: float
     ) -> Flow[Outcome]:
         kind = classify_refresh_failure(error)
-        logger.warning("redtrust: refresh failed (%s, %s)", type(error).__name__, kind.value)
+        log(
+            logger,
+            "redtrust.refresh.failed",
+            "redtrust: refresh failed (%s, %s)",
+            type(error).__name__,
+            kind.value,
+            outcome=kind.value,
+            session=session_tag(need.handle),
+            latency_ms=latency,
+            **error_fields(error),
+        )
         records, tokens = self.records, current.record.tokens
         if kind is _Failure.REJECTED:
             yield from best_effort(DeleteIf(need.key, current.blob), "end a session")
-            yield ended(LogoutReason.REFRESH_REJECTED, tokens)
+            yield ended(LogoutReason.REFRESH_REJECTED, tokens, need.handle)
             return None
         if kind is _Failure.UNKNOWN:
             # Never present this refresh token again; use the access token while it lasts.
             yield from self.rotations.mark_spent(tokens)
             if tokens.is_expired(records.clock()):
                 yield from best_effort(DeleteIf(need.key, current.blob), "end a session")
-                yield ended(LogoutReason.TOKEN_EXPIRED, tokens)
+                yield ended(LogoutReason.TOKEN_EXPIRED, tokens, need.handle)
                 return None
             spent = replace(current.record, tokens=replace(tokens, refresh_token=None))
             yield from best_effort(

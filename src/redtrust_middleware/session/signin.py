@@ -6,10 +6,13 @@ What a login *is* (its redirect, its callback, its pending record) is the pure p
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Sequence
 
 from ..exceptions import APIError, ConfigurationError, LoginExpiredError
 from ..hooks import LoginEvent
+from ..logevents import log, since
 from ..login import (
     PendingLogin,
     build_login_url,
@@ -22,9 +25,11 @@ from ..login import (
 )
 from ..tokens import TokenSet
 from .effects import Delete, Exchange, Flow, Notify, Put, Take, best_effort
-from .records import LoginDone, LoginStart, Records, SessionRecord
+from .records import LoginDone, LoginStart, Records, SessionRecord, session_tag
 
 __all__ = ["begin_login", "complete_login"]
+
+logger = logging.getLogger(__name__)
 
 
 def begin_login(
@@ -54,6 +59,7 @@ def begin_login(
     redirect = login_redirect_url(config, callback, pending.nonce)
     url = build_login_url(config, redirect_url=redirect, now=now)
     nonces = (*browser_nonces, pending.nonce)[-config.max_pending_logins :]
+    log(logger, "redtrust.login.started", "redtrust: sign-in started")
     return LoginStart(url=url, browser_nonces=nonces)
 
 
@@ -81,6 +87,7 @@ def complete_login(
     now = records.clock()
     if pending is None or now - pending.created_at > config.pending_login_ttl:
         raise LoginExpiredError("this sign-in expired or was already used", code="LOGIN_EXPIRED")
+    started = time.perf_counter()  # for the log only
     try:
         tokens: TokenSet = yield Exchange(params.temp_token)
     except APIError as error:
@@ -98,6 +105,15 @@ def complete_login(
         yield from best_effort(
             Delete(records.session_key(previous_handle)), "end the previous session"
         )
+    latency = since(started)
+    log(
+        logger,
+        "redtrust.login.completed",
+        "redtrust: signed in (exchange %.0f ms)",
+        latency,
+        session=session_tag(handle),
+        latency_ms=latency,
+    )
     # Only now, the session written: a hook never hears of a sign-in that did not happen.
     yield Notify(LoginEvent(subject=tokens.subject, tokens=tokens, created_at=now))
     remaining = tuple(n for n in browser_nonces if n != nonce)
