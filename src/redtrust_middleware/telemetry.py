@@ -235,7 +235,12 @@ _API_ATTRIBUTES = (
 )
 #: Every span the library starts.
 SPANS: tuple[SpanSpec, ...] = (
-    SpanSpec("redtrust.login.start", "internal", "A sign-in starts: pending login, redirect."),
+    SpanSpec(
+        "redtrust.login.start",
+        "internal",
+        "A sign-in starts: pending login, redirect.",
+        ("error.type",),
+    ),
     SpanSpec(
         "redtrust.login.callback",
         "internal",

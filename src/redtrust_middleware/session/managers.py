@@ -24,7 +24,8 @@ from typing import Any, TypeVar
 
 import anyio
 
-from .. import telemetry
+import redtrust_middleware.telemetry as telemetry
+
 from .._clock import Clock, system_clock
 from .._locks import AsyncKeyedLocks, KeyedLocks
 from ..client import AsyncClient, Client
