@@ -574,11 +574,16 @@ def prove_app(app: Any, sandbox: Sandbox, where: str) -> None:
 
 
 def close_everything(namespace: dict[str, Any]) -> None:
-    """Close what the blocks opened and left open (stores, clients, Flask apps' managers)."""
+    """Close what the blocks opened and left open (stores, clients, Flask apps' managers,
+    OpenTelemetry SDK providers)."""
     for value in namespace.values():
         kind = type(value).__module__  # not getattr: Flask's proxies raise outside a request
         if kind == "flask.app" and "redtrust" in value.extensions:
             value.extensions["redtrust"].manager.close()
+        if type(value).__name__ in {"TracerProvider", "MeterProvider"}:
+            value.shutdown()  # an SDK provider: its last export now, not at exit, to a
+            # stdout that pytest has closed by then
+            continue
         if not kind.startswith("redtrust_middleware"):
             continue
         close = getattr(value, "close", None)

@@ -43,6 +43,11 @@ class KeyedLocks:
                 else:
                     self._locks[key] = (lock, users - 1)
 
+    def waiting(self, key: str) -> int:
+        """How many wait for the lock of ``key`` now (besides its holder)."""
+        entry = self._locks.get(key)
+        return 0 if entry is None else max(entry[1] - 1, 0)
+
     def __len__(self) -> int:
         return len(self._locks)
 
@@ -68,6 +73,11 @@ class AsyncKeyedLocks:
                 del self._locks[key]
             else:
                 self._locks[key] = (lock, users - 1)
+
+    def waiting(self, key: str) -> int:
+        """How many wait for the lock of ``key`` now (besides its holder)."""
+        entry = self._locks.get(key)
+        return 0 if entry is None else max(entry[1] - 1, 0)
 
     def __len__(self) -> int:
         return len(self._locks)

@@ -28,7 +28,7 @@ from typing import Any, Self, TypeVar, Unpack, overload
 import anyio
 from cryptography import x509
 
-from . import _http
+from . import _http, telemetry
 from ._clock import Clock, system_clock
 from .calls import ApiRequest, Call, ClientCalls, make_verifier, parse_envelope
 from .certificates import (
@@ -79,6 +79,10 @@ AsyncIssuer = Callable[
 ]
 
 
+def _enrolment_span(renewing: str | None) -> str:
+    return "redtrust.certificate.enroll" if renewing is None else "redtrust.certificate.renew"
+
+
 class _ClientBase:
     def __init__(self, config: RedtrustConfig, clock: Clock) -> None:
         self.config = config
@@ -96,6 +100,12 @@ class _ClientBase:
             "limit": self.config.max_response_bytes,
             "time_limit": request.time_limit or self.config.timeout,
         }
+
+    def _telemetry(self, request: ApiRequest) -> Any:
+        """The span and metrics of one call (all its attempts): see :mod:`.telemetry`."""
+        return telemetry.api_call(
+            request.operation, request.method, request.url, self.config.partner
+        )
 
     def _failed(
         self, request: ApiRequest, started: float, error: TransportError, *, last: bool
@@ -196,16 +206,18 @@ class Client(_ClientBase):
     def _send(self, call: Call[T]) -> T:
         request = call.request
         schedule = list(self.calls.attempts())
-        for index, delay in enumerate(schedule):
-            if delay:
-                time.sleep(delay)
-            started = time.perf_counter()
-            try:
-                raw = _http.send(self._http, **self._send_arguments(request))
-            except TransportError as error:
-                self._failed(request, started, error, last=index == len(schedule) - 1)
-                continue
-            return self._parsed(call, started, raw)
+        with self._telemetry(request) as span:
+            for index, delay in enumerate(schedule):
+                if delay:
+                    time.sleep(delay)
+                started = time.perf_counter()
+                try:
+                    raw = _http.send(self._http, **self._send_arguments(request))
+                except TransportError as error:
+                    self._failed(request, started, error, last=index == len(schedule) - 1)
+                    continue
+                span.status(raw.status)
+                return self._parsed(call, started, raw)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def exchange(self, temp_token: str) -> TokenSet:
@@ -280,9 +292,10 @@ class Client(_ClientBase):
         options: CsrOptions,
     ) -> Enrollment:
         self.calls.check_issuer(issue)
-        request = self.create_csr(tokens, dn, thumbprint_to_renew=renewing, **options)
-        certificate = self.calls.issued_for(request, issue(request.csr))
-        issued = self.finalize_csr(tokens, request.request_code, certificate)
+        with telemetry.operation(_enrolment_span(renewing)):
+            request = self.create_csr(tokens, dn, thumbprint_to_renew=renewing, **options)
+            certificate = self.calls.issued_for(request, issue(request.csr))
+            issued = self.finalize_csr(tokens, request.request_code, certificate)
         return Enrollment(request=request, issued=issued)
 
     def close(self) -> None:
@@ -326,16 +339,18 @@ class AsyncClient(_ClientBase):
     async def _send(self, call: Call[T]) -> T:
         request = call.request
         schedule = list(self.calls.attempts())
-        for index, delay in enumerate(schedule):
-            if delay:
-                await anyio.sleep(delay)
-            started = time.perf_counter()
-            try:
-                raw = await _http.async_send(self._http, **self._send_arguments(request))
-            except TransportError as error:
-                self._failed(request, started, error, last=index == len(schedule) - 1)
-                continue
-            return self._parsed(call, started, raw)
+        with self._telemetry(request) as span:
+            for index, delay in enumerate(schedule):
+                if delay:
+                    await anyio.sleep(delay)
+                started = time.perf_counter()
+                try:
+                    raw = await _http.async_send(self._http, **self._send_arguments(request))
+                except TransportError as error:
+                    self._failed(request, started, error, last=index == len(schedule) - 1)
+                    continue
+                span.status(raw.status)
+                return self._parsed(call, started, raw)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def exchange(self, temp_token: str) -> TokenSet:
@@ -405,12 +420,13 @@ class AsyncClient(_ClientBase):
         options: CsrOptions,
     ) -> Enrollment:
         self.calls.check_issuer(issue)
-        request = await self.create_csr(tokens, dn, thumbprint_to_renew=renewing, **options)
-        signed: object = issue(request.csr)
-        if isawaitable(signed):
-            signed = await signed
-        certificate = self.calls.issued_for(request, signed)
-        issued = await self.finalize_csr(tokens, request.request_code, certificate)
+        with telemetry.operation(_enrolment_span(renewing)):
+            request = await self.create_csr(tokens, dn, thumbprint_to_renew=renewing, **options)
+            signed: object = issue(request.csr)
+            if isawaitable(signed):
+                signed = await signed
+            certificate = self.calls.issued_for(request, signed)
+            issued = await self.finalize_csr(tokens, request.request_code, certificate)
         return Enrollment(request=request, issued=issued)
 
     async def aclose(self) -> None:

@@ -24,12 +24,14 @@ from typing import Any, TypeVar
 
 import anyio
 
+import redtrust_middleware.telemetry as telemetry
+
 from .._clock import Clock, system_clock
 from .._locks import AsyncKeyedLocks, KeyedLocks
 from ..client import AsyncClient, Client
 from ..config import RedtrustConfig
 from ..exceptions import RefreshFailedError, StoreError
-from ..hooks import NO_HOOKS, Event, Hooks, adeliver, deliver
+from ..hooks import NO_HOOKS, Event, Hooks, LogoutEvent, adeliver, deliver
 from ..logevents import log
 from ..stores import AsyncStore, Keyring, MemoryStore, Store
 from ..stores.operations import StoreOp, aperform, perform
@@ -47,8 +49,8 @@ from .effects import (
     drive,
 )
 from .flows import SessionFlows, Touch
-from .records import ActiveSession, LoginDone, LoginStart
-from .refresh import RefreshNeeded
+from .records import ActiveSession, LoginDone, LoginStart, session_tag
+from .refresh import RefreshNeeded, classify_refresh_failure
 
 __all__ = ["AsyncSessionManager", "SessionManager"]
 
@@ -67,6 +69,16 @@ def _keyring(config: RedtrustConfig, keyring: Keyring | None) -> Keyring:
         "redtrust: no encryption_keys set; sessions end when the process restarts",
     )
     return Keyring.ephemeral()
+
+
+def _tag(handle: str | None) -> str | None:
+    return None if handle is None else session_tag(handle)
+
+
+def _count_ended(events: list[Event]) -> None:
+    for event in events:
+        if isinstance(event, LogoutEvent):
+            telemetry.count_ended(event.reason)
 
 
 def _sync_hooks(hooks: Hooks | None) -> Hooks:
@@ -121,7 +133,15 @@ class SessionManager:
     def _perform(self, effect: Effect) -> Any:
         match effect:
             case StoreOp():
-                return perform(self.store, effect)
+                name = telemetry.store_operation(effect)
+                try:
+                    if telemetry.recording():
+                        with telemetry.store_span(name, self.store):
+                            return perform(self.store, effect)
+                    return perform(self.store, effect)
+                except StoreError:
+                    telemetry.store_failed(name)
+                    raise
             case Exchange(temp_token):
                 return self.client.exchange(temp_token)
             case Refresh(tokens, Lease() as lease):
@@ -140,18 +160,24 @@ class SessionManager:
         finally:
             self._tell(events)
 
-    def _drive(self, flow: Flow[T], events: list[Event]) -> T:
-        """Run ``flow``, keeping its news in ``events`` for :meth:`_tell`."""
+    def _drive(
+        self, flow: Flow[T], events: list[Event], watch: telemetry.RefreshWatch | None = None
+    ) -> T:
+        """Run ``flow``, keeping its news in ``events`` for :meth:`_tell` (and its refresh
+        call timed by ``watch``)."""
 
         def perform(effect: Effect) -> Any:
             if isinstance(effect, Notify):
                 events.append(effect.event)
                 return None
+            if watch is not None and isinstance(effect, Refresh):
+                return watch.call(self._perform, effect)
             return self._perform(effect)
 
         return drive(flow, perform)
 
     def _tell(self, events: list[Event]) -> None:
+        _count_ended(events)
         if events and self.hooks:
             deliver(self.hooks, events)
 
@@ -163,11 +189,12 @@ class SessionManager:
         browser_nonces: Sequence[str] = (),
     ) -> LoginStart:
         """Start a login: see :meth:`SessionFlows.begin_login`."""
-        return self._run(
-            self.flows.begin_login(
-                next_url=next_url, callback_url=callback_url, browser_nonces=browser_nonces
+        with telemetry.login_start():
+            return self._run(
+                self.flows.begin_login(
+                    next_url=next_url, callback_url=callback_url, browser_nonces=browser_nonces
+                )
             )
-        )
 
     def complete_login(
         self,
@@ -177,11 +204,14 @@ class SessionManager:
         previous_handle: str | None = None,
     ) -> LoginDone:
         """Complete a login from its callback: see :meth:`SessionFlows.complete_login`."""
-        return self._run(
-            self.flows.complete_login(
-                query=query, browser_nonces=browser_nonces, previous_handle=previous_handle
+        with telemetry.login_callback() as span:
+            done = self._run(
+                self.flows.complete_login(
+                    query=query, browser_nonces=browser_nonces, previous_handle=previous_handle
+                )
             )
-        )
+            span.session(session_tag(done.handle))
+            return done
 
     def get(self, handle: str | None) -> ActiveSession | None:
         """The signed-in session with a fresh token, or None (refreshing single-flight).
@@ -191,11 +221,19 @@ class SessionManager:
         key = self.flows.key_for(handle)
         if key is None or handle is None:
             return None
-        blob = self.store.get(key)
+        try:
+            if telemetry.recording():  # a sampled request: the read gets its span
+                with telemetry.store_span("get", self.store):
+                    blob = self.store.get(key)
+            else:
+                blob = self.store.get(key)
+        except StoreError:
+            telemetry.store_failed("get")
+            raise
         loaded = self.flows.loaded(handle, key, blob)
         if loaded is None:
             ended = self.flows.why_ended(handle, key, blob)  # logged, hooks or not
-            self._tell([ended] if self.hooks.on_logout else [])
+            self._tell([ended] if self.hooks.on_logout or telemetry.AVAILABLE else [])
             return None
         if isinstance(loaded, Touch):
             return self._run(self.flows.touch(loaded))
@@ -207,18 +245,28 @@ class SessionManager:
         wait = self.config.timeout if meanwhile else self.flows.lock_lease + 5
         events: list[Event] = []
         try:
-            with self._locks.hold(loaded.key, timeout=wait):
-                return self._drive(self.flows.refresh(loaded), events)
-        except TimeoutError:
-            if (current := self.flows.serve_meanwhile(loaded)) is not None:
-                return current
-            raise RefreshFailedError("the session is being refreshed; try again") from None
+            with telemetry.RefreshWatch(session_tag(handle), classify_refresh_failure) as watch:
+                try:
+                    with self._locks.hold(loaded.key, timeout=wait):
+                        try:
+                            flow = self.flows.refresh(loaded)
+                            return watch.result(self._drive(flow, events, watch))
+                        finally:
+                            if watch.called:  # the threads queued on this lock meanwhile
+                                telemetry.record_waiters(self._locks.waiting(loaded.key))
+                except TimeoutError:
+                    if (current := self.flows.serve_meanwhile(loaded)) is not None:
+                        return watch.result(current)
+                    raise RefreshFailedError("the session is being refreshed; try again") from None
         finally:
             self._tell(events)  # the lock released: waiters are not held up by a hook
 
     def logout(self, handle: str | None) -> bool:
         """End a session; True when there was one."""
-        return self._run(self.flows.logout(handle))
+        with telemetry.logout(_tag(handle)) as span:
+            found = self._run(self.flows.logout(handle))
+            span.set("redtrust.logout.found", found)
+            return found
 
     def _refresh_keeping_lease(self, tokens: TokenSet, lease: Lease) -> TokenSet:
         """Refresh while a helper thread renews the store lock's lease (never lets it lapse)."""
@@ -229,6 +277,7 @@ class SessionManager:
                 try:
                     self.store.replace_if(lease.key, lease.owner, lease.owner, ttl=lease.seconds)
                 except StoreError as error:
+                    telemetry.store_failed("replace_if")
                     log(
                         logger,
                         "redtrust.refresh.lease_not_renewed",
@@ -272,6 +321,8 @@ class AsyncSessionManager:
         self._inflight: dict[tuple[str, int], asyncio.Task[ActiveSession | None]] = {}
         # session key -> the first refresh task in flight for it, over whichever store
         self._refreshing: dict[str, asyncio.Task[ActiveSession | None]] = {}
+        # (session key, store) -> requests that joined its refresh task (for telemetry)
+        self._joiners: dict[tuple[str, int], int] = {}
         self._lasting_store = True  # False for per-request stores (`using`)
         self._sleep = sleep
 
@@ -292,7 +343,15 @@ class AsyncSessionManager:
     async def _perform(self, effect: Effect) -> Any:
         match effect:
             case StoreOp():
-                return await aperform(self.store, effect)
+                name = telemetry.store_operation(effect)
+                try:
+                    if telemetry.recording():
+                        with telemetry.store_span(name, self.store):
+                            return await aperform(self.store, effect)
+                    return await aperform(self.store, effect)
+                except StoreError:
+                    telemetry.store_failed(name)
+                    raise
             case Exchange(temp_token):
                 return await self.client.exchange(temp_token)
             case Refresh(tokens, Lease() as lease):
@@ -311,18 +370,24 @@ class AsyncSessionManager:
         finally:
             await self._tell(events)
 
-    async def _drive(self, flow: Flow[T], events: list[Event]) -> T:
-        """Run ``flow``, keeping its news in ``events`` for :meth:`_tell`."""
+    async def _drive(
+        self, flow: Flow[T], events: list[Event], watch: telemetry.RefreshWatch | None = None
+    ) -> T:
+        """Run ``flow``, keeping its news in ``events`` for :meth:`_tell` (and its refresh
+        call timed by ``watch``)."""
 
         async def perform(effect: Effect) -> Any:
             if isinstance(effect, Notify):
                 events.append(effect.event)
                 return None
+            if watch is not None and isinstance(effect, Refresh):
+                return await watch.acall(self._perform, effect)
             return await self._perform(effect)
 
         return await adrive(flow, perform)
 
     async def _tell(self, events: list[Event]) -> None:
+        _count_ended(events)
         if events and self.hooks:
             await adeliver(self.hooks, events)
 
@@ -334,11 +399,12 @@ class AsyncSessionManager:
         browser_nonces: Sequence[str] = (),
     ) -> LoginStart:
         """Start a login: see :meth:`SessionFlows.begin_login`."""
-        return await self._run(
-            self.flows.begin_login(
-                next_url=next_url, callback_url=callback_url, browser_nonces=browser_nonces
+        with telemetry.login_start():
+            return await self._run(
+                self.flows.begin_login(
+                    next_url=next_url, callback_url=callback_url, browser_nonces=browser_nonces
+                )
             )
-        )
 
     async def complete_login(
         self,
@@ -348,11 +414,14 @@ class AsyncSessionManager:
         previous_handle: str | None = None,
     ) -> LoginDone:
         """Complete a login from its callback: see :meth:`SessionFlows.complete_login`."""
-        return await self._run(
-            self.flows.complete_login(
-                query=query, browser_nonces=browser_nonces, previous_handle=previous_handle
+        with telemetry.login_callback() as span:
+            done = await self._run(
+                self.flows.complete_login(
+                    query=query, browser_nonces=browser_nonces, previous_handle=previous_handle
+                )
             )
-        )
+            span.session(session_tag(done.handle))
+            return done
 
     async def get(self, handle: str | None) -> ActiveSession | None:
         """The signed-in session with a fresh token, or None (refreshing single-flight).
@@ -362,11 +431,19 @@ class AsyncSessionManager:
         key = self.flows.key_for(handle)
         if key is None or handle is None:
             return None
-        blob = await self.store.aget(key)
+        try:
+            if telemetry.recording():  # a sampled request: the read gets its span
+                with telemetry.store_span("get", self.store):
+                    blob = await self.store.aget(key)
+            else:
+                blob = await self.store.aget(key)
+        except StoreError:
+            telemetry.store_failed("get")
+            raise
         loaded = self.flows.loaded(handle, key, blob)
         if loaded is None:
             ended = self.flows.why_ended(handle, key, blob)  # logged, hooks or not
-            await self._tell([ended] if self.hooks.on_logout else [])
+            await self._tell([ended] if self.hooks.on_logout or telemetry.AVAILABLE else [])
             return None
         if isinstance(loaded, Touch):
             return await self._run(self.flows.touch(loaded))
@@ -390,23 +467,38 @@ class AsyncSessionManager:
             running = self._refreshing.get(loaded.key)  # another request's, saving its own
             served = None if running is None else await self._serve_meanwhile(running, loaded)
             if served is not None:
-                return served
-        task = self._refresh_task(loop, loaded)
+                tag = session_tag(handle)
+                deferred = telemetry.RefreshOutcome.DEFERRED
+                with telemetry.RefreshWatch(tag, classify_refresh_failure, outcome=deferred):
+                    return served
+        task, joined = self._refresh_task(loop, loaded)
+        if not joined:  # the task's own span tells this refresh
+            return await self._await_refresh(task, loaded, meanwhile)
+        outcome = telemetry.RefreshOutcome.JOINED
+        with telemetry.RefreshWatch(session_tag(handle), classify_refresh_failure, outcome=outcome):
+            return await self._await_refresh(task, loaded, meanwhile)
+
+    async def _await_refresh(
+        self, task: asyncio.Task[ActiveSession | None], loaded: RefreshNeeded, meanwhile: bool
+    ) -> ActiveSession | None:
         lasting = meanwhile and self._lasting_store
         served = await self._serve_meanwhile(task, loaded) if lasting else None
         return served if served is not None else await asyncio.shield(task)
 
     def _refresh_task(
         self, loop: asyncio.AbstractEventLoop, loaded: RefreshNeeded
-    ) -> asyncio.Task[ActiveSession | None]:
+    ) -> tuple[asyncio.Task[ActiveSession | None], bool]:
+        """The refresh task of this session and store, and whether it was running already."""
         inflight = (loaded.key, id(self.store))
         task = self._inflight.get(inflight)
-        if task is None:
-            task = loop.create_task(self._refresh_locked(loaded))
-            self._inflight[inflight] = task
-            self._refreshing.setdefault(loaded.key, task)
-            task.add_done_callback(functools.partial(self._forget, inflight))
-        return task
+        if task is not None:
+            self._joiners[inflight] = self._joiners.get(inflight, 0) + 1
+            return task, True
+        task = loop.create_task(self._refresh_locked(loaded, inflight))
+        self._inflight[inflight] = task
+        self._refreshing.setdefault(loaded.key, task)
+        task.add_done_callback(functools.partial(self._forget, inflight))
+        return task, False
 
     async def _serve_meanwhile(
         self, task: asyncio.Task[ActiveSession | None], loaded: RefreshNeeded
@@ -415,17 +507,30 @@ class AsyncSessionManager:
         await asyncio.wait({task}, timeout=self.config.timeout)
         return None if task.done() else self.flows.serve_meanwhile(loaded)
 
-    async def _refresh_locked(self, loaded: RefreshNeeded) -> ActiveSession | None:
+    async def _refresh_locked(
+        self, loaded: RefreshNeeded, inflight: tuple[str, int] | None = None
+    ) -> ActiveSession | None:
         events: list[Event] = []
+        tag = session_tag(loaded.handle)
         try:
-            async with self._locks.hold(loaded.key):
-                return await self._drive(self.flows.refresh(loaded), events)
+            with telemetry.RefreshWatch(tag, classify_refresh_failure) as watch:
+                async with self._locks.hold(loaded.key):
+                    try:
+                        flow = self.flows.refresh(loaded)
+                        return watch.result(await self._drive(flow, events, watch))
+                    finally:
+                        # The requests that joined this task, and those queued on the lock.
+                        joined = 0 if inflight is None else self._joiners.pop(inflight, 0)
+                        if watch.called:
+                            waiting = self._locks.waiting(loaded.key)
+                            telemetry.record_waiters(joined + waiting)
         finally:
             # Inside the refresh task, once: the requests that joined it tell nothing.
             await self._tell(events)
 
     def _forget(self, key: tuple[str, int], task: asyncio.Task[ActiveSession | None]) -> None:
         self._inflight.pop(key, None)
+        self._joiners.pop(key, None)
         if self._refreshing.get(key[0]) is task:
             del self._refreshing[key[0]]
         if not task.cancelled():
@@ -433,7 +538,10 @@ class AsyncSessionManager:
 
     async def logout(self, handle: str | None) -> bool:
         """End a session; True when there was one."""
-        return await self._run(self.flows.logout(handle))
+        with telemetry.logout(_tag(handle)) as span:
+            found = await self._run(self.flows.logout(handle))
+            span.set("redtrust.logout.found", found)
+            return found
 
     async def _refresh_keeping_lease(self, tokens: TokenSet, lease: Lease) -> TokenSet:
         """Refresh while a side task renews the store lock's lease (never lets it lapse)."""
@@ -446,6 +554,7 @@ class AsyncSessionManager:
                         lease.key, lease.owner, lease.owner, ttl=lease.seconds
                     )
                 except StoreError as error:
+                    telemetry.store_failed("replace_if")
                     log(
                         logger,
                         "redtrust.refresh.lease_not_renewed",
