@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
 import os
 import re
 import shlex
@@ -573,6 +574,33 @@ def prove_app(app: Any, sandbox: Sandbox, where: str) -> None:
         assert any("alice" in r.text for r in after.values()), f"{where}: no page names alice"
 
 
+def keep_process_globals() -> Callable[[], None]:
+    """What undoes a page's blocks' changes to the process: the library's loggers (a block
+    sets their level, as an app would) and OpenTelemetry's global providers (settable once
+    per process), so the tests after a page see the process as it was."""
+    loggers = [logging.getLogger(name) for name in ("redtrust_middleware", "redtrust_django")]
+    saved = [(lg, lg.level, list(lg.handlers), lg.propagate, lg.disabled) for lg in loggers]
+
+    def restore() -> None:
+        for logger, level, handlers, propagate, disabled in saved:
+            logger.setLevel(level)
+            logger.handlers[:] = handlers
+            logger.propagate, logger.disabled = propagate, disabled
+        try:
+            from opentelemetry import trace
+            from opentelemetry.metrics import _internal as metrics
+            from opentelemetry.util._once import Once
+        except ImportError:  # pragma: no cover - the test extra installs them
+            return
+        # What opentelemetry-test-utils' reset_trace_globals/reset_metrics_globals do.
+        trace._TRACER_PROVIDER_SET_ONCE = Once()
+        trace._TRACER_PROVIDER = None
+        metrics._METER_PROVIDER_SET_ONCE = Once()
+        metrics._METER_PROVIDER = None
+
+    return restore
+
+
 def close_everything(namespace: dict[str, Any]) -> None:
     """Close what the blocks opened and left open (stores, clients, Flask apps' managers,
     OpenTelemetry SDK providers)."""
@@ -602,6 +630,7 @@ def test_python_blocks_run(
         request.getfixturevalue("monkeypatch").setenv("REDTRUST_REDIS_URL", redis.url)
     namespace: dict[str, Any] = {"__name__": "docs_snippet"}
     wsgi_apps: list[RedtrustWSGIMiddleware] = []  # no lifespan closes their pools: we do
+    request.addfinalizer(keep_process_globals())
     try:
         for block in blocks:
             app = namespace.get("app")
