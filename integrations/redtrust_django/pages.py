@@ -15,7 +15,8 @@ from typing import Any
 
 from django.template import Context, Engine, TemplateDoesNotExist
 from django.template.loader import get_template
-from django.utils.safestring import mark_safe
+from django.utils.html import conditional_escape
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext, pgettext
 
 from redtrust_middleware.pages import Markup, Page, RenderedPage, Text
@@ -38,12 +39,18 @@ class DjangoPages:
         installed, already varies the response on ``Accept-Language``)."""
         # LANGUAGE_CONTEXT, written out: xgettext (make messages) extracts literals only.
         language = pgettext("language of the redtrust pages", "en")
-        # Markup is the library's own, built from escaped parts (the sign-out form's field).
+        # Every value escaped here, as the core's pages do: a project whose engine turns
+        # autoescape off (or a template's |safe) cannot unescape it. Markup is the library's
+        # own, built from escaped parts (the sign-out form's field).
         context: dict[str, Any] = {
             name: mark_safe(value) if isinstance(value, Markup) else _text(value)  # noqa: S308
             for name, value in page.values.items()
         }
-        context.update(lang=language, title=_text(page.title), message=_text(page.message))
+        context.update(
+            lang=conditional_escape(language),
+            title=_text(page.title),
+            message=_text(page.message),
+        )
         name = f"redtrust/{page.name}.html"
         try:
             body = get_template(name).render(context)
@@ -52,5 +59,6 @@ class DjangoPages:
         return RenderedPage(body=body, language=language)
 
 
-def _text(value: str | Text) -> str:
-    return value.translate(gettext) if isinstance(value, Text) else value
+def _text(value: str | Text) -> SafeString:
+    """``value`` translated (Django's active language) and HTML-escaped."""
+    return conditional_escape(value.translate(gettext) if isinstance(value, Text) else value)

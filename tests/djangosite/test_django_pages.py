@@ -114,6 +114,33 @@ def test_a_hostile_value_stays_escaped_in_a_django_template(settings: Any) -> No
     assert seen.texts["h1"] == [ES["Sign-in not completed"]]
 
 
+def test_a_hostile_value_stays_escaped_where_the_project_turns_autoescape_off(
+    settings: Any,
+) -> None:
+    # Django's own option (TEMPLATES OPTIONS "autoescape": False, for text templates): the
+    # library's values are escaped before they reach the template, as the core's pages are.
+    from redtrust_django.pages import DjangoPages
+    from redtrust_middleware import _pages
+
+    settings.TEMPLATES = [
+        {
+            "BACKEND": "django.template.backends.django.DjangoTemplates",
+            "APP_DIRS": True,
+            "OPTIONS": {"autoescape": False},
+        }
+    ]
+    page = DjangoPages().render
+    response = _pages.sign_in_not_completed(
+        _store_error(),
+        as_json=False,
+        login_url=f"/redtrust/login?next={HOSTILE}",
+        render=lambda content: page(content, {}),
+    )
+    seen = Seen(response.body.decode())
+    assert "script" not in seen.tags()
+    assert seen.attribute("a", "href") == f"/redtrust/login?next={HOSTILE}"
+
+
 def _store_error() -> Any:
     from redtrust_middleware.exceptions import StoreError
 

@@ -77,11 +77,16 @@ async def test_a_refresh_storm_is_told_once(kind: str) -> None:
     world.clock.advance(310)  # expired: every request needs the refresh
     world.sandbox.latency = 0.05
     results = await world.driver.concurrently(30, lambda: world.driver.get(handle))
-    assert all(r is not None and r.refreshed for r in results)
     assert world.sandbox.calls["refresh"] == 1
     (refresh,) = heard.of(RefreshEvent)
     assert refresh.subject == "demo"
-    assert refresh.tokens.access_token == results[0].tokens.access_token
+    # Every request has the one new token, whether it waited for the refresh or (a thread
+    # the scheduler started late) read the record it saved; `refreshed` tells those apart,
+    # so it is not asserted here.
+    assert {r.tokens.access_token for r in results if r is not None} == {
+        refresh.tokens.access_token
+    }
+    assert None not in results
 
 
 async def test_a_refresh_saved_by_a_later_request_is_told_once(kind: str) -> None:

@@ -121,6 +121,9 @@ def choose_language(header: str | None, available: Sequence[str], default: str) 
     ``es-419`` find ``es``), ``*`` gives ``default``. Malformed ranges are skipped.
     """
     by_tag = {tag.lower().replace("_", "-"): tag for tag in available}
+    # Only prefixes as deep as the deepest available tag can match: cut each range there
+    # first, so a range of thousands of subtags costs one pass, not one join per subtag.
+    depth = max((tag.count("-") + 1 for tag in by_tag), default=0)
     ranges: list[tuple[float, int, str]] = []
     for position, part in enumerate((header or "").split(",")[:_MAX_RANGES]):
         name, _, parameters = part.partition(";")
@@ -136,7 +139,7 @@ def choose_language(header: str | None, available: Sequence[str], default: str) 
     for _, _, name in sorted(ranges):
         if name == "*":
             return default
-        subtags = name.split("-")
+        subtags = name.split("-", depth)[:depth]
         while subtags:
             found = by_tag.get("-".join(subtags))
             if found is not None:
