@@ -85,14 +85,11 @@ class LogoutReason(enum.StrEnum):
     EXPIRED = "expired"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LoginEvent:
-    """A user signed in. ``tokens`` (never in ``repr``) are the session's new tokens."""
+class _WithTokens:
+    """What an event with the session's (new) tokens tells of them."""
 
-    subject: str | None
-    tokens: TokenSet = field(repr=False)
-    #: When the session started (UNIX seconds, the manager's clock).
-    created_at: float
+    __slots__ = ()
+    tokens: TokenSet
 
     @property
     def claims(self) -> Mapping[str, Any]:
@@ -106,7 +103,17 @@ class LoginEvent:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class RefreshEvent:
+class LoginEvent(_WithTokens):
+    """A user signed in. ``tokens`` (never in ``repr``) are the session's new tokens."""
+
+    subject: str | None
+    tokens: TokenSet = field(repr=False)
+    #: When the session started (UNIX seconds, the manager's clock).
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RefreshEvent(_WithTokens):
     """A user's tokens were refreshed at Redtrust. ``tokens`` are the new ones (never in
     ``repr``): persist them here if the app keeps its own copy (Authlib's ``update_token``)."""
 
@@ -114,16 +121,6 @@ class RefreshEvent:
     tokens: TokenSet = field(repr=False)
     #: When the session started (UNIX seconds).
     created_at: float
-
-    @property
-    def claims(self) -> Mapping[str, Any]:
-        """The new access token's claims."""
-        return self.tokens.claims
-
-    @property
-    def expires_at(self) -> datetime:
-        """When the new access token expires (aware UTC)."""
-        return self.tokens.expires_at
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
