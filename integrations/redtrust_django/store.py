@@ -200,15 +200,7 @@ class DjangoStore:
             elif todo == "reread":
                 self._keep_stored(type(self._session)(self._session.session_key).get(SESSION_KEY))
         except Exception as error:  # the engine or cache is down: the request goes on
-            log(
-                logger,
-                "redtrust.store.failed",
-                "redtrust: could not %s (%s)",
-                todo,
-                type(error).__name__,
-                operation=todo,
-                error_type=type(error).__name__,
-            )
+            _not_done(todo, error)
 
     async def abefore_save(self, status: int) -> None:
         """:meth:`before_save` for async requests."""
@@ -220,15 +212,7 @@ class DjangoStore:
                 fresh = type(self._session)(self._session.session_key)
                 self._keep_stored(await fresh.aget(SESSION_KEY))
         except Exception as error:
-            log(
-                logger,
-                "redtrust.store.failed",
-                "redtrust: could not %s (%s)",
-                todo,
-                type(error).__name__,
-                operation=todo,
-                error_type=type(error).__name__,
-            )
+            _not_done(todo, error)
 
     # -- the dispatch: session or cache ------------------------------------------------------
 
@@ -301,3 +285,17 @@ class DjangoStore:
 
     async def areplace_if(self, key: str, expected: bytes, value: bytes, *, ttl: float) -> bool:
         return await self._arun(ReplaceIf(key, expected, value, ttl))
+
+
+def _not_done(todo: str, error: Exception) -> None:
+    """Log that the step ``todo`` after a view failed (the request goes on)."""
+    kind = type(error).__name__
+    log(
+        logger,
+        "redtrust.store.failed",
+        "redtrust: could not %s (%s)",
+        todo,
+        kind,
+        operation=todo,
+        error_type=kind,
+    )
