@@ -23,7 +23,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from string import Template
 from types import MappingProxyType
-from typing import Literal, Protocol, TypeAlias
+from typing import Literal, Protocol, TypeAlias, get_args
 
 from ..exceptions import ConfigurationError
 from ._text import N_, Markup, Text
@@ -54,14 +54,7 @@ PageName: TypeAlias = Literal[
     "signout_refused",
     "unavailable",
 ]
-PAGE_NAMES: tuple[PageName, ...] = (
-    "callback_refused",
-    "not_allowed",
-    "sign_in_not_completed",
-    "signout_confirmation",
-    "signout_refused",
-    "unavailable",
-)
+PAGE_NAMES: tuple[PageName, ...] = get_args(PageName)
 _COMMON = ("lang", "title", "message")
 #: The placeholders each template may use (``layout`` frames every page's ``content``).
 PAGE_VALUES: Mapping[str, tuple[str, ...]] = MappingProxyType(

@@ -277,13 +277,7 @@ class SessionManager:
                 try:
                     self.store.replace_if(lease.key, lease.owner, lease.owner, ttl=lease.seconds)
                 except StoreError as error:
-                    telemetry.store_failed("replace_if")
-                    log(
-                        logger,
-                        "redtrust.refresh.lease_not_renewed",
-                        "redtrust: could not renew a refresh lock's lease",
-                        error_type=type(error).__name__,
-                    )
+                    _lease_not_renewed(error)
 
         renewer = threading.Thread(target=renew, name="redtrust-lease", daemon=True)
         renewer.start()
@@ -554,13 +548,7 @@ class AsyncSessionManager:
                         lease.key, lease.owner, lease.owner, ttl=lease.seconds
                     )
                 except StoreError as error:
-                    telemetry.store_failed("replace_if")
-                    log(
-                        logger,
-                        "redtrust.refresh.lease_not_renewed",
-                        "redtrust: could not renew a refresh lock's lease",
-                        error_type=type(error).__name__,
-                    )
+                    _lease_not_renewed(error)
 
         failure: Exception | None = None
         async with anyio.create_task_group() as group:
@@ -578,3 +566,14 @@ class AsyncSessionManager:
     async def aclose(self) -> None:
         """Close the client's connection pool."""
         await self.client.aclose()
+
+
+def _lease_not_renewed(error: StoreError) -> None:
+    """Count and log a failed renewal of a refresh lock's lease (the refresh goes on)."""
+    telemetry.store_failed("replace_if")
+    log(
+        logger,
+        "redtrust.refresh.lease_not_renewed",
+        "redtrust: could not renew a refresh lock's lease",
+        error_type=type(error).__name__,
+    )
