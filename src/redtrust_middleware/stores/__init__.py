@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .base import AsyncStore, Store
+from .base import NOT_LOCAL, AsyncStore, LocalReads, LocalValue, Store
 from .memory import MemoryStore
 from .sealing import Keyring, derive_keys
 
@@ -16,7 +16,16 @@ if TYPE_CHECKING:
     from .redis import RedisStore as RedisStore
 
 # RedisStore is left out of __all__: a star import must not require the redis extra.
-__all__ = ["AsyncStore", "Keyring", "MemoryStore", "Store", "derive_keys"]
+__all__ = [
+    "NOT_LOCAL",
+    "AsyncStore",
+    "Keyring",
+    "LocalReads",
+    "LocalValue",
+    "MemoryStore",
+    "Store",
+    "derive_keys",
+]
 
 
 def __getattr__(name: str) -> Any:

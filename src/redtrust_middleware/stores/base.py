@@ -8,9 +8,20 @@ including one you write, keeps only ciphertext. Every method has a synchronous f
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+import enum
+from typing import Final, Literal, Protocol, TypeAlias, runtime_checkable
 
-__all__ = ["AsyncStore", "Store"]
+__all__ = ["NOT_LOCAL", "AsyncStore", "LocalReads", "LocalValue", "Store"]
+
+
+class _NotLocal(enum.Enum):
+    NOT_LOCAL = "NOT_LOCAL"
+
+
+#: What :meth:`LocalReads.read_local` answers when only the backing service can tell.
+NOT_LOCAL: Final = _NotLocal.NOT_LOCAL
+#: A value known in this process (bytes, or None for "absent"), or :data:`NOT_LOCAL`.
+LocalValue: TypeAlias = "bytes | Literal[_NotLocal.NOT_LOCAL] | None"
 
 
 @runtime_checkable
@@ -67,3 +78,18 @@ class AsyncStore(Protocol):
 
     async def areplace_if(self, key: str, expected: bytes, value: bytes, *, ttl: float) -> bool:
         """Store ``value`` only while ``key`` still holds ``expected`` (atomic)."""
+
+
+@runtime_checkable
+class LocalReads(Protocol):
+    """A store that can answer some reads in this process, with no I/O and no ``await``.
+
+    The session layer asks :meth:`read_local` first on every request and only falls back to
+    ``get``/``aget`` on :data:`NOT_LOCAL`, so a hit costs a dict lookup. A store offering it
+    must stay coherent: what it answers is what ``get`` would answer now (an in-process store),
+    or what it answered until the backing service told this process of a change (a cache kept
+    coherent by server-assisted invalidation).
+    """
+
+    def read_local(self, key: str) -> LocalValue:
+        """The value as this process knows it (None: known absent), or :data:`NOT_LOCAL`."""
