@@ -24,8 +24,8 @@ class Spread:
 
     def format(self, unit: str = "", digits: int = 2) -> str:
         """``median (min-max) unit``."""
-        u = f" {unit}" if unit else ""
-        return f"{self.median:.{digits}f}{u} (min {self.low:.{digits}f}, max {self.high:.{digits}f})"
+        u, d = (f" {unit}" if unit else ""), digits
+        return f"{self.median:.{d}f}{u} (min {self.low:.{d}f}, max {self.high:.{d}f})"
 
 
 def spread(values: Sequence[float]) -> Spread:
