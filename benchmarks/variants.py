@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from base64 import b64encode
 from collections import Counter
+from collections.abc import Callable
 
 try:
     from itsdangerous import TimestampSigner
@@ -141,10 +142,18 @@ class RedtrustSetup:
 
     Built without I/O (so an app factory can build the middleware at once); the sign-in
     itself goes through the in-process sandbox, as the callback route would.
-    With ``count_store`` the manager's store is a :class:`CountingStore` (``.counting``).
+    With ``count_store`` the manager's store is a :class:`CountingStore` (``.counting``);
+    ``max_entries`` sizes the :class:`~redtrust_middleware.stores.MemoryStore` (for many
+    sessions).
     """
 
-    def __init__(self, public_url: str = "https://app.test", *, count_store: bool = False) -> None:
+    def __init__(
+        self,
+        public_url: str = "https://app.test",
+        *,
+        count_store: bool = False,
+        max_entries: int | None = None,
+    ) -> None:
         self.config: RedtrustConfig = make_config(public_url=public_url)
         self.sandbox = Sandbox(
             SandboxConfig(
@@ -154,7 +163,7 @@ class RedtrustSetup:
                 access_token_ttl=ACCESS_TOKEN_TTL,
             )
         )
-        self.memory = MemoryStore()
+        self.memory = MemoryStore() if max_entries is None else MemoryStore(max_entries=max_entries)
         self.counting = CountingStore(self.memory) if count_store else None
         self.client = AsyncClient(self.config, transport=self.sandbox.async_transport())
         store: AsyncStore = self.counting if self.counting is not None else self.memory
@@ -173,6 +182,21 @@ class RedtrustSetup:
         if self.counting is not None:
             self.counting.calls.clear()  # count only what requests do
         return self.cookie
+
+    async def sign_in_many(
+        self, count: int, progress: Callable[[int], None] | None = None
+    ) -> list[str]:
+        """Sign ``count`` sessions in (``alice`` each time); their cookie pairs, in order.
+
+        ``progress`` is called with the number done every tenth of the way.
+        """
+        cookies = []
+        step = max(1, count // 10)
+        for index in range(count):
+            cookies.append(await self.sign_in())
+            if progress is not None and (index + 1) % step == 0:
+                progress(index + 1)
+        return cookies
 
     @property
     def cookie(self) -> str:
