@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # bench-django: Django's SessionMiddleware + AuthenticationMiddleware + login_required vs ours.
 .PHONY: bench-flask demo-flask
 .PHONY: bench-django bench-memory demo demo-django docs walkthrough sandbox test lint bench bench-store clean
-.PHONY: matrix messages bench-otel
+.PHONY: matrix messages bench-otel bench-storm
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -69,8 +69,13 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-# The Starlette/ASGI benchmark (benchmarks/); needs wrk (apt-get install wrk) for the socket
-# half. BENCH_ARGS=--quick for a short run, --no-sockets without wrk.
+# Every performance target beside its figure, in one run (benchmarks/suite.py): Starlette
+# in-process (one session and 100,000 round-robin), over sockets (uvicorn h11 and httptools +
+# uvloop, with wrk: apt-get install wrk), Django and the Redis client-side cache (their own
+# processes), the refresh storm with Authlib beside ours. Writes benchmarks/results/bench.json
+# and the PNGs; exits 1 when a target is missed (after printing them all). About 10 min on
+# 2 cores. BENCH_ARGS=--quick for a smoke run (into benchmarks/results/quick/), --no-sockets
+# without wrk, --help for the rest. `python -m benchmarks asgi|storm` runs one section alone.
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
@@ -83,6 +88,11 @@ bench-django: $(STAMP)
 # gunicorn with wrk (apt-get install wrk). BENCH_ARGS=--quick, --no-sockets without wrk.
 bench-flask: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_flask $(BENCH_ARGS)
+
+# The refresh storm alone: 1,000 requests at once on one session whose token is due, Authlib's
+# usual Starlette setup beside ours; refresh grants and failed requests. BENCH_ARGS=--quick.
+bench-storm: $(STAMP)
+	$(BIN)/python -m benchmarks storm $(BENCH_ARGS)
 
 bench-store: $(STAMP)
 	$(BIN)/python -m benchmarks store $(BENCH_ARGS)

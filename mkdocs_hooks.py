@@ -27,9 +27,14 @@ _TO_CHANGELOG = re.compile(r"\]\(CHANGELOG\.md")
 
 
 def on_files(files: Files, config: MkDocsConfig) -> Files:
-    """Add README.md as the home page and CHANGELOG.md as the changelog."""
+    """Add README.md as the home page, CHANGELOG.md as the changelog and the benchmark
+    plots (``benchmarks/results/*.png``) README.md shows."""
     files.append(File.generated(config, HOME, abs_src_path=str(README)))
     files.append(File.generated(config, CHANGES, abs_src_path=str(CHANGELOG)))
+    # The benchmark plots README.md shows, at the same relative path as on GitHub.
+    for plot in sorted((ROOT / "benchmarks" / "results").glob("*.png")):
+        uri = plot.relative_to(ROOT).as_posix()
+        files.append(File.generated(config, uri, abs_src_path=str(plot)))
     return files
 
 

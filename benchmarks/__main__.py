@@ -1,36 +1,32 @@
-"""``python -m benchmarks``: the Starlette/ASGI benchmark (see :mod:`benchmarks.bench_asgi`).
+"""``python -m benchmarks`` (``make bench``): every section of the performance targets in one
+run, each target printed beside its figure (see :mod:`benchmarks.suite`).
 
-``python -m benchmarks store`` runs the store benchmark instead (RedisStore next to
-MemoryStore, see :mod:`benchmarks.bench_store`), ``python -m benchmarks memory`` the full
-memory store one (logins per second, empty and full, see :mod:`benchmarks.bench_memory`);
-``python -m benchmarks faults`` the refresh-deadline experiment (see
-:mod:`benchmarks.bench_faults`); ``python -m benchmarks otel`` what the OpenTelemetry
-instrumentation adds to the hot path (see :mod:`benchmarks.bench_otel`).
+A first argument naming one benchmark runs that one alone: ``asgi`` (the Starlette/ASGI
+benchmark, :mod:`benchmarks.bench_asgi`), ``storm`` (the refresh storm, Authlib beside ours,
+:mod:`benchmarks.bench_storm`), ``store`` (RedisStore next to MemoryStore,
+:mod:`benchmarks.bench_store`), ``memory`` (the full memory store: logins per second, empty
+and full, :mod:`benchmarks.bench_memory`), ``faults`` (the refresh-deadline experiment,
+:mod:`benchmarks.bench_faults`), ``otel`` (what the OpenTelemetry instrumentation adds to the
+hot path, :mod:`benchmarks.bench_otel`).
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
 
-if sys.argv[1:2] == ["store"]:
-    from benchmarks.bench_store import main
+_ALONE = {
+    "asgi": "benchmarks.bench_asgi",
+    "storm": "benchmarks.bench_storm",
+    "store": "benchmarks.bench_store",
+    "memory": "benchmarks.bench_memory",
+    "faults": "benchmarks.bench_faults",
+    "otel": "benchmarks.bench_otel",
+}
 
-    sys.exit(main(sys.argv[2:]))
-if sys.argv[1:2] == ["faults"]:
-    from benchmarks.bench_faults import main as faults_main
+if sys.argv[1:2] and sys.argv[1] in _ALONE:
+    sys.exit(importlib.import_module(_ALONE[sys.argv[1]]).main(sys.argv[2:]))
 
-    sys.exit(faults_main(sys.argv[2:]))
+from benchmarks.suite import main  # noqa: E402 - only when no single benchmark was named
 
-if sys.argv[1:2] == ["otel"]:
-    from benchmarks.bench_otel import main as otel_main
-
-    sys.exit(otel_main(sys.argv[2:]))
-
-if sys.argv[1:2] == ["memory"]:
-    from benchmarks.bench_memory import main as memory_main
-
-    sys.exit(memory_main(sys.argv[2:]))
-
-from benchmarks.bench_asgi import main
-
-sys.exit(main())
+sys.exit(main(sys.argv[1:]))
