@@ -12,7 +12,8 @@ Sections, in order:
 4. the refresh storm, Authlib beside ours (:mod:`benchmarks.bench_storm`).
 
 Every ratio is computed within each round and shown as median (min, max). The run writes
-``bench.json`` (every figure and target) and PNG plots (:mod:`benchmarks.plots`) to
+``bench.json`` (every figure and target), ``bench.md`` (the targets as a Markdown table,
+for README.md) and PNG plots (:mod:`benchmarks.plots`) to
 ``benchmarks/results/`` (``--quick``: ``benchmarks/results/quick/``, so a smoke run never
 replaces a full run's figures). Exit status 1 when a target is not met, after printing all.
 """
@@ -98,6 +99,24 @@ def run_child(name: str, quick: bool, log: Callable[[str], None], timeout: float
     return [Target(title, "section measured", f"exit status {done.returncode}", False)]
 
 
+def markdown(found: Sequence[Target], data: dict[str, Any]) -> str:
+    """The targets as a Markdown table (README.md's performance section takes it as is)."""
+    env = data["environment"]
+    lines = [
+        f"Run of {data['when']} ({env['cpus']} CPUs, Python {env['python']}, commit "
+        f"{env['commit'][:10]}{' + changes' if env['dirty'] else ''}, {data['seconds']:.0f} s"
+        f"{', quick: not a measurement' if data['quick'] else ''}); median (min, max) over "
+        "the rounds.",
+        "",
+        "| Section | Target | Figure | Met |",
+        "| --- | --- | --- | --- |",
+    ]
+    for t in found:
+        cells = (t.section, t.goal, t.figure_text, "yes" if t.met else "**no**")
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks", description=__doc__.split("\n\n")[0] if __doc__ else None
@@ -175,7 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         **data,
     }
     (folder / "bench.json").write_text(json.dumps(data, indent=2) + "\n")
-    written = ["bench.json"]
+    (folder / "bench.md").write_text(markdown(found, data))
+    written = ["bench.json", "bench.md"]
     if not args.no_plots:
         from benchmarks import plots
 
