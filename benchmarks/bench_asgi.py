@@ -872,8 +872,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def settle_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Fill the defaults that depend on ``--quick``; refuse impossible values."""
     quick = args.quick
-    args.requests = args.requests or (4_000 if quick else 20_000)
-    args.rounds = args.rounds or (4 if quick else 10)
+    args.requests = args.requests or (4_000 if quick else 50_000)
+    args.rounds = args.rounds or (4 if quick else 25)
     args.warmup = 1_000 if quick else 5_000
     if args.sessions is None:
         args.sessions = 1_000 if quick else MANY_SESSIONS_AT
