@@ -72,9 +72,21 @@ def live(records: object, now: float) -> Records:
 def read(records: object, key: str, now: float) -> bytes | None:
     """The live record ``key`` of the session's ``records`` (as ``apply(live(records, now),
     Get(key), now)``, without copying the records: the read of every signed-in request)."""
-    if not isinstance(records, dict) or not _is_live(entry := records.get(key), now):
+    if not isinstance(records, dict):
         return None
-    return _decode(entry[0])  # type: ignore[index]
+    entry = records.get(key)
+    # `_is_live` and `_decode`'s memo, inline: this runs on every signed-in request.
+    if not (
+        isinstance(entry, list)
+        and len(entry) == 2
+        and isinstance(entry[1], int | float)
+        and entry[1] > now
+    ):
+        return None
+    text = entry[0]
+    if type(text) is str and (found := _decoded.get(text)) is not None:
+        return found
+    return _decode(text)
 
 
 def _value(records: Records, key: str) -> bytes | None:

@@ -129,7 +129,7 @@ def store_for(request: HttpRequest, runtime: Runtime) -> DjangoStore:
 
 def used_store(request: HttpRequest) -> DjangoStore | None:
     """The store this request used, if any (for :meth:`DjangoStore.before_save`)."""
-    store: DjangoStore | None = getattr(request, _STORE_ATTRIBUTE, None)
+    store: DjangoStore | None = vars(request).get(_STORE_ATTRIBUTE)
     return store
 
 

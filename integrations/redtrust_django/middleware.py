@@ -18,7 +18,7 @@ from django.dispatch import Signal
 from django.http import HttpRequest, HttpResponse
 
 import redtrust_middleware.telemetry as telemetry
-from redtrust_middleware import AsyncClient, Client, LogoutEvent, RefreshEvent, StoreError
+from redtrust_middleware import AsyncClient, Client, LogoutEvent, RefreshEvent
 from redtrust_middleware.session import ActiveSession, SessionFlows
 from redtrust_middleware.web import SESSION_PROBLEMS, Gate, Proceed
 
@@ -41,6 +41,8 @@ __all__ = ["PROBLEM_ATTRIBUTE", "RedtrustMiddleware"]
 #: Why ``request.redtrust`` is None although the browser has a session (Redtrust or the
 #: store is unavailable): protected views answer 503 instead of "sign in".
 PROBLEM_ATTRIBUTE = "redtrust_problem"
+#: The events of a request served by one read: none (no hook runs; nothing appends here).
+_NO_EVENTS = Recorder()
 
 
 class RedtrustMiddleware:
@@ -69,13 +71,13 @@ class RedtrustMiddleware:
             handle = None
             setattr(request, PROBLEM_ATTRIBUTE, session_unavailable(error))
         if isinstance(handle, str) and handle:
-            base, store, recorder = runtime.sync_manager, store_for(request, runtime), Recorder()
+            base, store, recorder = runtime.sync_manager, store_for(request, runtime), _NO_EVENTS
             key = _plain_read(base.flows, handle)
             proceed = None
             if key is not None:  # most requests: served by one read, no manager built
                 proceed = _decided(base.flows, runtime.gate, handle, key, store)
             if proceed is None:  # a refresh, a touch, an end...: the manager's work
-                recording = RECORDING.set(recorder)
+                recording = RECORDING.set(recorder := Recorder())
                 try:
                     proceed = runtime.gate.load(base.using(store), handle)
                 finally:
@@ -99,13 +101,13 @@ class RedtrustMiddleware:
             handle = None
             setattr(request, PROBLEM_ATTRIBUTE, session_unavailable(error))
         if isinstance(handle, str) and handle:
-            base, store, recorder = runtime.async_manager, store_for(request, runtime), Recorder()
+            base, store, recorder = runtime.async_manager, store_for(request, runtime), _NO_EVENTS
             key = _plain_read(base.flows, handle)
             proceed = None
             if key is not None:
                 proceed = await _adecided(base.flows, runtime.gate, handle, key, store)
             if proceed is None:
-                recording = RECORDING.set(recorder)
+                recording = RECORDING.set(recorder := Recorder())
                 try:
                     proceed = await runtime.gate.aload(base.using(store), handle)
                 finally:
@@ -153,15 +155,6 @@ def _plain_read(flows: SessionFlows, handle: str) -> str | None:
     return None if telemetry.recording() else flows.key_for(handle)
 
 
-def _served(
-    flows: SessionFlows, gate: Gate, handle: str, key: str, blob: bytes | None
-) -> Proceed | None:
-    loaded = flows.loaded(handle, key, blob)
-    if type(loaded) is not ActiveSession:
-        return None
-    return gate.after_load(loaded)
-
-
 def _decided(
     flows: SessionFlows, gate: Gate, handle: str, key: str, store: DjangoStore
 ) -> Proceed | None:
@@ -171,10 +164,10 @@ def _decided(
     None for anything else (the store failed, a refresh, a touch, an ended session): the
     manager then does it all, reading again."""
     try:
-        blob = store.get(key)
-    except StoreError:
+        loaded = flows.loaded(handle, key, store.get(key))
+    except SESSION_PROBLEMS:  # the manager's read fails the same way, and says so
         return None
-    return _served(flows, gate, handle, key, blob)
+    return gate.after_load(loaded) if type(loaded) is ActiveSession else None
 
 
 async def _adecided(
@@ -182,10 +175,10 @@ async def _adecided(
 ) -> Proceed | None:
     """:func:`_decided` for async requests (``AsyncSessionManager.get``'s read)."""
     try:
-        blob = await store.aget(key)
-    except StoreError:
+        loaded = flows.loaded(handle, key, await store.aget(key))
+    except SESSION_PROBLEMS:  # the manager's read fails the same way, and says so
         return None
-    return _served(flows, gate, handle, key, blob)
+    return gate.after_load(loaded) if type(loaded) is ActiveSession else None
 
 
 def _publish(

@@ -274,9 +274,6 @@ class DjangoStore:
             raw = self._session.get(SESSION_KEY)
         except Exception as error:
             raise _unavailable(error) from None
-        return self._read(raw, key)
-
-    def _read(self, raw: object, key: str) -> bytes | None:
         if self._loaded is _UNREAD:
             self._loaded = raw
         return read(raw, key, self._clock())
@@ -306,7 +303,9 @@ class DjangoStore:
             raw = await self._session.aget(SESSION_KEY)
         except Exception as error:
             raise _unavailable(error) from None
-        return self._read(raw, key)
+        if self._loaded is _UNREAD:
+            self._loaded = raw
+        return read(raw, key, self._clock())
 
     async def aset(self, key: str, value: bytes, *, ttl: float) -> None:
         await self._arun(Put(key, value, ttl))
