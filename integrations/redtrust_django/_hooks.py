@@ -6,27 +6,29 @@ plain function or an ``async def`` whatever the server: as Django does for signa
 asgiref adapts it (``sync_to_async`` under ASGI, so the ORM is safe; ``async_to_sync`` under
 WSGI).
 
-Each request's session steps run with a manager that also records the core's events
-(:func:`recording`); the middleware and views send the signals from them, at the same points
-as always (``redtrust_logged_in`` after the sign-in is kept in ``request.session``).
+The site's managers also record the core's events in the :class:`Recorder` of the request
+being served (:func:`recorded`: the hooks are wrapped once, when the manager is built, and
+each request only sets its recorder in :data:`RECORDING`); the middleware and views send
+the signals from them, at the same points as always (``redtrust_logged_in`` after the
+sign-in is kept in ``request.session``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from contextvars import ContextVar
+from typing import Any
 
 from asgiref.sync import async_to_sync, iscoroutinefunction, sync_to_async
 from django.utils.module_loading import import_string
 
-from redtrust_middleware import AsyncSessionManager, Hooks, SessionManager
+from redtrust_middleware import Hooks
 from redtrust_middleware.config import ConfigProblem
 from redtrust_middleware.hooks import Event
 
-__all__ = ["HOOK_NAMES", "Recorder", "read_hooks", "recording", "runtime_hooks"]
+__all__ = ["HOOK_NAMES", "RECORDING", "Recorder", "read_hooks", "recorded", "runtime_hooks"]
 
 HOOK_NAMES = ("on_login", "on_refresh", "on_logout")
-M = TypeVar("M", SessionManager, AsyncSessionManager)
 
 
 def read_hooks(
@@ -80,33 +82,41 @@ def runtime_hooks(configured: Mapping[str, Callable[..., Any]], *, asynchronous:
     return Hooks(**adapted)
 
 
-class Recorder:
-    """The core's events of one request, in order, for the signals."""
+class Recorder(list[Event]):
+    """The core's events of one request, in order, for the signals.
 
-    def __init__(self) -> None:
-        self.events: list[Event] = []
+    Set as :data:`RECORDING` around a request's session steps; the managers' hooks
+    (:func:`recorded`) append to it. A context variable carries it, so a refresh task the
+    async manager starts for this request records here too, and other requests (threads,
+    tasks) never do.
+    """
+
+    __slots__ = ()
 
     def last(self, kind: type[Any]) -> Any:
         """The last event of type ``kind`` this request produced, or None."""
-        return next((e for e in reversed(self.events) if isinstance(e, kind)), None)
+        if not self:
+            return None  # most requests
+        return next((e for e in reversed(self) if isinstance(e, kind)), None)
 
 
-def recording(manager: M, recorder: Recorder) -> M:
-    """``manager`` also recording its events in ``recorder`` (then running its own hooks)."""
-    own = manager.hooks
-    calls: dict[str, Callable[..., Any]] = {}
-    for name in HOOK_NAMES:
-        hook = getattr(own, name)
-        if isinstance(manager, AsyncSessionManager):
-            calls[name] = _arecord(recorder, hook)
-        else:
-            calls[name] = _record(recorder, hook)
-    return manager.with_hooks(Hooks(**calls))
+#: The recorder of the request being served in this context, if any:
+#: ``token = RECORDING.set(recorder)`` ... ``RECORDING.reset(token)``.
+RECORDING: ContextVar[Recorder | None] = ContextVar("redtrust_django_recorder", default=None)
 
 
-def _record(recorder: Recorder, hook: Callable[..., Any] | None) -> Callable[[Event], None]:
+def recorded(hooks: Hooks, *, asynchronous: bool) -> Hooks:
+    """``hooks`` that also record each event in the current :class:`Recorder` (if any) before
+    running the app's hook: for the async manager when ``asynchronous``, else the sync one."""
+    wrap = _arecord if asynchronous else _record
+    return Hooks(**{name: wrap(getattr(hooks, name)) for name in HOOK_NAMES})
+
+
+def _record(hook: Callable[..., Any] | None) -> Callable[[Event], None]:
     def record(event: Event) -> None:
-        recorder.events.append(event)
+        recorder = RECORDING.get()
+        if recorder is not None:
+            recorder.append(event)
         if hook is not None:
             hook(event)
 
@@ -114,9 +124,11 @@ def _record(recorder: Recorder, hook: Callable[..., Any] | None) -> Callable[[Ev
     return record
 
 
-def _arecord(recorder: Recorder, hook: Callable[..., Any] | None) -> Callable[[Event], Any]:
+def _arecord(hook: Callable[..., Any] | None) -> Callable[[Event], Any]:
     async def record(event: Event) -> None:
-        recorder.events.append(event)
+        recorder = RECORDING.get()
+        if recorder is not None:
+            recorder.append(event)
         if hook is not None:
             await hook(event)
 

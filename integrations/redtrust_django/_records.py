@@ -2,6 +2,9 @@
 
 Pure functions over that dict (the clock's reading is passed in): the core's typed store
 operations (:mod:`redtrust_middleware.stores.operations`) applied to one browser's records.
+The only state is a bounded memo of decoded values: every signed-in request reads the same
+base64 text until the record changes, so it is decoded once per write, not once per request,
+and the core, which remembers opened records by their bytes, is handed the same bytes object.
 """
 
 from __future__ import annotations
@@ -21,32 +24,74 @@ from redtrust_middleware.stores.operations import (
     Take,
 )
 
-__all__ = ["MAX_RECORDS", "Records", "apply", "live"]
+from ._memo import Bounded
+
+__all__ = ["DECODED_ENTRIES", "MAX_RECORDS", "Records", "apply", "live", "read"]
 
 #: At most this many records per browser (one session and a few pending logins).
 MAX_RECORDS = 16
+#: Decoded values remembered, as many as the core remembers opened records (a value decoded
+#: again would also be a new bytes object, hashed again by the core's memo). Keyed by the
+#: whole text, never by a hash of it: equal text is the only proof of equal bytes.
+DECODED_ENTRIES = 10_000
 Records: TypeAlias = dict[str, list[Any]]  # key -> [base64 value, expires at]
+
+
+_decoded: Bounded[str, bytes] = Bounded(DECODED_ENTRIES)  # base64 text -> its bytes
+
+
+def _decode(text: object) -> bytes | None:
+    """The bytes of one record's base64 text; None when it is not valid base64 text."""
+    if type(text) is str and (found := _decoded.get(text)) is not None:
+        return found
+    try:
+        value = base64.b64decode(text, validate=True)  # type: ignore[arg-type]
+    except (ValueError, TypeError):
+        return None
+    if type(text) is str:
+        _decoded.put(text, value)
+    return value
+
+
+def _is_live(entry: object, now: float) -> bool:
+    return (
+        isinstance(entry, list)
+        and len(entry) == 2
+        and isinstance(entry[1], int | float)
+        and entry[1] > now
+    )
 
 
 def live(records: object, now: float) -> Records:
     """The well-formed records not yet expired (anything else in the session is ignored)."""
     if not isinstance(records, dict):
         return {}
-    return {
-        k: v
-        for k, v in records.items()
-        if isinstance(v, list) and len(v) == 2 and isinstance(v[1], int | float) and v[1] > now
-    }
+    return {k: v for k, v in records.items() if _is_live(v, now)}
+
+
+def read(records: object, key: str, now: float) -> bytes | None:
+    """The live record ``key`` of the session's ``records`` (as ``apply(live(records, now),
+    Get(key), now)``, without copying the records: the read of every signed-in request)."""
+    if not isinstance(records, dict):
+        return None
+    entry = records.get(key)
+    # `_is_live` and `_decode`'s memo, inline: this runs on every signed-in request.
+    if not (
+        isinstance(entry, list)
+        and len(entry) == 2
+        and isinstance(entry[1], int | float)
+        and entry[1] > now
+    ):
+        return None
+    text = entry[0]
+    if type(text) is str and (found := _decoded.get(text)) is not None:
+        return found
+    return _decode(text)
 
 
 def _value(records: Records, key: str) -> bytes | None:
     entry = records.get(key)
-    if entry is None:
-        return None
-    try:
-        return base64.b64decode(entry[0], validate=True)
-    except (ValueError, TypeError):
-        return None
+    return None if entry is None else _decode(entry[0])
 
 
 def _without(records: Records, key: str) -> Records | None:
@@ -59,7 +104,10 @@ def _with(records: Records, key: str, value: bytes | None, expires_at: float = 0
     if value is None:
         records.pop(key, None)
     else:
-        records[key] = [base64.b64encode(value).decode(), expires_at]
+        text = base64.b64encode(value).decode()
+        if type(value) is bytes:  # immutable: safe to hand to later requests
+            _decoded.put(text, value)  # the next request reads what this one wrote
+        records[key] = [text, expires_at]
         while len(records) > MAX_RECORDS:
             records.pop(min(records, key=lambda k: records[k][1]))
     return records

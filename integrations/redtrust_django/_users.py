@@ -112,7 +112,10 @@ def reconcile(request: HttpRequest, *, keep: bool) -> None:
     ``RedtrustBackend`` unless ``keep`` (signed in, or the session could not be read)."""
     session = request.session
     try:
-        seen = _seen(session.get(auth.BACKEND_SESSION_KEY), session.get(auth.SESSION_KEY))
+        backend = session.get(auth.BACKEND_SESSION_KEY)
+        if backend is None:  # no Django user: the usual case, one lookup
+            return
+        seen = _seen(backend, session.get(auth.SESSION_KEY))
     except Exception:  # the session engine is down: the middleware reported it
         return
     if seen is None:

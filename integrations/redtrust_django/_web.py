@@ -6,20 +6,28 @@ import contextlib
 from dataclasses import replace
 from typing import Any
 
-from django.core.cache import caches
 from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse
 
-from redtrust_middleware import StoreError
+from redtrust_middleware import AsyncClient, Client, StoreError, bind_client
 from redtrust_middleware.session import SessionFlows
-from redtrust_middleware.web import MAX_FORM_BYTES, Browser, Gate, WebRequest, WebResponse
+from redtrust_middleware.web import (
+    MAX_FORM_BYTES,
+    Browser,
+    Gate,
+    RedtrustContext,
+    WebRequest,
+    WebResponse,
+)
 
+from ._memo import Bounded
 from .conf import Runtime
 from .store import DjangoStore
 
 __all__ = [
     "HANDLE_KEY",
     "NONCES_KEY",
+    "bound_context",
     "browser",
     "http_response",
     "session_unavailable",
@@ -32,6 +40,19 @@ __all__ = [
 HANDLE_KEY = "_redtrust_handle"
 NONCES_KEY = "_redtrust_login"
 _STORE_ATTRIBUTE = "_redtrust_store"
+#: Contexts bound to a client and keys' kinds, remembered: as many as the gate remembers
+#: answers and the core store keys.
+_MEMO_ENTRIES = 10_000
+_browser_keys: Bounded[str, bool] = Bounded(_MEMO_ENTRIES)
+
+
+def _is_browser_record(key: str) -> bool:
+    """``SessionFlows.is_browser_record``, remembered (asked on every request)."""
+    found = _browser_keys.get(key)
+    if found is None:
+        found = SessionFlows.is_browser_record(key)
+        _browser_keys.put(key, found)
+    return found
 
 
 def _raw_query(request: HttpRequest) -> bytes:
@@ -94,13 +115,13 @@ def browser(request: HttpRequest, runtime: Runtime) -> Browser:
 def store_for(request: HttpRequest, runtime: Runtime) -> DjangoStore:
     """The store this request's session steps run over: one per request (the middleware's
     and the views'), so it knows what this request changed before the session is saved."""
-    store: DjangoStore | None = getattr(request, _STORE_ATTRIBUTE, None)
+    store: DjangoStore | None = vars(request).get(_STORE_ATTRIBUTE)
     if store is None or store.session is not request.session:
         store = DjangoStore(
             request.session,
-            caches[runtime.cache_alias],
+            runtime.cache_alias,  # looked up only if this request needs the cache
             runtime.parts.clock,
-            SessionFlows.is_browser_record,
+            _is_browser_record,
         )
         setattr(request, _STORE_ATTRIBUTE, store)
     return store
@@ -108,5 +129,25 @@ def store_for(request: HttpRequest, runtime: Runtime) -> DjangoStore:
 
 def used_store(request: HttpRequest) -> DjangoStore | None:
     """The store this request used, if any (for :meth:`DjangoStore.before_save`)."""
-    store: DjangoStore | None = getattr(request, _STORE_ATTRIBUTE, None)
+    store: DjangoStore | None = vars(request).get(_STORE_ATTRIBUTE)
     return store
+
+
+#: (id of a context, id of a client) -> (the context, the client, the context bound to it).
+#: Both objects are held, so neither id is reused while the entry lives.
+_bound: Bounded[tuple[int, int], tuple[RedtrustContext, object, RedtrustContext]] = Bounded(
+    _MEMO_ENTRIES
+)
+
+
+def bound_context(context: RedtrustContext, client: Client | AsyncClient) -> RedtrustContext:
+    """``context`` with ``client`` bound to its user (as the request's ``redtrust``). The gate
+    hands every request of an unchanged session the same context: it is bound once, and each
+    of those requests gets the same (frozen) object."""
+    key = (id(context), id(client))
+    found = _bound.get(key)
+    if found is not None and found[0] is context and found[1] is client:
+        return found[2]
+    bound = replace(context, client=bind_client(client, context.tokens))
+    _bound.put(key, (context, client, bound))
+    return bound

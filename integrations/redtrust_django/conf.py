@@ -44,7 +44,7 @@ from redtrust_middleware.config import (
 from redtrust_middleware.stores import derive_keys
 from redtrust_middleware.web import Gate
 
-from ._hooks import read_hooks, runtime_hooks
+from ._hooks import read_hooks, recorded, runtime_hooks
 from .pages import DjangoPages
 
 __all__ = [
@@ -226,7 +226,8 @@ class _Parts:
 class Runtime:
     """The site's Redtrust machinery: config, gate, and one session manager per mode.
 
-    Built once per settings; the managers (and their connection pools) lazily.
+    Built once per settings; the managers (and their connection pools) lazily. The managers'
+    hooks also record the core's events in the current request's recorder (``_hooks``).
     """
 
     config: RedtrustConfig
@@ -266,7 +267,7 @@ class Runtime:
             client=client,
             keyring=self.keyring,
             clock=parts.clock,
-            hooks=runtime_hooks(self.hooks, asynchronous=False),
+            hooks=recorded(runtime_hooks(self.hooks, asynchronous=False), asynchronous=False),
         )
 
     def _new_async(self) -> AsyncSessionManager:
@@ -277,7 +278,7 @@ class Runtime:
             client=client,
             keyring=self.keyring,
             clock=parts.clock,
-            hooks=runtime_hooks(self.hooks, asynchronous=True),
+            hooks=recorded(runtime_hooks(self.hooks, asynchronous=True), asynchronous=True),
         )
 
 

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any, TypeVar, cast
 
 from asgiref.sync import iscoroutinefunction
 from django.http import HttpRequest, HttpResponse
 
-from redtrust_middleware import AsyncUserClient, bind_client
+from redtrust_middleware import AsyncUserClient
 
-from ._web import http_response, web_request
+from ._web import bound_context, http_response, web_request
 from .conf import get_runtime
 from .middleware import PROBLEM_ATTRIBUTE
 
@@ -45,8 +44,8 @@ def _sync_client(request: HttpRequest) -> None:
     async client (bound to the server's event loop) cannot be awaited."""
     context = request.redtrust  # type: ignore[attr-defined]
     if isinstance(context.client, AsyncUserClient):
-        client = bind_client(get_runtime().sync_manager.client, context.tokens)
-        request.redtrust = replace(context, client=client)  # type: ignore[attr-defined]
+        client = get_runtime().sync_manager.client
+        request.redtrust = bound_context(context, client)  # type: ignore[attr-defined]
 
 
 def redtrust_required(view: V) -> V:

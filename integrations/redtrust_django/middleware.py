@@ -10,7 +10,6 @@ Errors from Redtrust raised by views become a clear 502/503 here, in one place.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
@@ -18,14 +17,16 @@ from django.core.exceptions import ImproperlyConfigured
 from django.dispatch import Signal
 from django.http import HttpRequest, HttpResponse
 
-from redtrust_middleware import LogoutEvent, RefreshEvent, bind_client
-from redtrust_middleware.session import AsyncSessionManager, SessionManager
-from redtrust_middleware.web import SESSION_PROBLEMS, Proceed
+import redtrust_middleware.telemetry as telemetry
+from redtrust_middleware import AsyncClient, Client, LogoutEvent, RefreshEvent
+from redtrust_middleware.session import ActiveSession, SessionFlows
+from redtrust_middleware.web import SESSION_PROBLEMS, Gate, Proceed
 
 from . import _users, signals
-from ._hooks import Recorder, recording
+from ._hooks import RECORDING, Recorder
 from ._web import (
     HANDLE_KEY,
+    bound_context,
     http_response,
     session_unavailable,
     store_for,
@@ -33,12 +34,15 @@ from ._web import (
     web_request,
 )
 from .conf import get_runtime
+from .store import DjangoStore
 
 __all__ = ["PROBLEM_ATTRIBUTE", "RedtrustMiddleware"]
 
 #: Why ``request.redtrust`` is None although the browser has a session (Redtrust or the
 #: store is unavailable): protected views answer 503 instead of "sign in".
 PROBLEM_ATTRIBUTE = "redtrust_problem"
+#: The events of a request served by one read: none (no hook runs; nothing appends here).
+_NO_EVENTS = Recorder()
 
 
 class RedtrustMiddleware:
@@ -67,18 +71,26 @@ class RedtrustMiddleware:
             handle = None
             setattr(request, PROBLEM_ATTRIBUTE, session_unavailable(error))
         if isinstance(handle, str) and handle:
-            recorder = Recorder()
-            manager = recording(runtime.sync_manager.using(store_for(request, runtime)), recorder)
-            proceed = runtime.gate.load(manager, handle)
-            signal, arguments = _publish(request, proceed, manager, recorder)
+            base, store, recorder = runtime.sync_manager, store_for(request, runtime), _NO_EVENTS
+            key = _plain_read(base.flows, handle)
+            proceed = None
+            if key is not None:  # most requests: served by one read, no manager built
+                proceed = _decided(base.flows, runtime.gate, handle, key, store)
+            if proceed is None:  # a refresh, a touch, an end...: the manager's work
+                recording = RECORDING.set(recorder := Recorder())
+                try:
+                    proceed = runtime.gate.load(base.using(store), handle)
+                finally:
+                    RECORDING.reset(recording)
+            signal, arguments = _publish(request, proceed, base.client, recorder)
             if signal is signals.redtrust_logged_out:  # the session ended: forget its handle
                 session.pop(HANDLE_KEY, None)
             if signal is not None:
                 signal.send_robust(sender=type(self), request=request, **arguments)
         _users.reconcile(request, keep=_keeps_user(request))
         response = self.get_response(request)
-        if (store := used_store(request)) is not None:  # SessionMiddleware saves next:
-            store.before_save(response.status_code)  # never with older records
+        if (used := used_store(request)) is not None:  # SessionMiddleware saves next:
+            used.before_save(response.status_code)  # never with older records
         return response
 
     async def __acall__(self, request: HttpRequest) -> HttpResponse:
@@ -89,18 +101,26 @@ class RedtrustMiddleware:
             handle = None
             setattr(request, PROBLEM_ATTRIBUTE, session_unavailable(error))
         if isinstance(handle, str) and handle:
-            recorder = Recorder()
-            manager = recording(runtime.async_manager.using(store_for(request, runtime)), recorder)
-            proceed = await runtime.gate.aload(manager, handle)
-            signal, arguments = _publish(request, proceed, manager, recorder)
+            base, store, recorder = runtime.async_manager, store_for(request, runtime), _NO_EVENTS
+            key = _plain_read(base.flows, handle)
+            proceed = None
+            if key is not None:
+                proceed = await _adecided(base.flows, runtime.gate, handle, key, store)
+            if proceed is None:
+                recording = RECORDING.set(recorder := Recorder())
+                try:
+                    proceed = await runtime.gate.aload(base.using(store), handle)
+                finally:
+                    RECORDING.reset(recording)
+            signal, arguments = _publish(request, proceed, base.client, recorder)
             if signal is signals.redtrust_logged_out:
                 await session.apop(HANDLE_KEY, None)
             if signal is not None:
                 await signal.asend_robust(sender=type(self), request=request, **arguments)
         await _users.areconcile(request, keep=_keeps_user(request))
         response: HttpResponse = await self.get_response(request)
-        if (store := used_store(request)) is not None:
-            await store.abefore_save(response.status_code)
+        if (used := used_store(request)) is not None:
+            await used.abefore_save(response.status_code)
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
@@ -128,17 +148,50 @@ def _keeps_user(request: HttpRequest) -> bool:
     return request.redtrust is not None or hasattr(request, PROBLEM_ATTRIBUTE)  # type: ignore[attr-defined]
 
 
+def _plain_read(flows: SessionFlows, handle: str) -> str | None:
+    """The store key of ``handle`` when this request may be served by one plain read of it
+    (:func:`_decided`); None when only the manager can tell (a malformed handle, or a
+    sampled request, whose read gets its span)."""
+    return None if telemetry.recording() else flows.key_for(handle)
+
+
+def _decided(
+    flows: SessionFlows, gate: Gate, handle: str, key: str, store: DjangoStore
+) -> Proceed | None:
+    """What ``gate.load`` answers when the session's one read decides it (most requests:
+    signed in, no refresh or idle-time touch due), without a manager for this request:
+    ``SessionManager.get`` makes that same read and returns what ``flows.loaded`` decides.
+    None for anything else (the store failed, a refresh, a touch, an ended session): the
+    manager then does it all, reading again."""
+    try:
+        loaded = flows.loaded(handle, key, store.get(key))
+    except SESSION_PROBLEMS:  # the manager's read fails the same way, and says so
+        return None
+    return gate.after_load(loaded) if type(loaded) is ActiveSession else None
+
+
+async def _adecided(
+    flows: SessionFlows, gate: Gate, handle: str, key: str, store: DjangoStore
+) -> Proceed | None:
+    """:func:`_decided` for async requests (``AsyncSessionManager.get``'s read)."""
+    try:
+        loaded = flows.loaded(handle, key, await store.aget(key))
+    except SESSION_PROBLEMS:  # the manager's read fails the same way, and says so
+        return None
+    return gate.after_load(loaded) if type(loaded) is ActiveSession else None
+
+
 def _publish(
     request: HttpRequest,
     proceed: Proceed,
-    manager: SessionManager | AsyncSessionManager,
+    client: Client | AsyncClient,
     recorder: Recorder,
 ) -> tuple[Signal | None, dict[str, Any]]:
-    """Set ``request.redtrust`` (with ``manager``'s client bound to the user) or why there
-    is none; the signal to send, and its arguments (the core's event among them)."""
+    """Set ``request.redtrust`` (with ``client`` bound to the user) or why there is none;
+    the signal to send, and its arguments (the core's event among them)."""
     context = proceed.context
     if context is not None:
-        context = replace(context, client=bind_client(manager.client, context.tokens))
+        context = bound_context(context, client)
         request.redtrust = context  # type: ignore[attr-defined]
         # Only the request that refreshed at Redtrust, as the core's on_refresh: not the
         # ones that waited for its result.

@@ -25,7 +25,7 @@ from typing import TypeVar, overload
 
 from django.conf import settings
 from django.contrib.sessions.backends.base import SessionBase
-from django.core.cache import BaseCache
+from django.core.cache import BaseCache, caches
 
 from redtrust_middleware import StoreError
 from redtrust_middleware._clock import Clock
@@ -46,7 +46,7 @@ from redtrust_middleware.stores.operations import (
 )
 
 from ._cache import acache_op, cache_op
-from ._records import Records, apply, live
+from ._records import Records, apply, live, read
 
 __all__ = ["SESSION_KEY", "DjangoStore"]
 
@@ -63,13 +63,17 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+def _unavailable(error: Exception, what: str = "session") -> StoreError:
+    return StoreError(f"the Django {what} is unavailable ({type(error).__name__})")
+
+
 def _guarded(what: str, call: Callable[[], T]) -> T:
     try:
         return call()
     except StoreError:
         raise
     except Exception as error:  # any backend failure: database, Redis, Memcached
-        raise StoreError(f"the Django {what} is unavailable ({type(error).__name__})") from None
+        raise _unavailable(error, what) from None
 
 
 async def _aguarded(what: str, call: Callable[[], Awaitable[T]]) -> T:
@@ -78,19 +82,21 @@ async def _aguarded(what: str, call: Callable[[], Awaitable[T]]) -> T:
     except StoreError:
         raise
     except Exception as error:
-        raise StoreError(f"the Django {what} is unavailable ({type(error).__name__})") from None
+        raise _unavailable(error, what) from None
 
 
 class DjangoStore:
     """A per-request :class:`~redtrust_middleware.stores.Store` (sync and async).
 
-    ``is_browser_record`` tells which keys belong in the session (the core's
-    ``SessionFlows.is_browser_record``). One store serves one request (see the module
-    docstring for when it writes); call :meth:`before_save` once the view has run.
+    ``cache`` is a Django cache or the alias of one in ``CACHES``, looked up on the first
+    operation that needs it (most requests only read their session). ``is_browser_record``
+    tells which keys belong in the session (the core's ``SessionFlows.is_browser_record``).
+    One store serves one request (see the module docstring for when it writes); call
+    :meth:`before_save` once the view has run.
     """
 
     __slots__ = (
-        "_cache",
+        "_cache_or_alias",
         "_claims",
         "_clock",
         "_is_browser_record",
@@ -102,12 +108,12 @@ class DjangoStore:
     def __init__(
         self,
         session: SessionBase,
-        cache: BaseCache,
+        cache: BaseCache | str,
         clock: Clock,
         is_browser_record: Callable[[str], bool],
     ) -> None:
         self._session = session
-        self._cache = cache
+        self._cache_or_alias = cache
         self._clock = clock
         self._is_browser_record = is_browser_record
         self._claims: list[str] = []  # the versions this request replaces
@@ -119,12 +125,23 @@ class DjangoStore:
         """The Django session this store keeps the browser's records in."""
         return self._session
 
+    @property
+    def _cache(self) -> BaseCache:
+        """The cache, looked up in ``caches`` on first use (per thread or task, as Django
+        keeps its cache connections)."""
+        cache = self._cache_or_alias
+        if isinstance(cache, str):
+            cache = self._cache_or_alias = caches[cache]
+        return cache
+
     def _decide(self, raw: object, op: StoreOperation) -> tuple[Result, Records | None, str | None]:
         """One store operation on the records (pure over the dict): its result, the records
         to save (None: unchanged) and, for a replacement, the claim to win first."""
         if self._loaded is _UNREAD:
             self._loaded = raw
         now = self._clock()
+        if type(op) is Get:
+            return read(raw, op.key, now), None, None
         result, changed = apply(live(raw, now), op, now)
         if changed is None or not isinstance(op, ReplaceIf):
             self._own_change = self._own_change or changed is not None
@@ -194,6 +211,8 @@ class DjangoStore:
         """Once the view answered ``status``: see :meth:`_after_view` (a cache write or a
         session read, only then)."""
         todo = self._after_view(status)
+        if not todo:
+            return  # most requests
         try:
             if todo == "release":
                 self._cache.delete_many(self._claims)
@@ -205,6 +224,8 @@ class DjangoStore:
     async def abefore_save(self, status: int) -> None:
         """:meth:`before_save` for async requests."""
         todo = self._after_view(status)
+        if not todo:
+            return
         try:
             if todo == "release":
                 await self._cache.adelete_many(self._claims)
@@ -245,7 +266,17 @@ class DjangoStore:
         return await _aguarded("session", lambda: self._asession_op(op))
 
     def get(self, key: str) -> bytes | None:
-        return self._run(Get(key))
+        if not self._is_browser_record(key):
+            return self._run(Get(key))
+        # Every signed-in request: `_run(Get(key))` without the indirections (one read of
+        # the session, one entry looked at, nothing copied).
+        try:
+            raw = self._session.get(SESSION_KEY)
+        except Exception as error:
+            raise _unavailable(error) from None
+        if self._loaded is _UNREAD:
+            self._loaded = raw
+        return read(raw, key, self._clock())
 
     def set(self, key: str, value: bytes, *, ttl: float) -> None:
         self._run(Put(key, value, ttl))
@@ -266,7 +297,15 @@ class DjangoStore:
         return self._run(ReplaceIf(key, expected, value, ttl))
 
     async def aget(self, key: str) -> bytes | None:
-        return await self._arun(Get(key))
+        if not self._is_browser_record(key):
+            return await self._arun(Get(key))
+        try:
+            raw = await self._session.aget(SESSION_KEY)
+        except Exception as error:
+            raise _unavailable(error) from None
+        if self._loaded is _UNREAD:
+            self._loaded = raw
+        return read(raw, key, self._clock())
 
     async def aset(self, key: str, value: bytes, *, ttl: float) -> None:
         await self._arun(Put(key, value, ttl))

@@ -24,7 +24,7 @@ from redtrust_middleware.session import SessionManager
 from redtrust_middleware.web import RouteAnswer, RouteName
 
 from . import signals
-from ._hooks import Recorder, recording
+from ._hooks import RECORDING, Recorder
 from ._web import (
     HANDLE_KEY,
     NONCES_KEY,
@@ -85,9 +85,9 @@ def _view(name: RouteName) -> Callable[[HttpRequest], HttpResponse]:
     @sensitive_variables()
     def view(request: HttpRequest) -> HttpResponse:
         runtime = get_runtime()
-        recorder = Recorder()
-        manager = recording(runtime.sync_manager.using(store_for(request, runtime)), recorder)
+        manager = runtime.sync_manager.using(store_for(request, runtime))
         neutral = web_request(request, gate=runtime.gate)
+        recording = RECORDING.set(recorder := Recorder())
         try:
             answer = runtime.gate.route(manager, name, neutral, browser(request, runtime))
             _keep(request, answer)
@@ -96,6 +96,8 @@ def _view(name: RouteName) -> Callable[[HttpRequest], HttpResponse]:
                 raise
             problem = session_unavailable(error)
             return http_response(runtime.gate.unavailable(neutral, problem))
+        finally:
+            RECORDING.reset(recording)
         sent = _signal(answer, manager, recorder)
         if sent is not None:
             # A failing receiver must not undo a completed sign-in (nor show the callback's

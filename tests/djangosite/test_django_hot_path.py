@@ -1,0 +1,165 @@
+"""The per-request path of the Django face: a signed-in request with nothing due is served by
+one read of the session, decoded once per write, with no manager built for it; anything else
+(a refresh, an end) still goes through the session manager, as before."""
+
+from __future__ import annotations
+
+import base64
+from importlib import import_module
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.http import HttpResponse
+from django.test import RequestFactory
+
+from redtrust_django import _records, signals
+from redtrust_django._memo import Bounded
+from redtrust_django._web import bound_context
+from redtrust_django.conf import get_runtime
+from redtrust_django.middleware import RedtrustMiddleware
+from redtrust_middleware import AsyncSessionManager, SessionManager
+from redtrust_middleware.stores import MemoryStore
+from redtrust_middleware.stores.operations import Get, Put
+from redtrust_middleware.testing import make_config
+
+from .conftest import DjangoSite
+
+NOW = 1_000.0
+VALUE = b"\x00sealed record\xff" * 40
+TEXT = base64.b64encode(VALUE).decode()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        None,
+        "not a dict",
+        {},
+        {"k": [TEXT, NOW + 1]},
+        {"k": [TEXT, NOW]},  # expires now: gone
+        {"k": [TEXT, NOW - 1]},
+        {"k": [TEXT, True]},  # a bool is an int (1): long expired
+        {"k": [TEXT, "later"]},
+        {"k": [TEXT]},
+        {"k": (TEXT, NOW + 1)},
+        {"k": ["not base64!", NOW + 1]},
+        {"k": [TEXT.encode(), NOW + 1]},  # bytes decode too, as before
+        {"k": [12, NOW + 1]},
+        {"other": [TEXT, NOW + 1]},
+    ],
+)
+def test_the_fast_read_answers_as_the_store_operation(raw: Any) -> None:
+    expected, changed = _records.apply(_records.live(raw, NOW), Get("k"), NOW)
+    assert changed is None
+    assert _records.read(raw, "k", NOW) == expected
+
+
+def test_equal_text_is_decoded_once_and_gives_the_same_bytes() -> None:
+    text = base64.b64encode(b"another record " * 30).decode()
+    first = _records.read({"k": [text, NOW + 1]}, "k", NOW)
+    # A session loaded again holds an equal string, not the same object.
+    again = "".join(list(text))
+    assert again is not text
+    second = _records.read({"k": [again, NOW + 1]}, "k", NOW)
+    assert first == b"another record " * 30
+    assert second is first
+
+
+def test_what_a_request_writes_is_read_back_without_decoding() -> None:
+    value = b"written by this request " * 20
+    _, records = _records.apply({}, Put("k", value, 60), NOW)
+    assert records is not None
+    assert _records.read(records, "k", NOW) is value
+
+
+def test_a_bounded_memo_drops_its_oldest_entry_first() -> None:
+    memo: Bounded[str, int] = Bounded(3)
+    for number, key in enumerate("abc"):
+        memo.put(key, number)
+    memo.put("a", 10)  # known already: nothing dropped, the value replaced
+    assert [memo.get(k) for k in "abc"] == [10, 1, 2]
+    memo.put("d", 3)
+    assert memo.get("a") is None
+    assert [memo.get(k) for k in "bcd"] == [1, 2, 3]
+    assert len(memo) == 3
+    with pytest.raises(ValueError, match="at least one"):
+        Bounded(0)
+
+
+def test_a_context_is_bound_once_per_client(dsite: DjangoSite) -> None:
+    dsite.sign_in()
+    first, second = _context_of(dsite), _context_of(dsite)
+    assert first is not None
+    assert first.subject == "alice"
+    assert second is first  # the same frozen context for an unchanged session
+    runtime = get_runtime()
+    assert first.client._client is runtime.sync_manager.client
+    other = runtime.async_manager.client
+    rebound = bound_context(first, other)
+    assert rebound is not first
+    assert rebound.client._client is other
+    assert rebound.tokens is first.tokens
+    assert bound_context(first, other) is rebound
+
+
+def _context_of(dsite: DjangoSite) -> Any:
+    """``request.redtrust`` of a request of this browser, through the (sync) middleware."""
+    engine = import_module(settings.SESSION_ENGINE)
+    request = RequestFactory().get("/api/me")
+    request.session = engine.SessionStore(dsite.session_id())
+    RedtrustMiddleware(lambda _: HttpResponse())(request)
+    return request.redtrust  # type: ignore[attr-defined]
+
+
+def test_a_fresh_signed_in_request_builds_no_manager(
+    dsite: DjangoSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: list[str] = []
+    for manager_class in (SessionManager, AsyncSessionManager):
+        original = manager_class.using
+
+        def counting(self: Any, store: Any, original: Any = original) -> Any:
+            built.append(type(self).__name__)
+            return original(self, store)
+
+        monkeypatch.setattr(manager_class, "using", counting)
+    refreshed: list[Any] = []
+
+    def receive(**kwargs: Any) -> None:
+        refreshed.append(kwargs["context"])
+
+    dsite.sign_in()
+    built.clear()
+    for _ in range(3):
+        assert dsite.get("/api/me").status_code == 200
+    assert built == []
+    signals.token_refreshed.connect(receive, weak=False)
+    try:
+        dsite.clock.advance(400)  # the token is due: the manager refreshes it
+        assert dsite.get("/api/me").status_code == 200
+    finally:
+        signals.token_refreshed.disconnect(receive)
+    assert len(built) == 1
+    assert len(refreshed) == 1
+    assert refreshed[0].refreshed
+
+
+@pytest.mark.parametrize("manager_class", [SessionManager, AsyncSessionManager])
+def test_using_shares_everything_but_the_store(manager_class: Any) -> None:
+    config = make_config()
+    base = manager_class(config, store=MemoryStore())
+    other = MemoryStore()
+    bound = manager_class.using(base, other)
+    assert type(bound) is manager_class
+    assert bound.store is other
+    assert base.store is not other
+    assert bound.flows is base.flows
+    assert bound.client is base.client
+    assert bound._locks is base._locks
+    assert bound.hooks is base.hooks
+    if manager_class is AsyncSessionManager:
+        assert bound._inflight is base._inflight
+        assert bound._refreshing is base._refreshing
+        assert bound._lasting_store is False
+        assert base._lasting_store is True
