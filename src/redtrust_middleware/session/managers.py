@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import anyio
 
@@ -33,7 +33,7 @@ from ..config import RedtrustConfig
 from ..exceptions import RefreshFailedError, StoreError
 from ..hooks import NO_HOOKS, Event, Hooks, LogoutEvent, adeliver, deliver
 from ..logevents import log
-from ..stores import AsyncStore, Keyring, MemoryStore, Store
+from ..stores import NOT_LOCAL, AsyncStore, Keyring, LocalValue, MemoryStore, Store
 from ..stores.operations import StoreOp, aperform, perform
 from ..tokens import TokenSet
 from .effects import (
@@ -88,7 +88,43 @@ def _sync_hooks(hooks: Hooks | None) -> Hooks:
     return hooks
 
 
-class SessionManager:
+LocalRead = Callable[[str], LocalValue]
+
+
+def _local_reads(store: object) -> LocalRead | None:
+    """The store's :meth:`~redtrust_middleware.stores.LocalReads.read_local`, or None."""
+    read = getattr(store, "read_local", None)  # cheaper than the protocol's isinstance
+    return cast("LocalRead", read) if callable(read) else None
+
+
+class _LocalServing:
+    """What both drivers share to serve a request from this process alone."""
+
+    flows: SessionFlows
+    _read_local: LocalRead | None  # the store's, kept by each driver's ``store`` setter
+
+    def get_local(self, handle: str) -> ActiveSession | None:
+        """The signed-in session when this process alone can serve it, else None (then call
+        ``get``): the store answered the read locally
+        (:class:`~redtrust_middleware.stores.LocalReads`), its record was opened before, and
+        no refresh or idle-time touch is due. No I/O, no write, no hook, no coroutine.
+
+        Never on a sampled request: its read must get its store span, so it takes ``get``.
+        """
+        read = self._read_local
+        if read is None or telemetry.recording():
+            return None
+        flows = self.flows
+        key = flows.key_for(handle)
+        if key is None:
+            return None
+        blob = read(key)
+        if blob is None or blob is NOT_LOCAL:
+            return None  # gone (``get`` tells why) or only the service knows
+        return flows.fresh(handle, key, blob)
+
+
+class SessionManager(_LocalServing):
     """Synchronous driver of :class:`SessionFlows` (WSGI, Django under WSGI, scripts).
 
     One per application: it owns the store, the client and the in-process refresh locks.
@@ -107,11 +143,21 @@ class SessionManager:
     ) -> None:
         self.hooks = _sync_hooks(hooks)
         self.config = config
-        self.store: Store = store if store is not None else MemoryStore(clock=clock)
+        self.store = store if store is not None else MemoryStore(clock=clock)
         self.client = client if client is not None else Client(config, clock=clock)
         self.flows = SessionFlows(config, _keyring(config, keyring), clock)
         self._locks = KeyedLocks()
         self._sleep = sleep
+
+    @property
+    def store(self) -> Store:
+        """Where the sessions live."""
+        return self._store
+
+    @store.setter
+    def store(self, store: Store) -> None:
+        self._store = store
+        self._read_local = _local_reads(store)
 
     def using(self, store: Store) -> SessionManager:
         """This manager over another store, sharing its flows, client and locks: for faces
@@ -216,8 +262,13 @@ class SessionManager:
     def get(self, handle: str | None) -> ActiveSession | None:
         """The signed-in session with a fresh token, or None (refreshing single-flight).
 
-        One store read when no refresh is due, and no write (but a rare idle-time touch).
+        One store read when no refresh is due (none when :meth:`get_local` serves it), and
+        no write (but a rare idle-time touch).
         """
+        if handle:
+            served = self.get_local(handle)
+            if served is not None:
+                return served
         key = self.flows.key_for(handle)
         if key is None or handle is None:
             return None
@@ -292,7 +343,7 @@ class SessionManager:
         self.client.close()
 
 
-class AsyncSessionManager:
+class AsyncSessionManager(_LocalServing):
     """Asynchronous driver of :class:`SessionFlows` (ASGI, Starlette, FastAPI, Django async)."""
 
     def __init__(
@@ -308,7 +359,7 @@ class AsyncSessionManager:
     ) -> None:
         self.hooks = hooks if hooks is not None else NO_HOOKS
         self.config = config
-        self.store: AsyncStore = store if store is not None else MemoryStore(clock=clock)
+        self.store = store if store is not None else MemoryStore(clock=clock)
         self.client = client if client is not None else AsyncClient(config, clock=clock)
         self.flows = SessionFlows(config, _keyring(config, keyring), clock)
         self._locks = AsyncKeyedLocks()
@@ -319,6 +370,16 @@ class AsyncSessionManager:
         self._joiners: dict[tuple[str, int], int] = {}
         self._lasting_store = True  # False for per-request stores (`using`)
         self._sleep = sleep
+
+    @property
+    def store(self) -> AsyncStore:
+        """Where the sessions live."""
+        return self._store
+
+    @store.setter
+    def store(self, store: AsyncStore) -> None:
+        self._store = store
+        self._read_local = _local_reads(store)
 
     def using(self, store: AsyncStore) -> AsyncSessionManager:
         """This manager over another store, sharing its flows, client, locks and refresh
@@ -420,8 +481,13 @@ class AsyncSessionManager:
     async def get(self, handle: str | None) -> ActiveSession | None:
         """The signed-in session with a fresh token, or None (refreshing single-flight).
 
-        One store read when no refresh is due, and no write (but a rare idle-time touch).
+        One store read when no refresh is due (none when :meth:`get_local` serves it), and
+        no write (but a rare idle-time touch).
         """
+        if handle:
+            served = self.get_local(handle)
+            if served is not None:
+                return served
         key = self.flows.key_for(handle)
         if key is None or handle is None:
             return None
