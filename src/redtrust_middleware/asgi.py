@@ -339,5 +339,8 @@ class RedtrustASGIMiddleware:
 
 
 def outcome_headers(outcome: Proceed) -> list[tuple[str, str]]:
-    """:func:`cookie_headers` as text pairs, for responses the middleware sends itself."""
+    """:func:`cookie_headers` as text pairs, for responses the middleware sends itself (and
+    the WSGI face, on every request)."""
+    if outcome.vary_cookie and not outcome.set_cookies:
+        return [("vary", "Cookie")]  # a signed-in request: the common case, not decoded
     return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in cookie_headers(outcome)]

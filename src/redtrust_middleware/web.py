@@ -491,7 +491,12 @@ class Gate:
         if not handle:
             return self.no_session if handle is None else self.signed_out
         session = manager.get_local(handle)
-        return None if session is None else self.after_load(session)
+        if session is None:
+            return None
+        cached = self._proceeds.get(id(session))  # after_load's memo, without the call
+        if cached is not None and cached[0] is session:
+            return cached[1]
+        return self.after_load(session)
 
     def after_load(self, session: ActiveSession | Exception | None) -> Proceed:
         """What the app gets once the session was loaded (or failed to load)."""

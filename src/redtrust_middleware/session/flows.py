@@ -8,7 +8,7 @@ and out are in :mod:`.signin` and :mod:`.logout`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TypeAlias
 
@@ -16,7 +16,7 @@ from .._clock import Clock
 from ..config import RedtrustConfig
 from ..hooks import LogoutEvent, LogoutReason
 from ..login import is_handle
-from ..stores import Keyring
+from ..stores import NOT_LOCAL, Keyring, LocalValue
 from . import logout, signin
 from .effects import Flow, best_effort
 from .memo import Cache
@@ -38,6 +38,8 @@ class Touch:
 
 
 Loaded: TypeAlias = "ActiveSession | Touch | RefreshNeeded | None"
+#: A store's :meth:`~redtrust_middleware.stores.LocalReads.read_local`.
+LocalRead: TypeAlias = Callable[[str], LocalValue]
 
 
 class SessionFlows(Records):
@@ -59,8 +61,8 @@ class SessionFlows(Records):
         self.refresher = Refresher(self, self.rotations)
         self._keys: Cache[str, str] = Cache()
         self._opened: Cache[tuple[str, bytes], tuple[SessionRecord, ActiveSession]] = Cache()
-        # store key -> (the bytes read, the session they serve, until when): see `fresh`
-        self._serving: Cache[str, tuple[bytes, ActiveSession, float]] = Cache()
+        # handle -> (its key, the bytes read, the session they serve, until when): `fresh`
+        self._serving: Cache[str, tuple[str, bytes, ActiveSession, float]] = Cache()
 
     @property
     def lock_lease(self) -> float:
@@ -133,17 +135,34 @@ class SessionFlows(Records):
         only comes later as time passes. Other bytes (the record was written, by this process
         or another) are decided anew.
         """
-        serving = self._serving.get(key)
-        if serving is not None and serving[0] is blob and self.clock() < serving[2]:
-            return serving[1]
+        serving = self._serving.get(handle)
+        if serving is not None and serving[1] is blob and self.clock() < serving[3]:
+            return serving[2]
         opened = self._opened.get((key, blob))
         if opened is None:
             return None
         decided = self._decide(handle, key, blob, opened)
         if not isinstance(decided, ActiveSession):
             return None
-        self._serving.put(key, (blob, decided, self._served_until(opened[0])))
+        self._serving.put(handle, (key, blob, decided, self._served_until(opened[0])))
         return decided
+
+    def fresh_local(self, handle: str, read: LocalRead) -> ActiveSession | None:
+        """:meth:`fresh` for the bytes ``read`` answers (a store's
+        :meth:`~redtrust_middleware.stores.LocalReads.read_local`, which does no I/O); None
+        also when it knows nothing here, or knows the record is gone."""
+        serving = self._serving.get(handle)
+        if serving is not None:
+            known, blob, session, until = serving
+            if read(known) is blob and self.clock() < until:
+                return session  # the same bytes as last time, before any deadline
+        key = self.key_for(handle)
+        if key is None:
+            return None
+        read_now = read(key)
+        if read_now is None or read_now is NOT_LOCAL:
+            return None
+        return self.fresh(handle, key, read_now)
 
     def _served_until(self, record: SessionRecord) -> float:
         """A moment before which :meth:`_decide` serves ``record`` with nothing to do: the

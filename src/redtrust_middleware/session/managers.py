@@ -6,6 +6,10 @@ lock that makes a refresh single-flight, and renews the store lock's lease while
 call runs. The async one runs each refresh as a task the manager owns, so a cancelled
 request cannot abandon a refresh halfway.
 
+Both serve most signed-in requests from the store's local read when it has one
+(:meth:`SessionManager.get_local`, shared: no I/O and, in the async one, no coroutine), and
+fall back to the flows for anything else.
+
 Both run the app's :class:`~redtrust_middleware.hooks.Hooks`: a flow's :class:`Notify`
 effects are collected while it runs and told once it is over, with its locks released (in
 the async one, inside the refresh task: a waiter that joined it tells nothing).
@@ -33,7 +37,7 @@ from ..config import RedtrustConfig
 from ..exceptions import RefreshFailedError, StoreError
 from ..hooks import NO_HOOKS, Event, Hooks, LogoutEvent, adeliver, deliver
 from ..logevents import log
-from ..stores import NOT_LOCAL, AsyncStore, Keyring, LocalValue, MemoryStore, Store
+from ..stores import AsyncStore, Keyring, MemoryStore, Store
 from ..stores.operations import StoreOp, aperform, perform
 from ..tokens import TokenSet
 from .effects import (
@@ -48,7 +52,7 @@ from .effects import (
     adrive,
     drive,
 )
-from .flows import SessionFlows, Touch
+from .flows import LocalRead, SessionFlows, Touch
 from .records import ActiveSession, LoginDone, LoginStart, session_tag
 from .refresh import RefreshNeeded, classify_refresh_failure
 
@@ -88,9 +92,6 @@ def _sync_hooks(hooks: Hooks | None) -> Hooks:
     return hooks
 
 
-LocalRead = Callable[[str], LocalValue]
-
-
 def _local_reads(store: object) -> LocalRead | None:
     """The store's :meth:`~redtrust_middleware.stores.LocalReads.read_local`, or None."""
     read = getattr(store, "read_local", None)  # cheaper than the protocol's isinstance
@@ -114,14 +115,7 @@ class _LocalServing:
         read = self._read_local
         if read is None or telemetry.recording():
             return None
-        flows = self.flows
-        key = flows.key_for(handle)
-        if key is None:
-            return None
-        blob = read(key)
-        if blob is None or blob is NOT_LOCAL:
-            return None  # gone (``get`` tells why) or only the service knows
-        return flows.fresh(handle, key, blob)
+        return self.flows.fresh_local(handle, read)
 
 
 class SessionManager(_LocalServing):
