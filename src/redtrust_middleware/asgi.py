@@ -138,7 +138,9 @@ async def send_response(
     await send({"type": "http.response.body", "body": response.body})
 
 
-_VARY_COOKIE = [(b"vary", b"Cookie")]  # the common case, shared (never mutated)
+# The common cases, shared (never mutated): signed in, and no session cookie.
+_VARY_COOKIE: list[tuple[bytes, bytes]] = [(b"vary", b"Cookie")]
+_NO_HEADERS: list[tuple[bytes, bytes]] = []
 
 
 def cookie_headers(outcome: Proceed) -> list[tuple[bytes, bytes]]:
@@ -249,11 +251,10 @@ class RedtrustASGIMiddleware:
             await send_response(send, refusal, outcome_headers(outcome))
             return
         self.publish(scope, outcome.context, outcome.problem)
-        extra = (
-            _VARY_COOKIE
-            if outcome.vary_cookie and not outcome.set_cookies
-            else cookie_headers(outcome)
-        )
+        if outcome.set_cookies:
+            extra = cookie_headers(outcome)
+        else:
+            extra = _VARY_COOKIE if outcome.vary_cookie else _NO_HEADERS
         started = False
 
         async def send_with_cookies(message: Message) -> None:
