@@ -138,7 +138,9 @@ async def send_response(
     await send({"type": "http.response.body", "body": response.body})
 
 
-_VARY_COOKIE = [(b"vary", b"Cookie")]  # the common case, shared (never mutated)
+# The common cases, shared (never mutated): signed in, and no session cookie.
+_VARY_COOKIE: list[tuple[bytes, bytes]] = [(b"vary", b"Cookie")]
+_NO_HEADERS: list[tuple[bytes, bytes]] = []
 
 
 def cookie_headers(outcome: Proceed) -> list[tuple[bytes, bytes]]:
@@ -232,41 +234,27 @@ class RedtrustASGIMiddleware:
             self.problem = error
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.problem is not None:
-            if scope["type"] == "lifespan":
-                await refuse_startup(self.problem, receive, send)
-                return
-            problem = self.problem  # a fresh exception each time: no growing traceback
-            raise ConfigurationError(problem.field, problem.problem, variable=problem.variable)
-        if scope["type"] == "lifespan" and self._owns_manager:
-            await self.app(scope, receive, self._closing_on_shutdown(send))
+        if self.problem is not None or scope["type"] != "http":
+            await self._not_http(scope, receive, send)
             return
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
+        gate, path = self.gate, scope["path"]
+        if path in gate.routes:
+            await self._route(scope, receive, send)
             return
-        path = scope["path"]
-        if path in self.gate.routes:
-            if not self.serve_routes:
-                await self.app(self.publish(scope, None, None), receive, send)
-                return
-            request = await read_route_request(self.gate, scope, receive)
-            await send_response(send, await self.gate.aserve(self.manager, request))
-            return
-        outcome = await self.gate.aload(
-            self.manager, self.gate.session_handle(cookie_header(scope))
-        )
+        handle = gate.session_handle(cookie_header(scope))
+        # Most signed-in requests are answered in this process: no coroutine for them.
+        outcome = gate.load_local(self.manager, handle)
+        if outcome is None:
+            outcome = await gate.aload(self.manager, handle)
         if outcome.context is None and self.protect and under_prefixes(path, self.protect):
-            refusal = self.gate.refusal(
-                request_from_scope(scope), full_path(scope), outcome.problem
-            )
+            refusal = gate.refusal(request_from_scope(scope), full_path(scope), outcome.problem)
             await send_response(send, refusal, outcome_headers(outcome))
             return
-        scope = self.publish(scope, outcome.context, outcome.problem)
-        extra = (
-            _VARY_COOKIE
-            if outcome.vary_cookie and not outcome.set_cookies
-            else (cookie_headers(outcome))
-        )
+        self.publish(scope, outcome.context, outcome.problem)
+        if outcome.set_cookies:
+            extra = cookie_headers(outcome)
+        else:
+            extra = _VARY_COOKIE if outcome.vary_cookie else _NO_HEADERS
         started = False
 
         async def send_with_cookies(message: Message) -> None:
@@ -274,8 +262,13 @@ class RedtrustASGIMiddleware:
             if message["type"] == "http.response.start":
                 started = True
                 if extra:
-                    message = dict(message)
-                    message["headers"] = [*message.get("headers", ()), *extra]
+                    # A new message and header list: the app may send the same ones (its
+                    # constants) every time, so neither is extended in place.
+                    headers = message.get("headers", ())
+                    message = {
+                        **message,
+                        "headers": headers + extra if type(headers) is list else [*headers, *extra],
+                    }
             await send(message)
 
         try:
@@ -289,8 +282,30 @@ class RedtrustASGIMiddleware:
             # 502/503 as everywhere else, never a traceback.
             if started:
                 raise
-            answer = self.gate.unavailable(request_from_scope(scope), error)
+            answer = gate.unavailable(request_from_scope(scope), error)
             await send_response(send, answer, outcome_headers(outcome))
+
+    async def _not_http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A scope that is not an HTTP request (or any scope, when the configuration cannot
+        work): passed through, the lifespan watched for our shutdown."""
+        if self.problem is not None:
+            if scope["type"] == "lifespan":
+                await refuse_startup(self.problem, receive, send)
+                return
+            problem = self.problem  # a fresh exception each time: no growing traceback
+            raise ConfigurationError(problem.field, problem.problem, variable=problem.variable)
+        if scope["type"] == "lifespan" and self._owns_manager:
+            await self.app(scope, receive, self._closing_on_shutdown(send))
+            return
+        await self.app(scope, receive, send)
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A request to one of the library's routes: served here, or by the app."""
+        if not self.serve_routes:
+            await self.app(self.publish(scope, None, None), receive, send)
+            return
+        request = await read_route_request(self.gate, scope, receive)
+        await send_response(send, await self.gate.aserve(self.manager, request))
 
     def publish(
         self, scope: Scope, context: RedtrustContext | None, problem: Exception | None
@@ -305,7 +320,8 @@ class RedtrustASGIMiddleware:
         if self.fill_state:
             # A new dict: some servers share one state dict between the requests of a
             # connection (or with the lifespan); never write one user into it.
-            scope["state"] = {**scope.get("state", {}), "redtrust": context}
+            state = scope.get("state")
+            scope["state"] = {**state, "redtrust": context} if state else {"redtrust": context}
         return scope
 
     def _closing_on_shutdown(self, send: Send) -> Send:
@@ -324,5 +340,8 @@ class RedtrustASGIMiddleware:
 
 
 def outcome_headers(outcome: Proceed) -> list[tuple[str, str]]:
-    """:func:`cookie_headers` as text pairs, for responses the middleware sends itself."""
+    """:func:`cookie_headers` as text pairs, for responses the middleware sends itself (and
+    the WSGI face, on every request)."""
+    if outcome.vary_cookie and not outcome.set_cookies:
+        return [("vary", "Cookie")]  # a signed-in request: the common case, not decoded
     return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in cookie_headers(outcome)]

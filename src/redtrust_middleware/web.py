@@ -65,6 +65,11 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 MAX_COOKIE_HEADER = 8192
+# The gate's memos (handles by Cookie header, answers by session) forget everything when
+# full: each costs a dict lookup per request, never a scan. Only short headers are kept,
+# so a full memo of handles holds at most about 11 MB.
+_MEMO_ENTRIES = 10_000
+_MEMO_HEADER_CHARS = 1024
 #: The library's routes, by the name a face serves them under.
 RouteName: TypeAlias = Literal["login", "callback", "logout"]
 
@@ -259,6 +264,7 @@ class Gate:
             r"(?:^|;)\s*" + re.escape(self.session_cookie) + r"=([^;]*)"
         )
         self._proceeds: dict[int, tuple[ActiveSession, Proceed]] = {}
+        self._handles: dict[str, str] = {}  # Cookie header -> the valid handle it carries
         #: What the app gets without a session cookie, and with one that is no longer valid.
         self.no_session = _NO_SESSION
         self.signed_out = Proceed(
@@ -466,13 +472,30 @@ class Gate:
         return self.after_load(session)
 
     async def aload(self, manager: AsyncSessionManager, handle: str | None) -> Proceed:
-        """:meth:`load` with an asynchronous session manager."""
+        """:meth:`load` with an asynchronous session manager (see :meth:`load_local` first)."""
         if not handle:
             return self.no_session if handle is None else self.signed_out
         try:
             session = await manager.get(handle)
         except SESSION_PROBLEMS as error:
             return self.after_load(error)
+        return self.after_load(session)
+
+    def load_local(
+        self, manager: SessionManager | AsyncSessionManager, handle: str | None
+    ) -> Proceed | None:
+        """:meth:`load`'s answer when it needs no I/O (no session cookie, or the manager
+        serves the session from this process: :meth:`AsyncSessionManager.get_local`), else
+        None: then :meth:`aload`. Not a coroutine, so most requests of an async face await
+        nothing before the app runs."""
+        if not handle:
+            return self.no_session if handle is None else self.signed_out
+        session = manager.get_local(handle)
+        if session is None:
+            return None
+        cached = self._proceeds.get(id(session))  # after_load's memo, without the call
+        if cached is not None and cached[0] is session:
+            return cached[1]
         return self.after_load(session)
 
     def after_load(self, session: ActiveSession | Exception | None) -> Proceed:
@@ -483,7 +506,7 @@ class Gate:
             if cached is not None and cached[0] is session:
                 return cached[1]
             proceed = Proceed(context=self._context(session), vary_cookie=True)
-            if len(self._proceeds) >= 10_000:
+            if len(self._proceeds) >= _MEMO_ENTRIES:
                 self._proceeds.clear()
             self._proceeds[id(session)] = (session, proceed)
             return proceed
@@ -518,16 +541,26 @@ class Gate:
         ``""`` when there is one but it is malformed (it is then cleared)."""
         if not cookie_header or self.session_cookie not in cookie_header:
             return None  # the common case costs no parsing and no store access
+        # A browser sends the same header on every request: parse it once (bounded).
+        known = self._handles.get(cookie_header)
+        if known is not None:
+            return known
         if len(cookie_header) > MAX_COOKIE_HEADER:
             return None
         found = self._session_cookie_value.findall(cookie_header)
         if len(found) != 1:
             # None, or several (one tossed in by a sibling site): trust none, clear nothing.
             return None
-        handle = found[0]
+        handle: str = found[0]
         if not is_handle(handle):
             handle = handle.strip().strip('"')
-        return handle if is_handle(handle) else ""
+            if not is_handle(handle):
+                return ""
+        if len(cookie_header) <= _MEMO_HEADER_CHARS:
+            if len(self._handles) >= _MEMO_ENTRIES:
+                self._handles.clear()
+            self._handles[cookie_header] = handle
+        return handle
 
     def browser_from_cookies(self, request: WebRequest) -> Browser:
         """The browser state the cookie face keeps: the session and pending-login cookies."""

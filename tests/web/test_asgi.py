@@ -281,3 +281,59 @@ async def test_redtrust_errors_raised_by_the_app_are_a_clear_502() -> None:
     assert answer.status_code == 502
     assert "Traceback" not in answer.text
     await middleware.aclose()
+
+
+#: What an app may send on every request: one message and header list, never copied.
+_START: Message = {
+    "type": "http.response.start",
+    "status": 200,
+    "headers": [(b"content-type", b"text/plain")],
+}
+_START_TUPLE: Message = {**_START, "headers": ((b"content-type", b"text/plain"),)}
+
+
+@pytest.mark.parametrize("start", [_START, _START_TUPLE], ids=["list", "tuple"])
+async def test_signed_in_responses_vary_on_the_cookie_without_touching_the_apps_message(
+    start: Message,
+) -> None:
+    from redtrust_middleware.client import AsyncClient
+    from redtrust_middleware.session import AsyncSessionManager
+    from redtrust_middleware.web import Gate
+
+    config = make_config()
+    sandbox = make_sandbox()
+    client = AsyncClient(config, transport=sandbox.async_transport())
+    manager = AsyncSessionManager(config, client=client)
+    begun = await manager.begin_login(next_url="/", callback_url=config.redirect_url)
+    done = await manager.complete_login(
+        query=f"state={begun.browser_nonces[-1]}&tkn={sandbox.issue_temp_token('alice')}",
+        browser_nonces=begun.browser_nonces,
+    )
+    before = {**start, "headers": list(start["headers"])}
+    seen: list[Any] = []
+
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        seen.append(scope["redtrust"])
+        await send(start)
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    middleware = RedtrustMiddleware(app, config=config, manager=manager)
+    cookie = f"theme=dark; {Gate(config).session_cookie}={done.handle}".encode()
+    for _ in range(3):
+        scope: Scope = {"type": "http", "method": "GET", "path": "/", "headers": []}
+        scope["headers"] = [(b"cookie", cookie)]
+        sent = await _call(middleware, scope)
+        assert sent[0]["headers"] == [(b"content-type", b"text/plain"), (b"vary", b"Cookie")]
+        assert sent[0] is not start
+        assert {**start, "headers": list(start["headers"])} == before  # unchanged
+        assert scope["state"]["redtrust"] is seen[-1]
+    assert all(context is not None and context.subject for context in seen)
+    # Signed out by another worker: the very next request is signed out, and says so.
+    assert await manager.logout(done.handle)
+    scope = {"type": "http", "method": "GET", "path": "/", "headers": [(b"cookie", cookie)]}
+    sent = await _call(middleware, scope)
+    assert seen[-1] is None
+    cleared = [value for name, value in sent[0]["headers"] if name == b"set-cookie"]
+    assert len(cleared) == 1
+    assert b"Max-Age=0" in cleared[0]
+    await manager.aclose()

@@ -8,7 +8,7 @@ and out are in :mod:`.signin` and :mod:`.logout`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TypeAlias
 
@@ -16,7 +16,7 @@ from .._clock import Clock
 from ..config import RedtrustConfig
 from ..hooks import LogoutEvent, LogoutReason
 from ..login import is_handle
-from ..stores import Keyring
+from ..stores import NOT_LOCAL, Keyring, LocalValue
 from . import logout, signin
 from .effects import Flow, best_effort
 from .memo import Cache
@@ -38,6 +38,8 @@ class Touch:
 
 
 Loaded: TypeAlias = "ActiveSession | Touch | RefreshNeeded | None"
+#: A store's :meth:`~redtrust_middleware.stores.LocalReads.read_local`.
+LocalRead: TypeAlias = Callable[[str], LocalValue]
 
 
 class SessionFlows(Records):
@@ -59,6 +61,8 @@ class SessionFlows(Records):
         self.refresher = Refresher(self, self.rotations)
         self._keys: Cache[str, str] = Cache()
         self._opened: Cache[tuple[str, bytes], tuple[SessionRecord, ActiveSession]] = Cache()
+        # handle -> (its key, the bytes read, the session they serve, until when): `fresh`
+        self._serving: Cache[str, tuple[str, bytes, ActiveSession, float]] = Cache()
 
     @property
     def lock_lease(self) -> float:
@@ -119,6 +123,69 @@ class SessionFlows(Records):
         opened = self._open_cached(handle, key, blob)
         if opened is None:
             return None
+        return self._decide(handle, key, blob, opened)
+
+    def fresh(self, handle: str, key: str, blob: bytes) -> ActiveSession | None:
+        """The session to serve from ``blob`` (read from ``key``) when :meth:`loaded` would
+        serve it with nothing to do first and its record is open already; else None (then
+        decide with :meth:`loaded`). It opens nothing: the per-request fast path.
+
+        Once a read was served, the same bytes are served again until the first moment
+        anything could fall due (a touch, a refresh, a timeout) without deciding again: each
+        only comes later as time passes. Other bytes (the record was written, by this process
+        or another) are decided anew.
+        """
+        serving = self._serving.get(handle)
+        if serving is not None and serving[1] is blob and self.clock() < serving[3]:
+            return serving[2]
+        opened = self._opened.get((key, blob))
+        if opened is None:
+            return None
+        decided = self._decide(handle, key, blob, opened)
+        if not isinstance(decided, ActiveSession):
+            return None
+        self._serving.put(handle, (key, blob, decided, self._served_until(opened[0])))
+        return decided
+
+    def fresh_local(self, handle: str, read: LocalRead) -> ActiveSession | None:
+        """:meth:`fresh` for the bytes ``read`` answers (a store's
+        :meth:`~redtrust_middleware.stores.LocalReads.read_local`, which does no I/O); None
+        also when it knows nothing here, or knows the record is gone."""
+        serving = self._serving.get(handle)
+        if serving is not None:
+            known, blob, session, until = serving
+            if read(known) is blob and self.clock() < until:
+                return session  # the same bytes as last time, before any deadline
+        key = self.key_for(handle)
+        if key is None:
+            return None
+        read_now = read(key)
+        if read_now is None or read_now is NOT_LOCAL:
+            return None
+        return self.fresh(handle, key, read_now)
+
+    def _served_until(self, record: SessionRecord) -> float:
+        """A moment before which :meth:`_decide` serves ``record`` with nothing to do: the
+        earliest of its deadlines, less a millisecond so that rounding never serves what
+        :meth:`_decide` would not (close to a deadline, it decides)."""
+        config, tokens = self.config, record.tokens
+        return (
+            min(
+                record.seen_at + config.idle_timeout / 10,  # the idle-time touch
+                record.seen_at + config.idle_timeout,
+                record.created_at + config.absolute_timeout,
+                tokens.expires_in(0.0) - config.refresh_leeway,  # the refresh
+            )
+            - 0.001
+        )
+
+    def _decide(
+        self,
+        handle: str,
+        key: str,
+        blob: bytes | None,
+        opened: tuple[SessionRecord, ActiveSession],
+    ) -> Loaded:
         record, active = opened
         now = self.clock()
         if not self.alive(record, now):

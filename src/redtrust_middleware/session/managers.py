@@ -6,6 +6,10 @@ lock that makes a refresh single-flight, and renews the store lock's lease while
 call runs. The async one runs each refresh as a task the manager owns, so a cancelled
 request cannot abandon a refresh halfway.
 
+Both serve most signed-in requests from the store's local read when it has one
+(:meth:`SessionManager.get_local`, shared: no I/O and, in the async one, no coroutine), and
+fall back to the flows for anything else.
+
 Both run the app's :class:`~redtrust_middleware.hooks.Hooks`: a flow's :class:`Notify`
 effects are collected while it runs and told once it is over, with its locks released (in
 the async one, inside the refresh task: a waiter that joined it tells nothing).
@@ -20,7 +24,7 @@ import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import anyio
 
@@ -48,7 +52,7 @@ from .effects import (
     adrive,
     drive,
 )
-from .flows import SessionFlows, Touch
+from .flows import LocalRead, SessionFlows, Touch
 from .records import ActiveSession, LoginDone, LoginStart, session_tag
 from .refresh import RefreshNeeded, classify_refresh_failure
 
@@ -88,7 +92,33 @@ def _sync_hooks(hooks: Hooks | None) -> Hooks:
     return hooks
 
 
-class SessionManager:
+def _local_reads(store: object) -> LocalRead | None:
+    """The store's :meth:`~redtrust_middleware.stores.LocalReads.read_local`, or None."""
+    read = getattr(store, "read_local", None)  # cheaper than the protocol's isinstance
+    return cast("LocalRead", read) if callable(read) else None
+
+
+class _LocalServing:
+    """What both drivers share to serve a request from this process alone."""
+
+    flows: SessionFlows
+    _read_local: LocalRead | None  # the store's, kept by each driver's ``store`` setter
+
+    def get_local(self, handle: str) -> ActiveSession | None:
+        """The signed-in session when this process alone can serve it, else None (then call
+        ``get``): the store answered the read locally
+        (:class:`~redtrust_middleware.stores.LocalReads`), its record was opened before, and
+        no refresh or idle-time touch is due. No I/O, no write, no hook, no coroutine.
+
+        Never on a sampled request: its read must get its store span, so it takes ``get``.
+        """
+        read = self._read_local
+        if read is None or telemetry.recording():
+            return None
+        return self.flows.fresh_local(handle, read)
+
+
+class SessionManager(_LocalServing):
     """Synchronous driver of :class:`SessionFlows` (WSGI, Django under WSGI, scripts).
 
     One per application: it owns the store, the client and the in-process refresh locks.
@@ -107,11 +137,21 @@ class SessionManager:
     ) -> None:
         self.hooks = _sync_hooks(hooks)
         self.config = config
-        self.store: Store = store if store is not None else MemoryStore(clock=clock)
+        self.store = store if store is not None else MemoryStore(clock=clock)
         self.client = client if client is not None else Client(config, clock=clock)
         self.flows = SessionFlows(config, _keyring(config, keyring), clock)
         self._locks = KeyedLocks()
         self._sleep = sleep
+
+    @property
+    def store(self) -> Store:
+        """Where the sessions live."""
+        return self._store
+
+    @store.setter
+    def store(self, store: Store) -> None:
+        self._store = store
+        self._read_local = _local_reads(store)
 
     def using(self, store: Store) -> SessionManager:
         """This manager over another store, sharing its flows, client and locks: for faces
@@ -119,7 +159,8 @@ class SessionManager:
 
         Called on every request: a shallow clone by hand (``copy.copy`` costs microseconds)."""
         state = self.__dict__.copy()
-        state["store"] = store
+        # What the ``store`` setter sets (the property is on the class, not in the dict).
+        state["_store"], state["_read_local"] = store, _local_reads(store)
         bound = object.__new__(type(self))
         bound.__dict__ = state
         return bound
@@ -220,8 +261,13 @@ class SessionManager:
     def get(self, handle: str | None) -> ActiveSession | None:
         """The signed-in session with a fresh token, or None (refreshing single-flight).
 
-        One store read when no refresh is due, and no write (but a rare idle-time touch).
+        One store read when no refresh is due (none when :meth:`get_local` serves it), and
+        no write (but a rare idle-time touch).
         """
+        if handle:
+            served = self.get_local(handle)
+            if served is not None:
+                return served
         key = self.flows.key_for(handle)
         if key is None or handle is None:
             return None
@@ -296,7 +342,7 @@ class SessionManager:
         self.client.close()
 
 
-class AsyncSessionManager:
+class AsyncSessionManager(_LocalServing):
     """Asynchronous driver of :class:`SessionFlows` (ASGI, Starlette, FastAPI, Django async)."""
 
     def __init__(
@@ -312,7 +358,7 @@ class AsyncSessionManager:
     ) -> None:
         self.hooks = hooks if hooks is not None else NO_HOOKS
         self.config = config
-        self.store: AsyncStore = store if store is not None else MemoryStore(clock=clock)
+        self.store = store if store is not None else MemoryStore(clock=clock)
         self.client = client if client is not None else AsyncClient(config, clock=clock)
         self.flows = SessionFlows(config, _keyring(config, keyring), clock)
         self._locks = AsyncKeyedLocks()
@@ -324,13 +370,24 @@ class AsyncSessionManager:
         self._lasting_store = True  # False for per-request stores (`using`)
         self._sleep = sleep
 
+    @property
+    def store(self) -> AsyncStore:
+        """Where the sessions live."""
+        return self._store
+
+    @store.setter
+    def store(self, store: AsyncStore) -> None:
+        self._store = store
+        self._read_local = _local_reads(store)
+
     def using(self, store: AsyncStore) -> AsyncSessionManager:
         """This manager over another store, sharing its flows, client, locks and refresh
         tasks: for faces whose browser records live in a per-request store.
 
         Called on every request: a shallow clone by hand (``copy.copy`` costs microseconds)."""
         state = self.__dict__.copy()
-        state["store"] = store
+        # What the ``store`` setter sets (the property is on the class, not in the dict).
+        state["_store"], state["_read_local"] = store, _local_reads(store)
         state["_lasting_store"] = False
         bound = object.__new__(type(self))
         bound.__dict__ = state
@@ -428,8 +485,13 @@ class AsyncSessionManager:
     async def get(self, handle: str | None) -> ActiveSession | None:
         """The signed-in session with a fresh token, or None (refreshing single-flight).
 
-        One store read when no refresh is due, and no write (but a rare idle-time touch).
+        One store read when no refresh is due (none when :meth:`get_local` serves it), and
+        no write (but a rare idle-time touch).
         """
+        if handle:
+            served = self.get_local(handle)
+            if served is not None:
+                return served
         key = self.flows.key_for(handle)
         if key is None or handle is None:
             return None

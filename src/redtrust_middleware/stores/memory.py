@@ -1,4 +1,8 @@
-"""The in-memory store: the default for a single process, bounded in size."""
+"""The in-memory store: the default for a single process, bounded in size.
+
+It answers every read in this process (:class:`~.base.LocalReads`), so the session layer
+serves a signed-in request from it without awaiting anything.
+"""
 
 from __future__ import annotations
 
@@ -49,8 +53,8 @@ class _Queue:
         """Forget ``key``, whose entry was removed or replaced (a late place goes stale)."""
         self.order.pop(key, None)
 
-    def pop_first(self, space: dict[str, _Entry], expired_by: float = math.inf) -> bool:
-        """Remove the entry that expires first, if it expires by ``expired_by``; True if so."""
+    def pop_first(self, space: dict[str, _Entry], expired_by: float = math.inf) -> str | None:
+        """Remove the entry that expires first, if it expires by ``expired_by``: its key."""
         late, order = self.late, self.order
         while late and space.get(late[0][2]) is not late[0][3]:
             heapq.heappop(late)  # stale: each place is dropped once
@@ -62,13 +66,13 @@ class _Queue:
         elif late:
             expires, _, key, _ = late[0]
         else:
-            return False
+            return None
         if expires > expired_by:
-            return False
+            return None
         if order.pop(key, None) is None:
             heapq.heappop(late)
         del space[key]
-        return True
+        return key
 
     def compact(self, space: dict[str, _Entry]) -> None:
         """Drop stale late places once they outnumber the live ones (linear, rarely)."""
@@ -101,6 +105,8 @@ class MemoryStore:
         self._clock = clock
         self._lock = threading.Lock()
         self._spaces: dict[str, dict[str, _Entry]] = {}
+        # Every entry of every namespace by its key: a read is one lookup.
+        self._entries: dict[str, _Entry] = {}
         self._queues: dict[str, _Queue] = {}
         self._writes = itertools.count()
 
@@ -108,20 +114,16 @@ class MemoryStore:
         return f"MemoryStore(entries={len(self)}, max_entries={self._max})"
 
     def __len__(self) -> int:
-        with self._lock:
-            return sum(len(space) for space in self._spaces.values())
-
-    def _space(self, key: str) -> dict[str, _Entry]:
-        """The namespace of ``key``; reads of an unknown one do not create it."""
-        return self._spaces.get(key.rpartition(":")[0], _NOWHERE)
+        return len(self._entries)
 
     def _remove(self, key: str) -> None:
         name = key.rpartition(":")[0]
         if self._spaces.get(name, _NOWHERE).pop(key, None) is not None:
+            del self._entries[key]
             self._queues[name].discard(key)
 
     def _live(self, key: str) -> bytes | None:
-        entry = self._space(key).get(key)
+        entry = self._entries.get(key)
         if entry is None:
             return None
         if entry[0] <= self._clock():
@@ -135,21 +137,34 @@ class MemoryStore:
         name = key.rpartition(":")[0]
         space = self._spaces.setdefault(name, {})
         queue = self._queues.setdefault(name, _Queue())
-        now = self._clock()
-        while queue.pop_first(space, expired_by=now):
-            pass
+        entries, now = self._entries, self._clock()
+        while (expired := queue.pop_first(space, expired_by=now)) is not None:
+            del entries[expired]
         if space.pop(key, None) is not None:
             queue.discard(key)
         while len(space) >= self._max:
-            queue.pop_first(space)
-        entry = space[key] = (now + ttl, value)
+            evicted = queue.pop_first(space)
+            if evicted is None:  # never: a full namespace has a first entry
+                break
+            del entries[evicted]
+        entry = space[key] = entries[key] = (now + ttl, value)
         queue.push(key, entry, next(self._writes))
         queue.compact(space)
 
     def get(self, key: str) -> bytes | None:
         """The value, or None when absent or expired."""
         # A dict read is atomic: the common case (present, unexpired) takes no lock.
-        entry = self._space(key).get(key)
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] > self._clock():
+            return entry[1]
+        with self._lock:
+            return self._live(key)
+
+    def read_local(self, key: str) -> bytes | None:
+        """:meth:`get` (:class:`~.base.LocalReads`): everything here is in this process, so
+        every read is answered locally, and never :data:`~.base.NOT_LOCAL`."""
+        # get's body, not a call of it: this runs on every signed-in request.
+        entry = self._entries.get(key)
         if entry is not None and entry[0] > self._clock():
             return entry[1]
         with self._lock:
