@@ -25,6 +25,7 @@ from ..tokens import MAX_TOKEN_LENGTH, TokenSet, parse_expiration
 from .effects import Flow, Get, Put, ReplaceIf
 
 __all__ = [
+    "RECORD_V1",
     "ActiveSession",
     "LoginDone",
     "LoginStart",
@@ -102,8 +103,8 @@ class SessionRecord:
         """Serialise for sealing, in the binary format (:data:`RECORD_V1`).
 
         A version byte, the three times as float64 and the lengths of the two tokens and the
-        claims, then those: opening it is a ``struct`` unpack, two slices and the claims' JSON,
-        with no date-time or token parsing.
+        claims, then those: opening it is a ``struct`` unpack and two slices, with no date-time
+        or token parsing; the claims' JSON is parsed when they are first read.
         """
         t = self.tokens
         access = t.access_token.encode()
