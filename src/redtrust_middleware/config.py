@@ -259,6 +259,11 @@ class RedtrustConfig:
     max_pending_logins: int = 5
     idle_timeout: float = 1800.0
     absolute_timeout: float = 8 * 3600.0
+    #: Sessions this process keeps opened in memory (decrypted and parsed, with their store
+    #: keys): beyond it, a request for a session not among the most recently opened ones
+    #: opens its record again (~10 µs). Size it to the active sessions one process serves;
+    #: with :class:`~redtrust_middleware.stores.MemoryStore`, to its ``max_entries``.
+    local_sessions: int = 100_000
     #: Keys that encrypt everything at rest; the first encrypts, all decrypt (rotation).
     encryption_keys: tuple[str, ...] = field(default=(), repr=False)
     #: A JWK set (``{"keys": [...]}``) that signs access tokens; when set, tokens are verified.
@@ -419,6 +424,7 @@ class RedtrustConfig:
             "max_pending_logins": (1, 50),
             "idle_timeout": (60, 30 * 86400),
             "absolute_timeout": (60, 90 * 86400),
+            "local_sessions": (100, 10_000_000),
             "jwt_leeway": (0, 60),
         }
         if self.refresh_timeout is not None:

@@ -271,6 +271,7 @@ def test_turning_tls_verification_off_logs_a_warning(caplog: pytest.LogCaptureFi
         ("max_pending_logins", 1, 50),
         ("idle_timeout", 60, 30 * 86400),
         ("absolute_timeout", 60, 90 * 86400),
+        ("local_sessions", 100, 10_000_000),
         ("jwt_leeway", 0, 60),
     ],
 )

@@ -51,3 +51,39 @@ def test_a_cache_keeps_its_newest_entries() -> None:
     assert dict(cache) == {"b": 1, "c": 2}
     cache.put("b", 5)  # a rewrite evicts nothing
     assert dict(cache) == {"b": 5, "c": 2}
+
+
+class _NoScan(Cache[int, int]):
+    """A cache that fails if anything iterates it, and counts its evictions."""
+
+    __slots__ = ("evictions",)
+
+    def __init__(self, *, max_entries: int) -> None:
+        super().__init__(max_entries=max_entries)
+        self.evictions = 0
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        raise AssertionError("an eviction scanned the cache")
+
+    def popitem(self, last: bool = True) -> tuple[int, int]:
+        assert last is False  # the oldest, from the head of the list
+        self.evictions += 1
+        return super().popitem(last=last)
+
+
+def test_a_cache_evicts_the_oldest_without_scanning_however_much_it_churned() -> None:
+    # A plain dict finds its first key by stepping over the slots of deleted entries, so
+    # eviction cost grew with churn; the ordered dict unlinks its head: no iteration at all.
+    cache = _NoScan(max_entries=1000)
+    for i in range(50_000):
+        cache.put(i, i)
+        assert cache.evictions == max(0, i + 1 - 1000)  # at most one eviction per put
+    assert len(cache) == 1000
+    assert [cache.get(k) for k in (48_999, 49_000, 49_999)] == [None, 49_000, 49_999]
+
+
+def test_a_cache_needs_room_for_one_entry() -> None:
+    import pytest
+
+    with pytest.raises(ValueError, match="max_entries"):
+        Cache(max_entries=0)

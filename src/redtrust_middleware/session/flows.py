@@ -59,10 +59,17 @@ class SessionFlows(Records):
         super().__init__(config, keyring, clock, prefix=prefix)
         self.rotations = Rotations(self)
         self.refresher = Refresher(self, self.rotations)
-        self._keys: Cache[str, str] = Cache()
-        self._opened: Cache[tuple[str, bytes], tuple[SessionRecord, ActiveSession]] = Cache()
+        # Sized to the sessions this process serves: a round-robin over more sessions than
+        # these hold would open every record on every request.
+        sessions = config.local_sessions
+        self._keys: Cache[str, str] = Cache(max_entries=sessions)
+        self._opened: Cache[tuple[str, bytes], tuple[SessionRecord, ActiveSession]] = Cache(
+            max_entries=sessions
+        )
         # handle -> (its key, the bytes read, the session they serve, until when): `fresh`
-        self._serving: Cache[str, tuple[str, bytes, ActiveSession, float]] = Cache()
+        self._serving: Cache[str, tuple[str, bytes, ActiveSession, float]] = Cache(
+            max_entries=sessions
+        )
 
     @property
     def lock_lease(self) -> float:

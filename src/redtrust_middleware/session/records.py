@@ -10,17 +10,22 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import struct
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
 
-from .._clock import Clock
+from .._clock import Clock, to_datetime
 from ..config import RedtrustConfig
 from ..exceptions import TokenError
 from ..logevents import log
 from ..stores import Keyring
-from ..tokens import TokenSet, parse_expiration
+from ..tokens import MAX_TOKEN_LENGTH, TokenSet, parse_expiration
 from .effects import Flow, Get, Put, ReplaceIf
 
 __all__ = [
+    "RECORD_V1",
     "ActiveSession",
     "LoginDone",
     "LoginStart",
@@ -32,6 +37,59 @@ __all__ = [
 
 logger = logging.getLogger("redtrust_middleware.session")
 
+#: The first byte of a record in the binary format (a JSON record starts with ``{``).
+RECORD_V1 = 0x01
+# After the version byte: expires at, created at, seen at (float64 UNIX seconds), then the
+# byte lengths of the access token, the refresh token (_NO_REFRESH: none) and the claims'
+# JSON; the three follow in that order.
+_V1 = struct.Struct("<dddIII")
+_V1_HEAD = 1 + _V1.size
+_NO_REFRESH = 0xFFFFFFFF
+_NO_CLAIMS: Mapping[str, Any] = MappingProxyType({})
+#: Times outside (0, this) are refused (NaN and infinities fail the comparison too).
+_LATEST = 1e11
+
+
+class _StoredClaims(Mapping[str, Any]):
+    """The claims of an opened record, parsed from their JSON on first use.
+
+    Most requests never read the claims, and parsing them is most of the cost of opening a
+    record, so it waits until they are read (the record was sealed by us, so the JSON is
+    ours: the bytes are checked to be an object, and anything else reads as no claims).
+    Read-only, like the claims of a fresh sign-in. Two threads reading them first at once
+    both parse the same bytes; either result is kept.
+    """
+
+    __slots__ = ("_parsed", "_raw")
+
+    def __init__(self, raw: bytes) -> None:
+        self._raw = raw
+        self._parsed: Mapping[str, Any] | None = None
+
+    def _claims(self) -> Mapping[str, Any]:
+        parsed = self._parsed
+        if parsed is None:
+            try:
+                value = json.loads(self._raw)
+            except (ValueError, RecursionError):
+                value = None
+            parsed = MappingProxyType(value if isinstance(value, dict) else {})
+            self._parsed = parsed
+        return parsed
+
+    def __getitem__(self, key: str) -> Any:
+        return self._claims()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._claims())
+
+    def __len__(self) -> int:
+        return len(self._claims())
+
+    def __repr__(self) -> str:
+        # Claims name the user: never printed whole, like the tokens they come from.
+        return f"<claims, {len(self._raw)} bytes>"
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SessionRecord:
@@ -41,8 +99,66 @@ class SessionRecord:
     created_at: float
     seen_at: float
 
+    def encode(self) -> bytes:
+        """Serialise for sealing, in the binary format (:data:`RECORD_V1`).
+
+        A version byte, the three times as float64 and the lengths of the two tokens and the
+        claims, then those: opening it is a ``struct`` unpack and two slices, with no date-time
+        or token parsing; the claims' JSON is parsed when they are first read.
+        """
+        t = self.tokens
+        access = t.access_token.encode()
+        refresh = None if t.refresh_token is None else t.refresh_token.encode()
+        claims = json.dumps(dict(t.claims), separators=(",", ":")).encode() if t.claims else b""
+        head = _V1.pack(
+            t.expires_at.timestamp(),
+            self.created_at,
+            self.seen_at,
+            len(access),
+            _NO_REFRESH if refresh is None else len(refresh),
+            len(claims),
+        )
+        return b"".join((bytes((RECORD_V1,)), head, access, refresh or b"", claims))
+
+    @classmethod
+    def decode(cls, raw: bytes) -> SessionRecord | None:
+        """Read a record in either format (binary, or the JSON written before it); None when
+        it is not a well-formed one."""
+        if raw[:1] == b"{":
+            return cls.from_json(raw)
+        if raw[:1] != bytes((RECORD_V1,)) or len(raw) < _V1_HEAD:
+            return None
+        expires, created, seen, n_access, n_refresh, n_claims = _V1.unpack_from(raw, 1)
+        has_refresh = n_refresh != _NO_REFRESH
+        end_access = _V1_HEAD + n_access
+        end_refresh = end_access + (n_refresh if has_refresh else 0)
+        if (
+            end_refresh + n_claims != len(raw)
+            or not 0 < n_access <= MAX_TOKEN_LENGTH
+            or not (0 < expires < _LATEST and 0 < created < _LATEST and 0 < seen < _LATEST)
+        ):
+            return None
+        claims: Mapping[str, Any] = _NO_CLAIMS
+        if n_claims:
+            if raw[end_refresh] != 0x7B or raw[-1] != 0x7D:  # not {...}
+                return None
+            claims = _StoredClaims(raw[end_refresh:])
+        try:
+            access = raw[_V1_HEAD:end_access].decode()
+            refresh = raw[end_access:end_refresh].decode() if has_refresh else None
+        except UnicodeDecodeError:
+            return None
+        tokens = TokenSet(
+            access_token=access,
+            refresh_token=refresh,
+            expires_at=to_datetime(expires),
+            claims=claims,
+        )
+        return cls(tokens=tokens, created_at=created, seen_at=seen)
+
     def to_json(self) -> bytes:
-        """Serialise for sealing."""
+        """Serialise in the JSON format records were written in before :meth:`encode`
+        (still read by :meth:`decode`, so no session is lost on upgrade)."""
         t = self.tokens
         return json.dumps(
             {
@@ -58,7 +174,7 @@ class SessionRecord:
 
     @classmethod
     def from_json(cls, raw: bytes) -> SessionRecord | None:
-        """Read a record; None when it is not a well-formed one."""
+        """Read a record in the JSON format; None when it is not a well-formed one."""
         try:
             data = json.loads(raw)
             tokens = TokenSet(
@@ -188,7 +304,7 @@ class Records:
     def open_record(self, key: str, blob: bytes | None) -> SessionRecord | None:
         """The record sealed in ``blob`` under ``key``; None when absent or unreadable."""
         raw = None if blob is None else self.keyring.open(blob, context=key)
-        return None if raw is None else SessionRecord.from_json(raw)
+        return None if raw is None else SessionRecord.decode(raw)
 
     def read(self, key: str) -> Flow[tuple[bytes | None, SessionRecord | None]]:
         """Read ``key``: the bytes read and the record in them."""
@@ -210,11 +326,11 @@ class Records:
 
     def put(self, key: str, record: SessionRecord, now: float) -> Put:
         """Write ``record`` under ``key``."""
-        return Put(key, self.seal(key, record.to_json()), self.ttl(record, now))
+        return Put(key, self.seal(key, record.encode()), self.ttl(record, now))
 
     def swap(self, key: str, blob: bytes, record: SessionRecord, now: float) -> ReplaceIf:
         """Write ``record`` under ``key`` only while it still holds ``blob`` (as read)."""
-        return ReplaceIf(key, blob, self.seal(key, record.to_json()), self.ttl(record, now))
+        return ReplaceIf(key, blob, self.seal(key, record.encode()), self.ttl(record, now))
 
     @staticmethod
     def active(handle: str, record: SessionRecord, *, refreshed: bool) -> ActiveSession:

@@ -42,7 +42,7 @@ class Rotations:
         key = records.grace_key(old.refresh_token)
         graced = SessionRecord(tokens=new, created_at=now, seen_at=now)
         yield from best_effort(
-            Put(key, records.seal(key, graced.to_json()), GRACE_SECONDS), "keep a grace record"
+            Put(key, records.seal(key, graced.encode()), GRACE_SECONDS), "keep a grace record"
         )
 
     def graced(self, tokens: TokenSet, now: float) -> Flow[TokenSet | None]:
