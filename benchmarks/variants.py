@@ -37,7 +37,7 @@ from redtrust_middleware.client import AsyncClient
 from redtrust_middleware.config import RedtrustConfig
 from redtrust_middleware.sandbox import Sandbox, SandboxConfig
 from redtrust_middleware.session import AsyncSessionManager
-from redtrust_middleware.stores import AsyncStore, MemoryStore
+from redtrust_middleware.stores import AsyncStore, LocalValue, MemoryStore
 from redtrust_middleware.testing import TEST_PARTNER, TEST_SECRET, TEST_USERS, make_config
 from redtrust_middleware.web import Gate
 from redtrust_starlette import RedtrustMiddleware
@@ -107,6 +107,11 @@ class CountingStore:
     def total(self) -> int:
         """All calls so far."""
         return sum(self.calls.values())
+
+    def read_local(self, key: str) -> LocalValue:
+        # Passed on, so the manager's local fast path runs here as on a plain MemoryStore.
+        self.calls["read_local"] += 1
+        return self.inner.read_local(key)
 
     async def aget(self, key: str) -> bytes | None:
         self.calls["aget"] += 1

@@ -44,6 +44,7 @@ from .logevents import error_fields, log
 from .login import is_handle, nonce_cookie_value, parse_nonce_cookie, validate_next
 from .pages import PageRenderer, Pages
 from .session import ActiveSession, AsyncSessionManager, LoginDone, LoginStart, SessionManager
+from .session.memo import Cache
 from .tokens import TokenSet
 
 __all__ = [
@@ -65,10 +66,9 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 MAX_COOKIE_HEADER = 8192
-# The gate's memos (handles by Cookie header, answers by session) forget everything when
-# full: each costs a dict lookup per request, never a scan. Only short headers are kept,
-# so a full memo of handles holds at most about 11 MB.
-_MEMO_ENTRIES = 10_000
+# The gate's memo of handles by Cookie header keeps only short headers: with
+# ``local_sessions`` entries (100,000 by default) it holds at most about 110 MB, typically
+# a third of that (a browser's Cookie header is a few hundred characters).
 _MEMO_HEADER_CHARS = 1024
 #: The library's routes, by the name a face serves them under.
 RouteName: TypeAlias = Literal["login", "callback", "logout"]
@@ -263,8 +263,13 @@ class Gate:
         self._session_cookie_value = re.compile(
             r"(?:^|;)\s*" + re.escape(self.session_cookie) + r"=([^;]*)"
         )
-        self._proceeds: dict[int, tuple[ActiveSession, Proceed]] = {}
-        self._handles: dict[str, str] = {}  # Cookie header -> the valid handle it carries
+        # Sized like the session layer's caches: one entry per session this process serves,
+        # evicting the oldest in constant time (cleared when full, a round-robin over more
+        # sessions than they held rebuilt every answer on every request).
+        sessions = config.local_sessions
+        self._proceeds: Cache[int, tuple[ActiveSession, Proceed]] = Cache(max_entries=sessions)
+        #: Cookie header -> the valid handle it carries.
+        self._handles: Cache[str, str] = Cache(max_entries=sessions)
         #: What the app gets without a session cookie, and with one that is no longer valid.
         self.no_session = _NO_SESSION
         self.signed_out = Proceed(
@@ -506,9 +511,7 @@ class Gate:
             if cached is not None and cached[0] is session:
                 return cached[1]
             proceed = Proceed(context=self._context(session), vary_cookie=True)
-            if len(self._proceeds) >= _MEMO_ENTRIES:
-                self._proceeds.clear()
-            self._proceeds[id(session)] = (session, proceed)
+            self._proceeds.put(id(session), (session, proceed))
             return proceed
         if session is None:
             return self.signed_out
@@ -557,9 +560,7 @@ class Gate:
             if not is_handle(handle):
                 return ""
         if len(cookie_header) <= _MEMO_HEADER_CHARS:
-            if len(self._handles) >= _MEMO_ENTRIES:
-                self._handles.clear()
-            self._handles[cookie_header] = handle
+            self._handles.put(cookie_header, handle)
         return handle
 
     def browser_from_cookies(self, request: WebRequest) -> Browser:
