@@ -17,7 +17,6 @@ from redtrust_middleware import ConfigurationError, StoreError
 from redtrust_middleware.session.records import digest
 from redtrust_middleware.stores.redis import RedisStore
 
-
 # The store contract, run here against the cluster (with the harness below).
 test_add_only_if_absent = contract.test_add_only_if_absent
 test_async_methods_mirror_sync_ones = contract.test_async_methods_mirror_sync_ones
