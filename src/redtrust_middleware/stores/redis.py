@@ -42,11 +42,14 @@ from ..exceptions import ConfigurationError, StoreError
 try:
     import redis
     import redis.asyncio
-    import redis.asyncio.retry
+    import redis.asyncio.cluster
     import redis.backoff
+    import redis.cluster
     import redis.commands.core
     import redis.exceptions
-    import redis.retry
+    import redis.sentinel
+
+    from ._redis_topology import Topology, build_clients
 except ImportError as error:  # pragma: no cover - exercised without the extra installed
     raise ImportError(
         'RedisStore needs the redis package: pip install "redtrust-middleware[redis]"'
@@ -96,6 +99,18 @@ def _milliseconds(ttl: float) -> int:
 
 def _redacted(url: str) -> str:
     """``url`` without its password or query (a query may carry one too)."""
+    scheme, _, rest = url.partition("://")
+    if "," in rest.partition("/")[0]:  # several hosts (Sentinel, Cluster): name the first
+        userinfo, _, hosts = rest.partition("/")[0].rpartition("@")
+        first, _, others = hosts.partition(",")
+        count = others.count(",") + 1
+        user = userinfo.partition(":")[0] + (":***" if ":" in userinfo else "")
+        path = rest.partition("/")[2].partition("?")
+        tail = f"/{path[0]}" if path[0] else ""
+        return (
+            f"{scheme}://{user + '@' if user else ''}{first},...(+{count}){tail}"
+            f"{'?...' if path[2] else ''}"
+        )
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
@@ -132,6 +147,14 @@ def _exhausted(error: Exception) -> bool:
 
 def _describe(error: Exception) -> str:
     """A short cause for a StoreError: the kind of failure, never the server's text."""
+    if isinstance(error, redis.sentinel.MasterNotFoundError):
+        return "no master found: the sentinels name none that is up (a failover under way?)"
+    if isinstance(error, redis.exceptions.ClusterDownError | redis.exceptions.SlotNotCoveredError):
+        return "the cluster is down or does not cover the key's slot"
+    if isinstance(error, redis.exceptions.RedisClusterException):
+        return "cannot reach the cluster"
+    if isinstance(error, redis.exceptions.ReadOnlyError):
+        return "the server is a read-only replica (a failover under way?)"
     if isinstance(error, redis.exceptions.AuthenticationError):
         return "authentication failed"
     if isinstance(error, redis.exceptions.BusyLoadingError):
@@ -185,6 +208,35 @@ class _AsyncPool(redis.asyncio.BlockingConnectionPool):
         if self._waiting():  # a task began to wait while the release was under way: wake it
             async with self._condition:
                 self._condition.notify()
+
+
+def _hash_tagged(key: str) -> str:
+    """``key`` with its last ``:``-separated part as its hash tag, for a Redis Cluster.
+
+    The session layer names keys ``<namespace>:<kind>:<digest>``, and a session's record and
+    its refresh lock share the digest of its handle: tagged ``{<digest>}``, they hash to one
+    slot, so they live on one node and fail over together. Every command and script touches
+    one key, so none can fail with CROSSSLOT whatever the tags; a key already holding a
+    brace is left as it is (its own tag, if any, stands).
+    """
+    if "{" in key or "}" in key:
+        return key
+    head, colon, last = key.rpartition(":")
+    return f"{head}{colon}{{{last}}}"
+
+
+def _topology_of_clients(client: object, async_client: object) -> Topology:
+    """The topology of injected clients (both of one kind)."""
+    kinds = {
+        isinstance(given, redis.cluster.RedisCluster | redis.asyncio.cluster.RedisCluster)
+        for given in (client, async_client)
+        if given is not None
+    }
+    if len(kinds) > 1:
+        raise ConfigurationError(
+            "client", "give two cluster clients or two plain ones, not one of each"
+        )
+    return Topology.CLUSTER if kinds == {True} else Topology.STANDALONE
 
 
 class _Face(NamedTuple):
@@ -270,26 +322,22 @@ class RedisStore:
                 "decode_responses": False,
             }
             try:
-                client = redis.Redis.from_pool(
-                    redis.BlockingConnectionPool.from_url(
-                        url,
-                        retry=redis.retry.Retry(
-                            redis.backoff.NoBackoff(), 1, (redis.exceptions.ConnectionError,)
-                        ),
-                        **options,
-                    )
-                )
-                async_client = redis.asyncio.Redis.from_pool(
-                    _AsyncPool.from_url(
-                        url,
-                        retry=redis.asyncio.retry.Retry(
-                            redis.backoff.NoBackoff(), 1, (redis.exceptions.ConnectionError,)
-                        ),
-                        **options,
-                    )
-                )
-            except ValueError:
-                raise ConfigurationError("url", "is not a valid Redis URL") from None
+                self.topology, client, async_client = build_clients(url, options, _AsyncPool)
+            except ValueError as error:
+                raise ConfigurationError("url", f"is not a valid Redis URL ({error})") from None
+            except (redis.exceptions.RedisError, redis.exceptions.RedisClusterException, OSError):
+                # Only a cluster client connects while it is built (to learn the slots).
+                raise StoreError(
+                    "Redis store: connect failed: cannot reach any node of the cluster"
+                ) from None
+        else:
+            self.topology = _topology_of_clients(client, async_client)
+        if self.topology is Topology.CLUSTER and ("{" in prefix or "}" in prefix):
+            # The first {...} in a key is its hash tag: one in the prefix would put every
+            # key of the application in one slot.
+            raise ConfigurationError("prefix", "must not contain { or } on a Redis Cluster")
+        #: Whether keys carry a hash tag (on a cluster): ``...:session:{<digest>}``.
+        self._tagged = self.topology is Topology.CLUSTER
         for given in (client, async_client):
             if given is not None and given.get_connection_kwargs().get("decode_responses"):
                 raise ConfigurationError("client", "must be built with decode_responses=False")
@@ -310,10 +358,17 @@ class RedisStore:
                 async_client.register_script(_REPLACE_IF),
             )
         )
-        pool = (client or async_client).connection_pool  # type: ignore[union-attr]
-        #: The size of each pool (as the URL's query may have set it, or an injected one's).
-        self.max_connections: int = pool.max_connections
-        self._pool_timeout: float | None = getattr(pool, "timeout", None)
+        pool = getattr(client or async_client, "connection_pool", None)
+        if pool is None:  # a cluster client: one pool per node, each of this size
+            kwargs = (client or async_client).get_connection_kwargs()  # type: ignore[union-attr]
+            pool_size = kwargs.get("max_connections") or max_connections
+            self._pool_timeout: float | None = kwargs.get("timeout")
+        else:
+            pool_size = pool.max_connections
+            self._pool_timeout = getattr(pool, "timeout", None)
+        #: The size of each pool (as the URL's query may have set it, or an injected one's;
+        #: on a cluster, per node).
+        self.max_connections: int = pool_size
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> RedisStore:
@@ -348,6 +403,8 @@ class RedisStore:
     # -- plumbing ----------------------------------------------------------------------------
 
     def _key(self, key: str) -> str:
+        if self._tagged:
+            return self.prefix + _hash_tagged(key)
         return self.prefix + key
 
     @contextlib.contextmanager
@@ -355,7 +412,11 @@ class RedisStore:
         """Turn any Redis failure into a StoreError that names only the operation."""
         try:
             yield
-        except (redis.exceptions.RedisError, OSError) as error:
+        except (
+            redis.exceptions.RedisError,
+            redis.exceptions.RedisClusterException,
+            OSError,
+        ) as error:
             # Not chained: a driver's message may quote the command it was running.
             cause = self._no_free_connection() if _exhausted(error) else _describe(error)
             raise StoreError(f"Redis store: {operation} failed: {cause}") from None
