@@ -137,19 +137,22 @@ def cluster_nodes() -> Iterator[ClusterNodes]:
                 "--cluster-node-timeout", "2000",
             )  # fmt: skip
         clients = [redis.Redis(port=port) for port in ports]
+        # execute_command is untyped in redis-py; the cluster commands have no typed form.
         try:
             bounds = [0, SLOTS // 3, 2 * SLOTS // 3, SLOTS]
             for index, client in enumerate(clients):
-                client.execute_command(
+                client.execute_command(  # type: ignore[no-untyped-call]
                     "CLUSTER", "ADDSLOTSRANGE", bounds[index], bounds[index + 1] - 1
                 )
             for port, bus in zip(ports[1:], buses[1:], strict=True):
-                clients[0].execute_command("CLUSTER", "MEET", "127.0.0.1", port, bus)
+                clients[0].execute_command(  # type: ignore[no-untyped-call]
+                    "CLUSTER", "MEET", "127.0.0.1", port, bus
+                )
 
             def ready() -> bool:
                 return all(
-                    b"cluster_state:ok" in client.execute_command("CLUSTER", "INFO")
-                    and len(client.execute_command("CLUSTER", "SLOTS")) == 3
+                    b"cluster_state:ok" in client.execute_command("CLUSTER", "INFO")  # type: ignore[no-untyped-call]
+                    and len(client.execute_command("CLUSTER", "SLOTS")) == 3  # type: ignore[no-untyped-call]
                     for client in clients
                 )
 

@@ -25,7 +25,9 @@ class StoreHarness:
     elapse: Callable[[float], None]
 
 
-def shift_ttls(client: redis.Redis, seconds: float, *, match: str = "*") -> None:
+def shift_ttls(
+    client: redis.Redis | redis.RedisCluster, seconds: float, *, match: str = "*"
+) -> None:
     """Shorten every matching key's TTL by ``seconds``, deleting those that run out."""
     shift = round(seconds * 1000)
     for key in client.scan_iter(match=match):

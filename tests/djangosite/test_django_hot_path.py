@@ -94,10 +94,12 @@ def test_a_context_is_bound_once_per_client(dsite: DjangoSite) -> None:
     assert first.subject == "alice"
     assert second is first  # the same frozen context for an unchanged session
     runtime = get_runtime()
+    assert first.client is not None
     assert first.client._client is runtime.sync_manager.client
     other = runtime.async_manager.client
     rebound = bound_context(first, other)
     assert rebound is not first
+    assert rebound.client is not None
     assert rebound.client._client is other
     assert rebound.tokens is first.tokens
     assert bound_context(first, other) is rebound

@@ -4,7 +4,7 @@ through the session manager, one slot per session, and failures as StoreError.""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import redis
@@ -189,7 +189,11 @@ async def test_a_dead_master_is_a_store_error_for_its_keys() -> None:
             dead = owner_of(nodes, f"redtrust:session:{{{digest('on-the-dead-node')}}}".encode())
             nodes.processes.processes[dead].kill()
             nodes.processes.processes[dead].wait(10)
-            for operation in (lambda: store.get(key), lambda: store.set(key, b"w", ttl=5)):
+            operations: tuple[Callable[[], object], ...] = (
+                lambda: store.get(key),
+                lambda: store.set(key, b"w", ttl=5),
+            )
+            for operation in operations:
                 with pytest.raises(StoreError) as caught:
                     operation()
                 assert caught.value.http_status == 503
