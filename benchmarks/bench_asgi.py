@@ -10,7 +10,7 @@ Variants of one endpoint (see :mod:`benchmarks.variants`), measured in one run:
   httptools + uvloop, loaded by ``wrk`` over loopback in interleaved rounds.
 
 Every figure is reported as the median, min and max over the rounds, a ratio computed within
-each round. Targets (from the issue): our added cost <= 2 µs and <= 0.15 of what
+each round. Targets: our added cost <= 2 µs and <= 0.15 of what
 ``SessionMiddleware`` adds; many sessions <= 2 x the one-session added cost; on httptools +
 uvloop >= 0.93 of the bare app's requests/s; no store call without a session cookie.
 
@@ -634,7 +634,7 @@ def run_sockets(
 
 SECTION_IN_PROCESS = "ASGI in-process (Starlette, signed in, fresh token)"
 SECTION_SOCKETS = "over sockets (uvicorn, wrk)"
-#: The issue's targets.
+#: The performance targets.
 ADDED_US_TARGET = 2.0
 ADDED_RATIO_TARGET = 0.15
 MANY_SESSIONS_TARGET = 2.0
@@ -690,7 +690,7 @@ def _ratio_target(
 
 
 def section_targets(inproc: InProcessResult | None, sockets: SocketResult | None) -> list[Target]:
-    """The issue's targets this benchmark measures, each beside its figure (decided on the
+    """The performance targets this benchmark measures, each beside its figure (decided on the
     median of the rounds)."""
     found = []
     if inproc is not None:

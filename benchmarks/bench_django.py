@@ -19,7 +19,7 @@ reported, with the cost each stack adds over the baseline.
 Target: ours is no slower than Django's own stack, ``redtrust µs / django µs <= 1.0`` for
 each session engine.
 
-:func:`targets` (``make bench``; ``--targets`` here) measures the issue's target instead:
+:func:`targets` (``make bench``; ``--targets`` here) measures the performance target instead:
 over the cache session engine, what ours adds *beyond Django's own session load*, at most
 8 µs. Its baseline is the same browser's session loaded by ``SessionMiddleware`` alone (a
 view that reads one key of it), so the figure is only our middleware and decorator; Django's
@@ -482,7 +482,7 @@ def render(result: Result) -> str:
     return "\n".join(lines)
 
 
-# -- the target: added beyond the session load ----------------------------------------
+# -- the performance target: added beyond the session load ----------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -632,7 +632,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--targets",
         action="store_true",
-        help="only the issue's target: µs added beyond the session load (cache engine)",
+        help="only the performance target: µs added beyond the session load (cache engine)",
     )
     args = parser.parse_args(argv)
     quick = args.quick

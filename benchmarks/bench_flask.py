@@ -7,7 +7,7 @@ The three variants of :mod:`benchmarks.flask_variants` are measured in one run:
 * over sockets: ``bare`` and ``redtrust`` each under gunicorn (one worker, ``gthread``, own
   process, 127.0.0.1), loaded by ``wrk`` over loopback in interleaved rounds.
 
-Targets (from the issue): in-process, Redtrust adds less than Flask's own session read
+Targets: in-process, Redtrust adds less than Flask's own session read
 (``(redtrust - bare) < (session - bare)``); over sockets, ``redtrust`` serves at least 0.90 of
 the bare app's requests/s.
 
