@@ -122,6 +122,9 @@ EVENTS: Mapping[str, EventSpec] = MappingProxyType(
         "redtrust.store.failed": EventSpec(
             _W, ("operation", "error_type"), "a best-effort store write failed"
         ),
+        "redtrust.store.tracking_off": EventSpec(
+            _W, ("error_type",), "the Redis client-side cache is off (no invalidations)"
+        ),
         "redtrust.hook.failed": EventSpec(_E, ("hook", "error_type"), "a hook raised; ignored"),
         # Redtrust calls
         "redtrust.call": EventSpec(_D, _CALL, "one attempt of a Redtrust call"),

@@ -50,17 +50,28 @@ try:
     import redis.sentinel
 
     from ._redis_topology import Topology, build_clients
+    from ._tracking import TrackedReads, resp2_connector
 except ImportError as error:  # pragma: no cover - exercised without the extra installed
     raise ImportError(
         'RedisStore needs the redis package: pip install "redtrust-middleware[redis]"'
     ) from error
 
-__all__ = ["DEFAULT_MAX_CONNECTIONS", "MAX_CONNECTIONS_ENV", "REDIS_URL_ENV", "RedisStore"]
+__all__ = [
+    "CLIENT_CACHE_ENV",
+    "DEFAULT_MAX_CONNECTIONS",
+    "MAX_CONNECTIONS_ENV",
+    "REDIS_URL_ENV",
+    "RedisStore",
+]
 
 #: The environment variable :meth:`RedisStore.from_env` reads.
 REDIS_URL_ENV = "REDTRUST_REDIS_URL"
 #: The optional environment variable for ``max_connections`` in :meth:`RedisStore.from_env`.
 MAX_CONNECTIONS_ENV = "REDTRUST_REDIS_MAX_CONNECTIONS"
+#: The optional environment variable that turns the client-side cache on in
+#: :meth:`RedisStore.from_env` (``1``/``true``/``yes``/``on`` or ``0``/``false``/``no``/``off``).
+CLIENT_CACHE_ENV = "REDTRUST_REDIS_CLIENT_CACHE"
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 #: Connections per pool (one pool per face and process) unless configured otherwise.
 DEFAULT_MAX_CONNECTIONS = 50
 # What redis-py's blocking pools raise when no connection came back in time, and what its
@@ -295,6 +306,9 @@ class RedisStore:
         connect_timeout: float = 5.0,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         pool_timeout: float = 5.0,
+        client_cache: bool = False,
+        client_cache_entries: int = 100_000,
+        client_cache_prefix: str = "redtrust:session:",
     ) -> None:
         if url is not None and (client is not None or async_client is not None):
             raise ConfigurationError("url", "give either a URL or clients, not both")
@@ -369,6 +383,33 @@ class RedisStore:
         #: The size of each pool (as the URL's query may have set it, or an injected one's;
         #: on a cluster, per node).
         self.max_connections: int = pool_size
+        #: The client-side cache (``client_cache=True``), else None.
+        self.tracked: TrackedReads | None = None
+        if client_cache:
+            self.tracked = self._tracked_reads(client_cache_entries, client_cache_prefix)
+            # An attribute, not a method, so a store without the cache offers no local reads
+            # (the session layer then skips asking) and one with it answers in one call.
+            self.read_local = self.tracked.read_local
+
+    def _tracked_reads(self, entries: object, prefix: object) -> TrackedReads:
+        if self.topology is Topology.CLUSTER:
+            raise ConfigurationError(
+                "client_cache",
+                "is not available on a Redis Cluster (each node would need its own listener); "
+                "leave it off there: every read is one GET",
+            )
+        if self._sync is None:
+            raise ConfigurationError(
+                "client_cache", "needs the synchronous client too (its listener runs in a thread)"
+            )
+        if isinstance(entries, bool) or not isinstance(entries, int) or entries < 1:
+            raise ConfigurationError(
+                "client_cache_entries", "must be a whole number of records, at least 1"
+            )
+        if not isinstance(prefix, str) or not prefix:
+            raise ConfigurationError("client_cache_prefix", "must be a non-empty key prefix")
+        connect = resp2_connector(self._sync.client.connection_pool)
+        return TrackedReads(connect, prefix=prefix, redis_prefix=self.prefix, max_entries=entries)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> RedisStore:
@@ -385,6 +426,13 @@ class RedisStore:
         url = env.get(REDIS_URL_ENV, "").strip()
         if not url:
             raise ConfigurationError(REDIS_URL_ENV, "is not set")
+        cache = env.get(CLIENT_CACHE_ENV, "").strip().lower()
+        if cache and "client_cache" not in options:
+            if cache not in _TRUE + _FALSE:
+                raise ConfigurationError(
+                    CLIENT_CACHE_ENV, f"must be one of {', '.join(_TRUE + _FALSE)}"
+                )
+            options["client_cache"] = cache in _TRUE
         size = env.get(MAX_CONNECTIONS_ENV, "").strip()
         if size and "max_connections" not in options:
             number = int(size) if size.isdecimal() else None
@@ -421,6 +469,17 @@ class RedisStore:
             cause = self._no_free_connection() if _exhausted(error) else _describe(error)
             raise StoreError(f"Redis store: {operation} failed: {cause}") from None
 
+    @contextlib.contextmanager
+    def _writing(self, operation: str, key: str) -> Iterator[None]:
+        """:meth:`_failures` for a write of ``key``, which the client-side cache then drops
+        (even when the write failed: it may have run)."""
+        try:
+            with self._failures(operation):
+                yield
+        finally:
+            if self.tracked is not None:
+                self.tracked.forget(key)
+
     def _no_free_connection(self) -> str:
         waited = "" if self._pool_timeout is None else f" for {self._pool_timeout:g} s"
         fix = (
@@ -455,47 +514,66 @@ class RedisStore:
             self._face().client.ping()
 
     def get(self, key: str) -> bytes | None:
-        """The value, or None when absent or expired."""
-        with self._failures("get"):
-            return self._bytes(self._face().client.get(self._key(key)))
+        """The value, or None when absent or expired (kept by the client-side cache, if on)."""
+        tracked = self.tracked
+        ticket = None if tracked is None else tracked.begin(key)
+        if ticket is None:
+            with self._failures("get"):
+                return self._bytes(self._face().client.get(self._key(key)))
+        assert tracked is not None
+        value, pttl = None, -2
+        try:
+            with self._failures("get"):
+                # One round trip: the value, and how long the cache may keep it.
+                pipe = self._face().client.pipeline(transaction=False)
+                pipe.get(self._key(key))
+                pipe.pttl(self._key(key))
+                raw, pttl = pipe.execute()
+            value = self._bytes(raw)
+            return value
+        finally:
+            tracked.fill(key, ticket, value, pttl)
 
     def set(self, key: str, value: bytes, *, ttl: float) -> None:
         """Store ``value`` for ``ttl`` seconds."""
         ms = _milliseconds(ttl)
-        with self._failures("set"):
+        with self._writing("set", key):
             self._face().client.set(self._key(key), value, px=ms)
 
     def add(self, key: str, value: bytes, *, ttl: float) -> bool:
         """Store only if absent (``SET NX``); True when stored."""
         ms = _milliseconds(ttl)
-        with self._failures("add"):
+        with self._writing("add", key):
             return bool(self._face().client.set(self._key(key), value, px=ms, nx=True))
 
     def take(self, key: str) -> bytes | None:
         """Get and delete atomically (``GETDEL``)."""
-        with self._failures("take"):
+        with self._writing("take", key):
             return self._bytes(self._face().client.getdel(self._key(key)))
 
     def delete(self, key: str) -> None:
         """Delete if present."""
-        with self._failures("delete"):
+        with self._writing("delete", key):
             self._face().client.delete(self._key(key))
 
     def delete_if(self, key: str, value: bytes) -> bool:
         """Delete only while ``key`` still holds ``value``."""
         script = self._face().delete_if
-        with self._failures("delete_if"):
+        with self._writing("delete_if", key):
             return bool(script(keys=[self._key(key)], args=[value]))
 
     def replace_if(self, key: str, expected: bytes, value: bytes, *, ttl: float) -> bool:
         """Store ``value`` for ``ttl`` seconds only while ``key`` still holds ``expected``."""
         ms = _milliseconds(ttl)
         script = self._face().replace_if
-        with self._failures("replace_if"):
+        with self._writing("replace_if", key):
             return bool(script(keys=[self._key(key)], args=[expected, value, ms]))
 
     def close(self) -> None:
-        """Close the synchronous connection pool (only when this store made it)."""
+        """Close the synchronous connection pool (only when this store made it) and stop the
+        client-side cache's listener."""
+        if self.tracked is not None:
+            self.tracked.close()
         if self._owns_clients and self._sync is not None:
             self._sync.client.close()
 
@@ -508,45 +586,63 @@ class RedisStore:
 
     async def aget(self, key: str) -> bytes | None:
         """Async :meth:`get`."""
-        with self._failures("get"):
-            return self._bytes(await self._aface().client.get(self._key(key)))
+        tracked = self.tracked
+        ticket = None if tracked is None else tracked.begin(key)
+        if ticket is None:
+            with self._failures("get"):
+                return self._bytes(await self._aface().client.get(self._key(key)))
+        assert tracked is not None
+        value, pttl = None, -2
+        try:
+            with self._failures("get"):
+                pipe = self._aface().client.pipeline(transaction=False)
+                pipe.get(self._key(key))
+                pipe.pttl(self._key(key))
+                raw, pttl = await pipe.execute()
+            value = self._bytes(raw)
+            return value
+        finally:
+            tracked.fill(key, ticket, value, pttl)
 
     async def aset(self, key: str, value: bytes, *, ttl: float) -> None:
         """Async :meth:`set`."""
         ms = _milliseconds(ttl)
-        with self._failures("set"):
+        with self._writing("set", key):
             await self._aface().client.set(self._key(key), value, px=ms)
 
     async def aadd(self, key: str, value: bytes, *, ttl: float) -> bool:
         """Async :meth:`add`."""
         ms = _milliseconds(ttl)
-        with self._failures("add"):
+        with self._writing("add", key):
             return bool(await self._aface().client.set(self._key(key), value, px=ms, nx=True))
 
     async def atake(self, key: str) -> bytes | None:
         """Async :meth:`take`."""
-        with self._failures("take"):
+        with self._writing("take", key):
             return self._bytes(await self._aface().client.getdel(self._key(key)))
 
     async def adelete(self, key: str) -> None:
         """Async :meth:`delete`."""
-        with self._failures("delete"):
+        with self._writing("delete", key):
             await self._aface().client.delete(self._key(key))
 
     async def adelete_if(self, key: str, value: bytes) -> bool:
         """Async :meth:`delete_if`."""
         script = self._aface().delete_if
-        with self._failures("delete_if"):
+        with self._writing("delete_if", key):
             return bool(await script(keys=[self._key(key)], args=[value]))
 
     async def areplace_if(self, key: str, expected: bytes, value: bytes, *, ttl: float) -> bool:
         """Async :meth:`replace_if`."""
         ms = _milliseconds(ttl)
         script = self._aface().replace_if
-        with self._failures("replace_if"):
+        with self._writing("replace_if", key):
             return bool(await script(keys=[self._key(key)], args=[expected, value, ms]))
 
     async def aclose(self) -> None:
-        """Close the asyncio connection pool (only when this store made it)."""
+        """Close the asyncio connection pool (only when this store made it) and stop the
+        client-side cache's listener."""
+        if self.tracked is not None:
+            self.tracked.close()  # wakes its thread at once: a join of microseconds
         if self._owns_clients and self._async is not None:
             await self._async.client.aclose()
