@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from benchmarks import bench_tracking
+
 from redtrust_middleware.testing import RedisServer
 
 
