@@ -89,7 +89,8 @@ class TrackedReads:
         self._clock = time.time if clock is system_clock else clock  # one call fewer per read
         # key -> (value, local deadline); read without the lock (one dict lookup)
         self._entries: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
-        self._tickets: dict[str, int] = {}  # key -> the ticket of the GET in flight
+        # key -> (the ticket of the GET in flight, when it was sent)
+        self._tickets: dict[str, tuple[int, float]] = {}
         self._next_ticket = itertools.count(1).__next__
         self._lock = threading.Lock()
         self._live = False
@@ -141,7 +142,7 @@ class TrackedReads:
             if not self._live:
                 return None
             ticket = self._next_ticket()
-            self._tickets[key] = ticket
+            self._tickets[key] = (ticket, self._clock())
             return ticket
 
     def fill(self, key: str, ticket: int | None, value: bytes | None, pttl_ms: int) -> None:
@@ -150,9 +151,11 @@ class TrackedReads:
         if ticket is None:
             return
         with self._lock:
-            if self._tickets.get(key) != ticket:
+            pending = self._tickets.get(key)
+            if pending is None or pending[0] != ticket:
                 return  # voided: the key changed (or the listener dropped everything)
             del self._tickets[key]
+            sent_at = pending[1]
             if value is None or pttl_ms == -2 or not self._live:
                 return  # absent: nothing to keep (an unknown key is asked again)
             lifetime = math.inf if pttl_ms < 0 else pttl_ms / 1000
@@ -160,7 +163,8 @@ class TrackedReads:
             entries.pop(key, None)
             if len(entries) >= self._max:
                 entries.popitem(last=False)  # the oldest fill: O(1)
-            entries[key] = (value, self._clock() + lifetime)
+            # From when the GET was sent: never later than Redis's own expiry.
+            entries[key] = (value, sent_at + lifetime)
 
     def forget(self, key: str) -> None:
         """Drop ``key`` now (this process wrote it), voiding any ``GET`` of it in flight."""
