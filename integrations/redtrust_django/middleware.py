@@ -17,10 +17,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.dispatch import Signal
 from django.http import HttpRequest, HttpResponse
 
-import redtrust_middleware.telemetry as telemetry
 from redtrust_middleware import AsyncClient, Client, LogoutEvent, RefreshEvent
-from redtrust_middleware.session import ActiveSession, SessionFlows
-from redtrust_middleware.web import SESSION_PROBLEMS, Gate, Proceed
+from redtrust_middleware.web import SESSION_PROBLEMS, Proceed
 
 from . import _users, signals
 from ._hooks import RECORDING, Recorder
@@ -34,14 +32,14 @@ from ._web import (
     web_request,
 )
 from .conf import get_runtime
-from .store import DjangoStore
 
 __all__ = ["PROBLEM_ATTRIBUTE", "RedtrustMiddleware"]
 
 #: Why ``request.redtrust`` is None although the browser has a session (Redtrust or the
 #: store is unavailable): protected views answer 503 instead of "sign in".
 PROBLEM_ATTRIBUTE = "redtrust_problem"
-#: The events of a request served by one read: none (no hook runs; nothing appends here).
+#: The events of a request served from this process (``Gate.load_local``): none (no hook
+#: runs; nothing appends here).
 _NO_EVENTS = Recorder()
 
 
@@ -71,15 +69,14 @@ class RedtrustMiddleware:
             handle = None
             setattr(request, PROBLEM_ATTRIBUTE, session_unavailable(error))
         if isinstance(handle, str) and handle:
-            base, store, recorder = runtime.sync_manager, store_for(request, runtime), _NO_EVENTS
-            key = _plain_read(base.flows, handle)
-            proceed = None
-            if key is not None:  # most requests: served by one read, no manager built
-                proceed = _decided(base.flows, runtime.gate, handle, key, store)
-            if proceed is None:  # a refresh, a touch, an end...: the manager's work
+            base, recorder = runtime.sync_manager, _NO_EVENTS
+            manager = base.using(store_for(request, runtime))
+            # Most requests: served from this process (no I/O, no write, no hook).
+            proceed = runtime.gate.load_local(manager, handle)
+            if proceed is None:  # a refresh, a touch, an end, a sampled request...
                 recording = RECORDING.set(recorder := Recorder())
                 try:
-                    proceed = runtime.gate.load(base.using(store), handle)
+                    proceed = runtime.gate.load(manager, handle)
                 finally:
                     RECORDING.reset(recording)
             signal, arguments = _publish(request, proceed, base.client, recorder)
@@ -101,18 +98,16 @@ class RedtrustMiddleware:
             handle = None
             setattr(request, PROBLEM_ATTRIBUTE, session_unavailable(error))
         if isinstance(handle, str) and handle:
-            base, store, recorder = runtime.async_manager, store_for(request, runtime), _NO_EVENTS
-            key = _plain_read(base.flows, handle)
-            proceed = None
-            if key is not None:
-                proceed = await _adecided(base.flows, runtime.gate, handle, key, store)
+            abase, recorder = runtime.async_manager, _NO_EVENTS
+            amanager = abase.using(store_for(request, runtime))
+            proceed = runtime.gate.load_local(amanager, handle)
             if proceed is None:
                 recording = RECORDING.set(recorder := Recorder())
                 try:
-                    proceed = await runtime.gate.aload(base.using(store), handle)
+                    proceed = await runtime.gate.aload(amanager, handle)
                 finally:
                     RECORDING.reset(recording)
-            signal, arguments = _publish(request, proceed, base.client, recorder)
+            signal, arguments = _publish(request, proceed, abase.client, recorder)
             if signal is signals.redtrust_logged_out:
                 await session.apop(HANDLE_KEY, None)
             if signal is not None:
@@ -146,39 +141,6 @@ def _keeps_user(request: HttpRequest) -> bool:
     """Whether a Django user signed in with Redtrust stays logged in: the Redtrust session
     is live, or it could not be read just now (a transient problem logs nobody out)."""
     return request.redtrust is not None or hasattr(request, PROBLEM_ATTRIBUTE)  # type: ignore[attr-defined]
-
-
-def _plain_read(flows: SessionFlows, handle: str) -> str | None:
-    """The store key of ``handle`` when this request may be served by one plain read of it
-    (:func:`_decided`); None when only the manager can tell (a malformed handle, or a
-    sampled request, whose read gets its span)."""
-    return None if telemetry.recording() else flows.key_for(handle)
-
-
-def _decided(
-    flows: SessionFlows, gate: Gate, handle: str, key: str, store: DjangoStore
-) -> Proceed | None:
-    """What ``gate.load`` answers when the session's one read decides it (most requests:
-    signed in, no refresh or idle-time touch due), without a manager for this request:
-    ``SessionManager.get`` makes that same read and returns what ``flows.loaded`` decides.
-    None for anything else (the store failed, a refresh, a touch, an ended session): the
-    manager then does it all, reading again."""
-    try:
-        loaded = flows.loaded(handle, key, store.get(key))
-    except SESSION_PROBLEMS:  # the manager's read fails the same way, and says so
-        return None
-    return gate.after_load(loaded) if type(loaded) is ActiveSession else None
-
-
-async def _adecided(
-    flows: SessionFlows, gate: Gate, handle: str, key: str, store: DjangoStore
-) -> Proceed | None:
-    """:func:`_decided` for async requests (``AsyncSessionManager.get``'s read)."""
-    try:
-        loaded = flows.loaded(handle, key, await store.aget(key))
-    except SESSION_PROBLEMS:  # the manager's read fails the same way, and says so
-        return None
-    return gate.after_load(loaded) if type(loaded) is ActiveSession else None
 
 
 def _publish(

@@ -30,6 +30,7 @@ from django.core.cache import BaseCache, caches
 from redtrust_middleware import StoreError
 from redtrust_middleware._clock import Clock
 from redtrust_middleware.logevents import log
+from redtrust_middleware.stores import NOT_LOCAL, LocalValue
 from redtrust_middleware.stores.operations import (
     Add,
     Conditional,
@@ -274,6 +275,19 @@ class DjangoStore:
             raw = self._session.get(SESSION_KEY)
         except Exception as error:
             raise _unavailable(error) from None
+        if self._loaded is _UNREAD:
+            self._loaded = raw
+        return read(raw, key, self._clock())
+
+    def read_local(self, key: str) -> LocalValue:
+        """:meth:`get` with no I/O (:class:`~redtrust_middleware.stores.LocalReads`), sync or
+        async: a browser record of a session already loaded (``SessionMiddleware``'s read of
+        the handle loaded it), else :data:`~redtrust_middleware.stores.NOT_LOCAL`."""
+        session = self._session
+        # Django's loaded-session attribute: set once the engine has read the session.
+        if not self._is_browser_record(key) or not hasattr(session, "_session_cache"):
+            return NOT_LOCAL
+        raw = session.get(SESSION_KEY)  # in memory now: no engine access
         if self._loaded is _UNREAD:
             self._loaded = raw
         return read(raw, key, self._clock())

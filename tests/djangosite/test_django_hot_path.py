@@ -18,6 +18,7 @@ from redtrust_django._memo import Bounded
 from redtrust_django._web import bound_context
 from redtrust_django.conf import get_runtime
 from redtrust_django.middleware import RedtrustMiddleware
+from redtrust_django.store import DjangoStore
 from redtrust_middleware import AsyncSessionManager, SessionManager
 from redtrust_middleware.stores import MemoryStore
 from redtrust_middleware.stores.operations import Get, Put
@@ -114,35 +115,51 @@ def _context_of(dsite: DjangoSite) -> Any:
     return request.redtrust  # type: ignore[attr-defined]
 
 
-def test_a_fresh_signed_in_request_builds_no_manager(
+def test_a_fresh_signed_in_request_does_no_manager_work(
     dsite: DjangoSite, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    built: list[str] = []
+    loads: list[str] = []
     for manager_class in (SessionManager, AsyncSessionManager):
-        original = manager_class.using
+        original = manager_class.get
 
-        def counting(self: Any, store: Any, original: Any = original) -> Any:
-            built.append(type(self).__name__)
-            return original(self, store)
+        def counting(self: Any, handle: Any, original: Any = original) -> Any:
+            loads.append(type(self).__name__)
+            return original(self, handle)
 
-        monkeypatch.setattr(manager_class, "using", counting)
+        monkeypatch.setattr(manager_class, "get", counting)
+    writes: list[str] = []
+    for name in ("set", "replace_if", "add", "delete", "take", "delete_if"):
+        for prefix in ("", "a"):  # the sync and async forms
+            original_write = getattr(DjangoStore, prefix + name)
+
+            def write(
+                self: Any, *args: Any, name: str = name, original: Any = original_write, **kw: Any
+            ) -> Any:
+                writes.append(name)
+                return original(self, *args, **kw)
+
+            monkeypatch.setattr(DjangoStore, prefix + name, write)
     refreshed: list[Any] = []
 
     def receive(**kwargs: Any) -> None:
         refreshed.append(kwargs["context"])
 
     dsite.sign_in()
-    built.clear()
+    assert dsite.get("/api/me").status_code == 200  # the record is opened once
+    loads.clear()
+    writes.clear()
     for _ in range(3):
         assert dsite.get("/api/me").status_code == 200
-    assert built == []
+    assert loads == []  # served from the session already loaded: no manager work
+    assert writes == []
     signals.token_refreshed.connect(receive, weak=False)
     try:
         dsite.clock.advance(400)  # the token is due: the manager refreshes it
         assert dsite.get("/api/me").status_code == 200
     finally:
         signals.token_refreshed.disconnect(receive)
-    assert len(built) == 1
+    assert len(loads) == 1
+    assert "replace_if" in writes
     assert len(refreshed) == 1
     assert refreshed[0].refreshed
 
@@ -165,3 +182,23 @@ def test_using_shares_everything_but_the_store(manager_class: Any) -> None:
         assert bound._refreshing is base._refreshing
         assert bound._lasting_store is False
         assert base._lasting_store is True
+
+
+def test_the_store_reads_locally_only_a_loaded_session() -> None:
+    from django.contrib.sessions.backends.signed_cookies import SessionStore
+
+    from redtrust_django.store import SESSION_KEY
+    from redtrust_middleware.stores import NOT_LOCAL
+
+    def store_over(session: Any) -> DjangoStore:
+        return DjangoStore(session, "default", lambda: NOW, lambda key: key.startswith("b:"))
+
+    unloaded = SessionStore()
+    assert store_over(unloaded).read_local("b:k") is NOT_LOCAL  # only the engine can tell
+    loaded = SessionStore()
+    loaded[SESSION_KEY] = {"b:k": [TEXT, NOW + 1]}
+    store = store_over(loaded)
+    assert store.read_local("b:k") == VALUE == store.get("b:k")
+    assert store.read_local("b:k") is store.read_local("b:k")  # the same bytes object
+    assert store.read_local("b:gone") is None
+    assert store.read_local("cache:k") is NOT_LOCAL  # a record of the Django cache
