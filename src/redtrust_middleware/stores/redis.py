@@ -239,6 +239,12 @@ def _topology_of_clients(client: object, async_client: object) -> Topology:
     return Topology.CLUSTER if kinds == {True} else Topology.STANDALONE
 
 
+def _sentinels_of(client: object) -> list[Any]:
+    """The clients to the sentinels behind a Sentinel-managed client (none otherwise)."""
+    manager = getattr(getattr(client, "connection_pool", None), "sentinel_manager", None)
+    return list(getattr(manager, "sentinels", ()))
+
+
 class _Face(NamedTuple):
     client: redis.Redis
     delete_if: redis.commands.core.Script
@@ -498,6 +504,9 @@ class RedisStore:
         """Close the synchronous connection pool (only when this store made it)."""
         if self._owns_clients and self._sync is not None:
             self._sync.client.close()
+            # A Sentinel client's pool asks the sentinels through clients of their own.
+            for sentinel in _sentinels_of(self._sync.client):
+                sentinel.close()
 
     # -- the asynchronous face ---------------------------------------------------------------
 
@@ -550,3 +559,5 @@ class RedisStore:
         """Close the asyncio connection pool (only when this store made it)."""
         if self._owns_clients and self._async is not None:
             await self._async.client.aclose()
+            for sentinel in _sentinels_of(self._async.client):
+                await sentinel.aclose()
