@@ -4,8 +4,10 @@ the master loses no session and fails no request."""
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
+import warnings
 from collections import Counter
 from collections.abc import Iterator
 
@@ -96,3 +98,19 @@ async def test_a_failover_during_a_storm_loses_no_session_and_fails_no_request(
     finally:
         store.close()
         await store.aclose()
+
+
+async def test_close_and_aclose_leave_no_connection_to_the_sentinels(
+    group: SentinelGroup,
+) -> None:
+    store = RedisStore(url=group.url, prefix="site:")
+    store.set("k", b"v", ttl=60)
+    assert await store.aget("k") == b"v"
+    store.close()
+    await store.aclose()
+    del store
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gc.collect()
+    leaks = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+    assert leaks == []

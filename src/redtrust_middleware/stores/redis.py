@@ -250,6 +250,12 @@ def _topology_of_clients(client: object, async_client: object) -> Topology:
     return Topology.CLUSTER if kinds == {True} else Topology.STANDALONE
 
 
+def _sentinels_of(client: object) -> list[Any]:
+    """The clients to the sentinels behind a Sentinel-managed client (none otherwise)."""
+    manager = getattr(getattr(client, "connection_pool", None), "sentinel_manager", None)
+    return list(getattr(manager, "sentinels", ()))
+
+
 class _Face(NamedTuple):
     client: redis.Redis
     delete_if: redis.commands.core.Script
@@ -576,6 +582,9 @@ class RedisStore:
             self.tracked.close()
         if self._owns_clients and self._sync is not None:
             self._sync.client.close()
+            # A Sentinel client's pool asks the sentinels through clients of their own.
+            for sentinel in _sentinels_of(self._sync.client):
+                sentinel.close()
 
     # -- the asynchronous face ---------------------------------------------------------------
 
@@ -646,3 +655,5 @@ class RedisStore:
             self.tracked.close()  # wakes its thread at once: a join of microseconds
         if self._owns_clients and self._async is not None:
             await self._async.client.aclose()
+            for sentinel in _sentinels_of(self._async.client):
+                await sentinel.aclose()
