@@ -5,6 +5,7 @@ never served, a lost listener turns the cache off and back on, and nothing leaks
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import threading
 from collections.abc import Iterator
@@ -24,10 +25,15 @@ VALUE = b"sealed-bytes-of-a-session"
 WAIT = 5.0  # seconds any wait for the listener may take before the test fails
 
 
+# INFO (the count's own) and PING (the listener's probe of a quiet connection, every 0.5 s
+# whatever the requests) are not sent by requests.
+_NOT_REQUESTS = ("cmdstat_info", "cmdstat_ping")
+
+
 def commands(client: redis.Redis) -> int:
     """Commands the server has run, not counting the INFO that asks."""
     stats: dict[str, Any] = client.info("commandstats")
-    return sum(int(entry["calls"]) for name, entry in stats.items() if name != "cmdstat_info")
+    return sum(int(entry["calls"]) for name, entry in stats.items() if name not in _NOT_REQUESTS)
 
 
 @pytest.fixture
@@ -360,3 +366,84 @@ async def test_two_workers_serve_hits_without_redis_and_see_a_logout(
         for store in stores:
             store.close()
             await store.aclose()
+
+
+class SilentRelay:
+    """A TCP relay to Redis that can go silent: it keeps the connections open but forwards
+    nothing more (a dead host or a partition: no FIN, no RST)."""
+
+    def __init__(self, port: int) -> None:
+        import socket
+
+        self.target = port
+        self.silent = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.sockets: list[Any] = [self.listener]
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target))
+            self.sockets += [client, upstream]
+            if self.closed:  # accepted while closing
+                client.close()
+                upstream.close()
+                return
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source: Any, sink: Any) -> None:
+        while True:
+            try:
+                data = source.recv(65536)
+                if not data:
+                    return
+                if not self.silent.is_set():
+                    sink.sendall(data)
+            except OSError:
+                return
+
+    def close(self) -> None:
+        import socket
+
+        self.closed = True
+        for sock in list(self.sockets):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)  # wakes the pumps and the accept
+            sock.close()
+
+
+def test_a_silent_connection_turns_the_cache_off(
+    redis_server: RedisServer, raw: redis.Redis
+) -> None:
+    """No FIN, no RST, nothing: the listener notices within two PING periods and keeps
+    nothing, so a sign-out it cannot hear of is not served past that."""
+    relay = SilentRelay(redis_server.port)
+    store = RedisStore(url=f"redis://127.0.0.1:{relay.port}/0", client_cache=True)
+    try:
+        tracked = store.tracked
+        assert tracked is not None
+        assert tracked.wait_live(WAIT)
+        store.set(KEY, VALUE, ttl=60)
+        settle(store)
+        assert store.get(KEY) == VALUE
+        relay.silent.set()
+        raw.delete(KEY)  # a sign-out elsewhere, which this listener will never hear of
+        stopped = threading.Event()
+        for _ in range(500):  # up to 5 s; the listener gives up after about 1 s
+            if not tracked.live:
+                break
+            stopped.wait(0.01)
+        assert not tracked.live
+        assert store.read_local(KEY) is NOT_LOCAL
+    finally:
+        store.close()  # the listener first: it would reconnect through the relay
+        relay.close()

@@ -25,7 +25,8 @@ the invalidation comes; it is never kept past it.
 ``PTTL`` read with it, so an expired record is never served even before Redis sends the
 expiry's invalidation (which waits for Redis to notice the expiry).
 
-**Off when unsure.** Until the listener has subscribed, after it lost its connection, and
+**Off when unsure.** Until the listener has subscribed, when Redis sent it nothing (not even
+the answer to its ``PING``) for a second, after it lost its connection, and
 after :meth:`TrackedReads.close`, nothing is served or filled (``read_local`` answers
 ``NOT_LOCAL``, so the store sends one ``GET`` as without the cache) and everything kept is
 dropped: invalidations may have been missed meanwhile. The listener reconnects with a
@@ -248,6 +249,10 @@ class TrackedReads:
                 retry = min(_MAX_RETRY, retry * 2)
                 continue
             self._connection = connection
+            if self._stopping.is_set():  # closed while connecting: never go live
+                with contextlib.suppress(Exception):
+                    connection.disconnect()
+                break
             # Anything kept before may have changed unseen: start empty, then serve.
             self._drop_all(live=True)
             self._subscribed.set()
@@ -273,10 +278,23 @@ class TrackedReads:
                     connection.disconnect()
 
     def _read_invalidations(self, connection: Any) -> None:
+        # A path that goes silent (a dead host, a partition, a NAT's idle timeout) sends no
+        # FIN: without a probe the listener would stay "live" while invalidations are lost.
+        # So it PINGs (allowed while subscribed; the reply is a "pong" message) whenever the
+        # connection was quiet for _POLL, and gives up when nothing came for two periods.
+        last_heard = time.monotonic()
+        pinged = False
         while not self._stopping.is_set():
             if not connection.can_read(timeout=_POLL):
+                quiet = time.monotonic() - last_heard
+                if quiet >= 2 * _POLL:
+                    raise ConnectionError(f"Redis sent nothing for {quiet:.1f} s")
+                if not pinged:
+                    connection.send_command("PING")
+                    pinged = True
                 continue
             message = connection.read_response()
+            last_heard, pinged = time.monotonic(), False
             if (
                 isinstance(message, list)
                 and len(message) == 3
@@ -307,6 +325,7 @@ def resp2_connector(pool: Any) -> Connect:
         if not name.startswith("maint_notifications")
     }
     kwargs["protocol"] = 2
+    kwargs["socket_keepalive"] = True  # the kernel's probe too, beside the listener's PINGs
 
     def connect() -> Any:
         connection = pool.connection_class(**kwargs)

@@ -30,6 +30,7 @@ redis-py is an optional dependency: ``pip install "redtrust-middleware[redis]"``
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import math
 import os
@@ -530,8 +531,8 @@ class RedisStore:
         value, pttl = None, -2
         try:
             with self._failures("get"):
-                # One round trip: the value, and how long the cache may keep it.
-                pipe = self._face().client.pipeline(transaction=False)
+                # One round trip, atomic (MULTI/EXEC): the value, and how long it may be kept.
+                pipe = self._face().client.pipeline(transaction=True)
                 pipe.get(self._key(key))
                 pipe.pttl(self._key(key))
                 raw, pttl = pipe.execute()
@@ -604,7 +605,7 @@ class RedisStore:
         value, pttl = None, -2
         try:
             with self._failures("get"):
-                pipe = self._aface().client.pipeline(transaction=False)
+                pipe = self._aface().client.pipeline(transaction=True)
                 pipe.get(self._key(key))
                 pipe.pttl(self._key(key))
                 raw, pttl = await pipe.execute()
@@ -652,7 +653,8 @@ class RedisStore:
         """Close the asyncio connection pool (only when this store made it) and stop the
         client-side cache's listener."""
         if self.tracked is not None:
-            self.tracked.close()  # wakes its thread at once: a join of microseconds
+            # Off the event loop: the listener may be inside a connect that takes a while.
+            await asyncio.to_thread(self.tracked.close)
         if self._owns_clients and self._async is not None:
             await self._async.client.aclose()
             for sentinel in _sentinels_of(self._async.client):
