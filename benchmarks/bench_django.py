@@ -586,7 +586,7 @@ def added_beyond_session(
 
 
 def targets(rounds: int = 15, *, quick: bool = False) -> list[Target]:
-    """The issue's Django target beside its figure: µs ours adds beyond Django's own session
+    """The Django target beside its figure: µs ours adds beyond Django's own session
     load (cache engine), median (min, max) over ``rounds`` interleaved rounds; Django's own
     auth stack measured the same way, for scale. ``quick``: a few rounds of a few requests
     (for tests: the figures are then only indicative)."""

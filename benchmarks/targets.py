@@ -35,7 +35,7 @@ def spread(values: Sequence[float]) -> Spread:
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """One target of the issue beside the figure measured for it.
+    """One performance target beside the figure measured for it.
 
     ``met`` is decided on the median (``figure.median``) unless the section says otherwise;
     ``figure_text`` is how the figure is shown (with its spread and unit).

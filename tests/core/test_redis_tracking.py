@@ -69,7 +69,7 @@ def settle(store: RedisStore) -> None:
     a write's invalidation may reach it after a later read filled the cache, and drop it."""
     assert store.tracked is not None
     barrier = f"redtrust:session:barrier-{next(BARRIERS)}"
-    store.set(barrier, b"-", ttl=5)
+    store.set(barrier, b"-", ttl=3600)  # its expiry would be an invalidation of its own
     assert store.tracked.wait_invalidated(barrier, WAIT), "the barrier was not invalidated"
 
 

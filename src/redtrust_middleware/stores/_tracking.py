@@ -203,6 +203,11 @@ class TrackedReads:
         with self._handled:
             return self._handled.wait_for(lambda: key in self._recent, timeout)
 
+    def wait_dropped(self, key: str, timeout: float) -> bool:
+        """Wait until nothing is kept for ``key`` (an invalidation dropped it); True when so."""
+        with self._handled:
+            return self._handled.wait_for(lambda: key not in self._entries, timeout)
+
     def _drop_all(self, *, live: bool) -> None:
         with self._lock:
             self._live = live
