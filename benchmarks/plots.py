@@ -43,6 +43,13 @@ def _whiskers(values: Sequence[Sequence[float]]) -> tuple[list[float], list[list
     return medians, [low, high]
 
 
+def _save(fig: Any, path: Path) -> Path:
+    """Write ``fig`` to ``path`` and free it."""
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def _title(data: dict[str, Any]) -> str:
     env = data.get("environment", {})
     quick = " (quick run: not a measurement)" if data.get("quick") else ""
@@ -67,10 +74,7 @@ def added_us(data: dict[str, Any], folder: Path) -> Path | None:
     ax.legend(fontsize=8)
     fig.suptitle(_title(data), fontsize=7, y=0.99)
     fig.tight_layout()
-    path = folder / "added-us.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, folder / "added-us.png")
 
 
 def ratios(data: dict[str, Any], folder: Path) -> Path | None:
@@ -104,10 +108,7 @@ def ratios(data: dict[str, Any], folder: Path) -> Path | None:
         ax.set_ylim(bottom=0)
     fig.suptitle("Ratios (median, min-max over rounds)\n" + _title(data), fontsize=8)
     fig.tight_layout()
-    path = folder / "ratios.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, folder / "ratios.png")
 
 
 def sockets(data: dict[str, Any], folder: Path) -> Path | None:
@@ -124,10 +125,7 @@ def sockets(data: dict[str, Any], folder: Path) -> Path | None:
     ax.set_title("Over sockets (median, min-max over rounds)", fontsize=10)
     fig.suptitle(_title(data), fontsize=7, y=0.99)
     fig.tight_layout()
-    path = folder / "sockets.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, folder / "sockets.png")
 
 
 def storm(data: dict[str, Any], folder: Path) -> Path | None:
@@ -149,10 +147,7 @@ def storm(data: dict[str, Any], folder: Path) -> Path | None:
         ax.set_ylim(0, max(result["requests"] * 1.1, 1))
     fig.suptitle("Refresh storm: one session, token due, all at once\n" + _title(data), fontsize=8)
     fig.tight_layout()
-    path = folder / "storm.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, folder / "storm.png")
 
 
 def write_all(data: dict[str, Any], folder: Path) -> list[Path]:
