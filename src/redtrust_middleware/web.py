@@ -24,7 +24,7 @@ from functools import cache, partial
 from typing import Any, Literal, TypeAlias
 from urllib.parse import quote, unquote, urlsplit
 
-from . import _pages
+from . import _pages, telemetry
 from ._clock import Clock, system_clock
 from ._hosts import HostCheck
 from ._pages import WebResponse
@@ -44,6 +44,7 @@ from .logevents import error_fields, log
 from .login import is_handle, nonce_cookie_value, parse_nonce_cookie, validate_next
 from .pages import PageRenderer, Pages
 from .session import ActiveSession, AsyncSessionManager, LoginDone, LoginStart, SessionManager
+from .session.flows import LocalRead, Serving, SessionFlows
 from .session.memo import Cache
 from .tokens import TokenSet
 
@@ -270,6 +271,11 @@ class Gate:
         self._proceeds: Cache[int, tuple[ActiveSession, Proceed]] = Cache(max_entries=sessions)
         #: Cookie header -> the valid handle it carries.
         self._handles: Cache[str, str] = Cache(max_entries=sessions)
+        #: A request's session as the face names it (Cookie header, or handle) -> the flows
+        #: that served it, what they served, and the answer: :meth:`served`.
+        self._served: Cache[str | bytes, tuple[SessionFlows, Serving, Proceed]] = Cache(
+            max_entries=sessions
+        )
         #: What the app gets without a session cookie, and with one that is no longer valid.
         self.no_session = _NO_SESSION
         self.signed_out = Proceed(
@@ -464,44 +470,107 @@ class Gate:
 
     # -- the session of a request to the app's own routes -----------------------------------
 
-    def load(self, manager: SessionManager, handle: str | None) -> Proceed:
+    def load(
+        self, manager: SessionManager, handle: str | None, *, remember: str | bytes | None = None
+    ) -> Proceed:
         """What the app gets for the session ``handle`` (see :meth:`session_handle`: None
         for no session cookie, ``""`` for a malformed one), loaded with a synchronous
-        session manager; refreshed first when due."""
+        session manager; refreshed first when due. Remembered as :meth:`load_local` does."""
         if not handle:
             return self.no_session if handle is None else self.signed_out
         try:
-            session = manager.get(handle)
+            session: ActiveSession | Exception | None = manager.get(handle)
         except SESSION_PROBLEMS as error:
-            return self.after_load(error)
-        return self.after_load(session)
+            session = error
+        proceed = self.after_load(session)
+        self._remember(manager, handle, remember, session, proceed)
+        return proceed
 
-    async def aload(self, manager: AsyncSessionManager, handle: str | None) -> Proceed:
+    async def aload(
+        self,
+        manager: AsyncSessionManager,
+        handle: str | None,
+        *,
+        remember: str | bytes | None = None,
+    ) -> Proceed:
         """:meth:`load` with an asynchronous session manager (see :meth:`load_local` first)."""
         if not handle:
             return self.no_session if handle is None else self.signed_out
         try:
-            session = await manager.get(handle)
+            session: ActiveSession | Exception | None = await manager.get(handle)
         except SESSION_PROBLEMS as error:
-            return self.after_load(error)
-        return self.after_load(session)
+            session = error
+        proceed = self.after_load(session)
+        self._remember(manager, handle, remember, session, proceed)
+        return proceed
+
+    def served(
+        self,
+        manager: SessionManager | AsyncSessionManager,
+        key: str | bytes | None,
+        read: LocalRead | None = None,
+    ) -> Proceed | None:
+        """The answer :meth:`load_local` gave the last request whose session ``key`` named
+        (the ``Cookie`` header as the face reads it, or the handle: what it passed to
+        :meth:`load_local` as ``remember``), when ``manager`` may serve it again as it is
+        (over its store's local read, or ``read``: that of the store the request would use);
+        else None. One lookup: the signed-in request's fast path."""
+        found = self._served.get(key) if key is not None else None
+        if found is None:
+            return None
+        flows, serving, proceed = found
+        if read is None:
+            read = manager.local_read
+        # As the manager's get_local would: the very bytes read before, still before their
+        # deadline, on a request that is not sampled (its read must get its store span).
+        if (
+            flows is manager.flows
+            and read is not None
+            and read(serving[0]) is serving[1]
+            and flows.clock() < serving[3]
+            and not telemetry.recording()
+        ):
+            return proceed
+        return None
 
     def load_local(
-        self, manager: SessionManager | AsyncSessionManager, handle: str | None
+        self,
+        manager: SessionManager | AsyncSessionManager,
+        handle: str | None,
+        *,
+        remember: str | bytes | None = None,
     ) -> Proceed | None:
         """:meth:`load`'s answer when it needs no I/O (no session cookie, or the manager
         serves the session from this process: :meth:`AsyncSessionManager.get_local`), else
         None: then :meth:`aload`. Not a coroutine, so most requests of an async face await
-        nothing before the app runs."""
+        nothing before the app runs. A session served is remembered under ``remember``
+        (default: the handle), for :meth:`served`."""
         if not handle:
             return self.no_session if handle is None else self.signed_out
         session = manager.get_local(handle)
         if session is None:
             return None
         cached = self._proceeds.get(id(session))  # after_load's memo, without the call
-        if cached is not None and cached[0] is session:
-            return cached[1]
-        return self.after_load(session)
+        proceed = cached[1] if cached is not None and cached[0] is session else None
+        if proceed is None:
+            proceed = self.after_load(session)
+        self._remember(manager, handle, remember, session, proceed)
+        return proceed
+
+    def _remember(
+        self,
+        manager: SessionManager | AsyncSessionManager,
+        handle: str,
+        remember: str | bytes | None,
+        session: ActiveSession | Exception | None,
+        proceed: Proceed,
+    ) -> None:
+        """Remember ``proceed`` for :meth:`served` when the manager's flows serve ``session``
+        again as it is (they do only over a store with local reads)."""
+        flows = manager.flows
+        serving = flows.serving(handle)
+        if serving is not None and serving[2] is session:
+            self._served.put(handle if remember is None else remember, (flows, serving, proceed))
 
     def after_load(self, session: ActiveSession | Exception | None) -> Proceed:
         """What the app gets once the session was loaded (or failed to load)."""

@@ -283,7 +283,14 @@ class RedtrustWSGIMiddleware:
             if not self.serve_routes:
                 return self.app(self.publish(environ, None, None), start_response)
             return _respond(start_response, gate.serve(self.manager, route_request(gate, environ)))
-        outcome = gate.load(self.manager, gate.session_handle(environ.get("HTTP_COOKIE")))
+        cookie, manager = environ.get("HTTP_COOKIE"), self.manager
+        # As the ASGI face: a signed-in request like the one before is one lookup.
+        outcome = gate.served(manager, cookie)
+        if outcome is None:
+            handle = gate.session_handle(cookie)
+            outcome = gate.load_local(manager, handle, remember=cookie)
+            if outcome is None:
+                outcome = gate.load(manager, handle, remember=cookie)
         if outcome.context is None and self.protect and under_prefixes(path, self.protect):
             request = request_from_environ(environ)
             refusal = gate.refusal(request, request_uri(environ), outcome.problem)

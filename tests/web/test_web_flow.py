@@ -11,12 +11,14 @@ from typing import Any
 import pytest
 from tests.logscan import scan
 
+from redtrust_middleware import AsyncClient, AsyncSessionManager, Client, SessionManager
 from redtrust_middleware.sandbox import HostileKind
 
 from .conftest import (
     APPS,
     BAD_CALLBACKS,
     SIGNOUT_CASES,
+    AwaitableManager,
     SignoutCase,
     Site,
     make_site,
@@ -503,3 +505,62 @@ async def test_tokens_that_live_no_longer_than_the_leeway_are_told_once(
     assert "of 60 s" in text
     assert "REDTRUST_REFRESH_LEEWAY" in text
     assert "--access-ttl" in text
+
+
+async def _other_worker(site: Site) -> Any:
+    """A second worker's session manager over the site's store (another process's, as two
+    workers behind one store are); its ``get`` and ``logout`` awaited like the site's."""
+    store: Any = site.manager.store
+    clock = site.clock
+    if isinstance(site.manager, AwaitableManager):
+        client = Client(site.config, transport=site.sandbox.transport(), clock=clock)
+        return SessionManager(site.config, store=store, client=client, clock=clock)
+    aclient = AsyncClient(site.config, transport=site.sandbox.async_transport(), clock=clock)
+    return AsyncSessionManager(site.config, store=store, client=aclient, clock=clock)
+
+
+async def _call(manager: Any, name: str, *args: Any) -> Any:
+    result = getattr(manager, name)(*args)
+    return await result if asyncio.iscoroutine(result) else result
+
+
+async def test_what_another_worker_changes_is_seen_on_the_very_next_request(site: Site) -> None:
+    """A signed-in request answered as the one before (the same Cookie header) still
+    follows the store: a refresh and then a logout made by another worker are what the
+    very next request sees."""
+    await site.sign_in()
+    handle = site.session_cookie()
+    assert handle is not None
+    other = await _other_worker(site)
+    reads: list[str] = []
+    store: Any = site.manager.store
+    original, original_sync = store.aget, store.get
+
+    async def counting(key: str) -> bytes | None:
+        reads.append(key)
+        return await original(key)  # type: ignore[no-any-return]
+
+    def counting_sync(key: str) -> bytes | None:
+        reads.append(key)
+        return original_sync(key)  # type: ignore[no-any-return]
+
+    try:
+        seen = [(await site.browser.get("/api/me")).json()]
+        store.aget, store.get = counting, counting_sync
+        seen += [(await site.browser.get("/api/me")).json() for _ in range(2)]
+        assert reads == []  # answered in this process, as the request before
+        store.aget, store.get = original, original_sync
+        assert len({page["token_expires_at"] for page in seen}) == 1
+        site.clock.advance(250)  # due for refresh: the other worker refreshes first
+        refreshed = await _call(other, "get", handle)
+        assert refreshed is not None
+        assert site.sandbox.calls["refresh"] == 1
+        after = (await site.browser.get("/api/me")).json()
+        assert after["token_expires_at"] != seen[0]["token_expires_at"]
+        assert after["refreshed_now"] == "false"  # this worker made no refresh of its own
+        assert (await site.browser.get("/api/me")).json() == after
+        assert site.sandbox.calls["refresh"] == 1
+        await _call(other, "logout", handle)
+        assert (await site.browser.get("/api/me")).status_code == 401
+    finally:
+        await _call(other, "aclose" if hasattr(other, "aclose") else "close")

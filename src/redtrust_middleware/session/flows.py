@@ -24,7 +24,7 @@ from .records import ActiveSession, LoginDone, LoginStart, Records, SessionRecor
 from .refresh import COOLDOWN_SECONDS, Refresher, RefreshNeeded
 from .rotation import GRACE_SECONDS, Rotations
 
-__all__ = ["Loaded", "SessionFlows", "Touch"]
+__all__ = ["Loaded", "Serving", "SessionFlows", "Touch"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -40,6 +40,9 @@ class Touch:
 Loaded: TypeAlias = "ActiveSession | Touch | RefreshNeeded | None"
 #: A store's :meth:`~redtrust_middleware.stores.LocalReads.read_local`.
 LocalRead: TypeAlias = Callable[[str], LocalValue]
+#: What :meth:`SessionFlows.fresh` serves again without deciding: the record's store key, the
+#: bytes read from it, the session they serve, and until when (see :meth:`SessionFlows.serving`).
+Serving: TypeAlias = "tuple[str, bytes, ActiveSession, float]"
 
 
 class SessionFlows(Records):
@@ -67,9 +70,7 @@ class SessionFlows(Records):
             max_entries=sessions
         )
         # handle -> (its key, the bytes read, the session they serve, until when): `fresh`
-        self._serving: Cache[str, tuple[str, bytes, ActiveSession, float]] = Cache(
-            max_entries=sessions
-        )
+        self._serving: Cache[str, Serving] = Cache(max_entries=sessions)
 
     @property
     def lock_lease(self) -> float:
@@ -124,13 +125,20 @@ class SessionFlows(Records):
             self._keys.put(handle, key)
         return key
 
-    def loaded(self, handle: str, key: str, blob: bytes | None) -> Loaded:
-        """Decide from the one read of a request (pure): the session, a rare idle-time touch
-        to write first, :class:`RefreshNeeded`, or None."""
+    def loaded(
+        self, handle: str, key: str, blob: bytes | None, *, serve_again: bool = False
+    ) -> Loaded:
+        """Decide from the one read of a request: the session, a rare idle-time touch to
+        write first, :class:`RefreshNeeded`, or None. With ``serve_again`` (the store has
+        local reads) a session served is remembered for :meth:`fresh`, so a session's next
+        request is already served as it."""
         opened = self._open_cached(handle, key, blob)
         if opened is None:
             return None
-        return self._decide(handle, key, blob, opened)
+        decided = self._decide(handle, key, blob, opened)
+        if serve_again and blob is not None and isinstance(decided, ActiveSession):
+            self._serving.put(handle, (key, blob, decided, self._served_until(opened[0])))
+        return decided
 
     def fresh(self, handle: str, key: str, blob: bytes) -> ActiveSession | None:
         """The session to serve from ``blob`` (read from ``key``) when :meth:`loaded` would
@@ -153,6 +161,12 @@ class SessionFlows(Records):
             return None
         self._serving.put(handle, (key, blob, decided, self._served_until(opened[0])))
         return decided
+
+    def serving(self, handle: str) -> Serving | None:
+        """What :meth:`fresh` last served for ``handle``, or None. It holds while the store
+        still has those very bytes under its key and the clock is before its deadline (see
+        :meth:`~redtrust_middleware.web.Gate.served`): a face may remember it beside its answer."""
+        return self._serving.get(handle)
 
     def fresh_local(self, handle: str, read: LocalRead) -> ActiveSession | None:
         """:meth:`fresh` for the bytes ``read`` answers (a store's

@@ -102,7 +102,9 @@ class _LocalServing:
     """What both drivers share to serve a request from this process alone."""
 
     flows: SessionFlows
-    _read_local: LocalRead | None  # the store's, kept by each driver's ``store`` setter
+    #: The store's :meth:`~redtrust_middleware.stores.LocalReads.read_local`, or None when
+    #: it has none (kept by each driver's ``store`` setter).
+    local_read: LocalRead | None
 
     def get_local(self, handle: str) -> ActiveSession | None:
         """The signed-in session when this process alone can serve it, else None (then call
@@ -112,7 +114,7 @@ class _LocalServing:
 
         Never on a sampled request: its read must get its store span, so it takes ``get``.
         """
-        read = self._read_local
+        read = self.local_read
         if read is None or telemetry.recording():
             return None
         return self.flows.fresh_local(handle, read)
@@ -151,7 +153,7 @@ class SessionManager(_LocalServing):
     @store.setter
     def store(self, store: Store) -> None:
         self._store = store
-        self._read_local = _local_reads(store)
+        self.local_read = _local_reads(store)
 
     def using(self, store: Store) -> SessionManager:
         """This manager over another store, sharing its flows, client and locks: for faces
@@ -160,7 +162,7 @@ class SessionManager(_LocalServing):
         Called on every request: a shallow clone by hand (``copy.copy`` costs microseconds)."""
         state = self.__dict__.copy()
         # What the ``store`` setter sets (the property is on the class, not in the dict).
-        state["_store"], state["_read_local"] = store, _local_reads(store)
+        state["_store"], state["local_read"] = store, _local_reads(store)
         bound = object.__new__(type(self))
         bound.__dict__ = state
         return bound
@@ -280,7 +282,7 @@ class SessionManager(_LocalServing):
         except StoreError:
             telemetry.store_failed("get")
             raise
-        loaded = self.flows.loaded(handle, key, blob)
+        loaded = self.flows.loaded(handle, key, blob, serve_again=self.local_read is not None)
         if loaded is None:
             ended = self.flows.why_ended(handle, key, blob)  # logged, hooks or not
             self._tell([ended] if self.hooks.on_logout or telemetry.AVAILABLE else [])
@@ -378,7 +380,7 @@ class AsyncSessionManager(_LocalServing):
     @store.setter
     def store(self, store: AsyncStore) -> None:
         self._store = store
-        self._read_local = _local_reads(store)
+        self.local_read = _local_reads(store)
 
     def using(self, store: AsyncStore) -> AsyncSessionManager:
         """This manager over another store, sharing its flows, client, locks and refresh
@@ -387,7 +389,7 @@ class AsyncSessionManager(_LocalServing):
         Called on every request: a shallow clone by hand (``copy.copy`` costs microseconds)."""
         state = self.__dict__.copy()
         # What the ``store`` setter sets (the property is on the class, not in the dict).
-        state["_store"], state["_read_local"] = store, _local_reads(store)
+        state["_store"], state["local_read"] = store, _local_reads(store)
         state["_lasting_store"] = False
         bound = object.__new__(type(self))
         bound.__dict__ = state
@@ -504,7 +506,7 @@ class AsyncSessionManager(_LocalServing):
         except StoreError:
             telemetry.store_failed("get")
             raise
-        loaded = self.flows.loaded(handle, key, blob)
+        loaded = self.flows.loaded(handle, key, blob, serve_again=self.local_read is not None)
         if loaded is None:
             ended = self.flows.why_ended(handle, key, blob)  # logged, hooks or not
             await self._tell([ended] if self.hooks.on_logout or telemetry.AVAILABLE else [])

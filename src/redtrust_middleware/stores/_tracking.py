@@ -87,7 +87,7 @@ class TrackedReads:
         self.prefix = prefix
         self._redis_prefix = redis_prefix
         self._max = max_entries
-        self._clock = time.time if clock is system_clock else clock  # one call fewer per read
+        self._clock = clock
         # key -> (value, local deadline); read without the lock (one dict lookup)
         self._entries: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
         # key -> (the ticket of the GET in flight, when it was sent)
