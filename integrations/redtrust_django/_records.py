@@ -31,25 +31,32 @@ __all__ = ["DECODED_ENTRIES", "MAX_RECORDS", "Records", "apply", "live", "read"]
 #: At most this many records per browser (one session and a few pending logins).
 MAX_RECORDS = 16
 #: Decoded values remembered, as many as the core remembers opened records (a value decoded
-#: again would also be a new bytes object, hashed again by the core's memo). Keyed by the
-#: whole text, never by a hash of it: equal text is the only proof of equal bytes.
+#: again would also be a new bytes object, hashed again by the core's memo).
 DECODED_ENTRIES = 10_000
+#: The memo finds a text by its last characters: the session engine hands each request a new
+#: string, whose hash would cost a pass over all of it (about 1.4 KB), where the end of a
+#: sealed record is its authentication tag, unlike any other's. The whole text is then
+#: compared: equal text is the only proof of equal bytes.
+_TAIL = 32
 Records: TypeAlias = dict[str, list[Any]]  # key -> [base64 value, expires at]
 
 
-_decoded: Bounded[str, bytes] = Bounded(DECODED_ENTRIES)  # base64 text -> its bytes
+#: The last characters of a base64 text -> the whole text and its bytes.
+_decoded: Bounded[str, tuple[str, bytes]] = Bounded(DECODED_ENTRIES)
 
 
 def _decode(text: object) -> bytes | None:
     """The bytes of one record's base64 text; None when it is not valid base64 text."""
-    if type(text) is str and (found := _decoded.get(text)) is not None:
-        return found
+    if type(text) is str:
+        found = _decoded.get(text[-_TAIL:])
+        if found is not None and found[0] == text:
+            return found[1]
     try:
         value = base64.b64decode(text, validate=True)  # type: ignore[arg-type]
     except (ValueError, TypeError):
         return None
     if type(text) is str:
-        _decoded.put(text, value)
+        _decoded.put(text[-_TAIL:], (text, value))
     return value
 
 
@@ -84,8 +91,10 @@ def read(records: object, key: str, now: float) -> bytes | None:
     ):
         return None
     text = entry[0]
-    if type(text) is str and (found := _decoded.get(text)) is not None:
-        return found
+    if type(text) is str:
+        found = _decoded.get(text[-_TAIL:])
+        if found is not None and found[0] == text:
+            return found[1]
     return _decode(text)
 
 
@@ -106,7 +115,7 @@ def _with(records: Records, key: str, value: bytes | None, expires_at: float = 0
     else:
         text = base64.b64encode(value).decode()
         if type(value) is bytes:  # immutable: safe to hand to later requests
-            _decoded.put(text, value)  # the next request reads what this one wrote
+            _decoded.put(text[-_TAIL:], (text, value))  # the next request reads this write
         records[key] = [text, expires_at]
         while len(records) > MAX_RECORDS:
             records.pop(min(records, key=lambda k: records[k][1]))

@@ -69,16 +69,20 @@ class RedtrustMiddleware:
             handle = None
             setattr(request, PROBLEM_ATTRIBUTE, session_unavailable(error))
         if isinstance(handle, str) and handle:
-            base, recorder = runtime.sync_manager, _NO_EVENTS
-            manager = base.using(store_for(request, runtime))
-            # Most requests: served from this process (no I/O, no write, no hook).
-            proceed = runtime.gate.load_local(manager, handle)
-            if proceed is None:  # a refresh, a touch, an end, a sampled request...
-                recording = RECORDING.set(recorder := Recorder())
-                try:
-                    proceed = runtime.gate.load(manager, handle)
-                finally:
-                    RECORDING.reset(recording)
+            base, recorder, gate = runtime.sync_manager, _NO_EVENTS, runtime.gate
+            store = store_for(request, runtime)
+            # Most requests: served from this process as the one before (no I/O, no write,
+            # no hook), over the request's store without a manager of its own.
+            proceed = gate.served(base, handle, store.read_local)
+            if proceed is None:
+                manager = base.using(store)
+                proceed = gate.load_local(manager, handle)
+                if proceed is None:  # a refresh, a touch, an end, a sampled request...
+                    recording = RECORDING.set(recorder := Recorder())
+                    try:
+                        proceed = gate.load(manager, handle)
+                    finally:
+                        RECORDING.reset(recording)
             signal, arguments = _publish(request, proceed, base.client, recorder)
             if signal is signals.redtrust_logged_out:  # the session ended: forget its handle
                 session.pop(HANDLE_KEY, None)
@@ -98,15 +102,18 @@ class RedtrustMiddleware:
             handle = None
             setattr(request, PROBLEM_ATTRIBUTE, session_unavailable(error))
         if isinstance(handle, str) and handle:
-            abase, recorder = runtime.async_manager, _NO_EVENTS
-            amanager = abase.using(store_for(request, runtime))
-            proceed = runtime.gate.load_local(amanager, handle)
+            abase, recorder, gate = runtime.async_manager, _NO_EVENTS, runtime.gate
+            store = store_for(request, runtime)
+            proceed = gate.served(abase, handle, store.read_local)
             if proceed is None:
-                recording = RECORDING.set(recorder := Recorder())
-                try:
-                    proceed = await runtime.gate.aload(amanager, handle)
-                finally:
-                    RECORDING.reset(recording)
+                amanager = abase.using(store)
+                proceed = gate.load_local(amanager, handle)
+                if proceed is None:
+                    recording = RECORDING.set(recorder := Recorder())
+                    try:
+                        proceed = await gate.aload(amanager, handle)
+                    finally:
+                        RECORDING.reset(recording)
             signal, arguments = _publish(request, proceed, abase.client, recorder)
             if signal is signals.redtrust_logged_out:
                 await session.apop(HANDLE_KEY, None)
@@ -157,7 +164,7 @@ def _publish(
         request.redtrust = context  # type: ignore[attr-defined]
         # Only the request that refreshed at Redtrust, as the core's on_refresh: not the
         # ones that waited for its result.
-        refreshed = recorder.last(RefreshEvent)
+        refreshed = None if recorder is _NO_EVENTS else recorder.last(RefreshEvent)
         if refreshed is None:
             return None, {}
         return signals.token_refreshed, {"context": context, "event": refreshed}

@@ -283,11 +283,12 @@ class DjangoStore:
         """:meth:`get` with no I/O (:class:`~redtrust_middleware.stores.LocalReads`), sync or
         async: a browser record of a session already loaded (``SessionMiddleware``'s read of
         the handle loaded it), else :data:`~redtrust_middleware.stores.NOT_LOCAL`."""
-        session = self._session
-        # Django's loaded-session attribute: set once the engine has read the session.
-        if not self._is_browser_record(key) or not hasattr(session, "_session_cache"):
+        # Django's loaded-session dict: set once the engine has read the session (which
+        # marked it accessed); read here as it is, with no engine access.
+        loaded = getattr(self._session, "_session_cache", None)
+        if loaded is None or not self._is_browser_record(key):
             return NOT_LOCAL
-        raw = session.get(SESSION_KEY)  # in memory now: no engine access
+        raw = loaded.get(SESSION_KEY)
         if self._loaded is _UNREAD:
             self._loaded = raw
         return read(raw, key, self._clock())
