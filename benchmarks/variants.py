@@ -37,7 +37,7 @@ from redtrust_middleware.client import AsyncClient
 from redtrust_middleware.config import RedtrustConfig
 from redtrust_middleware.sandbox import Sandbox, SandboxConfig
 from redtrust_middleware.session import AsyncSessionManager
-from redtrust_middleware.stores import AsyncStore, LocalValue, MemoryStore
+from redtrust_middleware.stores import LocalValue, MemoryStore
 from redtrust_middleware.testing import TEST_PARTNER, TEST_SECRET, TEST_USERS, make_config
 from redtrust_middleware.web import Gate
 from redtrust_starlette import RedtrustMiddleware
@@ -147,7 +147,6 @@ class RedtrustSetup:
 
     Built without I/O (so an app factory can build the middleware at once); the sign-in
     itself goes through the in-process sandbox, as the callback route would.
-    With ``count_store`` the manager's store is a :class:`CountingStore` (``.counting``);
     ``max_entries`` sizes the :class:`~redtrust_middleware.stores.MemoryStore` (for many
     sessions).
     """
@@ -156,7 +155,6 @@ class RedtrustSetup:
         self,
         public_url: str = "https://app.test",
         *,
-        count_store: bool = False,
         max_entries: int | None = None,
     ) -> None:
         self.config: RedtrustConfig = make_config(public_url=public_url)
@@ -169,10 +167,8 @@ class RedtrustSetup:
             )
         )
         self.memory = MemoryStore() if max_entries is None else MemoryStore(max_entries=max_entries)
-        self.counting = CountingStore(self.memory) if count_store else None
         self.client = AsyncClient(self.config, transport=self.sandbox.async_transport())
-        store: AsyncStore = self.counting if self.counting is not None else self.memory
-        self.manager = AsyncSessionManager(self.config, store=store, client=self.client)
+        self.manager = AsyncSessionManager(self.config, store=self.memory, client=self.client)
         self.cookie_name = Gate(self.config).session_cookie
         self.handle: str | None = None
 
@@ -184,8 +180,6 @@ class RedtrustSetup:
             browser_nonces=start.browser_nonces,
         )
         self.handle = done.handle
-        if self.counting is not None:
-            self.counting.calls.clear()  # count only what requests do
         return self.cookie
 
     async def sign_in_many(
