@@ -39,6 +39,8 @@ DECODED_ENTRIES = 10_000
 #: compared: equal text is the only proof of equal bytes.
 _TAIL = 32
 Records: TypeAlias = dict[str, list[Any]]  # key -> [base64 value, expires at]
+#: What an expiry may be (a tuple: ``int | float`` would build a union on every request).
+_NUMBER = (int, float)
 
 
 #: The last characters of a base64 text -> the whole text and its bytes.
@@ -64,7 +66,7 @@ def _is_live(entry: object, now: float) -> bool:
     return (
         isinstance(entry, list)
         and len(entry) == 2
-        and isinstance(entry[1], int | float)
+        and isinstance(entry[1], _NUMBER)
         and entry[1] > now
     )
 
@@ -86,7 +88,7 @@ def read(records: object, key: str, now: float) -> bytes | None:
     if not (
         isinstance(entry, list)
         and len(entry) == 2
-        and isinstance(entry[1], int | float)
+        and isinstance(entry[1], _NUMBER)
         and entry[1] > now
     ):
         return None

@@ -112,7 +112,9 @@ def reconcile(request: HttpRequest, *, keep: bool) -> None:
     ``RedtrustBackend`` unless ``keep`` (signed in, or the session could not be read)."""
     session = request.session
     try:
-        backend = session.get(auth.BACKEND_SESSION_KEY)
+        # The middleware's read of the handle loaded the session: its dict, read as it is.
+        loaded = getattr(session, "_session_cache", None)
+        backend = (session if loaded is None else loaded).get(auth.BACKEND_SESSION_KEY)
         if backend is None:  # no Django user: the usual case, one lookup
             return
         seen = _seen(backend, session.get(auth.SESSION_KEY))

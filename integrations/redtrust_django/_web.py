@@ -11,6 +11,8 @@ from django.http import HttpRequest, HttpResponse
 
 from redtrust_middleware import AsyncClient, Client, StoreError, bind_client
 from redtrust_middleware.session import SessionFlows
+from redtrust_middleware.session.flows import LocalRead
+from redtrust_middleware.stores import NOT_LOCAL, LocalValue
 from redtrust_middleware.web import (
     MAX_FORM_BYTES,
     Browser,
@@ -21,8 +23,9 @@ from redtrust_middleware.web import (
 )
 
 from ._memo import Bounded
+from ._records import read as read_records
 from .conf import Runtime
-from .store import DjangoStore
+from .store import NOT_LOADED, DjangoStore, loaded_records
 
 __all__ = [
     "HANDLE_KEY",
@@ -30,9 +33,10 @@ __all__ = [
     "bound_context",
     "browser",
     "http_response",
+    "local_read",
     "session_unavailable",
     "store_for",
-    "used_store",
+    "store_to_save",
     "web_request",
 ]
 
@@ -40,6 +44,8 @@ __all__ = [
 HANDLE_KEY = "_redtrust_handle"
 NONCES_KEY = "_redtrust_login"
 _STORE_ATTRIBUTE = "_redtrust_store"
+#: The session and the records in it that :func:`local_read` read, before any store existed.
+_READ_ATTRIBUTE = "_redtrust_read"
 #: Contexts bound to a client and keys' kinds, remembered: as many as the gate remembers
 #: answers and the core store keys.
 _MEMO_ENTRIES = 10_000
@@ -123,28 +129,56 @@ def store_for(request: HttpRequest, runtime: Runtime) -> DjangoStore:
             runtime.parts.clock,
             _is_browser_record,
         )
+        read = vars(request).get(_READ_ATTRIBUTE)
+        if read is not None and read[0] is request.session:
+            store.read_before(read[1])
         setattr(request, _STORE_ATTRIBUTE, store)
     return store
 
 
-def used_store(request: HttpRequest) -> DjangoStore | None:
-    """The store this request used, if any (for :meth:`DjangoStore.before_save`)."""
+def local_read(request: HttpRequest, runtime: Runtime) -> LocalRead:
+    """:meth:`DjangoStore.read_local` of the request's store, without building one: most
+    requests only read their records. What it read is noted on the request, so a store built
+    later (:func:`store_for`: a view's, or :func:`store_to_save`'s) starts from it."""
     store: DjangoStore | None = vars(request).get(_STORE_ATTRIBUTE)
+    session = request.session
+    if store is not None and store.session is session:
+        return store.read_local
+    clock, noted = runtime.parts.clock, vars(request)
+
+    def read(key: str) -> LocalValue:
+        raw = loaded_records(session)
+        if raw is NOT_LOADED or not _is_browser_record(key):
+            return NOT_LOCAL
+        if _READ_ATTRIBUTE not in noted:
+            noted[_READ_ATTRIBUTE] = (session, raw)
+        return read_records(raw, key, clock())
+
+    return read
+
+
+def store_to_save(request: HttpRequest, runtime: Runtime) -> DjangoStore | None:
+    """The store whose :meth:`DjangoStore.before_save` runs before ``SessionMiddleware``
+    saves: the one this request used, or, when it only read its records (:func:`local_read`)
+    and the session is going to be saved, one built now from that read; else None (nothing
+    to do)."""
+    store: DjangoStore | None = vars(request).get(_STORE_ATTRIBUTE)
+    if store is None and _READ_ATTRIBUTE in vars(request) and DjangoStore.saves(request.session):
+        store = store_for(request, runtime)
     return store
 
 
-#: (id of a context, id of a client) -> (the context, the client, the context bound to it).
-#: Both objects are held, so neither id is reused while the entry lives.
-_bound: Bounded[tuple[int, int], tuple[RedtrustContext, object, RedtrustContext]] = Bounded(
-    _MEMO_ENTRIES
-)
+#: id of a context -> (the context, the client, the context bound to it). Both objects are
+#: held, so no id is reused while the entry lives. A context is bound to one client (the
+#: middleware's; a sync view under ASGI binds the bound one again, a context of its own).
+_bound: Bounded[int, tuple[RedtrustContext, object, RedtrustContext]] = Bounded(_MEMO_ENTRIES)
 
 
 def bound_context(context: RedtrustContext, client: Client | AsyncClient) -> RedtrustContext:
     """``context`` with ``client`` bound to its user (as the request's ``redtrust``). The gate
     hands every request of an unchanged session the same context: it is bound once, and each
     of those requests gets the same (frozen) object."""
-    key = (id(context), id(client))
+    key = id(context)
     found = _bound.get(key)
     if found is not None and found[0] is context and found[1] is client:
         return found[2]

@@ -26,9 +26,10 @@ from ._web import (
     HANDLE_KEY,
     bound_context,
     http_response,
+    local_read,
     session_unavailable,
     store_for,
-    used_store,
+    store_to_save,
     web_request,
 )
 from .conf import get_runtime
@@ -70,12 +71,11 @@ class RedtrustMiddleware:
             setattr(request, PROBLEM_ATTRIBUTE, session_unavailable(error))
         if isinstance(handle, str) and handle:
             base, recorder, gate = runtime.sync_manager, _NO_EVENTS, runtime.gate
-            store = store_for(request, runtime)
             # Most requests: served from this process as the one before (no I/O, no write,
-            # no hook), over the request's store without a manager of its own.
-            proceed = gate.served(base, handle, store.read_local)
+            # no hook), from the request's records with no store nor manager built for it.
+            proceed = gate.served(base, handle, local_read(request, runtime))
             if proceed is None:
-                manager = base.using(store)
+                manager = base.using(store_for(request, runtime))
                 proceed = gate.load_local(manager, handle)
                 if proceed is None:  # a refresh, a touch, an end, a sampled request...
                     recording = RECORDING.set(recorder := Recorder())
@@ -90,7 +90,7 @@ class RedtrustMiddleware:
                 signal.send_robust(sender=type(self), request=request, **arguments)
         _users.reconcile(request, keep=_keeps_user(request))
         response = self.get_response(request)
-        if (used := used_store(request)) is not None:  # SessionMiddleware saves next:
+        if (used := store_to_save(request, runtime)) is not None:  # SessionMiddleware saves next:
             used.before_save(response.status_code)  # never with older records
         return response
 
@@ -103,10 +103,9 @@ class RedtrustMiddleware:
             setattr(request, PROBLEM_ATTRIBUTE, session_unavailable(error))
         if isinstance(handle, str) and handle:
             abase, recorder, gate = runtime.async_manager, _NO_EVENTS, runtime.gate
-            store = store_for(request, runtime)
-            proceed = gate.served(abase, handle, store.read_local)
+            proceed = gate.served(abase, handle, local_read(request, runtime))
             if proceed is None:
-                amanager = abase.using(store)
+                amanager = abase.using(store_for(request, runtime))
                 proceed = gate.load_local(amanager, handle)
                 if proceed is None:
                     recording = RECORDING.set(recorder := Recorder())
@@ -121,7 +120,7 @@ class RedtrustMiddleware:
                 await signal.asend_robust(sender=type(self), request=request, **arguments)
         await _users.areconcile(request, keep=_keeps_user(request))
         response: HttpResponse = await self.get_response(request)
-        if (used := used_store(request)) is not None:
+        if (used := store_to_save(request, runtime)) is not None:
             await used.abefore_save(response.status_code)
         return response
 

@@ -49,7 +49,7 @@ from redtrust_middleware.stores.operations import (
 from ._cache import acache_op, cache_op
 from ._records import Records, apply, live, read
 
-__all__ = ["SESSION_KEY", "DjangoStore"]
+__all__ = ["NOT_LOADED", "SESSION_KEY", "DjangoStore", "loaded_records"]
 
 #: The ``request.session`` entry holding this browser's sealed records.
 SESSION_KEY = "_redtrust"
@@ -60,8 +60,17 @@ SESSION_KEY = "_redtrust"
 _REPLACE_CLAIM_SECONDS = 10
 #: ``DjangoStore._loaded`` until the request first reads its records.
 _UNREAD = object()
+#: :func:`loaded_records` of a session the engine has not loaded yet.
+NOT_LOADED = object()
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+def loaded_records(session: SessionBase) -> object:
+    """The browser's records in ``session`` as they are, with no engine access, once the
+    engine has loaded it (which marked it accessed); else :data:`NOT_LOADED`."""
+    loaded = getattr(session, "_session_cache", None)  # Django's loaded-session dict
+    return NOT_LOADED if loaded is None else loaded.get(SESSION_KEY)
 
 
 def _unavailable(error: Exception, what: str = "session") -> StoreError:
@@ -196,7 +205,7 @@ class DjangoStore:
         session = self._session
         if status >= 500:
             return "release" if self._claims else ""
-        saving = session.modified or settings.SESSION_SAVE_EVERY_REQUEST
+        saving = self.saves(session)
         unchanged = not self._own_change and self._loaded is not _UNREAD
         return "reread" if saving and unchanged and session.session_key is not None else ""
 
@@ -283,15 +292,23 @@ class DjangoStore:
         """:meth:`get` with no I/O (:class:`~redtrust_middleware.stores.LocalReads`), sync or
         async: a browser record of a session already loaded (``SessionMiddleware``'s read of
         the handle loaded it), else :data:`~redtrust_middleware.stores.NOT_LOCAL`."""
-        # Django's loaded-session dict: set once the engine has read the session (which
-        # marked it accessed); read here as it is, with no engine access.
-        loaded = getattr(self._session, "_session_cache", None)
-        if loaded is None or not self._is_browser_record(key):
+        raw = loaded_records(self._session)
+        if raw is NOT_LOADED or not self._is_browser_record(key):
             return NOT_LOCAL
-        raw = loaded.get(SESSION_KEY)
         if self._loaded is _UNREAD:
             self._loaded = raw
         return read(raw, key, self._clock())
+
+    def read_before(self, raw: object) -> None:
+        """What this request read of its records before this store was built (with
+        :func:`loaded_records`): they count as this store's first read."""
+        if self._loaded is _UNREAD:
+            self._loaded = raw
+
+    @staticmethod
+    def saves(session: SessionBase) -> bool:
+        """Whether ``SessionMiddleware`` is going to save ``session`` (before it does)."""
+        return bool(session.modified or settings.SESSION_SAVE_EVERY_REQUEST)
 
     def set(self, key: str, value: bytes, *, ttl: float) -> None:
         self._run(Put(key, value, ttl))

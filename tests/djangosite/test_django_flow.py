@@ -292,14 +292,18 @@ def test_concurrent_requests_write_the_session_only_for_what_changed(
     assert len(saved) == writes  # and the requests after it read what was saved
 
 
+@pytest.mark.parametrize("served", [False, True], ids=["first-request", "served-as-before"])
 def test_a_late_save_of_app_data_keeps_the_refreshed_tokens(
-    dsite: DjangoSite, settings: Any
+    dsite: DjangoSite, settings: Any, served: bool
 ) -> None:
     """Django saves a session whole, from each request's copy: a request that read the
-    session before a refresh and saves its own data after it keeps the refreshed records."""
+    session before a refresh and saves its own data after it keeps the refreshed records,
+    also when it was served as the request before it (no store built for its read)."""
     settings.ROOT_URLCONF = app.__name__
     app.HOLDUP = app.Holdup()
     dsite.sign_in()
+    if served:
+        assert dsite.get("/api/me").status_code == 200  # remembered: the next is served so
     dsite.clock.advance(100)  # nothing due yet when the slow request reads the session
     slow: list[Any] = []
     reader = threading.Thread(

@@ -72,7 +72,8 @@ def test_texts_that_end_alike_are_each_decoded_as_themselves() -> None:
     tail = base64.b64encode(b"the same last bytes of a record").decode()
     first = base64.b64encode(b"one record, ").decode() + tail
     second = base64.b64encode(b"another one ").decode() + tail
-    assert first[-40:] == second[-40:] and first != second
+    assert first[-40:] == second[-40:]
+    assert first != second
     for _ in range(2):
         for text in (first, second):
             read = _records.read({"k": [text, NOW + 1]}, "k", NOW)

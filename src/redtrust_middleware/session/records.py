@@ -80,6 +80,11 @@ class _StoredClaims(Mapping[str, Any]):
     def __getitem__(self, key: str) -> Any:
         return self._claims()[key]
 
+    def get(self, key: str, default: Any = None) -> Any:
+        """The claim ``key``, or ``default`` (one call: apps read ``sub`` on every request)."""
+        parsed = self._parsed
+        return (parsed if parsed is not None else self._claims()).get(key, default)
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._claims())
 
