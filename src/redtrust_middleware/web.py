@@ -510,9 +510,9 @@ class Gate:
         key: str | bytes | None,
         read: LocalRead | None = None,
     ) -> Proceed | None:
-        """The answer :meth:`load_local` gave the last request whose session ``key`` named
-        (the ``Cookie`` header as the face reads it, or the handle: what it passed to
-        :meth:`load_local` as ``remember``), when ``manager`` may serve it again as it is
+        """The answer :meth:`load_local` (or :meth:`load`, :meth:`aload`) gave the last
+        request whose session ``key`` named (the ``Cookie`` header as the face reads it, or
+        the handle: what it passed as ``remember``), when ``manager`` may serve it again as it is
         (over its store's local read, or ``read``: that of the store the request would use);
         else None. One lookup: the signed-in request's fast path."""
         found = self._served.get(key) if key is not None else None
@@ -523,14 +523,17 @@ class Gate:
             read = manager.local_read
         # As the manager's get_local would: the very bytes read before, still before their
         # deadline, on a request that is not sampled (its read must get its store span).
-        if (
-            flows is manager.flows
-            and read is not None
-            and read(serving[0]) is serving[1]
-            and flows.clock() < serving[3]
-            and not telemetry.recording()
-        ):
-            return proceed
+        try:
+            if (
+                flows is manager.flows
+                and read is not None
+                and read(serving[0]) is serving[1]
+                and flows.clock() < serving[3]
+                and not telemetry.recording()
+            ):
+                return proceed
+        except SESSION_PROBLEMS:
+            pass  # a store's local read failed: the full path says so (load, aload)
         return None
 
     def load_local(
@@ -547,7 +550,10 @@ class Gate:
         (default: the handle), for :meth:`served`."""
         if not handle:
             return self.no_session if handle is None else self.signed_out
-        session = manager.get_local(handle)
+        try:
+            session = manager.get_local(handle)
+        except SESSION_PROBLEMS:
+            return None  # a store's local read failed: the full path says so (load, aload)
         if session is None:
             return None
         cached = self._proceeds.get(id(session))  # after_load's memo, without the call
@@ -567,10 +573,13 @@ class Gate:
     ) -> None:
         """Remember ``proceed`` for :meth:`served` when the manager's flows serve ``session``
         again as it is (they do only over a store with local reads)."""
+        key = handle if remember is None else remember
+        if len(key) > _MEMO_HEADER_CHARS:
+            return  # as session_handle's memo: a long header is parsed each time, not kept
         flows = manager.flows
         serving = flows.serving(handle)
         if serving is not None and serving[2] is session:
-            self._served.put(handle if remember is None else remember, (flows, serving, proceed))
+            self._served.put(key, (flows, serving, proceed))
 
     def after_load(self, session: ActiveSession | Exception | None) -> Proceed:
         """What the app gets once the session was loaded (or failed to load)."""

@@ -11,7 +11,14 @@ from typing import Any
 import pytest
 from tests.logscan import scan
 
-from redtrust_middleware import AsyncClient, AsyncSessionManager, Client, SessionManager
+from redtrust_middleware import (
+    AsyncClient,
+    AsyncSessionManager,
+    Client,
+    MemoryStore,
+    SessionManager,
+    StoreError,
+)
 from redtrust_middleware.sandbox import HostileKind
 
 from .conftest import (
@@ -564,3 +571,62 @@ async def test_what_another_worker_changes_is_seen_on_the_very_next_request(site
         assert (await site.browser.get("/api/me")).status_code == 401
     finally:
         await _call(other, "aclose" if hasattr(other, "aclose") else "close")
+
+
+class _FailingLocalReads(MemoryStore):
+    """A store whose local read fails once ``failing`` is set (a cache with a fault)."""
+
+    failing = False
+
+    def read_local(self, key: str) -> Any:
+        if self.failing:
+            raise StoreError("the local copy is unavailable")
+        return super().read_local(key)
+
+
+@pytest.mark.parametrize("name", sorted(APPS))
+async def test_a_failing_local_read_is_a_clear_503_not_a_crash(name: str) -> None:
+    store = _FailingLocalReads()
+    site, _ = make_site(APPS[name], store=store)
+    async with site.browser:
+        await site.sign_in()
+        for _ in range(2):  # the second is served as the first was, from the local read
+            assert (await site.browser.get("/api/me")).status_code == 200
+        store.failing = True
+        answer = await site.browser.get("/api/me")
+        assert answer.status_code == 503
+        assert answer.json() == {"error": "store_unavailable"}
+        assert (await site.browser.get("/")).status_code == 200  # public pages still answer
+        store.failing = False
+        assert (await site.browser.get("/api/me")).status_code == 200  # nothing was lost
+
+
+@pytest.mark.parametrize("name", sorted(APPS))
+async def test_long_cookie_headers_are_answered_but_not_remembered(name: str) -> None:
+    site, app = make_site(APPS[name])
+    async with site.browser:
+        await site.sign_in()
+        site.browser.cookies.set("padding", "x" * 1500, domain="app.test")
+        for _ in range(3):
+            assert (await site.browser.get("/api/me")).status_code == 200
+        gate = _gate_of(app)
+        assert all(len(key) <= 1024 for key in gate._served)  # bounded as the handle memo
+
+
+def _gate_of(app: Any) -> Any:
+    """The Gate behind an example app (whatever framework wraps the middleware)."""
+    seen: set[int] = set()
+    todo = [app]
+    while todo:
+        obj = todo.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        gate = getattr(obj, "gate", None)
+        if gate is not None and hasattr(gate, "_served"):
+            return gate
+        for attr in ("app", "middleware_stack", "wsgi_app", "_app", "application"):
+            inner = getattr(obj, attr, None)
+            if inner is not None:
+                todo.append(inner)
+    raise AssertionError(f"no gate found in {app!r}")

@@ -40,8 +40,9 @@ class Touch:
 Loaded: TypeAlias = "ActiveSession | Touch | RefreshNeeded | None"
 #: A store's :meth:`~redtrust_middleware.stores.LocalReads.read_local`.
 LocalRead: TypeAlias = Callable[[str], LocalValue]
-#: What :meth:`SessionFlows.fresh` serves again without deciding: the record's store key, the
-#: bytes read from it, the session they serve, and until when (see :meth:`SessionFlows.serving`).
+#: What :meth:`SessionFlows.fresh` serves again without deciding (remembered by it and by
+#: :meth:`SessionFlows.loaded`): the record's store key, the bytes read from it, the session
+#: they serve, and until when (see :meth:`SessionFlows.serving`).
 Serving: TypeAlias = "tuple[str, bytes, ActiveSession, float]"
 
 
@@ -70,6 +71,7 @@ class SessionFlows(Records):
             max_entries=sessions
         )
         # handle -> (its key, the bytes read, the session they serve, until when): `fresh`
+        # and `loaded` fill it, `fresh` and the gate's `served` read it
         self._serving: Cache[str, Serving] = Cache(max_entries=sessions)
 
     @property
@@ -163,9 +165,10 @@ class SessionFlows(Records):
         return decided
 
     def serving(self, handle: str) -> Serving | None:
-        """What :meth:`fresh` last served for ``handle``, or None. It holds while the store
-        still has those very bytes under its key and the clock is before its deadline (see
-        :meth:`~redtrust_middleware.web.Gate.served`): a face may remember it beside its answer."""
+        """What :meth:`fresh` or :meth:`loaded` last served for ``handle``, or None. It
+        holds while the store still has those very bytes under its key and the clock is
+        before its deadline (see :meth:`~redtrust_middleware.web.Gate.served`): a face may
+        remember it beside its answer."""
         return self._serving.get(handle)
 
     def fresh_local(self, handle: str, read: LocalRead) -> ActiveSession | None:
