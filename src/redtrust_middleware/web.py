@@ -482,9 +482,7 @@ class Gate:
             session: ActiveSession | Exception | None = manager.get(handle)
         except SESSION_PROBLEMS as error:
             session = error
-        proceed = self.after_load(session)
-        self._remember(manager, handle, remember, session, proceed)
-        return proceed
+        return self._answer(manager, handle, remember, session)
 
     async def aload(
         self,
@@ -500,9 +498,7 @@ class Gate:
             session: ActiveSession | Exception | None = await manager.get(handle)
         except SESSION_PROBLEMS as error:
             session = error
-        proceed = self.after_load(session)
-        self._remember(manager, handle, remember, session, proceed)
-        return proceed
+        return self._answer(manager, handle, remember, session)
 
     def served(
         self,
@@ -512,9 +508,9 @@ class Gate:
     ) -> Proceed | None:
         """The answer :meth:`load_local` (or :meth:`load`, :meth:`aload`) gave the last
         request whose session ``key`` named (the ``Cookie`` header as the face reads it, or
-        the handle: what it passed as ``remember``), when ``manager`` may serve it again as it is
-        (over its store's local read, or ``read``: that of the store the request would use);
-        else None. One lookup: the signed-in request's fast path."""
+        the handle: what it passed as ``remember``), when ``manager`` may serve it again as
+        it is (over its store's local read, or ``read``: that of the store the request would
+        use); else None. One lookup: the signed-in request's fast path."""
         found = self._served.get(key) if key is not None else None
         if found is None:
             return None
@@ -556,30 +552,27 @@ class Gate:
             return None  # a store's local read failed: the full path says so (load, aload)
         if session is None:
             return None
-        cached = self._proceeds.get(id(session))  # after_load's memo, without the call
-        proceed = cached[1] if cached is not None and cached[0] is session else None
-        if proceed is None:
-            proceed = self.after_load(session)
-        self._remember(manager, handle, remember, session, proceed)
-        return proceed
+        return self._answer(manager, handle, remember, session)
 
-    def _remember(
+    def _answer(
         self,
         manager: SessionManager | AsyncSessionManager,
         handle: str,
         remember: str | bytes | None,
         session: ActiveSession | Exception | None,
-        proceed: Proceed,
-    ) -> None:
-        """Remember ``proceed`` for :meth:`served` when the manager's flows serve ``session``
-        again as it is (they do only over a store with local reads)."""
+    ) -> Proceed:
+        """:meth:`after_load`'s answer, remembered for :meth:`served` under ``remember``
+        (default: the handle) when the manager's flows serve ``session`` again as it is
+        (they do only over a store with local reads)."""
+        proceed = self.after_load(session)
         key = handle if remember is None else remember
         if len(key) > _MEMO_HEADER_CHARS:
-            return  # as session_handle's memo: a long header is parsed each time, not kept
+            return proceed  # as session_handle's memo: a long header is never kept
         flows = manager.flows
         serving = flows.serving(handle)
         if serving is not None and serving[2] is session:
             self._served.put(key, (flows, serving, proceed))
+        return proceed
 
     def after_load(self, session: ActiveSession | Exception | None) -> Proceed:
         """What the app gets once the session was loaded (or failed to load)."""

@@ -284,13 +284,11 @@ class RedtrustWSGIMiddleware:
                 return self.app(self.publish(environ, None, None), start_response)
             return _respond(start_response, gate.serve(self.manager, route_request(gate, environ)))
         cookie, manager = environ.get("HTTP_COOKIE"), self.manager
-        # As the ASGI face: a signed-in request like the one before is one lookup.
+        # As the ASGI face: a signed-in request like the one before is one lookup (load
+        # itself tries the local read first: there is no coroutine to spare here).
         outcome = gate.served(manager, cookie)
         if outcome is None:
-            handle = gate.session_handle(cookie)
-            outcome = gate.load_local(manager, handle, remember=cookie)
-            if outcome is None:
-                outcome = gate.load(manager, handle, remember=cookie)
+            outcome = gate.load(manager, gate.session_handle(cookie), remember=cookie)
         if outcome.context is None and self.protect and under_prefixes(path, self.protect):
             request = request_from_environ(environ)
             refusal = gate.refusal(request, request_uri(environ), outcome.problem)
