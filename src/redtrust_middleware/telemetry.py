@@ -55,6 +55,7 @@ __all__ = [
     "api_call",
     "api_outcome",
     "count_ended",
+    "current_context",
     "login_callback",
     "login_start",
     "logout",
@@ -377,6 +378,10 @@ def _span_variable() -> tuple[Any, str] | None:
 
 _found = _span_variable()
 _SPANS, _SPAN_KEY = _found if _found is not None else (None, "")
+#: The current OpenTelemetry context's reader (``ContextVar.get``, no Python call) where the
+#: fast way is available, else None. An empty context holds no span, so a hot path that
+#: finds one empty need not call :func:`recording`.
+current_context: Callable[[], Mapping[str, object]] | None = None if _SPANS is None else _SPANS.get
 #: The public way, when the fast one is not available; None without OpenTelemetry.
 _read_span: Callable[[], Any] | None = (
     _otel_trace.get_current_span if AVAILABLE and _SPANS is None else None

@@ -44,8 +44,9 @@ from .logevents import error_fields, log
 from .login import is_handle, nonce_cookie_value, parse_nonce_cookie, validate_next
 from .pages import PageRenderer, Pages
 from .session import ActiveSession, AsyncSessionManager, LoginDone, LoginStart, SessionManager
-from .session.flows import LocalRead, Serving, SessionFlows
+from .session.flows import LocalRead, SessionFlows
 from .session.memo import Cache
+from .stores import LocalEntry
 from .tokens import TokenSet
 
 __all__ = [
@@ -71,6 +72,8 @@ MAX_COOKIE_HEADER = 8192
 # ``local_sessions`` entries (100,000 by default) it holds at most about 110 MB, typically
 # a third of that (a browser's Cookie header is a few hundred characters).
 _MEMO_HEADER_CHARS = 1024
+# Read once: served finds an empty tracing context (no span) without calling recording.
+_current_context = telemetry.current_context
 #: The library's routes, by the name a face serves them under.
 RouteName: TypeAlias = Literal["login", "callback", "logout"]
 
@@ -273,9 +276,7 @@ class Gate:
         self._handles: Cache[str, str] = Cache(max_entries=sessions)
         #: A request's session as the face names it (Cookie header, or handle) -> the flows
         #: that served it, what they served, and the answer: :meth:`served`.
-        self._served: Cache[str | bytes, tuple[SessionFlows, Serving, Proceed]] = Cache(
-            max_entries=sessions
-        )
+        self._served: Cache[str | bytes, _Served] = Cache(max_entries=sessions)
         #: What the app gets without a session cookie, and with one that is no longer valid.
         self.no_session = _NO_SESSION
         self.signed_out = Proceed(
@@ -511,21 +512,33 @@ class Gate:
         the handle: what it passed as ``remember``), when ``manager`` may serve it again as
         it is (over its store's local read, or ``read``: that of the store the request would
         use); else None. One lookup: the signed-in request's fast path."""
-        found = self._served.get(key) if key is not None else None
+        if key is None:
+            return self.no_session
+        found = self._served.get(key)
         if found is None:
             return None
-        flows, serving, proceed = found
-        if read is None:
-            read = manager.local_read
-        # As the manager's get_local would: the very bytes read before, still before their
-        # deadline, on a request that is not sampled (its read must get its store span).
+        flows, known, blob, entry, until, proceed = found
+        if flows is None:
+            return proceed  # a Cookie header without the session cookie: nothing to read
+        # As the manager's get_local would: the very bytes read before (by identity: the
+        # store's very entry, when it has them), still before their deadline, on a request
+        # that is not sampled (its read must get its store span).
         try:
+            if read is None and entry is not None:
+                get = manager.local_entry
+                same = get is not None and get(known) is entry
+            else:
+                if read is None:
+                    read = manager.local_read
+                same = read is not None and read(known) is blob
             if (
-                flows is manager.flows
-                and read is not None
-                and read(serving[0]) is serving[1]
-                and flows.clock() < serving[3]
-                and not telemetry.recording()
+                same
+                and flows is manager.flows
+                and flows.clock() < until
+                and (
+                    ((context := _current_context) is not None and not context())
+                    or not telemetry.recording()
+                )
             ):
                 return proceed
         except SESSION_PROBLEMS:
@@ -545,7 +558,12 @@ class Gate:
         nothing before the app runs. A session served is remembered under ``remember``
         (default: the handle), for :meth:`served`."""
         if not handle:
-            return self.no_session if handle is None else self.signed_out
+            if handle is None:
+                if remember is not None and len(remember) <= _MEMO_HEADER_CHARS:
+                    # The header names no session: the same answer every time it comes.
+                    self._served.put(remember, _NO_SESSION_SERVED)
+                return self.no_session
+            return self.signed_out
         try:
             session = manager.get_local(handle)
         except SESSION_PROBLEMS:
@@ -570,8 +588,19 @@ class Gate:
             return proceed  # as session_handle's memo: a long header is never kept
         flows = manager.flows
         serving = flows.serving(handle)
-        if serving is not None and serving[2] is session:
-            self._served.put(key, (flows, serving, proceed))
+        if serving is None or serving[2] is not session:
+            return proceed
+        known, blob, _, until = serving
+        # The store's entry, when it keeps pairs whose deadline is on the flows' own clock:
+        # then a hit is one identity check, the store's deadline folded into ``until``.
+        get, entry = manager.local_entry, None
+        if get is not None and getattr(manager.store, "clock", None) is flows.clock:
+            entry = get(known)
+            if entry is not None and entry[1] is blob:
+                until = min(until, entry[0])
+            else:
+                entry = None
+        self._served.put(key, (flows, known, blob, entry, until, proceed))
         return proceed
 
     def after_load(self, session: ActiveSession | Exception | None) -> Proceed:
@@ -765,6 +794,11 @@ class Gate:
 
 
 _NO_SESSION = Proceed(context=None)
+#: A memo entry of :meth:`Gate.served`: the flows that served the session, its key, the
+#: bytes they read, the store's entry holding them (or None), the deadline, and the answer;
+#: no flows for a header naming no session.
+_Served: TypeAlias = "tuple[SessionFlows | None, str, bytes, LocalEntry | None, float, Proceed]"
+_NO_SESSION_SERVED: _Served = (None, "", b"", None, 0.0, _NO_SESSION)
 
 
 @cache

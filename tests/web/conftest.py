@@ -113,14 +113,17 @@ def path_of(url: str) -> str:
 def make_site(
     app_factory: Callable[..., Any] = create_app,
     *,
-    store: AsyncStore | None = None,
+    store: AsyncStore | Callable[[FakeClock], AsyncStore] | None = None,
     with_clock: bool = False,
     hooks: Hooks | None = None,
     **config_options: Any,
 ) -> tuple[Site, Any]:
     """A site of the app ``app_factory`` builds; ``with_clock`` also gives the app the fake
-    clock (the example pages measure "in 4 min" from it)."""
+    clock (the example pages measure "in 4 min" from it). ``store`` may be a function of the
+    site's clock, for a store on the same clock."""
     clock = FakeClock()
+    if callable(store):
+        store = store(clock)
     sandbox = make_sandbox(clock=clock)
     config = make_config(**config_options)
     clocked = {"clock": clock} if with_clock else {}

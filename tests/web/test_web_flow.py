@@ -6,7 +6,7 @@ import asyncio
 import html
 import logging
 import re
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from tests.logscan import scan
@@ -20,6 +20,7 @@ from redtrust_middleware import (
     StoreError,
 )
 from redtrust_middleware.sandbox import HostileKind
+from redtrust_middleware.testing import FakeClock
 
 from .conftest import (
     APPS,
@@ -584,10 +585,16 @@ class _FailingLocalReads(MemoryStore):
         return super().read_local(key)
 
 
+@pytest.mark.parametrize("clock", ["own clock", "site's clock"])
 @pytest.mark.parametrize("name", sorted(APPS))
-async def test_a_failing_local_read_is_a_clear_503_not_a_crash(name: str) -> None:
-    store = _FailingLocalReads()
-    site, _ = make_site(APPS[name], store=store)
+async def test_a_failing_local_read_is_a_clear_503_not_a_crash(name: str, clock: str) -> None:
+    """Also when the store shares the site's clock: a subclass's own read_local is asked on
+    every request, never bypassed by the in-process store's quicker check."""
+    store = _FailingLocalReads() if clock == "own clock" else None
+    site, _ = make_site(
+        APPS[name], store=store if store is not None else lambda now: _FailingLocalReads(clock=now)
+    )
+    store = cast("_FailingLocalReads", site.manager.store)
     async with site.browser:
         await site.sign_in()
         for _ in range(2):  # the second is served as the first was, from the local read
@@ -611,6 +618,20 @@ async def test_long_cookie_headers_are_answered_but_not_remembered(name: str) ->
             assert (await site.browser.get("/api/me")).status_code == 200
         gate = _gate_of(app)
         assert all(len(key) <= 1024 for key in gate._served)  # bounded as the handle memo
+
+
+@pytest.mark.parametrize("name", sorted(APPS))
+async def test_a_store_on_a_clock_of_its_own_is_followed_past_its_deadlines(name: str) -> None:
+    """A request answered as the one before still ends when the store's own clock says the
+    record expired, though the manager's clock says the token is fresh."""
+    store_clock = FakeClock()
+    site, _ = make_site(APPS[name], store=MemoryStore(clock=store_clock))
+    async with site.browser:
+        await site.sign_in()
+        for _ in range(2):
+            assert (await site.browser.get("/api/me")).status_code == 200
+        store_clock.advance(30 * 86_400)  # past any session lifetime, on the store's clock
+        assert (await site.browser.get("/api/me")).status_code == 401
 
 
 def _gate_of(app: Any) -> Any:

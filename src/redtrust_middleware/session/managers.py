@@ -37,7 +37,7 @@ from ..config import RedtrustConfig
 from ..exceptions import RefreshFailedError, StoreError
 from ..hooks import NO_HOOKS, Event, Hooks, LogoutEvent, adeliver, deliver
 from ..logevents import log
-from ..stores import AsyncStore, Keyring, MemoryStore, Store
+from ..stores import AsyncStore, Keyring, LocalEntry, MemoryStore, Store
 from ..stores.operations import StoreOp, aperform, perform
 from ..tokens import TokenSet
 from .effects import (
@@ -98,6 +98,12 @@ def _local_reads(store: object) -> LocalRead | None:
     return cast("LocalRead", read) if callable(read) else None
 
 
+def _local_entries(store: object) -> Callable[[str], LocalEntry | None] | None:
+    """The store's :meth:`~redtrust_middleware.stores.LocalEntries.local_entry`, or None."""
+    entry = getattr(store, "local_entry", None)
+    return cast("Callable[[str], LocalEntry | None]", entry) if callable(entry) else None
+
+
 class _LocalServing:
     """What both drivers share to serve a request from this process alone."""
 
@@ -105,6 +111,9 @@ class _LocalServing:
     #: The store's :meth:`~redtrust_middleware.stores.LocalReads.read_local`, or None when
     #: it has none (kept by each driver's ``store`` setter).
     local_read: LocalRead | None
+    #: The store's :meth:`~redtrust_middleware.stores.LocalEntries.local_entry`, or None
+    #: (kept as ``local_read``): what :meth:`~redtrust_middleware.web.Gate.served` checks.
+    local_entry: Callable[[str], LocalEntry | None] | None
 
     def get_local(self, handle: str) -> ActiveSession | None:
         """The signed-in session when this process alone can serve it, else None (then call
@@ -153,7 +162,7 @@ class SessionManager(_LocalServing):
     @store.setter
     def store(self, store: Store) -> None:
         self._store = store
-        self.local_read = _local_reads(store)
+        self.local_read, self.local_entry = _local_reads(store), _local_entries(store)
 
     def using(self, store: Store) -> SessionManager:
         """This manager over another store, sharing its flows, client and locks: for faces
@@ -163,6 +172,7 @@ class SessionManager(_LocalServing):
         state = self.__dict__.copy()
         # What the ``store`` setter sets (the property is on the class, not in the dict).
         state["_store"], state["local_read"] = store, _local_reads(store)
+        state["local_entry"] = _local_entries(store)
         bound = object.__new__(type(self))
         bound.__dict__ = state
         return bound
@@ -380,7 +390,7 @@ class AsyncSessionManager(_LocalServing):
     @store.setter
     def store(self, store: AsyncStore) -> None:
         self._store = store
-        self.local_read = _local_reads(store)
+        self.local_read, self.local_entry = _local_reads(store), _local_entries(store)
 
     def using(self, store: AsyncStore) -> AsyncSessionManager:
         """This manager over another store, sharing its flows, client, locks and refresh
@@ -390,6 +400,7 @@ class AsyncSessionManager(_LocalServing):
         state = self.__dict__.copy()
         # What the ``store`` setter sets (the property is on the class, not in the dict).
         state["_store"], state["local_read"] = store, _local_reads(store)
+        state["local_entry"] = _local_entries(store)
         state["_lasting_store"] = False
         bound = object.__new__(type(self))
         bound.__dict__ = state

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .base import NOT_LOCAL, AsyncStore, LocalReads, LocalValue, Store
+from .base import NOT_LOCAL, AsyncStore, LocalEntries, LocalEntry, LocalReads, LocalValue, Store
 from .memory import MemoryStore
 from .sealing import Keyring, derive_keys
 
@@ -20,6 +20,8 @@ __all__ = [
     "NOT_LOCAL",
     "AsyncStore",
     "Keyring",
+    "LocalEntries",
+    "LocalEntry",
     "LocalReads",
     "LocalValue",
     "MemoryStore",

@@ -11,7 +11,17 @@ from __future__ import annotations
 import enum
 from typing import Final, Literal, Protocol, TypeAlias, runtime_checkable
 
-__all__ = ["NOT_LOCAL", "AsyncStore", "LocalReads", "LocalValue", "Store"]
+from .._clock import Clock
+
+__all__ = [
+    "NOT_LOCAL",
+    "AsyncStore",
+    "LocalEntries",
+    "LocalEntry",
+    "LocalReads",
+    "LocalValue",
+    "Store",
+]
 
 
 class _NotLocal(enum.Enum):
@@ -93,3 +103,23 @@ class LocalReads(Protocol):
 
     def read_local(self, key: str) -> LocalValue:
         """The value as this process knows it (None: known absent), or :data:`NOT_LOCAL`."""
+
+
+#: An entry of :class:`LocalEntries`: (the deadline on the store's clock, the value).
+LocalEntry: TypeAlias = "tuple[float, bytes]"
+
+
+class LocalEntries(Protocol):
+    """A store holding its entries in this process as immutable pairs, replaced on every write.
+
+    Lets the web faces check "still the same record" on a signed-in request by identity, with
+    no method call, no lock and no clock: an entry that is still the one read before holds
+    the same bytes, under the same deadline, as then.
+    """
+
+    @property
+    def clock(self) -> Clock:
+        """The clock the entries' deadlines are on."""
+
+    def local_entry(self, key: str) -> LocalEntry | None:
+        """The entry now under ``key`` (maybe past its deadline: compare it), or None."""

@@ -11,6 +11,7 @@ import itertools
 import math
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 
 from .._clock import Clock, system_clock
 
@@ -107,6 +108,12 @@ class MemoryStore:
         self._spaces: dict[str, dict[str, _Entry]] = {}
         # Every entry of every namespace by its key: a read is one lookup.
         self._entries: dict[str, _Entry] = {}
+        #: :meth:`~.base.LocalEntries.local_entry`: the dict's own ``get`` (entries are
+        #: tuples, each write puts a new one), so the check costs no Python call. None in a
+        #: subclass with a read_local of its own: what it reads is then its own to say.
+        self.local_entry: Callable[[str], _Entry | None] | None = (
+            self._entries.get if type(self).read_local is MemoryStore.read_local else None
+        )
         self._queues: dict[str, _Queue] = {}
         self._writes = itertools.count()
 
@@ -115,6 +122,11 @@ class MemoryStore:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    @property
+    def clock(self) -> Clock:
+        """The clock the entries' deadlines are on (:class:`~.base.LocalEntries`)."""
+        return self._clock
 
     def _remove(self, key: str) -> None:
         name = key.rpartition(":")[0]
