@@ -121,7 +121,7 @@ def browser(request: HttpRequest, runtime: Runtime) -> Browser:
 def store_for(request: HttpRequest, runtime: Runtime) -> DjangoStore:
     """The store this request's session steps run over: one per request (the middleware's
     and the views'), so it knows what this request changed before the session is saved."""
-    store: DjangoStore | None = vars(request).get(_STORE_ATTRIBUTE)
+    store: DjangoStore | None = request.__dict__.get(_STORE_ATTRIBUTE)
     if store is None or store.session is not request.session:
         store = DjangoStore(
             request.session,
@@ -129,7 +129,7 @@ def store_for(request: HttpRequest, runtime: Runtime) -> DjangoStore:
             runtime.parts.clock,
             _is_browser_record,
         )
-        read = vars(request).get(_READ_ATTRIBUTE)
+        read = request.__dict__.get(_READ_ATTRIBUTE)
         if read is not None and read[0] is request.session:
             store.read_before(read[1])
         setattr(request, _STORE_ATTRIBUTE, store)
@@ -140,11 +140,12 @@ def local_read(request: HttpRequest, runtime: Runtime) -> LocalRead:
     """:meth:`DjangoStore.read_local` of the request's store, without building one: most
     requests only read their records. What it read is noted on the request, so a store built
     later (:func:`store_for`: a view's, or :func:`store_to_save`'s) starts from it."""
-    store: DjangoStore | None = vars(request).get(_STORE_ATTRIBUTE)
-    session = request.session
+    # The request's attributes as a dict (not vars(): a call on every request).
+    noted, session = request.__dict__, request.session
+    store: DjangoStore | None = noted.get(_STORE_ATTRIBUTE)
     if store is not None and store.session is session:
         return store.read_local
-    clock, noted = runtime.parts.clock, vars(request)
+    clock = runtime.parts.clock
 
     def read(key: str) -> LocalValue:
         raw = loaded_records(session)
@@ -162,8 +163,9 @@ def store_to_save(request: HttpRequest, runtime: Runtime) -> DjangoStore | None:
     saves: the one this request used, or, when it only read its records (:func:`local_read`)
     and the session is going to be saved, one built now from that read; else None (nothing
     to do)."""
-    store: DjangoStore | None = vars(request).get(_STORE_ATTRIBUTE)
-    if store is None and _READ_ATTRIBUTE in vars(request) and DjangoStore.saves(request.session):
+    noted = request.__dict__
+    store: DjangoStore | None = noted.get(_STORE_ATTRIBUTE)
+    if store is None and _READ_ATTRIBUTE in noted and DjangoStore.saves(request.session):
         store = store_for(request, runtime)
     return store
 

@@ -45,6 +45,7 @@ from redtrust_middleware.stores import derive_keys
 from redtrust_middleware.web import Gate
 
 from ._hooks import read_hooks, recorded, runtime_hooks
+from ._users import backend_enabled
 from .pages import DjangoPages
 
 __all__ = [
@@ -69,7 +70,15 @@ _ADAPTER_KEYS = {"CACHE", "API_PREFIXES", "ENDPOINTS", "HOOKS"}
 REQUIRED_KEYS = ("SERVER_URL", "PARTNER", "SHARED_SECRET", "PUBLIC_URL")
 #: The name of the problem "``redtrust_django.urls`` is not included" (the setting at fault).
 URLCONF = "ROOT_URLCONF"
-_WATCHED = {"REDTRUST", "SECRET_KEY", "SECRET_KEY_FALLBACKS", "CACHES", "ROOT_URLCONF"}
+_WATCHED = {
+    "AUTHENTICATION_BACKENDS",
+    "CACHES",
+    "REDTRUST",
+    "ROOT_URLCONF",
+    "SECRET_KEY",
+    "SECRET_KEY_FALLBACKS",
+    "SESSION_COOKIE_NAME",
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -237,6 +246,9 @@ class Runtime:
     keyring: Keyring
     #: ``REDTRUST["HOOKS"]``, imported: hook name -> function (sync or async).
     hooks: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    #: ``AUTHENTICATION_BACKENDS`` lists a ``RedtrustBackend``: only then can a Django user
+    #: come from a Redtrust session, and only then does the middleware reconcile the two.
+    reconciles_users: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _sync: SessionManager | None = field(default=None, repr=False)
     _async: AsyncSessionManager | None = field(default=None, repr=False)
@@ -313,6 +325,7 @@ def _build() -> Runtime:
                 parts=_parts,
                 keyring=Keyring(config.encryption_keys),
                 hooks=options["hooks"],
+                reconciles_users=backend_enabled(),
             )
         return _runtime
 

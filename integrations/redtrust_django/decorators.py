@@ -60,10 +60,11 @@ def redtrust_required(view: V) -> V:
 
     @functools.wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-        refusal = redtrust_refusal(request)
-        if refusal is not None:
-            return refusal
-        _sync_client(request)
+        context = getattr(request, "redtrust", None)
+        if context is None:  # not signed in (or no middleware: redtrust_refusal says so)
+            return redtrust_refusal(request)
+        if isinstance(context.client, AsyncUserClient):  # a sync view under ASGI
+            _sync_client(request)
         return view(request, *args, **kwargs)
 
     return cast(V, wrapper)

@@ -42,6 +42,8 @@ PROBLEM_ATTRIBUTE = "redtrust_problem"
 #: The events of a request served from this process (``Gate.load_local``): none (no hook
 #: runs; nothing appends here).
 _NO_EVENTS = Recorder()
+#: What :func:`_publish` answers on most requests: no signal (its arguments are never read).
+_NO_SIGNAL: tuple[None, dict[str, Any]] = (None, {})
 
 
 class RedtrustMiddleware:
@@ -88,7 +90,8 @@ class RedtrustMiddleware:
                 session.pop(HANDLE_KEY, None)
             if signal is not None:
                 signal.send_robust(sender=type(self), request=request, **arguments)
-        _users.reconcile(request, keep=_keeps_user(request))
+        if runtime.reconciles_users:
+            _users.reconcile(request, keep=_keeps_user(request))
         response = self.get_response(request)
         if (used := store_to_save(request, runtime)) is not None:  # SessionMiddleware saves next:
             used.before_save(response.status_code)  # never with older records
@@ -118,7 +121,8 @@ class RedtrustMiddleware:
                 await session.apop(HANDLE_KEY, None)
             if signal is not None:
                 await signal.asend_robust(sender=type(self), request=request, **arguments)
-        await _users.areconcile(request, keep=_keeps_user(request))
+        if runtime.reconciles_users:
+            await _users.areconcile(request, keep=_keeps_user(request))
         response: HttpResponse = await self.get_response(request)
         if (used := store_to_save(request, runtime)) is not None:
             await used.abefore_save(response.status_code)
@@ -165,7 +169,7 @@ def _publish(
         # ones that waited for its result.
         refreshed = None if recorder is _NO_EVENTS else recorder.last(RefreshEvent)
         if refreshed is None:
-            return None, {}
+            return _NO_SIGNAL
         return signals.token_refreshed, {"context": context, "event": refreshed}
     if proceed.problem is not None:
         setattr(request, PROBLEM_ATTRIBUTE, proceed.problem)

@@ -18,14 +18,17 @@ they changed since it read them, so it never brings back an old refresh token.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TypeVar, overload
+from typing import Any, TypeVar, overload
 
 from django.conf import settings
 from django.contrib.sessions.backends.base import SessionBase
 from django.core.cache import BaseCache, caches
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 from redtrust_middleware import StoreError
 from redtrust_middleware._clock import Clock
@@ -308,7 +311,7 @@ class DjangoStore:
     @staticmethod
     def saves(session: SessionBase) -> bool:
         """Whether ``SessionMiddleware`` is going to save ``session`` (before it does)."""
-        return bool(session.modified or settings.SESSION_SAVE_EVERY_REQUEST)
+        return bool(session.modified or _saves_every_request())
 
     def set(self, key: str, value: bytes, *, ttl: float) -> None:
         self._run(Put(key, value, ttl))
@@ -370,3 +373,17 @@ def _not_done(todo: str, error: Exception) -> None:
         operation=todo,
         error_type=kind,
     )
+
+
+@functools.cache
+def _saves_every_request() -> bool:
+    """``SESSION_SAVE_EVERY_REQUEST``, read once (a settings lookup is a Python
+    ``__getattribute__`` away, and this is asked on every request): forgotten when a test
+    overrides it."""
+    return bool(settings.SESSION_SAVE_EVERY_REQUEST)
+
+
+@receiver(setting_changed)
+def _on_setting_changed(*, setting: str, **_: Any) -> None:
+    if setting == "SESSION_SAVE_EVERY_REQUEST":
+        _saves_every_request.cache_clear()

@@ -215,3 +215,23 @@ def test_the_store_reads_locally_only_a_loaded_session() -> None:
     assert store.read_local("b:k") is store.read_local("b:k")  # the same bytes object
     assert store.read_local("b:gone") is None
     assert store.read_local("cache:k") is NOT_LOCAL  # a record of the Django cache
+
+
+def test_what_the_hot_path_reads_once_follows_the_settings(settings: Any) -> None:
+    """Settings the middleware reads once (whether Django saves every session, whether a
+    RedtrustBackend can have logged a Django user in) are read again when they change."""
+    session = import_module(settings.SESSION_ENGINE).SessionStore()
+    assert not DjangoStore.saves(session)
+    settings.SESSION_SAVE_EVERY_REQUEST = True
+    assert DjangoStore.saves(session)
+    settings.SESSION_SAVE_EVERY_REQUEST = False
+    assert not DjangoStore.saves(session)
+    session["x"] = 1  # modified: saved whatever the setting
+    assert DjangoStore.saves(session)
+
+    assert get_runtime().reconciles_users  # the example site signs Django users in
+    kept = list(settings.AUTHENTICATION_BACKENDS)
+    settings.AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+    assert not get_runtime().reconciles_users
+    settings.AUTHENTICATION_BACKENDS = kept
+    assert get_runtime().reconciles_users
