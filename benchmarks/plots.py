@@ -29,6 +29,7 @@ __all__ = ["write_all"]
 
 _LABELS = {
     "session": "SessionMiddleware",
+    "floor": "floor (cookie, scope, Vary)",
     "redtrust": "ours, 1 session",
     "redtrust-nocookie": "ours, no cookie",
     "redtrust-many": "ours, many sessions",

@@ -33,7 +33,14 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from benchmarks.variants import OTHER_COOKIE, VARIANTS, RedtrustSetup, session_cookie, with_session
+from benchmarks.variants import (
+    OTHER_COOKIE,
+    VARIANTS,
+    RedtrustSetup,
+    session_cookie,
+    with_floor,
+    with_session,
+)
 
 __all__ = ["create_app"]
 
@@ -85,6 +92,8 @@ def create_app() -> ASGIApp:
     app = Starlette(routes=[Route("/", counted_home)], lifespan=lifespan)
     if variant == "session":
         return with_session(app)
+    if variant == "floor":
+        return with_floor(app)
     if ours is not None:
         return ours.wrap(app)
     return app

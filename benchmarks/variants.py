@@ -8,6 +8,10 @@ Four variants of one Starlette endpoint (``GET /`` answering ``ok``):
 * ``redtrust``: behind :class:`redtrust_starlette.RedtrustMiddleware`, with the cookie of a
   signed-in session whose access token is fresh (no refresh during the run).
 * ``redtrust-nocookie``: the same middleware, the request carrying no session cookie.
+* ``floor``: :class:`FloorMiddleware`, the least any middleware that reads a session cookie
+  does on a signed-in request (find the cookie, publish a value in the scope and in
+  ``request.state``, add ``Vary: Cookie``) with no session behind it: a reference for how
+  close ours comes to that minimum, not a middleware to use.
 
 Every request carries the same other headers, including an unrelated ``theme`` cookie, so
 the variants differ only by their middleware and their session cookie.
@@ -18,7 +22,7 @@ from __future__ import annotations
 import json
 from base64 import b64encode
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 try:
     from itsdangerous import TimestampSigner
@@ -31,7 +35,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Lifespan
+from starlette.types import ASGIApp, Lifespan, Message, Receive, Scope, Send
 
 from redtrust_middleware.client import AsyncClient
 from redtrust_middleware.config import RedtrustConfig
@@ -47,14 +51,16 @@ __all__ = [
     "SESSION_SECRET",
     "VARIANTS",
     "CountingStore",
+    "FloorMiddleware",
     "RedtrustSetup",
     "bare_app",
     "session_cookie",
+    "with_floor",
     "with_session",
 ]
 
 #: The variants, in the order they are shown.
-VARIANTS = ("bare", "session", "redtrust", "redtrust-nocookie")
+VARIANTS = ("bare", "session", "floor", "redtrust", "redtrust-nocookie")
 #: A cookie unrelated to any session, sent by every variant (browsers send such cookies).
 OTHER_COOKIE = "theme=dark"
 #: The ``SessionMiddleware`` signing key.
@@ -92,6 +98,53 @@ def session_cookie() -> str:
 def with_session(app: ASGIApp) -> ASGIApp:
     """``app`` behind ``SessionMiddleware`` (default options)."""
     return SessionMiddleware(app, secret_key=SESSION_SECRET)
+
+
+# -- the floor --------------------------------------------------------------------------------
+
+#: Where :class:`FloorMiddleware` publishes the cookie it found.
+FLOOR_KEY = "floor.cookie"
+_VARY_COOKIE = [(b"vary", b"Cookie")]
+
+
+class FloorMiddleware:
+    """What every request costs a middleware that reads a session cookie, and nothing more:
+    the ``Cookie`` header found, one value put in the scope and in ``request.state`` (a new
+    dict, as ours), and ``Vary: Cookie`` added to the response (a new message and header
+    list, as ours). It reads no session; the figure is a floor for the benchmark, no more."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        cookie = None
+        for name, value in scope["headers"]:
+            if name == b"cookie":
+                cookie = value
+        scope[FLOOR_KEY] = cookie
+        state = scope.get("state")
+        scope["state"] = {**state, "floor": cookie} if state else {"floor": cookie}
+
+        def send_with_vary(message: Message) -> Awaitable[None]:
+            if message["type"] == "http.response.start":
+                headers = message.get("headers", ())
+                message = {
+                    **message,
+                    "headers": headers + _VARY_COOKIE
+                    if type(headers) is list
+                    else [*headers, *_VARY_COOKIE],
+                }
+            return send(message)
+
+        await self.app(scope, receive, send_with_vary)
+
+
+def with_floor(app: ASGIApp) -> ASGIApp:
+    """``app`` behind :class:`FloorMiddleware`."""
+    return FloorMiddleware(app)
 
 
 # -- ours -------------------------------------------------------------------------------------

@@ -60,15 +60,23 @@ def test_the_whole_run_in_quick_mode(tmp_path: Path) -> None:
     assert all(set(row) == {"section", "goal", "figure_text", "met"} for row in rows)
     assert (done.returncode == 0) == all(row["met"] for row in rows)
     rounds = data["in_process"]["rounds_us"]
-    assert set(rounds) == {"bare", "session", "redtrust", "redtrust-nocookie", "redtrust-many"}
+    assert set(rounds) == {
+        "bare",
+        "session",
+        "floor",
+        "redtrust",
+        "redtrust-nocookie",
+        "redtrust-many",
+    }
     assert all(len(values) == 2 for values in rounds.values())
     assert data["in_process"]["sessions"] == 200
     assert data["in_process"]["refresh_calls"] == 0
     assert set(data["sockets"]["rounds_rps"]) == {
         f"{kind}/{variant}"
         for kind in ("h11", "httptools+uvloop")
-        for variant in ("bare", "redtrust")
+        for variant in ("bare", "floor", "redtrust")
     }
+    assert "the floor" in next(r["figure_text"] for r in rows if "req/s" in r["goal"])
     assert all(len(values) == 2 for values in data["sockets"]["rounds_rps"].values())
     # The storm: ours refreshed once and answered every request; Authlib's setup refreshed
     # for every request that arrived with the expired token, and all but one failed.
