@@ -60,7 +60,8 @@ SCOPE_KEY = "redtrust"
 PROBLEM_KEY = "redtrust.problem"
 #: The gate, for decorators and dependencies that answer "sign in first".
 GATE_KEY = "redtrust.gate"
-#: The session manager, for routes mounted in the app instead of served by the middleware.
+#: The session manager, for routes mounted in the app instead of served by the middleware:
+#: published on requests to the library's paths only (a key fewer in every other scope).
 MANAGER_KEY = "redtrust.manager"
 
 
@@ -300,6 +301,7 @@ class RedtrustASGIMiddleware:
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         """A request to one of the library's routes: served here, or by the app."""
         if not self.serve_routes:
+            scope[MANAGER_KEY] = self.manager  # what the mounted routes serve with
             await self.app(self.publish(scope, None, None), receive, send)
             return
         request = await read_route_request(self.gate, scope, receive)
@@ -312,7 +314,6 @@ class RedtrustASGIMiddleware:
         middleware further out still see what the app added to the scope)."""
         scope[SCOPE_KEY] = context
         scope[GATE_KEY] = self.gate
-        scope[MANAGER_KEY] = self.manager
         if problem is not None:
             scope[PROBLEM_KEY] = problem
         if self.fill_state:
