@@ -1,6 +1,6 @@
 """The apps under test, shared by the in-process run and the uvicorn server.
 
-Four variants of one Starlette endpoint (``GET /`` answering ``ok``):
+Five variants of one Starlette endpoint (``GET /`` answering ``ok``):
 
 * ``bare``: the endpoint alone.
 * ``session``: behind Starlette's own ``SessionMiddleware``, with a realistic signed-in
@@ -121,9 +121,9 @@ class FloorMiddleware:
             await self.app(scope, receive, send)
             return
         cookie = None
-        for name, value in scope["headers"]:
+        for name, value in scope["headers"]:  # as ours: several Cookie headers joined
             if name == b"cookie":
-                cookie = value
+                cookie = value if cookie is None else b"%s; %s" % (cookie, value)
         scope[FLOOR_KEY] = cookie
         state = scope.get("state")
         scope["state"] = {**state, "floor": cookie} if state else {"floor": cookie}

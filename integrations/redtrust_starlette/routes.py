@@ -18,8 +18,13 @@ __all__ = ["redtrust_routes"]
 
 async def _serve(request: Request) -> Response:
     gate, manager = request.scope.get(GATE_KEY), request.scope.get(MANAGER_KEY)
-    if not isinstance(gate, Gate) or not isinstance(manager, AsyncSessionManager):
+    if not isinstance(gate, Gate):
         raise RuntimeError("RedtrustMiddleware(serve_routes=False) must wrap the app")
+    if not isinstance(manager, AsyncSessionManager):  # published on the library's paths only
+        raise RuntimeError(
+            f"{request.scope['path']} is not one of the library's paths as the middleware sees "
+            f"them ({', '.join(gate.routes)}): mount redtrust_routes() at the app's root"
+        )
     neutral = await read_route_request(gate, request.scope, request.receive)
     return to_response(await gate.aserve(manager, neutral))
 

@@ -511,15 +511,14 @@ class Gate:
         request whose session ``key`` named (the ``Cookie`` header as the face reads it, or
         the handle: what it passed as ``remember``), when ``manager`` may serve it again as
         it is (over its store's local read, or ``read``: that of the store the request would
-        use); else None. One lookup: the signed-in request's fast path."""
+        use); else None. No ``key`` (no Cookie header, no handle): :attr:`no_session`. One
+        lookup: the signed-in request's fast path."""
         if key is None:
             return self.no_session
         found = self._served.get(key)
         if found is None:
             return None
         flows, known, blob, entry, until, proceed = found
-        if flows is None:
-            return proceed  # a Cookie header without the session cookie: nothing to read
         # As the manager's get_local would: the very bytes read before (by identity: the
         # store's very entry, when it has them), still before their deadline, on a request
         # that is not sampled (its read must get its store span).
@@ -558,12 +557,7 @@ class Gate:
         nothing before the app runs. A session served is remembered under ``remember``
         (default: the handle), for :meth:`served`."""
         if not handle:
-            if handle is None:
-                if remember is not None and len(remember) <= _MEMO_HEADER_CHARS:
-                    # The header names no session: the same answer every time it comes.
-                    self._served.put(remember, _NO_SESSION_SERVED)
-                return self.no_session
-            return self.signed_out
+            return self.no_session if handle is None else self.signed_out
         try:
             session = manager.get_local(handle)
         except SESSION_PROBLEMS:
@@ -795,10 +789,8 @@ class Gate:
 
 _NO_SESSION = Proceed(context=None)
 #: A memo entry of :meth:`Gate.served`: the flows that served the session, its key, the
-#: bytes they read, the store's entry holding them (or None), the deadline, and the answer;
-#: no flows for a header naming no session.
-_Served: TypeAlias = "tuple[SessionFlows | None, str, bytes, LocalEntry | None, float, Proceed]"
-_NO_SESSION_SERVED: _Served = (None, "", b"", None, 0.0, _NO_SESSION)
+#: bytes they read, the store's entry holding them (or None), the deadline, and the answer.
+_Served: TypeAlias = "tuple[SessionFlows, str, bytes, LocalEntry | None, float, Proceed]"
 
 
 @cache

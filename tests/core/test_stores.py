@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from tests.stores import StoreHarness
 
 from redtrust_middleware._locks import AsyncKeyedLocks, KeyedLocks
-from redtrust_middleware.stores import AsyncStore, Keyring, MemoryStore, Store
+from redtrust_middleware.stores import AsyncStore, Keyring, LocalEntries, MemoryStore, Store
 from redtrust_middleware.testing import FakeClock
 
 KEY_A = "keyring-secret-A-0123456789abcdefghij"
@@ -684,3 +684,29 @@ async def test_async_keyed_locks_release_on_cancel() -> None:
     async with locks.hold("a"):  # not left locked
         assert len(locks) == 1
     assert len(locks) == 0
+
+
+def test_the_memory_store_offers_its_entries_only_while_read_local_is_its_own() -> None:
+    """``local_entries`` lets the web faces check a session by the identity of the store's
+    entry; a store whose reads are answered another way (a subclass's ``read_local``, or one
+    set on the instance) offers none, so its own ``read_local`` is always asked."""
+    store = MemoryStore(clock=lambda: 100.0)
+    entries = store.local_entries()
+    assert entries is not None
+    store.set("ns:k", b"v", ttl=10)
+    first = entries("ns:k")
+    assert first == (110.0, b"v")
+    store.set("ns:k", b"v", ttl=10)
+    assert entries("ns:k") is not first  # every write puts a new entry, even of equal bytes
+    store.delete("ns:k")
+    assert entries("ns:k") is None
+
+    class Counting(MemoryStore):
+        def read_local(self, key: str) -> bytes | None:
+            return super().read_local(key)
+
+    assert Counting().local_entries() is None
+    patched = MemoryStore()
+    patched.read_local = lambda key: None  # type: ignore[method-assign]
+    assert patched.local_entries() is None
+    assert isinstance(store, LocalEntries)

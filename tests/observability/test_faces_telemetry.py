@@ -67,3 +67,22 @@ async def test_each_face_traces_sign_in_refresh_and_sign_out(otel: Telemetry, si
     assert otel.value("redtrust.logins.completed") == 1
     assert otel.by("redtrust.refreshes", "redtrust.refresh.outcome") == {"refreshed": 1}
     assert otel.by("redtrust.sessions.ended", "redtrust.logout.reason") == {"signed_out": 1}
+
+
+async def test_a_sampled_request_reads_the_store_after_requests_served_from_memory(
+    otel: Telemetry, site: Site
+) -> None:
+    """Requests answered as the one before (no store read) stop short of a sampled one: its
+    read of the store gets its span, on every face."""
+    await site.sign_in()
+    for _ in range(3):  # the second and third are answered from this process's memo
+        assert (await site.browser.get("/api/me")).status_code == 200
+    otel.exporter.clear()
+    with otel.tracer.start_as_current_span("GET /api/me"):
+        assert (await site.browser.get("/api/me")).status_code == 200
+    assert [s.name for s in otel.spans() if s.name.startswith("redtrust.store.")] == [
+        "redtrust.store.get"
+    ]
+    otel.exporter.clear()
+    assert (await site.browser.get("/api/me")).status_code == 200  # not sampled: no span
+    assert [s.name for s in otel.spans() if s.name.startswith("redtrust.store.")] == []

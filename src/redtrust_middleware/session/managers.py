@@ -99,9 +99,12 @@ def _local_reads(store: object) -> LocalRead | None:
 
 
 def _local_entries(store: object) -> Callable[[str], LocalEntry | None] | None:
-    """The store's :meth:`~redtrust_middleware.stores.LocalEntries.local_entry`, or None."""
-    entry = getattr(store, "local_entry", None)
-    return cast("Callable[[str], LocalEntry | None]", entry) if callable(entry) else None
+    """The reader of the store's entries
+    (:meth:`~redtrust_middleware.stores.LocalEntries.local_entries`), or None."""
+    entries = getattr(store, "local_entries", None)
+    if not callable(entries):
+        return None
+    return cast("Callable[[str], LocalEntry | None] | None", entries())
 
 
 class _LocalServing:
@@ -111,8 +114,9 @@ class _LocalServing:
     #: The store's :meth:`~redtrust_middleware.stores.LocalReads.read_local`, or None when
     #: it has none (kept by each driver's ``store`` setter).
     local_read: LocalRead | None
-    #: The store's :meth:`~redtrust_middleware.stores.LocalEntries.local_entry`, or None
-    #: (kept as ``local_read``): what :meth:`~redtrust_middleware.web.Gate.served` checks.
+    #: The reader of the store's entries
+    #: (:meth:`~redtrust_middleware.stores.LocalEntries.local_entries`), or None (kept as
+    #: ``local_read``): what :meth:`~redtrust_middleware.web.Gate.served` checks.
     local_entry: Callable[[str], LocalEntry | None] | None
 
     def get_local(self, handle: str) -> ActiveSession | None:

@@ -9,6 +9,7 @@ including one you write, keeps only ciphertext. Every method has a synchronous f
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from typing import Final, Literal, Protocol, TypeAlias, runtime_checkable
 
 from .._clock import Clock
@@ -109,17 +110,22 @@ class LocalReads(Protocol):
 LocalEntry: TypeAlias = "tuple[float, bytes]"
 
 
+@runtime_checkable
 class LocalEntries(Protocol):
     """A store holding its entries in this process as immutable pairs, replaced on every write.
 
     Lets the web faces check "still the same record" on a signed-in request by identity, with
     no method call, no lock and no clock: an entry that is still the one read before holds
-    the same bytes, under the same deadline, as then.
+    the same bytes, under the same deadline, as then. The contract: while ``clock()`` is
+    before an entry's deadline, ``read_local`` of its key answers the entry's value, and
+    every write, removal or expiry puts another entry (or none) under the key.
     """
 
     @property
     def clock(self) -> Clock:
         """The clock the entries' deadlines are on."""
 
-    def local_entry(self, key: str) -> LocalEntry | None:
-        """The entry now under ``key`` (maybe past its deadline: compare it), or None."""
+    def local_entries(self) -> Callable[[str], LocalEntry | None] | None:
+        """The reader of the entries (key -> the entry now under it, maybe past its deadline,
+        or None), or None when reads must go through ``read_local`` (a subclass that answers
+        them its own way). Asked when a session manager takes the store."""

@@ -108,12 +108,6 @@ class MemoryStore:
         self._spaces: dict[str, dict[str, _Entry]] = {}
         # Every entry of every namespace by its key: a read is one lookup.
         self._entries: dict[str, _Entry] = {}
-        #: :meth:`~.base.LocalEntries.local_entry`: the dict's own ``get`` (entries are
-        #: tuples, each write puts a new one), so the check costs no Python call. None in a
-        #: subclass with a read_local of its own: what it reads is then its own to say.
-        self.local_entry: Callable[[str], _Entry | None] | None = (
-            self._entries.get if type(self).read_local is MemoryStore.read_local else None
-        )
         self._queues: dict[str, _Queue] = {}
         self._writes = itertools.count()
 
@@ -127,6 +121,15 @@ class MemoryStore:
     def clock(self) -> Clock:
         """The clock the entries' deadlines are on (:class:`~.base.LocalEntries`)."""
         return self._clock
+
+    def local_entries(self) -> Callable[[str], _Entry | None] | None:
+        """:meth:`~.base.LocalEntries.local_entries`: the entries dict's own ``get`` (each
+        write puts a new tuple), so a check costs no Python call; None when ``read_local``
+        is not this class's own (a subclass's, or one set on the instance): what it reads is
+        then its own to say."""
+        if getattr(self.read_local, "__func__", None) is not MemoryStore.read_local:
+            return None
+        return self._entries.get
 
     def _remove(self, key: str) -> None:
         name = key.rpartition(":")[0]
