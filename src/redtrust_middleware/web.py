@@ -585,10 +585,11 @@ class Gate:
         if serving is None or serving[2] is not session:
             return proceed
         known, blob, _, until = serving
-        # The store's entry, when it keeps pairs whose deadline is on the flows' own clock:
-        # then a hit is one identity check, the store's deadline folded into ``until``.
+        # The store's entry, when it keeps pairs whose deadline is on the flows' own clock
+        # (the manager offers them only then): a hit is one identity check, the store's
+        # deadline folded into ``until``.
         get, entry = manager.local_entry, None
-        if get is not None and getattr(manager.store, "clock", None) is flows.clock:
+        if get is not None:
             entry = get(known)
             if entry is not None and entry[1] is blob:
                 until = min(until, entry[0])

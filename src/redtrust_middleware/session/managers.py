@@ -98,11 +98,12 @@ def _local_reads(store: object) -> LocalRead | None:
     return cast("LocalRead", read) if callable(read) else None
 
 
-def _local_entries(store: object) -> Callable[[str], LocalEntry | None] | None:
+def _local_entries(store: object, clock: Clock) -> Callable[[str], LocalEntry | None] | None:
     """The reader of the store's entries
-    (:meth:`~redtrust_middleware.stores.LocalEntries.local_entries`), or None."""
+    (:meth:`~redtrust_middleware.stores.LocalEntries.local_entries`) when their deadlines are
+    on ``clock`` (the flows'), so one comparison decides both; else None."""
     entries = getattr(store, "local_entries", None)
-    if not callable(entries):
+    if not callable(entries) or getattr(store, "clock", None) is not clock:
         return None
     return cast("Callable[[str], LocalEntry | None] | None", entries())
 
@@ -115,8 +116,9 @@ class _LocalServing:
     #: it has none (kept by each driver's ``store`` setter).
     local_read: LocalRead | None
     #: The reader of the store's entries
-    #: (:meth:`~redtrust_middleware.stores.LocalEntries.local_entries`), or None (kept as
-    #: ``local_read``): what :meth:`~redtrust_middleware.web.Gate.served` checks.
+    #: (:meth:`~redtrust_middleware.stores.LocalEntries.local_entries`) when they are on the
+    #: flows' clock, else None (kept as ``local_read``): what
+    #: :meth:`~redtrust_middleware.web.Gate.served` checks.
     local_entry: Callable[[str], LocalEntry | None] | None
 
     def get_local(self, handle: str) -> ActiveSession | None:
@@ -152,9 +154,10 @@ class SessionManager(_LocalServing):
     ) -> None:
         self.hooks = _sync_hooks(hooks)
         self.config = config
+        # The flows first: the store setter asks whether the store's clock is theirs.
+        self.flows = SessionFlows(config, _keyring(config, keyring), clock)
         self.store = store if store is not None else MemoryStore(clock=clock)
         self.client = client if client is not None else Client(config, clock=clock)
-        self.flows = SessionFlows(config, _keyring(config, keyring), clock)
         self._locks = KeyedLocks()
         self._sleep = sleep
 
@@ -166,7 +169,8 @@ class SessionManager(_LocalServing):
     @store.setter
     def store(self, store: Store) -> None:
         self._store = store
-        self.local_read, self.local_entry = _local_reads(store), _local_entries(store)
+        self.local_read = _local_reads(store)
+        self.local_entry = _local_entries(store, self.flows.clock)
 
     def using(self, store: Store) -> SessionManager:
         """This manager over another store, sharing its flows, client and locks: for faces
@@ -176,7 +180,7 @@ class SessionManager(_LocalServing):
         state = self.__dict__.copy()
         # What the ``store`` setter sets (the property is on the class, not in the dict).
         state["_store"], state["local_read"] = store, _local_reads(store)
-        state["local_entry"] = _local_entries(store)
+        state["local_entry"] = _local_entries(store, self.flows.clock)
         bound = object.__new__(type(self))
         bound.__dict__ = state
         return bound
@@ -374,9 +378,10 @@ class AsyncSessionManager(_LocalServing):
     ) -> None:
         self.hooks = hooks if hooks is not None else NO_HOOKS
         self.config = config
+        # The flows first: the store setter asks whether the store's clock is theirs.
+        self.flows = SessionFlows(config, _keyring(config, keyring), clock)
         self.store = store if store is not None else MemoryStore(clock=clock)
         self.client = client if client is not None else AsyncClient(config, clock=clock)
-        self.flows = SessionFlows(config, _keyring(config, keyring), clock)
         self._locks = AsyncKeyedLocks()
         self._inflight: dict[tuple[str, int], asyncio.Task[ActiveSession | None]] = {}
         # session key -> the first refresh task in flight for it, over whichever store
@@ -394,7 +399,8 @@ class AsyncSessionManager(_LocalServing):
     @store.setter
     def store(self, store: AsyncStore) -> None:
         self._store = store
-        self.local_read, self.local_entry = _local_reads(store), _local_entries(store)
+        self.local_read = _local_reads(store)
+        self.local_entry = _local_entries(store, self.flows.clock)
 
     def using(self, store: AsyncStore) -> AsyncSessionManager:
         """This manager over another store, sharing its flows, client, locks and refresh
@@ -404,7 +410,7 @@ class AsyncSessionManager(_LocalServing):
         state = self.__dict__.copy()
         # What the ``store`` setter sets (the property is on the class, not in the dict).
         state["_store"], state["local_read"] = store, _local_reads(store)
-        state["local_entry"] = _local_entries(store)
+        state["local_entry"] = _local_entries(store, self.flows.clock)
         state["_lasting_store"] = False
         bound = object.__new__(type(self))
         bound.__dict__ = state
