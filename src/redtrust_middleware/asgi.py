@@ -247,14 +247,7 @@ class RedtrustASGIMiddleware:
             refusal = gate.refusal(request_from_scope(scope), full_path(scope), outcome.problem)
             await send_response(send, refusal, outcome_headers(outcome))
             return
-        # What publish() does, written out: one call fewer on every request.
-        scope[SCOPE_KEY] = context = outcome.context
-        scope[GATE_KEY] = gate
-        if outcome.problem is not None:
-            scope[PROBLEM_KEY] = outcome.problem
-        if self.fill_state:
-            state = scope.get("state")
-            scope["state"] = {**state, "redtrust": context} if state else {"redtrust": context}
+        self.publish(scope, outcome.context, outcome.problem)
         if outcome.set_cookies:
             extra = cookie_headers(outcome)
         else:
