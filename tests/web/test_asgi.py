@@ -15,7 +15,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from redtrust_middleware import ConfigurationError, RedtrustConfig
-from redtrust_middleware.asgi import Message, RedtrustASGIMiddleware, Scope
+from redtrust_middleware.asgi import MANAGER_KEY, Message, RedtrustASGIMiddleware, Scope
 from redtrust_middleware.sandbox import running
 from redtrust_middleware.testing import TEST_USERS, make_config, make_sandbox
 from redtrust_starlette import RedtrustMiddleware, get_redtrust, redtrust_routes
@@ -149,6 +149,26 @@ async def test_routes_can_be_mounted_in_the_app_instead() -> None:
         out = await site.browser.post("/redtrust/logout", data=form, headers={"origin": "null"})
         assert out.status_code == 303
         assert (await site.browser.get("/")).text == "anonymous"
+
+
+async def test_the_manager_is_published_on_the_library_paths_only() -> None:
+    """Mounted routes get the session manager in the scope; every other request does not
+    (a key fewer); routes mounted below another prefix say where they belong."""
+    from starlette.routing import Mount
+
+    config = make_config()
+    inner = Recorder()
+    app = RedtrustASGIMiddleware(inner, config=config, serve_routes=False)
+    for path in ("/", config.login_path):
+        await _call(app, {"type": "http", "method": "GET", "path": path, "headers": []})
+    assert [MANAGER_KEY in scope for scope in inner.scopes] == [False, True]
+    assert inner.scopes[1][MANAGER_KEY] is app.manager
+
+    nested = Starlette(routes=[Mount("/auth", routes=redtrust_routes(config))])
+    wrapped = RedtrustMiddleware(nested, config=config, serve_routes=False)
+    scope = {"type": "http", "method": "GET", "path": "/auth" + config.login_path}
+    with pytest.raises(RuntimeError, match=r"mount redtrust_routes\(\) at the app's root"):
+        await _call(wrapped, {**scope, "headers": [], "query_string": b""})
 
 
 @pytest.fixture
