@@ -407,7 +407,8 @@ class Server:
 
 #: The uvicorn servers measured over sockets: (name, http implementation, event loop).
 SERVER_KINDS = (("h11", "h11", "asyncio"), ("httptools+uvloop", "httptools", "uvloop"))
-#: The variants measured over sockets (the targets compare these two).
+#: The variants measured over sockets (the target compares ours with bare; the floor is
+#: shown beside it).
 SOCKET_VARIANTS = ("bare", "floor", "redtrust")
 
 
