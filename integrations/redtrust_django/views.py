@@ -19,12 +19,11 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_variables
 
 from redtrust_middleware import LoginEvent, LogoutEvent, RedtrustError, StoreError
-from redtrust_middleware.logevents import log
 from redtrust_middleware.session import SessionManager
 from redtrust_middleware.web import RouteAnswer, RouteName
 
 from . import signals
-from ._hooks import RECORDING, Recorder
+from ._hooks import RECORDING, Recorder, send_logged
 from ._web import (
     HANDLE_KEY,
     NONCES_KEY,
@@ -100,20 +99,7 @@ def _view(name: RouteName) -> Callable[[HttpRequest], HttpResponse]:
             RECORDING.reset(recording)
         sent = _signal(answer, manager, recorder)
         if sent is not None:
-            # A failing receiver must not undo a completed sign-in (nor show the callback's
-            # URL, with its token, on an error page): receivers' errors are logged.
-            for receiver, result in sent[0].send_robust(sender=view, request=request, **sent[1]):
-                if isinstance(result, Exception):
-                    # The type and the receiver, not the message (it may quote a token).
-                    log(
-                        logger,
-                        "redtrust.hook.failed",
-                        "redtrust: signal receiver %r failed (%s); ignored",
-                        receiver,
-                        type(result).__name__,
-                        hook=_SIGNAL_NAMES.get(sent[0], "signal"),
-                        error_type=type(result).__name__,
-                    )
+            send_logged(logger, sent[0], _SIGNAL_NAMES[sent[0]], view, request=request, **sent[1])
         return http_response(answer.response)
 
     view.__name__ = view.__qualname__ = name
