@@ -11,6 +11,8 @@
 
 ``login`` and ``logout`` flush the Django session when it holds another user; Redtrust's own
 entries (the handle of the sign-in in progress, pending logins) are carried over the flush.
+While these logouts run, the request is marked (:data:`OWN_LOGOUT`): they keep the Redtrust
+session, or follow its end, so ``_logout`` does not end it.
 """
 
 from __future__ import annotations
@@ -26,7 +28,14 @@ from django.utils.module_loading import import_string
 
 from redtrust_middleware.logevents import log
 
-__all__ = ["areconcile", "backend_enabled", "reconcile", "signed_in", "signed_out"]
+__all__ = [
+    "OWN_LOGOUT",
+    "areconcile",
+    "backend_enabled",
+    "reconcile",
+    "signed_in",
+    "signed_out",
+]
 
 logger = logging.getLogger(__name__)
 #: Prefix of the ``request.session`` entries that are Redtrust's (``_web.HANDLE_KEY``...).
@@ -34,6 +43,9 @@ _OURS = "_redtrust"
 #: The Django user a ``RedtrustBackend`` had logged in when the request came (a sign-out
 #: flushes the session before ``redtrust_logged_out`` is sent).
 _SEEN = "_redtrust_django_user"
+#: The request attribute set while the library itself logs the Django user out (or while
+#: Django's logout already ends the Redtrust session): no Redtrust session is ended for it.
+OWN_LOGOUT = "_redtrust_own_logout"
 
 
 @lru_cache(maxsize=64)
@@ -53,12 +65,16 @@ def backend_enabled() -> bool:
     return any(is_redtrust_backend(path) for path in settings.AUTHENTICATION_BACKENDS)
 
 
-def _carried(session: Any, call: Any, *arguments: Any) -> None:
-    """``call(*arguments)`` (Django's login or logout), keeping Redtrust's session entries."""
+def _carried(request: HttpRequest, call: Any, *arguments: Any) -> None:
+    """``call(request, *arguments)`` (Django's login or logout), keeping Redtrust's session
+    entries, and the Redtrust session itself."""
+    session = request.session
     kept = {key: value for key, value in session.items() if key.startswith(_OURS)}
+    setattr(request, OWN_LOGOUT, True)
     try:
-        call(*arguments)
+        call(request, *arguments)
     finally:
+        delattr(request, OWN_LOGOUT)
         for key, value in kept.items():
             session[key] = value
 
@@ -81,9 +97,9 @@ def signed_in(request: HttpRequest, context: Any = None, **_: Any) -> None:
                 error_type=type(error).__name__,
             )
     if user is not None:
-        _carried(session, auth.login, request, user)
+        _carried(request, auth.login, user)
     elif auth.SESSION_KEY in session:
-        _carried(session, auth.logout, request)
+        _carried(request, auth.logout)
 
 
 def _seen(session_backend: Any, session_user: Any) -> tuple[str, str] | None:
@@ -94,6 +110,8 @@ def _seen(session_backend: Any, session_user: Any) -> tuple[str, str] | None:
 
 def signed_out(request: HttpRequest, **_: Any) -> None:
     """``redtrust_logged_out``: log out the Django user a ``RedtrustBackend`` logged in."""
+    if getattr(request, OWN_LOGOUT, False):  # sent from within Django's logout (``_logout``)
+        return
     session = request.session
     seen = _seen(session.get(auth.BACKEND_SESSION_KEY), session.get(auth.SESSION_KEY))
     seen = seen or getattr(request, _SEEN, None)
@@ -104,7 +122,7 @@ def signed_out(request: HttpRequest, **_: Any) -> None:
         user = auth.load_backend(seen[1]).get_user(seen[0])
         if user is not None:
             request.user = user
-    _carried(session, auth.logout, request)
+    _carried(request, auth.logout)
 
 
 def reconcile(request: HttpRequest, *, keep: bool) -> None:
@@ -124,7 +142,7 @@ def reconcile(request: HttpRequest, *, keep: bool) -> None:
         return
     setattr(request, _SEEN, seen)
     if not keep:
-        _carried(session, auth.logout, request)
+        _carried(request, auth.logout)
 
 
 async def areconcile(request: HttpRequest, *, keep: bool) -> None:
@@ -142,8 +160,10 @@ async def areconcile(request: HttpRequest, *, keep: bool) -> None:
     if keep:
         return
     kept = {key: value for key, value in await session.aitems() if key.startswith(_OURS)}
+    setattr(request, OWN_LOGOUT, True)
     try:
         await auth.alogout(request)
     finally:
+        delattr(request, OWN_LOGOUT)
         for key, value in kept.items():
             await session.aset(key, value)

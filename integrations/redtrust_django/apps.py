@@ -1,6 +1,6 @@
 """The Django app: registers the system checks, connects Django's sign-in to Redtrust's
-(``RedtrustBackend``), and keeps the callback's ``tkn`` out of ``runserver``'s access log
-(``django.server``)."""
+(``RedtrustBackend``) and Django's logout to the end of the Redtrust session, and keeps the
+callback's ``tkn`` out of ``runserver``'s access log (``django.server``)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,11 @@ class RedtrustDjangoConfig(AppConfig):
     verbose_name = "Redtrust sign-in"
 
     def ready(self) -> None:
+        from django.contrib.auth.signals import user_logged_out
+
         from redtrust_middleware.logfilter import redact_access_logs
 
-        from . import _users, signals
+        from . import _logout, _users, signals
         from . import checks as redtrust_checks
 
         redact_access_logs(["django.server"])
@@ -29,3 +31,5 @@ class RedtrustDjangoConfig(AppConfig):
         # Django's login follows Redtrust's when a RedtrustBackend is on (they check).
         signals.redtrust_logged_in.connect(_users.signed_in, dispatch_uid="redtrust.users.in")
         signals.redtrust_logged_out.connect(_users.signed_out, dispatch_uid="redtrust.users.out")
+        # Django's own logout (the admin's, LogoutView) ends the Redtrust session too.
+        user_logged_out.connect(_logout.django_logged_out, dispatch_uid="redtrust.logout")

@@ -153,6 +153,9 @@ EVENTS: Mapping[str, EventSpec] = MappingProxyType(
         "redtrust.django.backend_failed": EventSpec(
             _E, ("error_type",), "the authentication backend raised (database down ...)"
         ),
+        "redtrust.django.logout_failed": EventSpec(
+            _W, ("error_type",), "Django's logout could not end the Redtrust session"
+        ),
     }
 )
 

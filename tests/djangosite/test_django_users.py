@@ -15,12 +15,15 @@ from django.contrib.auth.models import Permission, User
 from django.core import checks
 from django.db.models import QuerySet
 from django.test import AsyncClient, Client
+from tests import logscan
 from werkzeug.datastructures import WWWAuthenticate
 
 from redtrust_django._web import HANDLE_KEY
 from redtrust_django.backends import RedtrustBackend
 from redtrust_django.checks import check_users
-from redtrust_django.signals import redtrust_logged_in
+from redtrust_django.signals import redtrust_logged_in, redtrust_logged_out
+from redtrust_middleware import StoreError
+from redtrust_middleware.session import SessionManager
 
 from .conftest import ORIGIN, PAGE, DjangoSite
 
@@ -111,6 +114,7 @@ def test_a_password_user_who_signs_in_with_redtrust_as_someone_else(dsite: Djang
     assert me.status_code == 200
     assert b"alice" in me.content
     assert _session(dsite)["_auth_user_id"] == str(User.objects.get(username="alice").pk)
+    assert dsite.sandbox.calls["logout"] == 0  # carol's logout kept alice's Redtrust session
 
 
 def test_a_redtrust_sign_out_logs_the_django_user_out(dsite: DjangoSite) -> None:
@@ -127,6 +131,94 @@ def test_a_redtrust_sign_out_logs_the_django_user_out(dsite: DjangoSite) -> None
         user_logged_out.disconnect(on_logout)
     assert [user.get_username() for user in seen] == ["alice"]  # audit receivers see who
     assert dsite.get("/account/", PAGE).status_code == 302
+
+
+@contextmanager
+def _received(signal: Any) -> Iterator[list[dict[str, Any]]]:
+    """The arguments of every ``signal`` sent meanwhile."""
+    seen: list[dict[str, Any]] = []
+
+    def receive(**arguments: Any) -> None:
+        seen.append(arguments)
+
+    signal.connect(receive)
+    try:
+        yield seen
+    finally:
+        signal.disconnect(receive)
+
+
+@pytest.mark.parametrize(
+    "logout_path",
+    ["/admin/logout/", "/bye"],
+    ids=["admin LogoutView (logout)", "own async view (alogout)"],
+)
+def test_djangos_own_logout_ends_the_redtrust_session_here_and_at_redtrust(
+    dsite: DjangoSite, settings: Any, logout_path: str
+) -> None:
+    settings.ROOT_URLCONF = "tests.djangosite.urls_users"
+    settings.REDTRUST = {**settings.REDTRUST, "PROFILE": "ra-api"}  # it has a remote logout
+    User.objects.create_user("alice", is_staff=True)
+    dsite.sign_in("/admin/")
+    assert dsite.get("/admin/").status_code == 200
+    assert [s.active for s in dsite.sandbox.sessions_for("alice")] == [True]
+    with _received(user_logged_out) as django_out, _received(redtrust_logged_out) as ours:
+        assert dsite.post(logout_path).status_code == 200
+    # Once each: the Redtrust sign-out does not log the Django user out a second time.
+    assert [out["user"].get_username() for out in django_out] == ["alice"]
+    assert [(out["reason"], type(out["event"]).__name__) for out in ours] == [
+        ("logout", "LogoutEvent")
+    ]
+    assert dsite.sandbox.calls["logout"] == 1
+    assert [s.active for s in dsite.sandbox.sessions_for("alice")] == [False]
+    assert dsite.get("/me", PAGE)["location"] == "/redtrust/login?next=%2Fme"
+    assert dsite.get("/admin/", PAGE)["location"] == "/admin/login/?next=/admin/"
+
+
+def test_djangos_logout_goes_on_when_redtrust_cannot_end_the_session(
+    dsite: DjangoSite, settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings.ROOT_URLCONF = "tests.djangosite.urls_users"
+    settings.REDTRUST = {**settings.REDTRUST, "PROFILE": "ra-api"}
+    dsite.sign_in("/account/")
+    dsite.sandbox.fail_next(1, 503, endpoint="logout")
+    with caplog.at_level(logging.WARNING):
+        assert dsite.post("/bye").status_code == 200
+    assert len(logscan.of(caplog.records, "redtrust.logout.remote_failed")) == 1
+    assert dsite.sandbox.calls["logout"] == 1
+    assert dsite.get("/me", PAGE).status_code == 302  # ended here all the same
+    assert dsite.get("/account/", PAGE).status_code == 302
+
+
+def test_djangos_logout_goes_on_when_the_store_fails(
+    dsite: DjangoSite,
+    settings: Any,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings.ROOT_URLCONF = "tests.djangosite.urls_users"
+    dsite.sign_in("/account/")
+
+    def failing(self: Any, handle: str | None) -> bool:
+        raise StoreError("the session store is unavailable")
+
+    monkeypatch.setattr(SessionManager, "logout", failing)
+    with caplog.at_level(logging.WARNING), _received(redtrust_logged_out) as ours:
+        assert dsite.post("/bye").status_code == 200
+    assert logscan.of(caplog.records, "redtrust.django.logout_failed") == [
+        {"error_type": "StoreError"}
+    ]
+    assert ours == []
+    assert dsite.get("/account/", PAGE).status_code == 302  # Django's logout happened
+
+
+def test_a_password_users_logout_calls_no_redtrust(dsite: DjangoSite, settings: Any) -> None:
+    settings.ROOT_URLCONF = "tests.djangosite.urls_users"
+    _force_login(dsite, User.objects.create_user("carol", password="carol-password"))
+    with _received(redtrust_logged_out) as ours:
+        assert dsite.post("/bye").status_code == 200
+    assert ours == []
+    assert dsite.sandbox.calls["logout"] == 0
 
 
 def test_a_session_ended_by_redtrust_logs_the_django_user_out(dsite: DjangoSite) -> None:

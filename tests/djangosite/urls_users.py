@@ -1,9 +1,11 @@
-"""The example's URLconf plus a ``permission_required`` page and a DRF view."""
+"""The example's URLconf plus a ``permission_required`` page, a DRF view and an async
+sign-out view of the site's own."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth import alogout
 from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
@@ -20,6 +22,12 @@ def staff_report(request: HttpRequest) -> HttpResponse:
     return HttpResponse("report")
 
 
+async def async_logout(request: HttpRequest) -> HttpResponse:
+    """A site's own async sign-out view: Django's ``alogout``."""
+    await alogout(request)
+    return HttpResponse("bye")
+
+
 class DrfMe(APIView):  # type: ignore[misc]
     authentication_classes = (RedtrustAuthentication,)
     permission_classes = (IsAuthenticated,)
@@ -34,5 +42,6 @@ class DrfMe(APIView):  # type: ignore[misc]
 urlpatterns = [
     path("report", staff_report),
     path("drf/me", DrfMe.as_view()),
+    path("bye", async_logout),
     path("", include("examples.django_site.urls")),
 ]

@@ -1,0 +1,81 @@
+"""Django's own logout ends the browser's Redtrust session too.
+
+``django.contrib.auth.logout`` (the admin's "Log out", ``LogoutView``, a site's own view)
+flushes the Django session, and the Redtrust session's handle with it: without this, the
+session would live on at Redtrust, its refresh token valid, until it expires. So before the
+flush (``user_logged_out`` is sent first), the session is ended here and at Redtrust, as the
+library's logout view ends it, and ``redtrust_logged_out`` is sent with ``reason="logout"``.
+
+Django's logout always goes on: when Redtrust or the store cannot be reached, that is logged
+and the session's record goes with the flushed session (at Redtrust it ends when it expires).
+The library's own calls to Django's logout (``_users``) keep the Redtrust session.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.http import HttpRequest
+
+from redtrust_middleware import LogoutEvent
+from redtrust_middleware.logevents import log
+
+from . import signals
+from ._hooks import RECORDING, Recorder, send_logged
+from ._users import OWN_LOGOUT
+from ._web import HANDLE_KEY, store_for
+from .conf import get_runtime
+
+__all__ = ["django_logged_out"]
+
+logger = logging.getLogger(__name__)
+
+
+def django_logged_out(sender: Any, request: HttpRequest | None = None, **_: Any) -> None:
+    """``user_logged_out``: end the Redtrust session of ``request``'s browser, if it has one
+    (sync: under ``alogout`` Django runs it in ``sync_to_async``, as the library's views)."""
+    if request is None or getattr(request, OWN_LOGOUT, False):
+        return
+    session: Any = getattr(request, "session", None)
+    if session is None:
+        return
+    recorder = Recorder()
+    try:
+        handle = session.get(HANDLE_KEY)
+        if not isinstance(handle, str) or not handle:
+            return  # no Redtrust session: a password user's logout
+        runtime = get_runtime()
+        manager = runtime.sync_manager.using(store_for(request, runtime))
+        recording = RECORDING.set(recorder)
+        try:
+            ended = manager.logout(handle)  # a failing remote logout is logged inside
+        finally:
+            RECORDING.reset(recording)
+        session.pop(HANDLE_KEY, None)
+    except Exception as error:  # the store or the session engine: Django's logout goes on
+        log(
+            logger,
+            "redtrust.django.logout_failed",
+            "redtrust: Django's logout could not end the Redtrust session (%s); "
+            "it ends at Redtrust when it expires",
+            type(error).__name__,
+            error_type=type(error).__name__,
+        )
+        return
+    if not ended:
+        return
+    # The receivers must not log the user out again: this is Django's logout already.
+    setattr(request, OWN_LOGOUT, True)
+    try:
+        send_logged(
+            logger,
+            signals.redtrust_logged_out,
+            "redtrust_logged_out",
+            django_logged_out,
+            request=request,
+            reason="logout",
+            event=recorder.last(LogoutEvent),
+        )
+    finally:
+        delattr(request, OWN_LOGOUT)
