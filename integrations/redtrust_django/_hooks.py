@@ -15,29 +15,18 @@ sign-in is kept in ``request.session``).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from typing import Any
 
 from asgiref.sync import async_to_sync, iscoroutinefunction, sync_to_async
-from django.dispatch import Signal
 from django.utils.module_loading import import_string
 
 from redtrust_middleware import Hooks
 from redtrust_middleware.config import ConfigProblem
 from redtrust_middleware.hooks import Event
-from redtrust_middleware.logevents import log
 
-__all__ = [
-    "HOOK_NAMES",
-    "RECORDING",
-    "Recorder",
-    "read_hooks",
-    "recorded",
-    "runtime_hooks",
-    "send_logged",
-]
+__all__ = ["HOOK_NAMES", "RECORDING", "Recorder", "read_hooks", "recorded", "runtime_hooks"]
 
 HOOK_NAMES = ("on_login", "on_refresh", "on_logout")
 
@@ -145,23 +134,3 @@ def _arecord(hook: Callable[..., Any] | None) -> Callable[[Event], Any]:
 
     record.__qualname__ = getattr(hook, "__qualname__", "record")
     return record
-
-
-def send_logged(
-    logger: logging.Logger, signal: Signal, name: str, sender: Any, **arguments: Any
-) -> None:
-    """Send ``signal`` (called ``name`` in ``logger``'s lines) robustly: a failing receiver
-    must not undo what was done (a sign-in, a sign-out), nor show a page's URL on an error
-    page. Each failure is logged with the receiver and the error's type, never its message
-    (it may quote a token)."""
-    for receiver, result in signal.send_robust(sender=sender, **arguments):
-        if isinstance(result, Exception):
-            log(
-                logger,
-                "redtrust.hook.failed",
-                "redtrust: signal receiver %r failed (%s); ignored",
-                receiver,
-                type(result).__name__,
-                hook=name,
-                error_type=type(result).__name__,
-            )

@@ -4,11 +4,13 @@
 flushes the Django session, and the Redtrust session's handle with it: without this, the
 session would live on at Redtrust, its refresh token valid, until it expires. So before the
 flush (``user_logged_out`` is sent first), the session is ended here and at Redtrust, as the
-library's logout view ends it, and ``redtrust_logged_out`` is sent with ``reason="logout"``.
+library's logout view ends it, ``request.redtrust`` becomes None, and ``redtrust_logged_out``
+is sent with ``reason="logout"`` (``sender``: ``django.contrib.auth.logout``).
 
-Django's logout always goes on: when Redtrust or the store cannot be reached, that is logged
-and the session's record goes with the flushed session (at Redtrust it ends when it expires).
-The library's own calls to Django's logout (``_users``) keep the Redtrust session.
+Django's logout always goes on: when the store, the session engine or the ``REDTRUST``
+setting fails, that is logged and the session's record goes with the flushed session (at
+Redtrust it ends when it expires). The library's own calls to Django's logout (``_users``)
+keep the Redtrust session.
 """
 
 from __future__ import annotations
@@ -16,14 +18,16 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.contrib import auth
 from django.http import HttpRequest
 
 from redtrust_middleware import LogoutEvent
 from redtrust_middleware.logevents import log
 
 from . import signals
-from ._hooks import RECORDING, Recorder, send_logged
-from ._users import OWN_LOGOUT
+from ._hooks import RECORDING, Recorder
+from ._sending import send_logged
+from ._users import OWN_LOGOUT, own_logout
 from ._web import HANDLE_KEY, store_for
 from .conf import get_runtime
 
@@ -40,11 +44,14 @@ def django_logged_out(sender: Any, request: HttpRequest | None = None, **_: Any)
     session: Any = getattr(request, "session", None)
     if session is None:
         return
-    recorder = Recorder()
     try:
         handle = session.get(HANDLE_KEY)
-        if not isinstance(handle, str) or not handle:
-            return  # no Redtrust session: a password user's logout
+    except Exception:  # the session engine is down: Django's flush will say so
+        return
+    if not isinstance(handle, str) or not handle:
+        return  # no Redtrust session: a password user's logout
+    recorder = Recorder()
+    try:
         runtime = get_runtime()
         manager = runtime.sync_manager.using(store_for(request, runtime))
         recording = RECORDING.set(recorder)
@@ -53,7 +60,7 @@ def django_logged_out(sender: Any, request: HttpRequest | None = None, **_: Any)
         finally:
             RECORDING.reset(recording)
         session.pop(HANDLE_KEY, None)
-    except Exception as error:  # the store or the session engine: Django's logout goes on
+    except Exception as error:  # Django's logout goes on whatever failed here
         log(
             logger,
             "redtrust.django.logout_failed",
@@ -63,19 +70,17 @@ def django_logged_out(sender: Any, request: HttpRequest | None = None, **_: Any)
             error_type=type(error).__name__,
         )
         return
-    if not ended:
-        return
-    # The receivers must not log the user out again: this is Django's logout already.
-    setattr(request, OWN_LOGOUT, True)
-    try:
-        send_logged(
-            logger,
-            signals.redtrust_logged_out,
-            "redtrust_logged_out",
-            django_logged_out,
-            request=request,
-            reason="logout",
-            event=recorder.last(LogoutEvent),
-        )
-    finally:
-        delattr(request, OWN_LOGOUT)
+    if hasattr(request, "redtrust"):
+        request.redtrust = None  # the rest of the logout view sees no session
+    if ended:
+        # This is Django's logout already: the receivers (``_users.signed_out``) must not
+        # log the user out again.
+        with own_logout(request):
+            send_logged(
+                logger,
+                signals.redtrust_logged_out,
+                auth.logout,
+                request=request,
+                reason="logout",
+                event=recorder.last(LogoutEvent),
+            )

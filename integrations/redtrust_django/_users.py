@@ -18,6 +18,8 @@ session, or follow its end, so ``_logout`` does not end it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from functools import lru_cache
 from typing import Any
 
@@ -32,6 +34,7 @@ __all__ = [
     "OWN_LOGOUT",
     "areconcile",
     "backend_enabled",
+    "own_logout",
     "reconcile",
     "signed_in",
     "signed_out",
@@ -65,16 +68,30 @@ def backend_enabled() -> bool:
     return any(is_redtrust_backend(path) for path in settings.AUTHENTICATION_BACKENDS)
 
 
+@contextmanager
+def own_logout(request: Any) -> Iterator[None]:
+    """Mark ``request`` with :data:`OWN_LOGOUT` meanwhile (inside another such block, the
+    outer one keeps its mark)."""
+    if getattr(request, OWN_LOGOUT, False):
+        yield
+        return
+    setattr(request, OWN_LOGOUT, True)
+    try:
+        yield
+    finally:
+        with suppress(AttributeError):
+            delattr(request, OWN_LOGOUT)
+
+
 def _carried(request: HttpRequest, call: Any, *arguments: Any) -> None:
     """``call(request, *arguments)`` (Django's login or logout), keeping Redtrust's session
     entries, and the Redtrust session itself."""
     session = request.session
     kept = {key: value for key, value in session.items() if key.startswith(_OURS)}
-    setattr(request, OWN_LOGOUT, True)
     try:
-        call(request, *arguments)
+        with own_logout(request):
+            call(request, *arguments)
     finally:
-        delattr(request, OWN_LOGOUT)
         for key, value in kept.items():
             session[key] = value
 
@@ -160,10 +177,9 @@ async def areconcile(request: HttpRequest, *, keep: bool) -> None:
     if keep:
         return
     kept = {key: value for key, value in await session.aitems() if key.startswith(_OURS)}
-    setattr(request, OWN_LOGOUT, True)
     try:
-        await auth.alogout(request)
+        with own_logout(request):
+            await auth.alogout(request)
     finally:
-        delattr(request, OWN_LOGOUT)
         for key, value in kept.items():
             await session.aset(key, value)

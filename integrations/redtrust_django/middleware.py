@@ -9,6 +9,7 @@ Errors from Redtrust raised by views become a clear 502/503 here, in one place.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +23,7 @@ from redtrust_middleware.web import SESSION_PROBLEMS, Proceed
 
 from . import _users, signals
 from ._hooks import RECORDING, Recorder
+from ._sending import asend_logged, send_logged
 from ._web import (
     HANDLE_KEY,
     bound_context,
@@ -36,6 +38,7 @@ from .conf import get_runtime
 
 __all__ = ["PROBLEM_ATTRIBUTE", "RedtrustMiddleware"]
 
+logger = logging.getLogger(__name__)
 #: Why ``request.redtrust`` is None although the browser has a session (Redtrust or the
 #: store is unavailable): protected views answer 503 instead of "sign in".
 PROBLEM_ATTRIBUTE = "redtrust_problem"
@@ -89,7 +92,7 @@ class RedtrustMiddleware:
             if signal is signals.redtrust_logged_out:  # the session ended: forget its handle
                 session.pop(HANDLE_KEY, None)
             if signal is not None:
-                signal.send_robust(sender=type(self), request=request, **arguments)
+                send_logged(logger, signal, type(self), request=request, **arguments)
         if runtime.reconciles_users:
             _users.reconcile(request, keep=_keeps_user(request))
         response = self.get_response(request)
@@ -120,7 +123,7 @@ class RedtrustMiddleware:
             if signal is signals.redtrust_logged_out:
                 await session.apop(HANDLE_KEY, None)
             if signal is not None:
-                await signal.asend_robust(sender=type(self), request=request, **arguments)
+                await asend_logged(logger, signal, type(self), request=request, **arguments)
         if runtime.reconciles_users:
             await _users.areconcile(request, keep=_keeps_user(request))
         response: HttpResponse = await self.get_response(request)

@@ -1,8 +1,11 @@
 """Signals sent by the Redtrust middleware and views (``send`` in sync mode, ``asend`` in async).
 
-Every signal has ``sender`` (the ``RedtrustMiddleware`` or view function) and ``request``;
-none carries a token in its ``repr``. ``redtrust_logged_in``, ``token_refreshed`` and
-``redtrust_logged_out`` also carry ``event``: the core's hook event behind them
+Every signal has ``sender`` (the ``RedtrustMiddleware`` or view function, or
+``django.contrib.auth.logout`` when Django's own logout ended the session) and ``request``;
+none carries a token in its ``repr``. A receiver that fails is logged by its exception's
+type (``redtrust.hook.failed``), never its message, and the rest goes on.
+``redtrust_logged_in``, ``token_refreshed`` and ``redtrust_logged_out`` also carry
+``event``: the core's hook event behind them
 (:class:`~redtrust_middleware.LoginEvent`, :class:`~redtrust_middleware.RefreshEvent`,
 :class:`~redtrust_middleware.LogoutEvent` with its precise ``reason``; None when the core
 did not tell one, as for a sign-out with no session left).
@@ -21,6 +24,7 @@ redtrust_logged_in = Signal()
 token_refreshed = Signal()
 #: The session could not be refreshed just now (it is kept); ``error`` says why.
 refresh_failed = Signal()
-#: A user signed out (``reason="logout"``) or the session ended (``reason="ended"``: refresh
-#: token rejected, idle or absolute timeout; ``event.reason`` tells which).
+#: A user signed out (``reason="logout"``: the logout view, or Django's own logout, from
+#: within it, before it flushes the session) or the session ended (``reason="ended"``:
+#: refresh token rejected, idle or absolute timeout; ``event.reason`` tells which).
 redtrust_logged_out = Signal()

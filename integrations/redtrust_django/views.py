@@ -23,7 +23,8 @@ from redtrust_middleware.session import SessionManager
 from redtrust_middleware.web import RouteAnswer, RouteName
 
 from . import signals
-from ._hooks import RECORDING, Recorder, send_logged
+from ._hooks import RECORDING, Recorder
+from ._sending import send_logged
 from ._web import (
     HANDLE_KEY,
     NONCES_KEY,
@@ -38,10 +39,6 @@ from .conf import get_runtime
 __all__ = ["callback", "login", "logout"]
 
 logger = logging.getLogger(__name__)
-_SIGNAL_NAMES = {
-    signals.redtrust_logged_in: "redtrust_logged_in",
-    signals.redtrust_logged_out: "redtrust_logged_out",
-}
 
 
 def _keep(request: HttpRequest, answer: RouteAnswer) -> None:
@@ -99,7 +96,7 @@ def _view(name: RouteName) -> Callable[[HttpRequest], HttpResponse]:
             RECORDING.reset(recording)
         sent = _signal(answer, manager, recorder)
         if sent is not None:
-            send_logged(logger, sent[0], _SIGNAL_NAMES[sent[0]], view, request=request, **sent[1])
+            send_logged(logger, sent[0], view, request=request, **sent[1])
         return http_response(answer.response)
 
     view.__name__ = view.__qualname__ = name

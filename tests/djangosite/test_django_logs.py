@@ -51,23 +51,36 @@ def test_a_rejected_refresh_and_a_failing_receiver_log_no_secret(
     caplog.set_level(logging.DEBUG)
     wire = watch_wire(dsite.sandbox)
 
+    tokens: list[str] = []
+
     def leaky(**kwargs: Any) -> None:  # a receiver whose error quotes the user's token
-        raise RuntimeError(f"could not store {kwargs['context'].tokens.access_token}")
+        tokens.append(kwargs["context"].tokens.access_token)
+        raise RuntimeError(f"could not store {tokens[-1]}")
+
+    def leaky_end(**kwargs: Any) -> None:  # the middleware's signal (the session ended)
+        raise RuntimeError(f"could not forget {tokens[-1]}")
 
     signals.redtrust_logged_in.connect(leaky, weak=False, dispatch_uid="leaky")
+    signals.redtrust_logged_out.connect(leaky_end, weak=False, dispatch_uid="leaky")
     try:
         assert dsite.sign_in().status_code == 303
+        secrets = _secrets(dsite)
+        dsite.sandbox.revoke("alice")
+        dsite.clock.advance(310)
+        assert dsite.get("/api/me").status_code == 401
     finally:
         signals.redtrust_logged_in.disconnect(dispatch_uid="leaky")
-    secrets = _secrets(dsite)
-    dsite.sandbox.revoke("alice")
-    dsite.clock.advance(310)
-    assert dsite.get("/api/me").status_code == 401
+        signals.redtrust_logged_out.disconnect(dispatch_uid="leaky")
 
     check_shapes(caplog.records)
     scan(caplog.records, [*wire, *secrets])
-    (failed_hook,) = of(caplog.records, "redtrust.hook.failed")
-    assert failed_hook == {"hook": "redtrust_logged_in", "error_type": "RuntimeError"}
+    # Nor Django's own line for a failing receiver (django.dispatch: message, traceback).
+    assert not [r for r in caplog.records if r.name == "django.dispatch"]
+    assert tokens[-1] not in caplog.text
+    assert of(caplog.records, "redtrust.hook.failed") == [
+        {"hook": "redtrust_logged_in", "error_type": "RuntimeError"},
+        {"hook": "redtrust_logged_out", "error_type": "RuntimeError"},
+    ]
     (failed,) = of(caplog.records, "redtrust.refresh.failed")
     assert (failed["outcome"], failed["error_type"]) == ("rejected", "APIError")
     assert failed["code"]

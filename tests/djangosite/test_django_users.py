@@ -114,7 +114,6 @@ def test_a_password_user_who_signs_in_with_redtrust_as_someone_else(dsite: Djang
     assert me.status_code == 200
     assert b"alice" in me.content
     assert _session(dsite)["_auth_user_id"] == str(User.objects.get(username="alice").pk)
-    assert dsite.sandbox.calls["logout"] == 0  # carol's logout kept alice's Redtrust session
 
 
 def test_a_redtrust_sign_out_logs_the_django_user_out(dsite: DjangoSite) -> None:
@@ -163,7 +162,10 @@ def test_djangos_own_logout_ends_the_redtrust_session_here_and_at_redtrust(
     assert dsite.get("/admin/").status_code == 200
     assert [s.active for s in dsite.sandbox.sessions_for("alice")] == [True]
     with _received(user_logged_out) as django_out, _received(redtrust_logged_out) as ours:
-        assert dsite.post(logout_path).status_code == 200
+        out = dsite.post(logout_path)
+    assert out.status_code == 200
+    if logout_path == "/bye":  # the site's own view: it reads request.redtrust afterwards
+        assert out.content == b"bye"
     # Once each: the Redtrust sign-out does not log the Django user out a second time.
     assert [out["user"].get_username() for out in django_out] == ["alice"]
     assert [(out["reason"], type(out["event"]).__name__) for out in ours] == [
@@ -173,6 +175,59 @@ def test_djangos_own_logout_ends_the_redtrust_session_here_and_at_redtrust(
     assert [s.active for s in dsite.sandbox.sessions_for("alice")] == [False]
     assert dsite.get("/me", PAGE)["location"] == "/redtrust/login?next=%2Fme"
     assert dsite.get("/admin/", PAGE)["location"] == "/admin/login/?next=/admin/"
+
+
+def test_a_receiver_that_logs_out_again_does_not_stop_djangos_logout(
+    dsite: DjangoSite, settings: Any
+) -> None:
+    from django.contrib.auth import logout
+
+    def log_out_again(request: Any, reason: str, **_: Any) -> None:
+        if reason == "logout":
+            logout(request)  # nested in Django's logout: ends nothing twice
+
+    settings.ROOT_URLCONF = "tests.djangosite.urls_users"
+    dsite.sign_in("/account/")
+    redtrust_logged_out.connect(log_out_again)
+    try:
+        with _received(user_logged_out) as django_out:
+            assert dsite.post("/bye").content == b"bye"
+    finally:
+        redtrust_logged_out.disconnect(log_out_again)
+    assert len(django_out) == 2  # the site's second logout is its own
+    assert dsite.get("/account/", PAGE).status_code == 302
+    assert dsite.get("/me", PAGE).status_code == 302
+
+
+def test_the_librarys_own_logout_of_a_password_user_keeps_the_new_redtrust_session(
+    dsite: DjangoSite, settings: Any
+) -> None:
+    # A Redtrust sign-in that finds no Django user logs out the password user before it
+    # (Django's logout: user_logged_out is sent); the Redtrust sign-in itself stands.
+    settings.REDTRUST = {**settings.REDTRUST, "PROFILE": "ra-api"}
+    settings.AUTHENTICATION_BACKENDS = [f"{BACKENDS}.StrictBackend"]
+    carol = User.objects.create_user("carol", password="carol-password")
+    _force_login(dsite, carol)
+    with _received(user_logged_out) as django_out, _received(redtrust_logged_out) as ours:
+        dsite.sign_in("/me", user="bob")
+    assert len(django_out) == 1  # carol logged out
+    assert ours == []
+    assert dsite.sandbox.calls["logout"] == 0
+    assert [s.active for s in dsite.sandbox.sessions_for("bob")] == [True]
+    assert dsite.get("/me").status_code == 200
+
+
+def test_a_logout_after_the_redtrust_session_expired_ends_nothing_again(
+    dsite: DjangoSite, settings: Any
+) -> None:
+    settings.ROOT_URLCONF = "tests.djangosite.urls_users"
+    settings.REDTRUST = {**settings.REDTRUST, "PROFILE": "ra-api"}
+    dsite.sign_in("/account/")
+    dsite.clock.advance(30 * 86_400)  # past every lifetime: the record is gone
+    with _received(redtrust_logged_out) as ours:
+        assert dsite.post("/bye").status_code == 200
+    assert [out["reason"] for out in ours] == ["ended"]  # the middleware's, before the view
+    assert dsite.sandbox.calls["logout"] == 0
 
 
 def test_djangos_logout_goes_on_when_redtrust_cannot_end_the_session(
