@@ -7,16 +7,16 @@ flush (``user_logged_out`` is sent first), the session is ended here and at Redt
 library's logout view ends it, ``request.redtrust`` becomes None, and ``redtrust_logged_out``
 is sent with ``reason="logout"`` (``sender``: ``django.contrib.auth.logout``).
 
-Django's logout always goes on: when the store, the session engine or the ``REDTRUST``
-setting fails, that is logged and the session's record goes with the flushed session (at
-Redtrust it ends when it expires). The library's own calls to Django's logout (``_users``)
-keep the Redtrust session.
+Django's logout goes on when ending the session fails (Redtrust, the store, the
+``REDTRUST`` setting): that is logged and the session's record goes with the flushed
+session (at Redtrust it ends when it expires). The library's own calls to Django's logout
+(``_users``) keep the Redtrust session.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import auth
 from django.http import HttpRequest
@@ -39,6 +39,8 @@ logger = logging.getLogger(__name__)
 def django_logged_out(sender: Any, request: HttpRequest | None = None, **_: Any) -> None:
     """``user_logged_out``: end the Redtrust session of ``request``'s browser, if it has one
     (sync: under ``alogout`` Django runs it in ``sync_to_async``, as the library's views)."""
+    # A DRF view's logout gets DRF's Request: the Django request is what the middleware saw.
+    request = cast("HttpRequest | None", getattr(request, "_request", request))
     if request is None or getattr(request, OWN_LOGOUT, False):
         return
     session: Any = getattr(request, "session", None)
@@ -46,10 +48,11 @@ def django_logged_out(sender: Any, request: HttpRequest | None = None, **_: Any)
         return
     try:
         handle = session.get(HANDLE_KEY)
-    except Exception:  # the session engine is down: Django's flush will say so
+    except Exception:  # the session engine is down: Django's logout fails on it (its flush)
         return
     if not isinstance(handle, str) or not handle:
         return  # no Redtrust session: a password user's logout
+    request.redtrust = None  # type: ignore[attr-defined]  # for the rest of the view, always
     recorder = Recorder()
     try:
         runtime = get_runtime()
@@ -70,8 +73,6 @@ def django_logged_out(sender: Any, request: HttpRequest | None = None, **_: Any)
             error_type=type(error).__name__,
         )
         return
-    if hasattr(request, "redtrust"):
-        request.redtrust = None  # the rest of the logout view sees no session
     if ended:
         # This is Django's logout already: the receivers (``_users.signed_out``) must not
         # log the user out again.

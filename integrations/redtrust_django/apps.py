@@ -22,10 +22,8 @@ class RedtrustDjangoConfig(AppConfig):
 
         from . import _logout, _users, signals
         from . import checks as redtrust_checks
-        from ._sending import quiet_send_failures
 
         redact_access_logs(["django.server"])
-        quiet_send_failures()  # a failing receiver of ours is logged by type, not message
         checks.register(redtrust_checks.check_settings, checks.Tags.security)
         checks.register(redtrust_checks.check_middleware, checks.Tags.security)
         checks.register(redtrust_checks.check_storage, checks.Tags.security, checks.Tags.caches)

@@ -199,6 +199,26 @@ def test_a_receiver_that_logs_out_again_does_not_stop_djangos_logout(
     assert dsite.get("/me", PAGE).status_code == 302
 
 
+def test_a_failing_receiver_does_not_stop_djangos_logout(
+    dsite: DjangoSite, settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    def failing(**_: Any) -> None:
+        raise RuntimeError("the audit database is down")
+
+    settings.ROOT_URLCONF = "tests.djangosite.urls_users"
+    dsite.sign_in("/account/")
+    redtrust_logged_out.connect(failing)
+    try:
+        assert dsite.post("/bye").content == b"bye"
+    finally:
+        redtrust_logged_out.disconnect(failing)
+    assert logscan.of(caplog.records, "redtrust.hook.failed") == [
+        {"hook": "redtrust_logged_out", "error_type": "RuntimeError"}
+    ]
+    assert "the audit database is down" not in caplog.text
+    assert dsite.get("/account/", PAGE).status_code == 302
+
+
 def test_the_librarys_own_logout_of_a_password_user_keeps_the_new_redtrust_session(
     dsite: DjangoSite, settings: Any
 ) -> None:
