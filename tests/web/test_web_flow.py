@@ -339,11 +339,12 @@ async def test_no_token_reaches_the_logs(site: Site, caplog: pytest.LogCaptureFi
 async def test_a_refresh_answer_too_late_sends_the_user_to_sign_in_once() -> None:
     from .conftest import APPS, make_site
 
-    site, _ = make_site(APPS["starlette"], timeout=0.2, refresh_timeout=0.2, connect_retries=0)
+    # 0.6 s: the sign-in's own exchange must answer in time on a busy machine.
+    site, _ = make_site(APPS["starlette"], timeout=0.6, refresh_timeout=0.6, connect_retries=0)
     async with site.browser:
         await site.sign_in()
         site.clock.advance(400)  # expired: the refresh is needed now
-        site.sandbox.latency = 0.5  # and its answer comes after the timeout
+        site.sandbox.latency = 1.2  # and its answer comes after the timeout
         page = await site.browser.get("/me")
         site.sandbox.latency = 0
         assert page.status_code == 302
