@@ -22,8 +22,6 @@ from redtrust_django._web import HANDLE_KEY
 from redtrust_django.backends import RedtrustBackend
 from redtrust_django.checks import check_users
 from redtrust_django.signals import redtrust_logged_in, redtrust_logged_out
-from redtrust_middleware import StoreError
-from redtrust_middleware.session import SessionManager
 
 from .conftest import ORIGIN, PAGE, DjangoSite
 
@@ -265,25 +263,50 @@ def test_djangos_logout_goes_on_when_redtrust_cannot_end_the_session(
     assert dsite.get("/account/", PAGE).status_code == 302
 
 
-def test_djangos_logout_goes_on_when_the_store_fails(
+@pytest.mark.parametrize(
+    ("engine", "logged"),
+    [
+        ("django.contrib.sessions.backends.db", [{"error_type": "StoreError"}]),
+        ("django.contrib.sessions.backends.cache", []),
+    ],
+    ids=["sessions in the database", "sessions in the cache"],
+)
+def test_djangos_logout_goes_on_with_the_cache_down(
     dsite: DjangoSite,
     settings: Any,
-    caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    engine: str,
+    logged: list[dict[str, str]],
 ) -> None:
+    """The cache goes down as a Redis would. With the sessions in the database the handle
+    is read but the session cannot be ended (its claim is made in the cache): a warning.
+    With the sessions in that cache the handle cannot be read at all. Either way Django's
+    logout answers, and the Redtrust session ends at Redtrust when it expires."""
+    from django.core.cache.backends.locmem import LocMemCache
+
+    settings.SESSION_ENGINE = engine
     settings.ROOT_URLCONF = "tests.djangosite.urls_users"
+    settings.REDTRUST = {**settings.REDTRUST, "PROFILE": "ra-api"}
     dsite.sign_in("/account/")
+    failed: list[str] = []
 
-    def failing(self: Any, handle: str | None) -> bool:
-        raise StoreError("the session store is unavailable")
+    def down(operation: str) -> Any:
+        def fail(*args: Any, **kwargs: Any) -> Any:
+            failed.append(operation)
+            raise ConnectionError("the cache is down")
 
-    monkeypatch.setattr(SessionManager, "logout", failing)
+        return fail
+
+    for operation in ("add", "get", "set", "delete", "get_many", "set_many", "delete_many"):
+        monkeypatch.setattr(LocMemCache, operation, down(operation))
     with caplog.at_level(logging.WARNING), _received(redtrust_logged_out) as ours:
-        assert dsite.post("/bye").status_code == 200
-    assert logscan.of(caplog.records, "redtrust.django.logout_failed") == [
-        {"error_type": "StoreError"}
-    ]
+        assert dsite.post("/bye").content == b"bye"
+    assert failed  # the cache was asked, and failed
+    assert logscan.of(caplog.records, "redtrust.django.logout_failed") == logged
     assert ours == []
+    assert dsite.sandbox.calls["logout"] == 0
+    monkeypatch.undo()
     assert dsite.get("/account/", PAGE).status_code == 302  # Django's logout happened
 
 
