@@ -15,7 +15,8 @@ sign-in is kept in ``request.session``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
@@ -26,7 +27,15 @@ from redtrust_middleware import Hooks
 from redtrust_middleware.config import ConfigProblem
 from redtrust_middleware.hooks import Event
 
-__all__ = ["HOOK_NAMES", "RECORDING", "Recorder", "read_hooks", "recorded", "runtime_hooks"]
+__all__ = [
+    "HOOK_NAMES",
+    "RECORDING",
+    "Recorder",
+    "read_hooks",
+    "recorded",
+    "recording",
+    "runtime_hooks",
+]
 
 HOOK_NAMES = ("on_login", "on_refresh", "on_logout")
 
@@ -101,8 +110,20 @@ class Recorder(list[Event]):
 
 
 #: The recorder of the request being served in this context, if any:
-#: ``token = RECORDING.set(recorder)`` ... ``RECORDING.reset(token)``.
+#: set by :func:`recording`.
 RECORDING: ContextVar[Recorder | None] = ContextVar("redtrust_django_recorder", default=None)
+
+
+@contextmanager
+def recording() -> Iterator[Recorder]:
+    """A new :class:`Recorder`, the current one meanwhile (this request's session steps run
+    inside: their events are what the signals are sent for)."""
+    recorder = Recorder()
+    token = RECORDING.set(recorder)
+    try:
+        yield recorder
+    finally:
+        RECORDING.reset(token)
 
 
 def recorded(hooks: Hooks, *, asynchronous: bool) -> Hooks:

@@ -25,7 +25,7 @@ from redtrust_middleware import LogoutEvent
 from redtrust_middleware.logevents import log
 
 from . import signals
-from ._hooks import RECORDING, Recorder
+from ._hooks import recording
 from ._sending import send_logged
 from ._users import OWN_LOGOUT, own_logout
 from ._web import HANDLE_KEY, store_for
@@ -53,15 +53,11 @@ def django_logged_out(sender: Any, request: HttpRequest | None = None, **_: Any)
     if not isinstance(handle, str) or not handle:
         return  # no Redtrust session: a password user's logout
     request.redtrust = None  # type: ignore[attr-defined]  # for the rest of the view, always
-    recorder = Recorder()
     try:
         runtime = get_runtime()
         manager = runtime.sync_manager.using(store_for(request, runtime))
-        recording = RECORDING.set(recorder)
-        try:
+        with recording() as recorder:
             ended = manager.logout(handle)  # a failing remote logout is logged inside
-        finally:
-            RECORDING.reset(recording)
         session.pop(HANDLE_KEY, None)
     except Exception as error:  # Django's logout goes on whatever failed here
         log(

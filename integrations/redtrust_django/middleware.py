@@ -22,7 +22,7 @@ from redtrust_middleware import AsyncClient, Client, LogoutEvent, RefreshEvent
 from redtrust_middleware.web import SESSION_PROBLEMS, Proceed
 
 from . import _users, signals
-from ._hooks import RECORDING, Recorder
+from ._hooks import Recorder, recording
 from ._sending import asend_logged, send_logged
 from ._web import (
     HANDLE_KEY,
@@ -83,11 +83,8 @@ class RedtrustMiddleware:
                 manager = base.using(store_for(request, runtime))
                 proceed = gate.load_local(manager, handle)
                 if proceed is None:  # a refresh, a touch, an end, a sampled request...
-                    recording = RECORDING.set(recorder := Recorder())
-                    try:
+                    with recording() as recorder:
                         proceed = gate.load(manager, handle)
-                    finally:
-                        RECORDING.reset(recording)
             signal, arguments = _publish(request, proceed, base.client, recorder)
             if signal is signals.redtrust_logged_out:  # the session ended: forget its handle
                 session.pop(HANDLE_KEY, None)
@@ -114,11 +111,8 @@ class RedtrustMiddleware:
                 amanager = abase.using(store_for(request, runtime))
                 proceed = gate.load_local(amanager, handle)
                 if proceed is None:
-                    recording = RECORDING.set(recorder := Recorder())
-                    try:
+                    with recording() as recorder:
                         proceed = await gate.aload(amanager, handle)
-                    finally:
-                        RECORDING.reset(recording)
             signal, arguments = _publish(request, proceed, abase.client, recorder)
             if signal is signals.redtrust_logged_out:
                 await session.apop(HANDLE_KEY, None)

@@ -23,7 +23,7 @@ from redtrust_middleware.session import SessionManager
 from redtrust_middleware.web import RouteAnswer, RouteName
 
 from . import signals
-from ._hooks import RECORDING, Recorder
+from ._hooks import Recorder, recording
 from ._sending import send_logged
 from ._web import (
     HANDLE_KEY,
@@ -83,17 +83,15 @@ def _view(name: RouteName) -> Callable[[HttpRequest], HttpResponse]:
         runtime = get_runtime()
         manager = runtime.sync_manager.using(store_for(request, runtime))
         neutral = web_request(request, gate=runtime.gate)
-        recording = RECORDING.set(recorder := Recorder())
-        try:
-            answer = runtime.gate.route(manager, name, neutral, browser(request, runtime))
-            _keep(request, answer)
-        except Exception as error:  # the session engine failed (database, cache): a 503
-            if isinstance(error, RedtrustError) and not isinstance(error, StoreError):
-                raise
-            problem = session_unavailable(error)
-            return http_response(runtime.gate.unavailable(neutral, problem))
-        finally:
-            RECORDING.reset(recording)
+        with recording() as recorder:
+            try:
+                answer = runtime.gate.route(manager, name, neutral, browser(request, runtime))
+                _keep(request, answer)
+            except Exception as error:  # the session engine failed (database, cache): a 503
+                if isinstance(error, RedtrustError) and not isinstance(error, StoreError):
+                    raise
+                problem = session_unavailable(error)
+                return http_response(runtime.gate.unavailable(neutral, problem))
         sent = _signal(answer, manager, recorder)
         if sent is not None:
             send_logged(logger, sent[0], view, request=request, **sent[1])
