@@ -176,14 +176,15 @@ def _sentinel_clients(parsed: _Parsed, options: dict[str, Any]) -> tuple[Any, An
     # master, now a replica; redis-py reports it as a ConnectionError) or "no master found":
     # each is retried with a short backoff, rediscovering the master, for about 4 s.
     failover = (redis.exceptions.ConnectionError,)
-    sync = redis.sentinel.Sentinel(list(parsed.hosts), sentinel_kwargs=sentinel_kwargs)  # type: ignore[no-untyped-call]
-    client = sync.master_for(  # type: ignore[no-untyped-call]
+    # (redis-py types the Sentinel classes from 8.2 on; before, their calls are untyped.)
+    sync = redis.sentinel.Sentinel(list(parsed.hosts), sentinel_kwargs=sentinel_kwargs)  # type: ignore[no-untyped-call, unused-ignore]
+    client = sync.master_for(  # type: ignore[no-untyped-call, unused-ignore]
         parsed.service,
         connection_pool_class=_SentinelPool,
         retry=redis.retry.Retry(_backoff(), FAILOVER_RETRIES, failover),
         **kwargs,
     )
-    asentinel = redis.asyncio.sentinel.Sentinel(  # type: ignore[no-untyped-call]
+    asentinel = redis.asyncio.sentinel.Sentinel(  # type: ignore[no-untyped-call, unused-ignore]
         list(parsed.hosts), sentinel_kwargs=sentinel_kwargs
     )
     async_client = asentinel.master_for(
