@@ -8,9 +8,9 @@ WSGI).
 
 The site's managers also record the core's events in the :class:`Recorder` of the request
 being served (:func:`recorded`: the hooks are wrapped once, when the manager is built, and
-each request only sets its recorder in :data:`RECORDING`); the middleware and views send
-the signals from them, at the same points as always (``redtrust_logged_in`` after the
-sign-in is kept in ``request.session``).
+each request only sets its recorder in :data:`RECORDING`, with :func:`recording_events`);
+the middleware and views send the signals from them, at the same points as always
+(``redtrust_logged_in`` after the sign-in is kept in ``request.session``).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ __all__ = [
     "Recorder",
     "read_hooks",
     "recorded",
-    "recording",
+    "recording_events",
     "runtime_hooks",
 ]
 
@@ -94,10 +94,10 @@ def runtime_hooks(configured: Mapping[str, Callable[..., Any]], *, asynchronous:
 class Recorder(list[Event]):
     """The core's events of one request, in order, for the signals.
 
-    Set as :data:`RECORDING` around a request's session steps; the managers' hooks
-    (:func:`recorded`) append to it. A context variable carries it, so a refresh task the
-    async manager starts for this request records here too, and other requests (threads,
-    tasks) never do.
+    Set as :data:`RECORDING` around a request's session steps (:func:`recording_events`);
+    the managers' hooks (:func:`recorded`) append to it. A context variable carries it, so
+    a refresh task the async manager starts for this request records here too, and other
+    requests (threads, tasks) never do.
     """
 
     __slots__ = ()
@@ -110,12 +110,12 @@ class Recorder(list[Event]):
 
 
 #: The recorder of the request being served in this context, if any:
-#: set by :func:`recording`.
+#: set by :func:`recording_events`.
 RECORDING: ContextVar[Recorder | None] = ContextVar("redtrust_django_recorder", default=None)
 
 
 @contextmanager
-def recording() -> Iterator[Recorder]:
+def recording_events() -> Iterator[Recorder]:
     """A new :class:`Recorder`, the current one meanwhile (this request's session steps run
     inside: their events are what the signals are sent for)."""
     recorder = Recorder()

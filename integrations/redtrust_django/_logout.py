@@ -25,7 +25,7 @@ from redtrust_middleware import LogoutEvent
 from redtrust_middleware.logevents import log
 
 from . import signals
-from ._hooks import recording
+from ._hooks import recording_events
 from ._sending import send_logged
 from ._users import OWN_LOGOUT, own_logout
 from ._web import HANDLE_KEY, store_for
@@ -56,7 +56,7 @@ def django_logged_out(sender: Any, request: HttpRequest | None = None, **_: Any)
     try:
         runtime = get_runtime()
         manager = runtime.sync_manager.using(store_for(request, runtime))
-        with recording() as recorder:
+        with recording_events() as recorder:
             ended = manager.logout(handle)  # a failing remote logout is logged inside
         session.pop(HANDLE_KEY, None)
     except Exception as error:  # Django's logout goes on whatever failed here

@@ -22,7 +22,7 @@ from redtrust_middleware import AsyncClient, Client, LogoutEvent, RefreshEvent
 from redtrust_middleware.web import SESSION_PROBLEMS, Proceed
 
 from . import _users, signals
-from ._hooks import Recorder, recording
+from ._hooks import Recorder, recording_events
 from ._sending import asend_logged, send_logged
 from ._web import (
     HANDLE_KEY,
@@ -83,7 +83,7 @@ class RedtrustMiddleware:
                 manager = base.using(store_for(request, runtime))
                 proceed = gate.load_local(manager, handle)
                 if proceed is None:  # a refresh, a touch, an end, a sampled request...
-                    with recording() as recorder:
+                    with recording_events() as recorder:
                         proceed = gate.load(manager, handle)
             signal, arguments = _publish(request, proceed, base.client, recorder)
             if signal is signals.redtrust_logged_out:  # the session ended: forget its handle
@@ -111,7 +111,7 @@ class RedtrustMiddleware:
                 amanager = abase.using(store_for(request, runtime))
                 proceed = gate.load_local(amanager, handle)
                 if proceed is None:
-                    with recording() as recorder:
+                    with recording_events() as recorder:
                         proceed = await gate.aload(amanager, handle)
             signal, arguments = _publish(request, proceed, abase.client, recorder)
             if signal is signals.redtrust_logged_out:

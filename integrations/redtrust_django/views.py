@@ -23,7 +23,7 @@ from redtrust_middleware.session import SessionManager
 from redtrust_middleware.web import RouteAnswer, RouteName
 
 from . import signals
-from ._hooks import Recorder, recording
+from ._hooks import Recorder, recording_events
 from ._sending import send_logged
 from ._web import (
     HANDLE_KEY,
@@ -83,7 +83,7 @@ def _view(name: RouteName) -> Callable[[HttpRequest], HttpResponse]:
         runtime = get_runtime()
         manager = runtime.sync_manager.using(store_for(request, runtime))
         neutral = web_request(request, gate=runtime.gate)
-        with recording() as recorder:
+        with recording_events() as recorder:
             try:
                 answer = runtime.gate.route(manager, name, neutral, browser(request, runtime))
                 _keep(request, answer)

@@ -176,7 +176,7 @@ def _sentinel_clients(parsed: _Parsed, options: dict[str, Any]) -> tuple[Any, An
     # master, now a replica; redis-py reports it as a ConnectionError) or "no master found":
     # each is retried with a short backoff, rediscovering the master, for about 4 s.
     failover = (redis.exceptions.ConnectionError,)
-    # (redis-py types the Sentinel classes from 8.2 on; before, their calls are untyped.)
+    # (Recent redis-py types the Sentinel classes; older releases leave these calls untyped.)
     sync = redis.sentinel.Sentinel(list(parsed.hosts), sentinel_kwargs=sentinel_kwargs)  # type: ignore[no-untyped-call, unused-ignore]
     client = sync.master_for(  # type: ignore[no-untyped-call, unused-ignore]
         parsed.service,
