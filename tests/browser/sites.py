@@ -8,7 +8,7 @@ Access tokens live :data:`ACCESS_TTL` seconds and are refreshed in their last
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +18,9 @@ from tests.servers import (
     example_env,
     free_port,
     gunicorn_command,
+    manage_command,
     migrate,
+    run_to_end,
     served,
     uvicorn_command,
 )
@@ -78,8 +80,13 @@ def _command(host: Host, port: int) -> list[str]:
 
 
 @contextmanager
-def started(host: Host, folder: Path) -> Iterator[Site]:
-    """Serve ``host``'s app and a fresh sandbox until the block ends (logs in ``folder``)."""
+def started(
+    host: Host, folder: Path, *, superusers: Sequence[str] = (), **env: str
+) -> Iterator[Site]:
+    """Serve ``host``'s app and a fresh sandbox until the block ends (logs in ``folder``).
+
+    ``env``: more variables for the app (``REDTRUST_PROFILE``, say); ``superusers``: Django
+    users made with ``manage.py createsuperuser`` before it starts (the admin's pages)."""
     port = free_port()
     app_url = f"http://127.0.0.1:{port}"
     sandbox = Sandbox(
@@ -92,15 +99,19 @@ def started(host: Host, folder: Path) -> Iterator[Site]:
     )
     log = folder / "server.log"
     with running(sandbox) as sandbox_url:
-        env = example_env(
+        app_env = example_env(
             sandbox_url,
             app_url,
             REDTRUST_REFRESH_LEEWAY=str(LEEWAY),
             BROWSER_REFERRER_POLICY=host.referrer_policy or "",
+            **env,
         )
         if host.app == "django":
-            env["DJANGO_SETTINGS_MODULE"] = "tests.browser.django_settings"
-            env["DJANGO_DB"] = str(folder / "db.sqlite3")
-            migrate(env, log)
-        with served(_command(host, port), env, log, app_url):
+            app_env["DJANGO_SETTINGS_MODULE"] = "tests.browser.django_settings"
+            app_env["DJANGO_DB"] = str(folder / "db.sqlite3")
+            migrate(app_env, log)
+            for name in superusers:
+                create = ("createsuperuser", "--noinput", "--username", name, "--email", "")
+                run_to_end(manage_command(*create), app_env, log)
+        with served(_command(host, port), app_env, log, app_url):
             yield Site(host=host, url=app_url, sandbox_url=sandbox_url, sandbox=sandbox, log=log)
