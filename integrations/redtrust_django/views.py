@@ -83,15 +83,15 @@ def _view(name: RouteName) -> Callable[[HttpRequest], HttpResponse]:
         runtime = get_runtime()
         manager = runtime.sync_manager.using(store_for(request, runtime))
         neutral = web_request(request, gate=runtime.gate)
-        with recording_events() as recorder:
-            try:
+        try:
+            with recording_events() as recorder:
                 answer = runtime.gate.route(manager, name, neutral, browser(request, runtime))
                 _keep(request, answer)
-            except Exception as error:  # the session engine failed (database, cache): a 503
-                if isinstance(error, RedtrustError) and not isinstance(error, StoreError):
-                    raise
-                problem = session_unavailable(error)
-                return http_response(runtime.gate.unavailable(neutral, problem))
+        except Exception as error:  # the session engine failed (database, cache): a 503
+            if isinstance(error, RedtrustError) and not isinstance(error, StoreError):
+                raise
+            problem = session_unavailable(error)
+            return http_response(runtime.gate.unavailable(neutral, problem))
         sent = _signal(answer, manager, recorder)
         if sent is not None:
             send_logged(logger, sent[0], view, request=request, **sent[1])
